@@ -1,0 +1,51 @@
+# medledger: the two commands a new user needs are `make demo` and `make test`.
+# Every target installs what it needs (npm packages, a Python venv, the package) idempotently:
+# an install step runs again only when its inputs (package-lock.json, requirements.txt) change.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+# Each server the project starts binds to 127.0.0.1; nothing here dials out but the package registries.
+
+.PHONY: setup demo test test-contracts test-forge test-python bench deploy node-up node-down clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json tools/postinstall.js
+	npm install --no-audit --no-fund
+	node tools/postinstall.js
+	touch $@
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+## The main job: Lisa's story on a local anvil chain and IPFS node that the demo starts itself.
+demo: setup
+	$(VENV)/bin/medledger demo
+
+## The whole test suite: contracts (brownie), fuzz/invariants (forge), Python tooling.
+test: setup test-contracts test-forge test-python
+
+test-contracts: setup
+	$(PY) -m pytest tests/contracts -q -p no:cacheprovider
+
+test-forge: setup
+	forge test --root . -q
+
+test-python: setup
+	$(PY) -m pytest -p no:pytest-brownie tests/python -q -p no:cacheprovider
+
+bench: setup
+	$(PY) bench/gas.py
+	$(PY) bench/ingest.py
+
+deploy: setup
+	$(VENV)/bin/brownie run scripts/deploy.py
+
+clean:
+	rm -rf build reports .hypothesis

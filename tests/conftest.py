@@ -1,0 +1,9 @@
+"""Shared by every test run: make the repo's npm tools (anvil, forge, the solc wrapper) findable."""
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_bin = str(ROOT / "node_modules" / ".bin")
+if _bin not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")

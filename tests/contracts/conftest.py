@@ -1,0 +1,108 @@
+"""Fixtures for the contract tests (brownie, against a real anvil).
+
+Actors: `admin` (deployer, holds the admin and registrar roles), `registrar` (a second registrar),
+`patient`, `clinician`, `researcher`, `app`, `delegate` (a registered patient, e.g. a daughter),
+`stranger` (registered nowhere). Each test runs in isolation: brownie snapshots the chain before a
+test and reverts after it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from brownie import ConsentManager, RecordRegistry, accounts, chain
+
+# Category codes (IConsentManager) and purpose codes.
+DEMOGRAPHICS, ALLERGIES, MEDICATIONS, CONDITIONS, OBSERVATIONS, IMAGING, GENOMICS = range(7)
+MENTAL_HEALTH, SEXUAL_HEALTH, DEVICE, PROCEDURES, IMMUNIZATIONS, DOCUMENTS = range(7, 13)
+DIRECT_CARE, RESEARCH, COMMISSIONING, COMMERCIAL, FAMILY_CARE, EMERGENCY = range(6)
+READ, WRITE = 0, 1
+# Participant kinds.
+CARE_PROVIDER, CLINICIAN, RESEARCHER, APP, COMMISSIONER, AUDITOR = range(1, 7)
+
+DAY = 24 * 3600
+ZERO = "0x" + "00" * 20
+ZERO32 = "0x" + "00" * 32
+
+
+def mask(*codes: int) -> int:
+    return sum(1 << c for c in codes)
+
+
+def key(n: int) -> str:
+    """A distinct, non-zero bytes32 (stands for an X25519 public key, a credential ref, a digest)."""
+    return "0x" + n.to_bytes(32, "big").hex()
+
+
+@pytest.fixture(autouse=True)
+def isolation(fn_isolation):
+    pass
+
+
+@pytest.fixture(scope="module")
+def admin():
+    return accounts[0]
+
+
+@pytest.fixture(scope="module")
+def registrar():
+    return accounts[1]
+
+
+@pytest.fixture(scope="module")
+def patient():
+    return accounts[2]
+
+
+@pytest.fixture(scope="module")
+def clinician():
+    return accounts[3]
+
+
+@pytest.fixture(scope="module")
+def researcher():
+    return accounts[4]
+
+
+@pytest.fixture(scope="module")
+def app():
+    return accounts[5]
+
+
+@pytest.fixture(scope="module")
+def delegate():
+    return accounts[6]
+
+
+@pytest.fixture(scope="module")
+def stranger():
+    return accounts[7]
+
+
+@pytest.fixture(scope="module")
+def consent(admin, registrar):
+    manager = ConsentManager.deploy(admin, {"from": admin})
+    manager.grantRole(manager.REGISTRAR_ROLE(), registrar, {"from": admin})
+    return manager
+
+
+@pytest.fixture(scope="module")
+def registry(consent, admin):
+    return RecordRegistry.deploy(consent, {"from": admin})
+
+
+@pytest.fixture(scope="module")
+def network(consent, registry, registrar, patient, clinician, researcher, app, delegate):
+    """The usual cast registered: patient and delegate as patients, the rest as participants."""
+    consent.registerPatient(key(1), {"from": patient})
+    consent.registerPatient(key(2), {"from": delegate})
+    consent.registerParticipant(clinician, CLINICIAN, key(10), key(11), {"from": registrar})
+    consent.registerParticipant(researcher, RESEARCHER, key(20), key(21), {"from": registrar})
+    consent.registerParticipant(app, APP, key(30), key(31), {"from": registrar})
+    return consent
+
+
+def terms(categories: int, purposes: int, start: int = 0, expiry: int | None = None) -> tuple:
+    """A Consent struct; by default valid from now for 30 days."""
+    if expiry is None:
+        expiry = chain.time() + 30 * DAY
+    return (categories, purposes, start, expiry)
