@@ -9,7 +9,9 @@ import {ParticipantRegistry} from "./ParticipantRegistry.sol";
 
 /// @title ConsentManager
 /// @notice The access-control list of medledger: participants, consents, delegates, emergency access.
-contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712, Nonces {
+/// @dev Abstract: deployed as part of {Medledger}, so that record writes and accesses check consent
+/// without a cross-contract call. Other contracts can still ask {checkAccess}.
+abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712, Nonces {
     /// @dev Number of category codes (0..12) and purpose codes (0..5); masks must stay inside them.
     uint8 internal constant CATEGORY_COUNT = 13;
     uint8 internal constant PURPOSE_COUNT = 6;

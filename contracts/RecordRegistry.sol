@@ -7,11 +7,11 @@ import {IRecordRegistry} from "../interfaces/IRecordRegistry.sol";
 
 /// @title RecordRegistry
 /// @notice Record fingerprints, versions, batch anchors and the audit trail of accesses.
-/// @dev A separate contract from the {ConsentManager}: the consent manager is the trust anchor that
-/// any number of registries (this one, a FHIR-specific one later) ask, and each stays well under the
-/// contract size limit. Storage per record: one packed header slot plus the fingerprint slot; a batch
-/// needs the header slot only (its id is the Merkle root).
-contract RecordRegistry is IRecordRegistry {
+/// @dev Abstract: it asks {_checkRecordAccess} for every write and access, which {Medledger} answers
+/// from its consent module without a cross-contract call (that call would cost every record write and
+/// every audited access ~3,000 gas). Storage per record: one packed header slot plus the fingerprint
+/// slot; a batch needs the header slot only (its id is the Merkle root).
+abstract contract RecordRegistry is IRecordRegistry {
     /// @dev The header of a record or batch: everything an access check reads, in one slot.
     struct RecordHeader {
         address patient;
@@ -24,22 +24,10 @@ contract RecordRegistry is IRecordRegistry {
     uint8 private constant FLAG_ERASED = 1;
     uint8 private constant FLAG_BATCH = 2;
 
-    IConsentManager private immutable _consentManager;
-
     mapping(bytes32 recordId => RecordHeader) private _records;
     mapping(bytes32 recordId => bytes32 fingerprint) private _fingerprints;
     mapping(bytes32 recordId => bytes32 previousId) private _previousVersions;
     mapping(bytes32 recordId => bytes32 nextId) private _nextVersions;
-
-    /// @param consentManager_ The consent manager every write and access is checked against.
-    constructor(IConsentManager consentManager_) {
-        _consentManager = consentManager_;
-    }
-
-    /// @inheritdoc IRecordRegistry
-    function consentManager() external view returns (IConsentManager) {
-        return _consentManager;
-    }
 
     /// @inheritdoc IRecordRegistry
     function registerRecord(
@@ -111,9 +99,7 @@ contract RecordRegistry is IRecordRegistry {
         RecordHeader memory header = _records[recordId];
         _checkExists(recordId, header);
         if (header.flags & FLAG_ERASED != 0) revert RecordIsErased(recordId);
-        emergency = _consentManager.checkAccess(
-            header.patient, msg.sender, IConsentManager.Access.Read, header.category, purpose
-        );
+        emergency = _checkRecordAccess(header.patient, msg.sender, IConsentManager.Access.Read, header.category, purpose);
         emit RecordAccessed(recordId, header.patient, msg.sender, purpose, emergency);
     }
 
@@ -177,8 +163,18 @@ contract RecordRegistry is IRecordRegistry {
 
     /// @dev Reverts unless the caller may write `category` data of `patient` for `purpose`.
     function _checkAuthor(address patient, uint8 category, uint8 purpose) internal view virtual {
-        _consentManager.checkAccess(patient, msg.sender, IConsentManager.Access.Write, category, purpose);
+        _checkRecordAccess(patient, msg.sender, IConsentManager.Access.Write, category, purpose);
     }
+
+    /// @dev Reverts with the reason `accessor` may not perform `access` on `category` data of `patient`
+    /// for `purpose`; returns whether the access rests on an emergency opening.
+    function _checkRecordAccess(
+        address patient,
+        address accessor,
+        IConsentManager.Access access,
+        uint8 category,
+        uint8 purpose
+    ) internal view virtual returns (bool emergency);
 
     /// @dev Reverts unless the caller is `patient`.
     function _checkPatientCaller(address patient) internal view virtual {

@@ -88,7 +88,7 @@ interface IRecordRegistry {
         bytes32 indexed recordId, address indexed patient, address indexed accessor, uint8 purpose, bool emergency
     );
 
-    /// @notice The consent manager this registry asks.
+    /// @notice The consent manager this registry asks (in {Medledger}, the same contract).
     function consentManager() external view returns (IConsentManager);
 
     /// @notice Registers a new record. The caller is the author: the patient, or a grantee holding a

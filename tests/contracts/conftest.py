@@ -9,7 +9,7 @@ test and reverts after it.
 from __future__ import annotations
 
 import pytest
-from brownie import ConsentManager, RecordRegistry, accounts, chain
+from brownie import Medledger, accounts, chain
 
 # Category codes (IConsentManager) and purpose codes.
 DEMOGRAPHICS, ALLERGIES, MEDICATIONS, CONDITIONS, OBSERVATIONS, IMAGING, GENOMICS = range(7)
@@ -79,15 +79,23 @@ def stranger():
 
 
 @pytest.fixture(scope="module")
-def consent(admin, registrar):
-    manager = ConsentManager.deploy(admin, {"from": admin})
-    manager.grantRole(manager.REGISTRAR_ROLE(), registrar, {"from": admin})
-    return manager
+def medledger(admin, registrar):
+    """One deployment: consent manager (IConsentManager) and record registry (IRecordRegistry)."""
+    deployed = Medledger.deploy(admin, {"from": admin})
+    deployed.grantRole(deployed.REGISTRAR_ROLE(), registrar, {"from": admin})
+    return deployed
 
 
 @pytest.fixture(scope="module")
-def registry(consent, admin):
-    return RecordRegistry.deploy(consent, {"from": admin})
+def consent(medledger):
+    """The deployment seen through its consent-manager interface."""
+    return medledger
+
+
+@pytest.fixture(scope="module")
+def registry(medledger):
+    """The deployment seen through its record-registry interface."""
+    return medledger
 
 
 @pytest.fixture(scope="module")
