@@ -209,6 +209,8 @@ def parse(enum_cls: type[E], text: str | int) -> E:
     if isinstance(text, enum_cls):
         return text
     kind = _kind_name(enum_cls)
+    if isinstance(text, IntEnum):
+        raise UnknownCode(f"{type(text).__name__}.{text.name} is not a {kind}")
     if isinstance(text, int) and not isinstance(text, bool):
         try:
             return enum_cls(text)

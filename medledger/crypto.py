@@ -135,6 +135,12 @@ class ReadableStream(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
+class WritableStream(Protocol):
+    """Anything with a binary ``write``: an open file, ``io.BytesIO``."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 BytesLike = Union[bytes, bytearray, memoryview]
 
 
@@ -522,9 +528,13 @@ class RecordDecryptor:
             try:
                 plain, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(self._state, chunk, self._ad)
             except nacl.exceptions.CryptoError:
+                ending = (
+                    " (the stream ends inside this chunk, so it may also have been cut or extended)"
+                    if len(chunk) < self._chunk_size + ABYTES else ""
+                )
                 raise self._tampered(
-                    f"authentication failed on chunk {index}: the ciphertext was altered, or it "
-                    "belongs to another record id or patient, or the record key is wrong"
+                    f"authentication failed on chunk {index}{ending}: the ciphertext was altered, or "
+                    "it belongs to another record id or patient, or the record key is wrong"
                 ) from None
             self._mac.update(plain)
             self._size += len(plain)
@@ -698,7 +708,7 @@ class RecordBlobWriter:
         )
 
     def __iter__(self) -> Iterator[bytes]:
-        chunks = iter(self._encryptor)  # raises at once if already iterated
+        chunks = iter(self._encryptor)  # a second iteration raises CryptoError here
         yield self.header.encode()
         yield from chunks
 
@@ -766,14 +776,17 @@ def _header_from_json(obj: object) -> RecordHeader:
     if obj["cipher"] != BLOB_CIPHER:
         raise bad("unknown cipher")
     try:
-        record_id = _record_id_bytes(obj["record_id"]) if isinstance(obj["record_id"], str) else None
-        patient = _checksum(obj["patient"]) if isinstance(obj["patient"], str) else None
+        if not isinstance(obj["record_id"], str):
+            raise CryptoError("not a string")
+        record_id = _record_id_bytes(obj["record_id"])
     except CryptoError:
-        record_id = patient = None
-    if record_id is None:
-        raise bad("'record_id' is not 32 bytes of hex")
-    if patient is None:
-        raise bad("'patient' is not an address")
+        raise bad("'record_id' is not 32 bytes of hex") from None
+    try:
+        if not isinstance(obj["patient"], str):
+            raise CryptoError("not a string")
+        patient = _checksum(obj["patient"])
+    except CryptoError:
+        raise bad("'patient' is not an address") from None
     for name, maximum in (("category", _MAX_CATEGORY), ("key_epoch", _MAX_EPOCH), ("chunk_size", MAX_CHUNK_SIZE)):
         value = obj[name]
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
@@ -923,7 +936,7 @@ def open_record_blob(
 
 def open_record_blob_into(
     stream: ReadableStream,
-    out: Any,
+    out: WritableStream,
     category_keys: CategoryKeys,
     *,
     expected_record_id: bytes | str | None = None,

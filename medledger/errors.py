@@ -121,3 +121,7 @@ class UnknownCode(MedledgerError, ValueError):
     message lists the valid names."""
 
     exit_code = 2
+
+
+class UnknownRecord(ChainError):
+    """No record or batch with this id is registered on the selected chain."""

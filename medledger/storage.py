@@ -25,7 +25,8 @@ import io
 import os
 import re
 import urllib.parse
-from collections.abc import Iterable, Iterator
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, BinaryIO, Union
 
 import ipfshttpclient.client
@@ -44,6 +45,10 @@ __all__ = [
     "cid_to_bytes",
     "normalize_cid",
 ]
+
+# ipfshttpclient 0.7 passes urllib3 a ``strict`` argument that urllib3 2.x only warns about.
+warnings.filterwarnings("ignore", message="The 'strict' parameter is no longer needed",
+                        category=FutureWarning)
 
 #: Environment variable naming the IPFS API address (multiaddr or URL).
 ENV_IPFS_API = "MEDLEDGER_IPFS_API"
@@ -242,6 +247,8 @@ class IpfsStore:
         # connect()'s version check refuses js-ipfs (0.18); the Client class itself works.
         self._client = ipfshttpclient.client.Client(
             self.multiaddr, timeout=self.timeout, chunk_size=UPLOAD_CHUNK)
+        # the raw HTTP layer, for the streaming requests the high-level API does not expose
+        self._http = self._client._client
 
     def __repr__(self) -> str:
         return f"IpfsStore({self.url!r}, timeout={self.timeout})"
@@ -291,9 +298,7 @@ class IpfsStore:
         try:
             try:
                 result = self._client.add(
-                    reader, cid_version=1, raw_leaves=True, only_hash=only_hash, pin=pin,
-                    # each chunk is cut by the encoder to the client's chunk size
-                )
+                    reader, cid_version=1, raw_leaves=True, only_hash=only_hash, pin=pin)
             except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
                 raise self._map(error, "add") from error
         finally:
@@ -350,7 +355,7 @@ class IpfsStore:
 
     def _cat_iter(self, cid: str, wait: float, chunk_size: int) -> Iterator[bytes]:
         try:
-            stream = self._client.request("/cat", (cid,), stream=True, timeout=wait)
+            stream = self._http.request("/cat", (cid,), stream=True, timeout=wait)
         except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
             raise self._map(error, "cat", cid=cid, timeout=wait) from error
         try:
@@ -378,10 +383,10 @@ class IpfsStore:
         """
         want = _decode_cid(normalize_cid(cid))
         try:
-            refs = self._client.request("/refs/local", decoder="json", stream=True)
+            refs = self._http.request("/refs/local", decoder="json", stream=True)
             try:
                 for item in refs:
-                    ref = item.get("Ref") if isinstance(item, dict) else None
+                    ref = item.get("Ref") if isinstance(item, Mapping) else None
                     if not ref:
                         continue
                     try:
@@ -430,7 +435,7 @@ class IpfsStore:
             raise self._map(error, "pin ls") from error
         except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
             raise self._map(error, "pin ls") from error
-        keys = (result.get("Keys") or {}) if hasattr(result, "get") else {}
+        keys = (result.get("Keys") or {}) if isinstance(result, Mapping) else {}
         for key in keys:
             try:
                 if _same_block(CID.decode(key), want):
@@ -455,17 +460,19 @@ class IpfsStore:
             raise self._map(error, "repo gc") from error
         out: list[str] = []
         for item in removed or []:
-            key = item.get("Key") if hasattr(item, "get") else None
-            if isinstance(key, dict):
+            if not isinstance(item, Mapping):
+                continue
+            err = item.get("Error")
+            if err:
+                raise StorageError(f"IPFS repo gc failed: {err}")
+            key = item.get("Key")
+            if isinstance(key, Mapping):
                 key = key.get("/")
             if isinstance(key, str):
                 try:
                     out.append(normalize_cid(key))
                 except StorageError:
                     continue
-            err = item.get("Error") if hasattr(item, "get") else None
-            if err:
-                raise StorageError(f"IPFS repo gc failed: {err}")
         return out
 
     # --- health ----------------------------------------------------------------------------------

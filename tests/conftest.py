@@ -7,3 +7,8 @@ ROOT = Path(__file__).resolve().parent.parent
 _bin = str(ROOT / "node_modules" / ".bin")
 if _bin not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
+
+import sys  # noqa: E402
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # `import scripts.deploy`, `import medledger` from any test

@@ -114,3 +114,43 @@ def terms(categories: int, purposes: int, start: int = 0, expiry: int | None = N
     if expiry is None:
         expiry = chain.time() + 30 * DAY
     return (categories, purposes, start, expiry)
+
+
+# ---- Exact custom-error and event assertions (added for test_participants/test_consent/test_signed_consent) ----
+import contextlib as _contextlib  # noqa: E402
+
+import eth_abi as _eth_abi  # noqa: E402
+from brownie.exceptions import VirtualMachineError as _VirtualMachineError  # noqa: E402
+from brownie.exceptions import decode_typed_error as _decode_typed_error  # noqa: E402
+from eth_utils import keccak as _keccak  # noqa: E402
+from hexbytes import HexBytes as _HexBytes  # noqa: E402
+
+
+def custom_error_message(name: str, *args) -> str:
+    """The `revert_msg` brownie gives for Medledger's custom error `name(*args)`: the error is ABI-encoded
+    and decoded by brownie itself, so comparing strings compares the error name and every argument."""
+    entry = next(e for e in Medledger.abi if e["type"] == "error" and e["name"] == name)
+    types = [i["type"] for i in entry["inputs"]]
+    assert len(types) == len(args), f"{name} takes {len(types)} arguments, not {len(args)}"
+    values = [
+        str(a) if t == "address" else bytes(_HexBytes(a)) if t.startswith("bytes") else int(a)
+        for t, a in zip(types, args)
+    ]
+    data = _keccak(text=f"{name}({','.join(types)})")[:4] + _eth_abi.encode(types, values)
+    return _decode_typed_error("0x" + data.hex())
+
+
+@_contextlib.contextmanager
+def assert_custom_error(name: str, *args):
+    """`with assert_custom_error("ConsentExpired", patient, clinician, expiry): ...` (call or transaction)."""
+    expected = custom_error_message(name, *args)
+    with pytest.raises(_VirtualMachineError) as info:
+        yield info
+    assert info.value.revert_msg == expected
+
+
+def assert_only_event(tx, name: str, **fields) -> None:
+    """`tx` emitted exactly one event, `name`, with exactly the arguments `fields`."""
+    assert list(tx.events.keys()) == [name]
+    assert len(tx.events[name]) == 1
+    assert dict(tx.events[name][0]) == fields

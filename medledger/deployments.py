@@ -1,0 +1,84 @@
+"""The deployments file: where medledger's contract lives on each chain.
+
+One JSON file per chain id (``<dir>/<chain_id>.json``) with the address, ABI, deployer, block and
+transaction of each contract. ``scripts/deploy.py`` (brownie) and ``medledger deploy`` (web3) write
+the same format, so either tool can use what the other deployed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import DeploymentNotFound
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Deployment:
+    chain_id: int
+    name: str
+    address: str
+    abi: list[dict[str, Any]]
+    deployer: str
+    block_number: int
+    tx_hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "deployer": self.deployer,
+            "blockNumber": self.block_number,
+            "txHash": self.tx_hash,
+            "abi": self.abi,
+        }
+
+
+def deployment_file(directory: Path, chain_id: int) -> Path:
+    return Path(directory) / f"{chain_id}.json"
+
+
+def read_deployment(directory: Path, chain_id: int, name: str = "Medledger") -> Deployment:
+    path = deployment_file(directory, chain_id)
+    try:
+        data = json.loads(path.read_text())
+        entry = data["contracts"][name]
+        return Deployment(
+            chain_id=int(data["chainId"]),
+            name=name,
+            address=entry["address"],
+            abi=entry["abi"],
+            deployer=entry.get("deployer", ""),
+            block_number=int(entry.get("blockNumber", 0)),
+            tx_hash=entry.get("txHash", ""),
+        )
+    except FileNotFoundError as exc:
+        raise DeploymentNotFound(
+            f"No medledger deployment is recorded for chain {chain_id} (looked for {path}). "
+            "Deploy with `medledger deploy` or `brownie run scripts/deploy.py`."
+        ) from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DeploymentNotFound(f"The deployments file {path} is malformed ({exc}); redeploy or fix it.") from exc
+
+
+def write_deployment(directory: Path, deployment: Deployment) -> Path:
+    """Add or replace ``deployment`` in its chain's file, atomically."""
+    path = deployment_file(directory, deployment.chain_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data: dict[str, Any] = {"format": FORMAT_VERSION, "chainId": deployment.chain_id, "contracts": {}}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except ValueError:
+            pass  # a malformed file is replaced whole
+    data.setdefault("contracts", {})[deployment.name] = deployment.to_json()
+    data["chainId"] = deployment.chain_id
+    data["format"] = FORMAT_VERSION
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
