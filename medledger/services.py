@@ -481,10 +481,39 @@ def _ipfs_env(config: NodeConfig) -> dict[str, str]:
            if k not in ("DEBUG", "IPFS_MONITORING", "NODE_OPTIONS")}
     env["IPFS_PATH"] = str(config.ipfs_path)
     env["NODE_ENV"] = "test"  # js-ipfs: preload off by default
-    # js-ipfs 0.66 leaves a promise rejection unhandled when a read of a partly missing DAG is
-    # aborted (client gone or timeout); Node 20 would exit on it. Log it instead.
-    env["NODE_OPTIONS"] = "--unhandled-rejections=warn"
     # node (for the jsipfs script) is normally on PATH; also look next to the binary
+    return env
+
+
+#: Preloaded into the js-ipfs daemon (``node --require``). js-ipfs 0.66 leaves a promise rejection
+#: unhandled when a read of a partly missing DAG is aborted (the client gave up, or a timeout), and
+#: its CLI exits on any unhandled rejection: one ``cat`` of damaged content would take the node
+#: down. This lets the CLI's handler see every other rejection but only logs the aborted wants.
+_JSIPFS_PRELOAD = r"""'use strict'
+// written by medledger.services: keep the daemon alive when an aborted block want is not handled
+const once = process.once
+process.once = function (event, listener) {
+  if (event === 'unhandledRejection') {
+    return process.on(event, (reason) => {
+      const msg = reason && reason.message ? String(reason.message) : String(reason)
+      if (/^Want for \S+ aborted$|request timed out|The operation was aborted/.test(msg)) {
+        console.error('medledger: ignored unhandled rejection: ' + msg)
+        return
+      }
+      listener(reason)
+    })
+  }
+  return once.apply(this, arguments)
+}
+"""
+
+
+def _daemon_env(config: NodeConfig) -> dict[str, str]:
+    env = _ipfs_env(config)
+    preload = config.run_dir / "jsipfs-preload.cjs"
+    if not preload.exists() or preload.read_text() != _JSIPFS_PRELOAD:
+        preload.write_text(_JSIPFS_PRELOAD)
+    env["NODE_OPTIONS"] = f'--require "{preload}"'
     return env
 
 
@@ -590,7 +619,7 @@ def _launch(config: NodeConfig, name: str, tie_to_parent: bool) -> subprocess.Po
                                        if k not in ("RUST_LOG", "ANVIL_IP_ADDR")}
     else:
         cmd = [str(find_binary("jsipfs", config)), "daemon", "--offline", "--enable-preload=false"]
-        env = _ipfs_env(config)
+        env = _daemon_env(config)
     with _open_log(config.log_file(name)) as log:
         proc = subprocess.Popen(
             cmd, env=env, cwd=config.data_dir, stdin=subprocess.DEVNULL, stdout=log,

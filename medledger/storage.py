@@ -249,6 +249,10 @@ class IpfsStore:
             self.multiaddr, timeout=self.timeout, chunk_size=UPLOAD_CHUNK)
         # the raw HTTP layer, for the streaming requests the high-level API does not expose
         self._http = self._client._client
+        host = urllib.parse.urlsplit(self.url).hostname or ""
+        if host in ("127.0.0.1", "localhost", "::1") and hasattr(self._http, "_session_props"):
+            # a local node: never route the request through an HTTP(S)_PROXY from the environment
+            self._http._session_props["trust_env"] = False
 
     def __repr__(self) -> str:
         return f"IpfsStore({self.url!r}, timeout={self.timeout})"

@@ -249,3 +249,28 @@ def test_version_and_ping(store: IpfsStore) -> None:
     assert store.version()
     assert store.check() == store.version()
     assert store.ping() is True
+
+
+def test_damaged_content_is_content_not_found_and_node_survives(store: IpfsStore,
+                                                                node_config) -> None:
+    """A DAG with a block missing (deleted behind our back) times out without killing js-ipfs."""
+    import json
+
+    import requests
+
+    data = os.urandom(MiB)
+    cid = store.add_bytes(data, pin=False)
+    api = node_config.ipfs_api_url + "/api/v0"
+    session = requests.Session()
+    session.trust_env = False
+    refs = [json.loads(line)["Ref"]
+            for line in session.post(f"{api}/refs", params={"arg": cid}, timeout=10).text.split()]
+    assert len(refs) == 4  # 4 raw leaves of 256 KiB
+    removed = session.post(f"{api}/block/rm", params={"arg": refs[-1]}, timeout=10)
+    assert removed.status_code == 200
+    assert store.has(cid)
+    with pytest.raises(ContentNotFound):
+        store.cat(cid, timeout=1.5)
+    time.sleep(0.3)
+    assert store.ping(), "the IPFS daemon died"
+    assert store.add_bytes(b"still works") and store.cat(store.add_bytes(b"ok")) == b"ok"
