@@ -78,14 +78,19 @@ def _consent_subject(args: Mapping[str, Any], context: Mapping[str, Any]) -> str
     return f"the consent of patient {patient} to {grantee}"
 
 
+def _sentence(text: str) -> str:
+    """Upper-case the first letter only (str.capitalize would also lower-case "UTC" and addresses)."""
+    return text[:1].upper() + text[1:]
+
+
 def describe_revert(name: str, args: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> str:
     """A plain sentence for a decoded custom error."""
     ctx = context or {}
     a = args
     if name == "ConsentExpired":
-        return f"{_consent_subject(a, ctx)} expired at {utc(a['expiry'])}".capitalize()
+        return _sentence(f"{_consent_subject(a, ctx)} expired at {utc(a['expiry'])}")
     if name == "ConsentNotYetValid":
-        return f"{_consent_subject(a, ctx)} starts only at {utc(a['start'])}".capitalize()
+        return _sentence(f"{_consent_subject(a, ctx)} starts only at {utc(a['start'])}")
     if name == "ConsentNotFound":
         access = codes.label(codes.Access(a["access"]))
         what = ""
@@ -230,6 +235,21 @@ class Chain:
     def __post_init__(self) -> None:
         self.w3 = Web3(HTTPProvider(self.rpc_url, request_kwargs={"timeout": self.timeout}))
         self._chain_id: int | None = None
+        self._session: requests.Session | None = None
+        self._rpc_id = 0
+
+    def rpc(self, method: str, params: list[Any]) -> Any:
+        """A bare JSON-RPC call, without web3's middleware: for hot paths (bulk ingest)."""
+        if self._session is None:
+            self._session = requests.Session()
+        self._rpc_id += 1
+        body = {"jsonrpc": "2.0", "id": self._rpc_id, "method": method, "params": params}
+        response = self._rpc(lambda: self._session.post(self.rpc_url, json=body, timeout=self.timeout))
+        answer = response.json()
+        if "error" in answer:
+            error = answer["error"]
+            raise ChainError(f"{method} failed: {error.get('message', error)}")
+        return answer["result"]
 
     @property
     def chain_id(self) -> int:

@@ -16,7 +16,7 @@ from eth_account.messages import encode_typed_data
 
 from . import codes
 from .client import Client, as_address
-from .errors import AccessDenied, ConfigError
+from .errors import AccessDenied, ConfigError, KeyNotFound
 from .keyring import Keyring
 from .keystore import Identity
 
@@ -107,8 +107,15 @@ def grant(
     grantee = as_address(grantee)
     categories = sorted({int(c) for c in categories})
     cat_mask, purpose_mask = _masks(categories, purposes)
-    envelope = _envelope(client, manager, patient, grantee, codes.Access(access), categories)
-    fn = client.contract.functions.grant(patient, grantee, int(access), (cat_mask, purpose_mask, start, expiry), envelope)
+    terms = (cat_mask, purpose_mask, start, expiry)
+    try:
+        envelope = _envelope(client, manager, patient, grantee, codes.Access(access), categories)
+    except KeyNotFound:
+        # A manager without the keys (a delegate outside its bounds, a stranger) is one the chain
+        # refuses anyway: let it say why, rather than reporting the missing keys.
+        client.call(client.contract.functions.grant(patient, grantee, int(access), terms, b"\0" * 32), manager.address)
+        raise
+    fn = client.contract.functions.grant(patient, grantee, int(access), terms, envelope)
     receipt = client.transact(fn, manager)
     return bool(client.events(receipt, "ConsentGranted"))
 

@@ -282,7 +282,8 @@ def write_record(
     epoch, public = Keyring(client).directory(patient).public_key(cat)
     stream, name, owned = _open_source(source)
     try:
-        plaintext = _Concat(_payload_header(content_type, name), stream, progress)
+        header = _payload_header(content_type, name)
+        plaintext = _Concat(header, stream, progress)
         writer = crypto.write_record_blob(plaintext, record_id, patient, cat, epoch, public)
         cid = client.store.add_stream(iter(writer))
     finally:
@@ -304,7 +305,8 @@ def write_record(
         journal.unlink(missing_ok=True)
         raise
     journal.unlink(missing_ok=True)
-    return WriteResult(record_id, cid, fingerprint, cat, content_type, writer.plaintext_size)
+    # the size of the record itself, as read_record reports it (not counting the payload header)
+    return WriteResult(record_id, cid, fingerprint, cat, content_type, writer.plaintext_size - len(header))
 
 
 def _rollback(client: Client, cid: str) -> None:

@@ -496,7 +496,7 @@ process.once = function (event, listener) {
   if (event === 'unhandledRejection') {
     return process.on(event, (reason) => {
       const msg = reason && reason.message ? String(reason.message) : String(reason)
-      if (/^Want for \S+ aborted$|request timed out|The operation was aborted/.test(msg)) {
+      if (/Want for \S+ aborted|request timed out|The operation was aborted/.test(msg)) {
         console.error('medledger: ignored unhandled rejection: ' + msg)
         return
       }

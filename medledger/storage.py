@@ -411,7 +411,10 @@ class IpfsStore:
         norm = normalize_cid(cid)
         wait = self.timeout if timeout is None else float(timeout)
         try:
-            self._client.pin.add(norm, recursive=True, timeout=wait)
+            # the node's own deadline too: js-ipfs keeps a pin of missing content (and the repo
+            # lock it holds, which blocks gc) pending after the client gives up
+            self._client.pin.add(norm, recursive=True, timeout=wait + 5,
+                                 opts={"timeout": _duration(wait)})
         except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
             raise self._map(error, "pin add", cid=norm, timeout=wait) from error
 
@@ -501,6 +504,11 @@ class IpfsStore:
         except ServiceUnavailable:
             return False
         return True
+
+
+def _duration(seconds: float) -> str:
+    """A duration for the API's ``timeout`` option (Go syntax, understood by Kubo and js-ipfs)."""
+    return f"{max(1, int(seconds * 1000))}ms"
 
 
 def _short(error: BaseException | str) -> str:

@@ -107,6 +107,15 @@ def logs_since(contract, block: int, event: str) -> list:
     )
 
 
+def now() -> int:
+    """The chain's clock: the latest block's timestamp.
+
+    Not `chain.time()`: after brownie's per-test revert, anvil rewinds its clock to the snapshot block
+    while brownie restores its wall-clock offset, so `chain.time()` runs ahead of the chain by the
+    seconds the run has taken so far, and an expiry computed from it lies that much too late."""
+    return web3.eth.get_block("latest").timestamp
+
+
 def info(registry, record_id) -> dict:
     return registry.record(record_id).dict()
 
@@ -229,21 +238,21 @@ def test_register_refused_with_read_only_consent(network, registry, patient, cli
 
 
 def test_register_refused_after_write_consent_expired(network, registry, patient, clinician):
-    expiry = chain.time() + DAY
+    expiry = now() + DAY
     network.grant(patient, clinician, WRITE, terms(CARE, mask(DIRECT_CARE), 0, expiry), ZERO32, {"from": patient})
     registry.registerRecord(rid(1), patient, CONDITIONS, DIRECT_CARE, fp(1), cid(1), {"from": clinician})
-    chain.sleep(DAY + 1)
+    chain.sleep(DAY + 60)
     with assert_reverts("ConsentExpired", patient, clinician, expiry):
         registry.registerRecord(rid(2), patient, CONDITIONS, DIRECT_CARE, fp(2), cid(2), {"from": clinician})
 
 
 def test_register_refused_before_write_consent_starts(network, registry, patient, clinician):
-    start = chain.time() + DAY
+    start = now() + DAY
     network.grant(patient, clinician, WRITE, terms(CARE, mask(DIRECT_CARE), start, start + DAY), ZERO32,
                   {"from": patient})
     with assert_reverts("ConsentNotYetValid", patient, clinician, start):
         registry.registerRecord(rid(1), patient, CONDITIONS, DIRECT_CARE, fp(1), cid(1), {"from": clinician})
-    chain.sleep(DAY + 10)
+    chain.sleep(DAY + 60)
     registry.registerRecord(rid(1), patient, CONDITIONS, DIRECT_CARE, fp(1), cid(1), {"from": clinician})
 
 
@@ -271,7 +280,7 @@ def test_register_refused_for_stranger(network, registry, patient, stranger):
 
 
 def test_register_refused_for_delegate_who_only_reads(network, registry, patient, delegate):
-    network.appointDelegate(delegate, mask(CONDITIONS), chain.time() + 30 * DAY, {"from": patient})
+    network.appointDelegate(delegate, mask(CONDITIONS), now() + 30 * DAY, {"from": patient})
     with assert_reverts("ConsentNotFound", patient, delegate, WRITE):
         registry.registerRecord(rid(1), patient, CONDITIONS, FAMILY_CARE, fp(1), cid(1), {"from": delegate})
 
@@ -479,7 +488,7 @@ def test_erase_twice_is_a_no_op(network, registry, patient, rec):
 def test_only_the_patient_erases(network, registry, patient, delegate, stranger, admin, writer, rec, who):
     caller = {"writer": writer, "delegate": delegate, "stranger": stranger, "admin": admin}[who]
     if who == "delegate":
-        network.appointDelegate(delegate, mask(CONDITIONS), chain.time() + 30 * DAY, {"from": patient})
+        network.appointDelegate(delegate, mask(CONDITIONS), now() + 30 * DAY, {"from": patient})
     with assert_reverts("RecordNotPatient", caller, patient):
         registry.eraseRecord(rec, {"from": caller})
     assert info(registry, rec)["erased"] is False
@@ -526,18 +535,18 @@ def test_write_consent_alone_does_not_allow_reading(network, registry, patient, 
 
 def _refusal_setup(case, network, registry, registrar, patient, clinician):
     """Gives `clinician` a read consent that fails in the way `case` names; returns (purpose, error args)."""
-    now = chain.time()
+    t = now()
     if case == "not found":
         return DIRECT_CARE, ("ConsentNotFound", patient, clinician, READ)
     if case == "not yet valid":
-        start = now + DAY
+        start = t + DAY
         network.grant(patient, clinician, READ, terms(CARE, mask(DIRECT_CARE), start, start + DAY), ZERO32,
                       {"from": patient})
         return DIRECT_CARE, ("ConsentNotYetValid", patient, clinician, start)
     if case == "expired":
-        expiry = now + DAY
+        expiry = t + DAY
         network.grant(patient, clinician, READ, terms(CARE, mask(DIRECT_CARE), 0, expiry), ZERO32, {"from": patient})
-        chain.sleep(DAY + 1)
+        chain.sleep(DAY + 60)
         chain.mine()
         return DIRECT_CARE, ("ConsentExpired", patient, clinician, expiry)
     if case == "category":
@@ -598,7 +607,7 @@ def test_patient_accesses_own_record(network, registry, patient, rec, purpose):
 
 
 def test_delegate_reads_for_family_care_within_its_categories(network, registry, patient, delegate, rec):
-    expiry = chain.time() + 10 * DAY
+    expiry = now() + 10 * DAY
     network.appointDelegate(delegate, mask(CONDITIONS, MEDICATIONS), expiry, {"from": patient})
     tx = registry.recordAccess(rec, FAMILY_CARE, {"from": delegate})
     assert_event(tx, "RecordAccessed", recordId=rec, patient=patient, accessor=delegate, purpose=FAMILY_CARE,
@@ -611,14 +620,14 @@ def test_delegate_reads_for_family_care_within_its_categories(network, registry,
     with assert_reverts("ConsentNotFound", patient, delegate, READ):
         registry.recordAccess(rid(2), FAMILY_CARE, {"from": delegate})
     # Once the delegation lapses: refused.
-    chain.sleep(10 * DAY + 1)
+    chain.sleep(10 * DAY + 60)
     chain.mine()
     with assert_reverts("ConsentNotFound", patient, delegate, READ):
         registry.recordAccess(rec, FAMILY_CARE, {"from": delegate})
 
 
 def test_removed_delegate_cannot_read(network, registry, patient, delegate, rec):
-    network.appointDelegate(delegate, mask(CONDITIONS), chain.time() + 10 * DAY, {"from": patient})
+    network.appointDelegate(delegate, mask(CONDITIONS), now() + 10 * DAY, {"from": patient})
     network.removeDelegate(delegate, {"from": patient})
     with assert_reverts("ConsentNotFound", patient, delegate, READ):
         registry.recordAccess(rec, FAMILY_CARE, {"from": delegate})

@@ -1,0 +1,193 @@
+"""Ingest throughput, grant-to-first-read latency and memory, end to end on real services.
+
+    python bench/ingest.py           # a table
+    python bench/ingest.py --json    # one JSON object (ingest_ratio_100kb, ingest_ratio_10mb, peak_rss_mb_1gb, ...)
+    python bench/ingest.py --quick   # smaller counts and a 256 MB file instead of 1 GB
+
+Starts its own anvil and IPFS node on free 127.0.0.1 ports in a temporary directory.
+- Records per second ingested end to end (validate, encrypt, add to IPFS, register on chain) by a
+  clinician holding a write consent, through :class:`medledger.ingest.Ingestor`, for 1 KB (FHIR
+  Observations, validated), 100 KB and 10 MB (attachments), next to the raw `add` throughput of the
+  same IPFS node for the same sizes (target: at least 70% of it from 100 KB up).
+- Grant-to-first-read latency: from the patient's grant (with its key envelope) to the grantee's
+  first verified read (consent check, audit entry, fetch, CID and fingerprint checks, decrypt).
+- Peak memory (RSS) of a Python process ingesting one 1 GB file (target: under 200 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from medledger import codes, consent, participants, records, services  # noqa: E402
+from medledger.chain import Chain, deploy_medledger  # noqa: E402
+from medledger.client import Client  # noqa: E402
+from medledger.config import Settings  # noqa: E402
+from medledger.demo import identities  # noqa: E402
+from medledger.ingest import Ingestor  # noqa: E402
+
+KB, MB = 1024, 1024 * 1024
+C, P, A = codes.Category, codes.Purpose, codes.Access
+CAST = ["admin", "patient", "clinician", "r1", "r2", "r3", "r4", "r5"]
+
+
+def fhir_observation(index: int, size: int) -> bytes:
+    """A valid FHIR R4 Observation of about ``size`` bytes (the note pads it)."""
+    obs = {
+        "resourceType": "Observation",
+        "id": f"obs-{index}",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+        "valueQuantity": {"value": 60 + index % 40, "unit": "beats/minute"},
+        "note": [{"text": ""}],
+    }
+    body = json.dumps(obs)
+    obs["note"][0]["text"] = "x" * max(0, size - len(body))
+    return json.dumps(obs).encode()
+
+
+def _setup(config: services.NodeConfig, home: Path) -> tuple[Client, dict]:
+    cast = identities(config.mnemonic, CAST)
+    settings = Settings(home=home, rpc_url=config.rpc_url, ipfs_api=config.ipfs_api, ipfs_timeout=120)
+    deploy_medledger(Chain(config.rpc_url), cast["admin"].account, settings.deployments)
+    client = Client.connect(settings)
+    participants.register_patient(client, cast["patient"])
+    for name in CAST[2:]:
+        kind = codes.ParticipantKind.CLINICIAN if name == "clinician" else codes.ParticipantKind.RESEARCHER
+        participants.register_participant(client, cast["admin"], cast[name].address, kind, b"\1" * 32, cast[name].encryption.public)
+    everything = [C.OBSERVATIONS, C.IMAGING, C.CLINICAL_DOCUMENTS]
+    consent.grant(client, cast["patient"], cast["clinician"].address, A.WRITE, everything, [P.DIRECT_CARE])
+    return client, cast
+
+
+def throughput(client: Client, cast: dict, size: int, count: int) -> tuple[float, float]:
+    """(raw adds per second, end-to-end records per second) for records of ``size`` bytes."""
+    raw_inputs = [os.urandom(size) for _ in range(count)]
+    start = time.perf_counter()
+    for data in raw_inputs:
+        client.store.add_bytes(data)
+    raw = count / (time.perf_counter() - start)
+
+    if size <= 4 * KB:
+        inputs = [fhir_observation(i, size) for i in range(count)]
+        category, content_type = C.OBSERVATIONS, records.FHIR_CONTENT_TYPE
+    else:
+        inputs = [os.urandom(size) for _ in range(count)]
+        category, content_type = C.IMAGING, "application/dicom"
+    start = time.perf_counter()
+    with Ingestor(client, cast["clinician"], cast["patient"].address, category=category, content_type=content_type) as ingest:
+        futures = [ingest.submit(data) for data in inputs]
+    results = [f.result() for f in futures]
+    end_to_end = count / (time.perf_counter() - start)
+    assert len({r.record_id for r in results}) == count
+    return raw, end_to_end
+
+
+def grant_to_first_read(client: Client, cast: dict) -> list[float]:
+    record = records.write_record(client, cast["clinician"], cast["patient"].address, fhir_observation(0, 1 * KB))
+    latencies = []
+    for name in CAST[3:]:
+        start = time.perf_counter()
+        consent.grant(client, cast["patient"], cast[name].address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+        result = records.read_record(client, cast[name], record.record_id, purpose=P.RESEARCH)
+        latencies.append(time.perf_counter() - start)
+        assert result.data is not None
+    return latencies
+
+
+def _ingest_big_file(rpc_url: str, ipfs_api: str, home: str, path: str, out: "multiprocessing.Queue") -> None:
+    """Child process: ingest one big file and report peak RSS (ru_maxrss is per process)."""
+    settings = Settings(home=Path(home), rpc_url=rpc_url, ipfs_api=ipfs_api, ipfs_timeout=600, rpc_timeout=120)
+    client = Client.connect(settings)
+    cast = identities(services.DEFAULT_MNEMONIC, CAST)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    result = records.write_record(
+        client, cast["clinician"], cast["patient"].address, Path(path), category=C.IMAGING, content_type="application/dicom"
+    )
+    took = time.perf_counter() - start
+    out.put(
+        {
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_before_mb": base / 1024,
+            "seconds": took,
+            "size": result.size,
+        }
+    )
+
+
+def big_file(config: services.NodeConfig, home: Path, size: int) -> dict:
+    path = home / "big.dcm"
+    with path.open("wb") as f:  # sparse: the input's content does not matter, its ciphertext is random
+        f.truncate(size)
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    child = ctx.Process(target=_ingest_big_file, args=(config.rpc_url, config.ipfs_api, str(home), str(path), out))
+    child.start()
+    child.join()
+    path.unlink()
+    if child.exitcode != 0:
+        raise RuntimeError(f"the big-file ingest process failed with exit code {child.exitcode}")
+    return out.get()
+
+
+def run(quick: bool) -> dict:
+    with tempfile.TemporaryDirectory(prefix="medledger-bench-") as tmp:
+        config = services.NodeConfig.ephemeral(Path(tmp) / "node")
+        with services.running_services(config):
+            client, cast = _setup(config, Path(tmp))
+            figures: dict[str, float] = {}
+            plan = [("1kb", 1 * KB, 60 if quick else 200), ("100kb", 100 * KB, 40 if quick else 120), ("10mb", 10 * MB, 3 if quick else 8)]
+            for label, size, count in plan:
+                raw, e2e = throughput(client, cast, size, count)
+                figures[f"raw_add_per_s_{label}"] = round(raw, 2)
+                figures[f"ingest_per_s_{label}"] = round(e2e, 2)
+                figures[f"ingest_ratio_{label}"] = round(e2e / raw, 3)
+                figures[f"ingest_mb_per_s_{label}"] = round(e2e * size / MB, 2)
+            latencies = grant_to_first_read(client, cast)
+            figures["grant_to_first_read_ms_median"] = round(statistics.median(latencies) * 1000, 1)
+            figures["grant_to_first_read_ms_max"] = round(max(latencies) * 1000, 1)
+            size = (256 if quick else 1024) * MB
+            big = big_file(config, Path(tmp), size)
+            key = "peak_rss_mb_1gb" if not quick else "peak_rss_mb_256mb"
+            figures[key] = round(big["peak_rss_mb"], 1)
+            figures["big_file_mb_per_s"] = round(size / MB / big["seconds"], 1)
+            return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--quick", action="store_true", help="smaller counts and a 256 MB file")
+    args = parser.parse_args(argv)
+    figures = run(args.quick)
+    if args.json:
+        print(json.dumps(figures, sort_keys=True))
+        return 0
+    print(f"{'size':<8}{'raw add/s':>11}{'ingest/s':>10}{'ratio':>8}{'ingest MB/s':>13}")
+    for label in ("1kb", "100kb", "10mb"):
+        print(
+            f"{label:<8}{figures[f'raw_add_per_s_{label}']:>11.1f}{figures[f'ingest_per_s_{label}']:>10.1f}"
+            f"{figures[f'ingest_ratio_{label}']:>8.2f}{figures[f'ingest_mb_per_s_{label}']:>13.2f}"
+        )
+    print("\ntarget: ingest at least 70% of raw add throughput from 100 KB up")
+    print(f"grant-to-first-read latency: median {figures['grant_to_first_read_ms_median']} ms, max {figures['grant_to_first_read_ms_max']} ms")
+    for key in ("peak_rss_mb_1gb", "peak_rss_mb_256mb"):
+        if key in figures:
+            print(f"peak RSS ingesting one {'1 GB' if key.endswith('1gb') else '256 MB'} file: {figures[key]} MB (target: under 200 MB), {figures['big_file_mb_per_s']} MB/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""``python -m medledger.cli``."""
+
+from medledger.cli import main
+
+main()

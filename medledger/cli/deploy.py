@@ -1,0 +1,49 @@
+"""``medledger deploy``: put the Medledger contract on the selected chain."""
+
+from __future__ import annotations
+
+import click
+
+from medledger.chain import Chain, deploy_medledger
+from medledger.deployments import deployment_file
+
+from .common import State, common_options, emit, note, with_state
+
+
+@click.command("deploy")
+@click.option("--force", is_flag=True, help="Deploy a new contract even if this chain already has one.")
+@click.option("--admin", metavar="ADDRESS", default=None, help="Admin and first registrar (default: the deployer).")
+@common_options()
+@with_state
+def deploy(state: State, force: bool, admin: str | None) -> None:
+    """Deploy Medledger as the --as identity and record it in the deployments file."""
+    settings = state.settings()
+    identity = state.identity()
+    admin_address = state.address(admin, "--admin") if admin else None
+    chain = Chain(settings.rpc_url, settings.chain_id, settings.rpc_timeout)
+    note(f"Deploying from {identity.address} to {settings.rpc_url}…" if force else f"Checking {settings.rpc_url}…")
+    deployment, deployed = deploy_medledger(chain, identity.account, settings.deployments, admin_address, force)
+    path = deployment_file(settings.deployments, deployment.chain_id)
+    data = {
+        "address": deployment.address,
+        "chain_id": deployment.chain_id,
+        "deployed": deployed,
+        "deployer": deployment.deployer,
+        "block_number": deployment.block_number,
+        "tx_hash": deployment.tx_hash,
+        "deployments_file": str(path),
+    }
+    if deployed:
+        text = (
+            f"Deployed Medledger at {deployment.address} on chain {deployment.chain_id} "
+            f"(block {deployment.block_number}, tx {deployment.tx_hash})\nRecorded in {path}"
+        )
+    else:
+        text = (
+            f"Medledger is already deployed at {deployment.address} on chain {deployment.chain_id} "
+            f"(recorded in {path}); use --force to deploy a new one."
+        )
+    emit(data, text)
+
+
+COMMANDS = [deploy]

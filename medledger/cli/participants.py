@@ -1,0 +1,199 @@
+"""``medledger patient`` and ``medledger registrar``: who takes part, and in which role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from medledger import codes, participants
+from medledger.consent import set_emergency_opt_out
+
+from .common import HEX32, CodeType, HexType, MedledgerGroup, State, common_options, emit, note, when, with_state
+
+ZERO32 = b"\0" * 32
+KIND = CodeType(codes.ParticipantKind, exclude=[codes.ParticipantKind.NONE])
+
+
+# --- patient ---------------------------------------------------------------------------------------
+@click.group(cls=MedledgerGroup)
+def patient() -> None:
+    """Register as a patient, choose about emergency access, look a patient up."""
+
+
+@patient.command("register")
+@common_options()
+@with_state
+def register_patient(state: State) -> None:
+    """Register the --as identity as a patient and publish its 13 category keys (idempotent)."""
+    client = state.client()
+    me = state.identity()
+    fns = client.contract.functions
+    already = bool(client.call(fns.isPatient(me.address))) and bytes(client.call(fns.keyDirectory(me.address))) != ZERO32
+    if not already:
+        note(f"Registering {me.address} and publishing its category keys…")
+        participants.register_patient(client, me)
+    emit(
+        {"patient": me.address, "registered": True, "changed": not already},
+        f"{me.address} is {'already' if already else 'now'} a registered patient with published category keys.",
+    )
+
+
+def _opt(state: State, opted_out: bool) -> None:
+    client = state.client()
+    me = state.identity()
+    changed = set_emergency_opt_out(client, me, opted_out)
+    now = "opted out of" if opted_out else "opted into"
+    emit(
+        {"patient": me.address, "emergency_opted_out": opted_out, "changed": changed},
+        f"{me.address} {'has' if changed else 'had already'} {now} emergency access.",
+    )
+
+
+@patient.command("emergency-opt-out")
+@common_options()
+@with_state
+def opt_out(state: State) -> None:
+    """Refuse emergency ("break-glass") access to your records."""
+    _opt(state, True)
+
+
+@patient.command("emergency-opt-in")
+@common_options()
+@with_state
+def opt_in(state: State) -> None:
+    """Allow emergency access again (the default)."""
+    _opt(state, False)
+
+
+def account_info(client: Any, address: str) -> dict[str, Any]:
+    fns = client.contract.functions
+    is_patient = bool(client.call(fns.isPatient(address)))
+    p = participants.participant(client, address)
+    data: dict[str, Any] = {
+        "address": address,
+        "patient": is_patient,
+        "patient_encryption_key": None,
+        "category_keys_published": False,
+        "emergency_opted_out": None,
+        "participant": None,
+    }
+    if is_patient:
+        data["patient_encryption_key"] = "0x" + bytes(client.call(fns.patientEncryptionKey(address))).hex()
+        data["category_keys_published"] = bytes(client.call(fns.keyDirectory(address))) != ZERO32
+        data["emergency_opted_out"] = bool(client.call(fns.emergencyOptedOut(address)))
+    if p.kind != codes.ParticipantKind.NONE:
+        data["participant"] = {
+            "kind": codes.slug(p.kind),
+            "suspended": p.suspended,
+            "registered_at": p.registered_at,
+            "credential_ref": "0x" + p.credential_ref.hex(),
+            "encryption_key": "0x" + p.encryption_key.hex(),
+        }
+    return data
+
+
+@patient.command("show")
+@click.argument("address")
+@common_options(identity=False)
+@with_state
+def show(state: State, address: str) -> None:
+    """Show what the chain knows about ADDRESS (an address or a local keystore name)."""
+    client = state.client()
+    data = account_info(client, state.address(address))
+
+    def human() -> None:
+        click.echo(f"address            {data['address']}")
+        if data["patient"]:
+            click.echo("patient            yes")
+            click.echo(f"encryption key     {data['patient_encryption_key']}")
+            click.echo(f"category keys      {'published' if data['category_keys_published'] else 'not published'}")
+            click.echo(f"emergency access   {'opted out' if data['emergency_opted_out'] else 'allowed'}")
+        else:
+            click.echo("patient            no")
+        p = data["participant"]
+        if p:
+            state_ = "SUSPENDED" if p["suspended"] else "active"
+            click.echo(f"participant        {p['kind'].replace('-', ' ')}, {state_}, since {when(p['registered_at'])}")
+            click.echo(f"credential ref     {p['credential_ref']}")
+            click.echo(f"encryption key     {p['encryption_key']}")
+        elif not data["patient"]:
+            click.echo("participant        no (not registered)")
+
+    emit(data, human)
+
+
+# --- registrar ---------------------------------------------------------------------------------------
+@click.group(cls=MedledgerGroup)
+def registrar() -> None:
+    """Register, suspend and reinstate organisations and professionals (registrars only)."""
+
+
+@registrar.command("register")
+@click.argument("address")
+@click.option("--kind", type=KIND, required=True, help="clinician, care-provider, researcher, app, commissioner, auditor.")
+@click.option("--credential-ref", type=HEX32, required=True, help="32-byte reference to the credential checked off chain.")
+@click.option("--encryption-key", type=HEX32, default=None, help="The participant's X25519 public key (32 bytes).")
+@click.option("--from-keystore", metavar="NAME", default=None, help="Take the encryption key from local keystore NAME.")
+@common_options()
+@with_state
+def register(
+    state: State,
+    address: str,
+    kind: codes.ParticipantKind,
+    credential_ref: bytes,
+    encryption_key: bytes | None,
+    from_keystore: str | None,
+) -> None:
+    """Register ADDRESS (an address or a local keystore name) as a participant of KIND."""
+    if (encryption_key is None) == (from_keystore is None):
+        raise click.UsageError("Give the participant's encryption key: --encryption-key HEX32 or --from-keystore NAME.")
+    account = state.address(address)
+    if from_keystore is not None:
+        info = state.keystore().public(from_keystore)
+        if info.address != account:
+            note(f"Note: keystore '{from_keystore}' belongs to {info.address}, not {account}; using its encryption key.")
+        encryption_key = info.encryption_public
+    client = state.client()
+    me = state.identity()
+    participants.register_participant(client, me, account, kind, credential_ref, encryption_key)  # type: ignore[arg-type]
+    emit(
+        {"address": account, "kind": codes.slug(kind), "credential_ref": credential_ref,
+         "encryption_key": encryption_key, "registered_by": me.address},
+        f"Registered {account} as {codes.label(kind)}.",
+    )
+
+
+@registrar.command("suspend")
+@click.argument("address")
+@click.option("--reason-code", type=HexType(32, pad=True), default=None,
+              help="Up to 32 bytes of hex (padded with zeros); no free text on chain.")
+@common_options()
+@with_state
+def suspend(state: State, address: str, reason_code: bytes | None) -> None:
+    """Suspend participant ADDRESS: nothing it was granted works until it is reinstated."""
+    account = state.address(address)
+    client = state.client()
+    changed = participants.suspend(client, state.identity(), account, reason_code or ZERO32)
+    emit(
+        {"address": account, "suspended": True, "changed": changed},
+        f"{account} {'is now' if changed else 'was already'} suspended.",
+    )
+
+
+@registrar.command("reinstate")
+@click.argument("address")
+@common_options()
+@with_state
+def reinstate(state: State, address: str) -> None:
+    """Lift the suspension of participant ADDRESS."""
+    account = state.address(address)
+    client = state.client()
+    changed = participants.reinstate(client, state.identity(), account)
+    emit(
+        {"address": account, "suspended": False, "changed": changed},
+        f"{account} {'is reinstated' if changed else 'was not suspended'}.",
+    )
+
+
+COMMANDS = [patient, registrar]

@@ -1,0 +1,430 @@
+"""``medledger records``: add, read, amend, erase, list and verify encrypted records; anchor and read
+batches of device readings; settle interrupted writes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from medledger import codes, fhir, records
+from medledger.errors import RecordFormatError, TamperingDetected, UnknownRecord
+
+from .common import (
+    CATEGORY,
+    PURPOSE,
+    MedledgerGroup,
+    State,
+    common_options,
+    emit,
+    note,
+    progress_enabled,
+    progress_option,
+    record_id,
+    short,
+    table,
+    when,
+    with_state,
+)
+
+JSON_TYPES = {"application/fhir+json", "application/json", records.BATCH_CONTENT_TYPE}
+
+
+@click.group("records", cls=MedledgerGroup)
+def records_group() -> None:
+    """Encrypted records on IPFS, fingerprinted on chain."""
+
+
+def _bar(enabled: bool, total: int | None, desc: str, unit: str = "B") -> tqdm:
+    return tqdm(
+        total=total, desc=desc, unit=unit, unit_scale=unit == "B", file=sys.stderr, disable=not enabled,
+        leave=False, dynamic_ncols=True,
+    )
+
+
+def _write_json(result: records.WriteResult, patient: str, path: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "record_id": result.record_hex,
+        "patient": patient,
+        "cid": result.cid,
+        "fingerprint": "0x" + result.fingerprint.hex(),
+        "category": codes.slug(result.category),
+        "content_type": result.content_type,
+        "size": result.size,
+        "file": str(path),
+        **extra,
+    }
+
+
+def _write_text(data: dict[str, Any], verb: str) -> str:
+    return (
+        f"{verb} record {data['record_id']}\n"
+        f"  patient      {data['patient']}\n"
+        f"  category     {data['category']}\n"
+        f"  content      {data['content_type']}, {data['size']} bytes\n"
+        f"  cid          {data['cid']}\n"
+        f"  fingerprint  {data['fingerprint']}"
+    )
+
+
+def _content_type(path: Path, override: str | None) -> str | None:
+    return fhir.detect_content_type(path, override) if override else None
+
+
+_file_argument = click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+_content_type_option = click.option(
+    "--content-type", default=None, help="MIME type or short name (fhir, pdf, dicom, csv, text…); default: detected."
+)
+
+
+@records_group.command("add")
+@_file_argument
+@click.option("--patient", default=None, metavar="ADDRESS", help="Whose record (default: --as).")
+@click.option("--category", type=CATEGORY, default=None, help="Default: inferred from the FHIR resource type.")
+@click.option("--purpose", type=PURPOSE, default="direct-care", show_default=True)
+@_content_type_option
+@progress_option
+@common_options()
+@with_state
+def add(
+    state: State,
+    file: Path,
+    patient: str | None,
+    category: codes.Category | None,
+    purpose: codes.Purpose,
+    content_type: str | None,
+    progress: bool | None,
+) -> None:
+    """Encrypt FILE (FHIR JSON, validated, or any attachment), store it on IPFS and register it.
+
+    Needs a write consent from the patient for its category and purpose (or being the patient)."""
+    ctype = _content_type(file, content_type)
+    patient_address = state.address_or_self(patient)
+    client = state.client()
+    me = state.identity()
+    with _bar(progress_enabled(progress), file.stat().st_size, "encrypt+upload") as bar:
+        result = records.write_record(
+            client, me, patient_address, file, category=category, purpose=purpose, content_type=ctype,
+            progress=bar.update,
+        )
+    data = _write_json(result, patient_address, file, author=me.address, purpose=codes.slug(purpose))
+    emit(data, _write_text(data, "Added"))
+
+
+@records_group.command("amend")
+@click.argument("record")
+@_file_argument
+@click.option("--purpose", type=PURPOSE, default="direct-care", show_default=True)
+@_content_type_option
+@progress_option
+@common_options()
+@with_state
+def amend(
+    state: State, record: str, file: Path, purpose: codes.Purpose, content_type: str | None, progress: bool | None
+) -> None:
+    """Add FILE as a new version of RECORD (same patient and category)."""
+    previous = record_id(record)
+    ctype = _content_type(file, content_type)
+    client = state.client()
+    me = state.identity()
+    with _bar(progress_enabled(progress), file.stat().st_size, "encrypt+upload") as bar:
+        result = records.amend_record(client, me, previous, file, purpose=purpose, content_type=ctype, progress=bar.update)
+    patient = client.call(client.contract.functions.record(result.record_id))[0]
+    data = _write_json(result, patient, file, author=me.address, supersedes="0x" + previous.hex())
+    emit(data, _write_text(data, "Amended") + f"\n  supersedes   {data['supersedes']}")
+
+
+def _is_text(content_type: str) -> bool:
+    return content_type in JSON_TYPES or content_type.startswith("text/")
+
+
+@records_group.command("read")
+@click.argument("record")
+@click.option("--purpose", type=PURPOSE, required=True, help="Why you read it (recorded in the audit trail).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
+              help="Write the content here (- for stdout, any type). Without it text content is printed.")
+@common_options()
+@with_state
+def read(state: State, record: str, purpose: codes.Purpose, out: Path | None) -> None:
+    """Read RECORD: consent check, audit entry on chain, fetch, verify and decrypt.
+
+    Text and JSON content is printed unless --out is given; other content needs --out."""
+    rid = record_id(record)
+    client = state.client()
+    me = state.identity()
+    to_stdout = out is not None and str(out) == "-"
+    result = records.read_record(client, me, rid, purpose=purpose, out=None if to_stdout else out)
+    data: dict[str, Any] = {
+        "record_id": "0x" + rid.hex(),
+        "patient": result.patient,
+        "author": result.author,
+        "category": codes.slug(result.category),
+        "content_type": result.content_type,
+        "size": result.size,
+        "emergency": result.emergency,
+        "purpose": codes.slug(purpose),
+    }
+    if result.emergency:
+        note("Read under emergency access: this read is flagged in the patient's audit trail.")
+    if result.path is not None:
+        note(f"Wrote {result.size} bytes ({result.content_type}) to {result.path}")
+        emit({**data, "path": str(result.path)}, None)
+        return
+    raw = result.data or b""
+    if to_stdout:
+        if state.json:
+            raise click.UsageError("--out - writes the raw content to stdout; it cannot be combined with --json.")
+        sys.stdout.flush()
+        click.get_binary_stream("stdout").write(raw)
+        return
+    text = None
+    if _is_text(result.content_type):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+    if text is None:
+        raise click.UsageError(
+            f"Record 0x{rid.hex()} holds {result.content_type} ({result.size} bytes), which is not printable text; "
+            "read it again with --out FILE (or --out - to write it to stdout). This read was already logged."
+        )
+    if state.json:
+        if result.content_type in JSON_TYPES:
+            try:
+                data["content"] = json.loads(text)
+            except ValueError:
+                data["text"] = text
+        else:
+            data["text"] = text
+        emit(data)
+    else:
+        click.echo(text if text.endswith("\n") else text + "\n", nl=False)
+
+
+@records_group.command("erase")
+@click.argument("record")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@common_options()
+@with_state
+def erase(state: State, record: str, yes: bool) -> None:
+    """Erase RECORD (a record or a batch) for good: it can never be read again (patient only)."""
+    rid = record_id(record)
+    client = state.client()
+    me = state.identity()
+    if not yes:
+        click.confirm(f"Erase record 0x{rid.hex()} for good? It cannot be read again", abort=True, err=True)
+    changed = records.erase_record(client, me, rid)
+    emit(
+        {"record_id": "0x" + rid.hex(), "erased": True, "changed": changed},
+        f"Erased record 0x{rid.hex()}." if changed else f"Record 0x{rid.hex()} was already erased.",
+    )
+
+
+def _status(r: records.RecordSummary) -> str:
+    parts = []
+    if r.erased:
+        parts.append("ERASED")
+    if r.is_batch:
+        parts.append(f"batch of {r.leaf_count}")
+    if r.previous:
+        parts.append(f"amends 0x{r.previous.hex()[:10]}…")
+    if r.superseded_by:
+        parts.append(f"superseded by 0x{r.superseded_by.hex()[:10]}…")
+    return ", ".join(parts) or "-"
+
+
+@records_group.command("list")
+@click.option("--patient", default=None, metavar="ADDRESS", help="Whose records (default: --as).")
+@click.option("--live", is_flag=True, help="Hide erased records.")
+@common_options()
+@with_state
+def list_(state: State, patient: str | None, live: bool) -> None:
+    """List a patient's records and batches (from chain events; content stays encrypted)."""
+    address = state.address_or_self(patient)
+    client = state.client()
+    found = records.list_records(client, address, include_erased=not live)
+    names = state.names()
+    emit(
+        [r.to_json() for r in found],
+        lambda: table(
+            ["RECORD", "CATEGORY", "PURPOSE", "AUTHOR", "CREATED", "STATUS"],
+            [("0x" + r.record_id.hex(), codes.slug(r.category), codes.slug(r.purpose), short(r.author, names),
+              when(r.created_at), _status(r)) for r in found],
+            empty=f"No records for patient {address}.",
+        ),
+    )
+
+
+@records_group.command("verify")
+@click.argument("record")
+@click.argument("fingerprint")
+@common_options(identity=False)
+@with_state
+def verify(state: State, record: str, fingerprint: str) -> None:
+    """Check FINGERPRINT (hex) against the one registered for RECORD. Exit 0 if it matches, 6 if not."""
+    rid = record_id(record)
+    fp = record_id(fingerprint, "FINGERPRINT")
+    client = state.client()
+    info = client.call(client.contract.functions.record(rid))
+    if int(info[0], 16) == 0:
+        raise UnknownRecord(f"No record or batch has id 0x{rid.hex()} on chain {client.chain.chain_id}")
+    if not records.verify_fingerprint(client, rid, fp):
+        erased = " (the record was erased, so no fingerprint is registered any more)" if info[3] else ""
+        raise TamperingDetected(
+            f"Fingerprint 0x{fp.hex()} does not match the one registered for record 0x{rid.hex()}{erased}"
+        )
+    emit(
+        {"record_id": "0x" + rid.hex(), "fingerprint": "0x" + fp.hex(), "matches": True},
+        f"The fingerprint matches record 0x{rid.hex()}.",
+    )
+
+
+# --- batches ------------------------------------------------------------------------------------------
+def _scalar(text: str | None) -> Any:
+    if text is None:
+        return None
+    value = text.strip()
+    if value == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def read_readings(path: Path) -> list[Any]:
+    """Readings from a CSV file (one per row, header = field names) or a JSON file (a list, or an
+    object with a ``readings`` list)."""
+    try:
+        raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordFormatError(f"Cannot read readings from {path}: {exc}") from None
+    if path.suffix.lower() == ".json" or raw.lstrip()[:1] in ("[", "{"):
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise RecordFormatError(f"{path} is not valid JSON ({exc.__class__.__name__} at {exc})") from None
+        if isinstance(data, dict) and isinstance(data.get("readings"), list):
+            data = data["readings"]
+        if not isinstance(data, list):
+            raise RecordFormatError(f"{path} must hold a JSON list of readings (or {{\"readings\": [...]}})")
+        return data
+    sample = raw[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(raw), dialect=dialect)
+    if not reader.fieldnames or len(reader.fieldnames) < 1:
+        raise RecordFormatError(f"{path} has no CSV header row")
+    rows = []
+    for number, row in enumerate(reader, start=2):
+        if None in row:
+            raise RecordFormatError(f"{path} line {number} has more fields than the header")
+        rows.append({k.strip(): _scalar(v) for k, v in row.items()})
+    return rows
+
+
+@records_group.command("batch")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--patient", default=None, metavar="ADDRESS", help="Whose readings (default: --as).")
+@click.option("--category", type=CATEGORY, default="device", show_default=True)
+@click.option("--purpose", type=PURPOSE, default="direct-care", show_default=True)
+@click.option("--receipt", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write reading ids, fingerprints and Merkle proofs here (JSON).")
+@progress_option
+@common_options()
+@with_state
+def batch(
+    state: State,
+    file: Path,
+    patient: str | None,
+    category: codes.Category,
+    purpose: codes.Purpose,
+    receipt: Path | None,
+    progress: bool | None,
+) -> None:
+    """Anchor the rows of FILE (CSV or JSON) as one encrypted batch of readings: one Merkle root on
+    chain for all of them."""
+    rows = read_readings(file)
+    if not rows:
+        raise RecordFormatError(f"{file} holds no readings")
+    patient_address = state.address_or_self(patient)
+    client = state.client()
+    me = state.identity()
+    readings = []
+    with _bar(progress_enabled(progress), len(rows), "readings", unit="row") as bar:
+        for row in rows:
+            readings.append(row)
+            bar.update(1)
+    result = records.anchor_batch(client, me, patient_address, readings, category=category, purpose=purpose)
+    if receipt is not None:
+        receipt.write_text(json.dumps({
+            "root": "0x" + result.root.hex(),
+            "cid": result.cid,
+            "patient": patient_address,
+            "readings": [
+                {"id": "0x" + rid.hex(), "fingerprint": "0x" + fp.hex(), "proof": ["0x" + p.hex() for p in proof]}
+                for rid, fp, proof in zip(result.reading_ids, result.fingerprints, result.proofs)
+            ],
+        }, indent=2) + "\n")
+    data = {
+        "root": "0x" + result.root.hex(),
+        "cid": result.cid,
+        "patient": patient_address,
+        "category": codes.slug(category),
+        "readings": len(result.reading_ids),
+        "receipt": str(receipt) if receipt else None,
+    }
+    emit(
+        data,
+        f"Anchored {data['readings']} readings as batch {data['root']}\n  patient  {patient_address}\n"
+        f"  category {data['category']}\n  cid      {result.cid}" + (f"\n  receipt  {receipt}" if receipt else ""),
+    )
+
+
+@records_group.command("read-batch")
+@click.argument("root")
+@click.option("--purpose", type=PURPOSE, required=True, help="Why you read it (recorded in the audit trail).")
+@common_options()
+@with_state
+def read_batch(state: State, root: str, purpose: codes.Purpose) -> None:
+    """Read the readings of batch ROOT; each is checked against the Merkle root on chain.
+
+    Prints one reading per line (JSON lines), or one JSON list with --json."""
+    rid = record_id(root, "ROOT")
+    client = state.client()
+    readings = records.read_batch(client, state.identity(), rid, purpose=purpose)
+
+    def human() -> None:
+        for r in readings:
+            click.echo(json.dumps(r["data"], sort_keys=True))
+        note(f"{len(readings)} readings, all verified against the anchored root 0x{rid.hex()}.")
+
+    emit(readings, human)
+
+
+@records_group.command("recover")
+@common_options(identity=False)
+@with_state
+def recover(state: State) -> None:
+    """Settle writes interrupted between the IPFS upload and the chain transaction."""
+    settled = records.recover_pending(state.client())
+    emit(
+        [{"record_id": rid, "outcome": outcome} for rid, outcome in settled],
+        lambda: click.echo("\n".join(f"{rid}  {outcome}" for rid, outcome in settled))
+        if settled else click.echo("No interrupted writes."),
+    )
+
+
+COMMANDS = [records_group]

@@ -1,0 +1,149 @@
+"""Batches of readings (Merkle roots on chain) and the audit trail views."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from medledger import audit, consent, crypto, records
+from medledger.chain import utc
+from medledger.errors import RecordErased
+from medledger.keyring import Keyring
+
+from .helpers import DAY, A, C, P, obs_bytes
+
+
+def readings(n: int, start: int = 1_767_000_000) -> list[dict]:
+    return [{"t": start + 300 * i, "heart_rate": 60 + (i * 7) % 40} for i in range(n)]
+
+
+def batch_record_key(client, reader, root: bytes, cid: str, patient: str) -> bytes:
+    keys = Keyring(client).secrets(reader, patient, [C.DEVICE_DATA])
+    header, _rest = crypto.parse_record_header(io.BytesIO(client.store.cat(cid)), expected_record_id=root)
+    return crypto.unseal_record_key(header, keys)
+
+
+@pytest.mark.parametrize("n", [1, 2, 17, 500])
+def test_anchor_and_read_batches(client, patient, n):
+    data = readings(n)
+    batch = records.anchor_batch(client, patient, patient.address, data)
+    assert len(batch.reading_ids) == len(batch.fingerprints) == len(batch.proofs) == n
+    info = client.call(client.contract.functions.record(batch.root))
+    assert info[0] == patient.address and info[4] is True and info[5] == n and info[1] == C.DEVICE_DATA
+    event = client.logs("BatchAnchored", root=batch.root)[0]["args"]
+    assert event["leafCount"] == n and event["author"] == patient.address
+
+    back = records.read_batch(client, patient, batch.root)
+    assert [r["data"] for r in back] == data
+    assert [r["id"] for r in back] == ["0x" + rid.hex() for rid in batch.reading_ids]
+    assert [r["fingerprint"] for r in back] == ["0x" + fp.hex() for fp in batch.fingerprints]
+
+    for i in sorted({0, n // 2, n - 1, min(n - 1, 16)}):
+        assert records.verify_reading_on_chain(
+            client, batch.root, batch.reading_ids[i], batch.fingerprints[i], batch.proofs[i]
+        )
+
+    # an altered reading: its fingerprint (under the batch key) no longer proves inclusion
+    i = n - 1
+    key = batch_record_key(client, patient, batch.root, batch.cid, patient.address)
+    altered = dict(data[i], heart_rate=data[i]["heart_rate"] + 1)
+    encoded = json.dumps(altered, sort_keys=True, separators=(",", ":")).encode()
+    honest = json.dumps(data[i], sort_keys=True, separators=(",", ":")).encode()
+    assert crypto.leaf_fingerprint(key, batch.reading_ids[i], honest) == batch.fingerprints[i]
+    forged = crypto.leaf_fingerprint(key, batch.reading_ids[i], encoded)
+    assert not records.verify_reading_on_chain(client, batch.root, batch.reading_ids[i], forged, batch.proofs[i])
+    if n > 1:
+        # someone else's proof, or another reading's id, fails as well
+        assert not records.verify_reading_on_chain(
+            client, batch.root, batch.reading_ids[0], batch.fingerprints[0], batch.proofs[n - 1]
+        )
+        assert not records.verify_reading_on_chain(
+            client, batch.root, batch.reading_ids[1], batch.fingerprints[0], batch.proofs[0]
+        )
+
+
+def test_granted_reader_reads_a_batch_and_is_audited(client, patient, app):
+    batch = records.anchor_batch(client, patient, patient.address, readings(5))
+    consent.grant(client, patient, app.address, A.READ, [C.DEVICE_DATA], [P.COMMERCIAL])
+    back = records.read_batch(client, app, batch.root, purpose=P.COMMERCIAL)
+    assert [r["data"] for r in back] == readings(5)
+    events = client.logs("RecordAccessed", recordId=batch.root)
+    assert len(events) == 1 and events[0]["args"]["purpose"] == P.COMMERCIAL
+
+
+def test_erased_batch_no_longer_verifies(client, patient):
+    batch = records.anchor_batch(client, patient, patient.address, readings(3))
+    assert records.erase_record(client, patient, batch.root)
+    assert not records.verify_reading_on_chain(client, batch.root, batch.reading_ids[0], batch.fingerprints[0], batch.proofs[0])
+    assert not client.store.is_pinned(batch.cid)
+    with pytest.raises(RecordErased):
+        records.read_batch(client, patient, batch.root)
+
+
+# --- audit ---------------------------------------------------------------------------------------
+def test_trail_holds_every_change_in_order_and_exports(client, patient, clinician, researcher, emergency_clinician):
+    consent.grant(client, patient, clinician.address, A.WRITE, [C.OBSERVATIONS], [P.DIRECT_CARE])
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH], expiry=client.now() + 30 * DAY)
+    lab = records.write_record(client, clinician, patient.address, obs_bytes())
+    records.read_record(client, researcher, lab.record_id, purpose=P.RESEARCH)
+    records.read_record(client, patient, lab.record_id)  # the patient's own read is not audited
+    consent.open_emergency(client, emergency_clinician, patient.address, 3600, b"\x07" * 32)
+    keyring = Keyring(client)
+    pointer = keyring.envelope_for(patient, patient.address, keyring.recipient_key(emergency_clinician.address), [C.OBSERVATIONS])
+    client.transact(client.contract.functions.publishKeyEnvelope(patient.address, emergency_clinician.address, pointer), patient)
+    records.read_record(client, emergency_clinician, lab.record_id, purpose=P.EMERGENCY)
+    consent.revoke(client, patient, researcher.address, A.READ)
+    records.erase_record(client, patient, lab.record_id)
+
+    entries = audit.trail(client, patient.address)
+    rid = "0x" + lab.record_id.hex()
+    core = [
+        (e.event, e.actor)
+        for e in entries
+        if e.event in {"ConsentGranted", "RecordRegistered", "RecordAccessed", "EmergencyAccessOpened",
+                       "ConsentRevoked", "RecordErased"}
+    ]
+    assert core == [
+        ("ConsentGranted", patient.address),
+        ("ConsentGranted", patient.address),
+        ("RecordRegistered", clinician.address),
+        ("RecordAccessed", researcher.address),
+        ("EmergencyAccessOpened", emergency_clinician.address),
+        ("RecordAccessed", emergency_clinician.address),
+        ("ConsentRevoked", patient.address),
+        ("RecordErased", patient.address),
+    ]
+    assert [(e.block, e.time) for e in entries] == sorted((e.block, e.time) for e in entries)
+    reads = [e for e in entries if e.event == "RecordAccessed"]
+    assert [(e.purpose, e.emergency, e.record) for e in reads] == [("research", False, rid), ("emergency", True, rid)]
+    assert researcher.address in next(e.detail for e in entries if e.event == "ConsentRevoked")
+    grant_detail = [e.detail for e in entries if e.event == "ConsentGranted"][1]
+    assert "research" in grant_detail and "observations & labs" in grant_detail
+    assert utc(client.now() + 30 * DAY)[:10] in grant_detail
+    assert [e.event for e in entries if e.emergency] == ["EmergencyAccessOpened", "RecordAccessed"]
+    assert next(e for e in entries if e.event == "RecordErased").record == rid
+
+    assert [e.event for e in audit.accesses(client, patient.address)] == [
+        "RecordAccessed", "EmergencyAccessOpened", "RecordAccessed"
+    ]
+
+    as_json = json.loads(audit.to_json(entries))
+    assert as_json == [e.to_json() for e in entries]
+    assert [row["event"] for row in as_json] == [e.event for e in entries]
+    rows = list(csv.DictReader(io.StringIO(audit.to_csv(entries))))
+    assert len(rows) == len(entries)
+    for row, e in zip(rows, entries):
+        assert row["event"] == e.event and row["actor"] == e.actor
+        assert row["block"] == str(e.block) and row["time_utc"] == utc(e.time)
+        assert row["emergency"] == str(e.emergency) and row["detail"] == e.detail
+        assert row["purpose"] == (e.purpose or "") and row["record"] == (e.record or "")
+
+
+def test_trail_of_another_patient_is_separate(client, patient, delegate, clinician):
+    consent.grant(client, delegate, clinician.address, A.WRITE, [C.OBSERVATIONS], [P.DIRECT_CARE])
+    assert all(e.actor != delegate.address for e in audit.trail(client, patient.address))
+    mine = audit.trail(client, delegate.address)
+    assert [e.event for e in mine] == ["ConsentGranted"]

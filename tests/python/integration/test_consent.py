@@ -1,0 +1,173 @@
+"""Consent against the real chain: direct grants and revocations, widening and narrowing, the
+off-chain index of grants, and EIP-712 signed requests submitted by a relayer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from medledger import consent, records
+from medledger.errors import AccessDenied
+
+from .helpers import DAY, A, C, P, advance_time, eth_balance, observation
+
+
+def permitted(client, patient, who, access, category, purpose) -> bool:
+    return bool(
+        client.call(client.contract.functions.isPermitted(patient, who, int(access), int(category), int(purpose)))
+    )
+
+
+def test_grant_and_revoke_directly(client, patient, researcher, lab):
+    assert consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    assert permitted(client, patient.address, researcher.address, A.READ, C.OBSERVATIONS, P.RESEARCH)
+    assert json.loads(records.read_record(client, researcher, lab.record_id, purpose=P.RESEARCH).data) == observation()
+    granted = client.logs("ConsentGranted", patient=patient.address, grantee=researcher.address)
+    assert granted[-1]["args"]["by"] == patient.address
+    assert granted[-1]["args"]["keyEnvelope"] != b"\0" * 32
+
+    assert consent.revoke(client, patient, researcher.address, A.READ)
+    assert not permitted(client, patient.address, researcher.address, A.READ, C.OBSERVATIONS, P.RESEARCH)
+    assert consent.consent_of(client, patient.address, researcher.address, A.READ).expiry == 0
+    revoked = client.logs("ConsentRevoked", patient=patient.address, grantee=researcher.address)
+    assert len(revoked) == 1 and revoked[0]["args"]["by"] == patient.address
+    with pytest.raises(AccessDenied, match="holds no read consent"):
+        records.read_record(client, researcher, lab.record_id, purpose=P.RESEARCH)
+    # revoking again changes nothing
+    assert consent.revoke(client, patient, researcher.address, A.READ) is False
+
+
+def test_write_grant_carries_no_key_envelope(client, patient, clinician):
+    consent.grant(client, patient, clinician.address, A.WRITE, [C.OBSERVATIONS], [P.DIRECT_CARE])
+    event = client.logs("ConsentGranted", patient=patient.address, grantee=clinician.address)[-1]
+    assert event["args"]["keyEnvelope"] == b"\0" * 32
+    assert event["args"]["access"] == A.WRITE
+
+
+def test_widen_and_narrow(client, patient, researcher):
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    assert consent.grant(
+        client, patient, researcher.address, A.READ, [C.OBSERVATIONS, C.GENOMICS], [P.RESEARCH, P.COMMERCIAL]
+    )
+    g = consent.consent_of(client, patient.address, researcher.address, A.READ)
+    assert g.categories == {C.OBSERVATIONS, C.GENOMICS}
+    assert g.purposes == {P.RESEARCH, P.COMMERCIAL}
+    assert permitted(client, patient.address, researcher.address, A.READ, C.GENOMICS, P.COMMERCIAL)
+
+    assert consent.grant(client, patient, researcher.address, A.READ, [C.GENOMICS], [P.RESEARCH])
+    g = consent.consent_of(client, patient.address, researcher.address, A.READ)
+    assert g.categories == {C.GENOMICS} and g.purposes == {P.RESEARCH}
+    assert not permitted(client, patient.address, researcher.address, A.READ, C.OBSERVATIONS, P.RESEARCH)
+    assert not permitted(client, patient.address, researcher.address, A.READ, C.GENOMICS, P.COMMERCIAL)
+    # unchanged terms: nothing happens
+    assert consent.grant(client, patient, researcher.address, A.READ, [C.GENOMICS], [P.RESEARCH]) is False
+
+
+def test_grants_held_and_given_follow_chain_state(client, patient, delegate, researcher, app, clinician):
+    now = client.now()
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    consent.grant(client, delegate, researcher.address, A.READ, [C.GENOMICS], [P.RESEARCH], expiry=now + 30 * DAY)
+    consent.grant(client, patient, app.address, A.READ, [C.DEVICE_DATA], [P.COMMERCIAL], expiry=now + 2 * DAY)
+    consent.grant(client, patient, clinician.address, A.WRITE, [C.OBSERVATIONS], [P.DIRECT_CARE])
+    consent.grant(client, patient, clinician.address, A.READ, [C.OBSERVATIONS], [P.DIRECT_CARE])
+
+    held = consent.grants_held(client, researcher.address)
+    assert {(g.patient, g.access) for g in held} == {(patient.address, A.READ), (delegate.address, A.READ)}
+    for g in held:
+        assert g == consent.consent_of(client, g.patient, g.grantee, g.access)  # confirmed against chain
+    given = consent.grants_given(client, patient.address)
+    assert {(g.grantee, g.access) for g in given} == {
+        (researcher.address, A.READ), (app.address, A.READ), (clinician.address, A.WRITE), (clinician.address, A.READ)
+    }
+    assert [g.to_json() for g in given]
+
+    # narrowing is reflected (current terms, not the first event)
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH, P.DIRECT_CARE])
+    mine = [g for g in consent.grants_held(client, researcher.address) if g.patient == patient.address]
+    assert mine[0].purposes == {P.RESEARCH, P.DIRECT_CARE}
+
+    # revoked and expired grants drop out
+    consent.revoke(client, patient, clinician.address, A.READ)
+    advance_time(client, 3 * DAY)
+    given = consent.grants_given(client, patient.address)
+    assert {(g.grantee, g.access) for g in given} == {(researcher.address, A.READ), (clinician.address, A.WRITE)}
+    everything = consent.grants_given(client, patient.address, live_only=False)
+    assert (app.address, A.READ) in {(g.grantee, g.access) for g in everything}  # expired but still on record
+    assert (clinician.address, A.READ) not in {(g.grantee, g.access) for g in everything}  # revoked: gone
+    assert all(g.live(client.now()) for g in given)
+
+
+def test_signed_grant_submitted_by_relayer(client, patient, researcher, relayer, lab):
+    request = consent.sign_grant(
+        client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH], expiry=client.now() + 90 * DAY
+    )
+    assert consent.recover_signer(request) == patient.address
+    patient_balance = eth_balance(client, patient.address)
+    relayer_balance = eth_balance(client, relayer.address)
+    nonce = client.call(client.contract.functions.nonces(patient.address))
+
+    assert consent.submit(client, relayer, request)
+    assert eth_balance(client, patient.address) == patient_balance
+    assert eth_balance(client, relayer.address) < relayer_balance
+    assert client.call(client.contract.functions.nonces(patient.address)) == nonce + 1
+    event = client.logs("ConsentGranted", patient=patient.address, grantee=researcher.address)[-1]
+    assert event["args"]["by"] == patient.address
+    held = consent.grants_held(client, researcher.address)
+    assert len(held) == 1 and held[0].purposes == {P.RESEARCH}
+    read = records.read_record(client, researcher, lab.record_id, purpose=P.RESEARCH)
+    assert json.loads(read.data) == observation()
+
+
+def test_signed_request_through_a_file(client, patient, researcher, relayer, tmp_path):
+    request = consent.sign_grant(client, patient, researcher.address, A.READ, [C.GENOMICS], [P.RESEARCH])
+    path = tmp_path / "grant.json"
+    consent.write_request(request, path)
+    assert consent.submit(client, relayer, consent.read_request(path))
+    assert consent.consent_of(client, patient.address, researcher.address, A.READ).categories == {C.GENOMICS}
+
+
+def test_replayed_signed_request_is_refused_with_the_nonce(client, patient, researcher, relayer):
+    request = consent.sign_grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    consent.submit(client, relayer, request)
+    blocks = client.chain.w3.eth.block_number
+    with pytest.raises(AccessDenied, match="nonce") as err:
+        consent.submit(client, relayer, request)
+    assert "already used" in str(err.value)
+    assert err.value.error_name == "InvalidAccountNonce"
+    assert client.chain.w3.eth.block_number == blocks  # refused in simulation: nothing sent
+
+
+@pytest.mark.parametrize("field", ["chainId", "verifyingContract"])
+def test_request_for_another_chain_or_contract_is_refused_before_sending(client, patient, researcher, relayer, field):
+    request = consent.sign_grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    if field == "chainId":
+        request["domain"]["chainId"] = 1
+    else:
+        request["domain"]["verifyingContract"] = "0x" + "11" * 20
+    balance = eth_balance(client, relayer.address)
+    blocks = client.chain.w3.eth.block_number
+    with pytest.raises(AccessDenied, match="was signed for chain"):
+        consent.submit(client, relayer, request)
+    assert client.chain.w3.eth.block_number == blocks
+    assert eth_balance(client, relayer.address) == balance
+    assert consent.consent_of(client, patient.address, researcher.address, A.READ).expiry == 0
+
+
+def test_altered_signed_request_is_refused(client, patient, researcher, relayer):
+    request = consent.sign_grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    request["message"]["purposes"] |= 1 << P.COMMERCIAL
+    with pytest.raises(AccessDenied, match="not patient .* signature"):
+        consent.submit(client, relayer, request)
+
+
+def test_signed_revoke_submitted_by_relayer(client, patient, researcher, relayer):
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    request = consent.sign_revoke(client, patient, researcher.address, A.READ)
+    assert consent.recover_signer(request) == patient.address
+    balance = eth_balance(client, patient.address)
+    assert consent.submit(client, relayer, request)
+    assert eth_balance(client, patient.address) == balance
+    assert consent.consent_of(client, patient.address, researcher.address, A.READ).expiry == 0
+    assert consent.grants_held(client, researcher.address) == []
+    assert client.logs("ConsentRevoked", grantee=researcher.address)[-1]["args"]["by"] == patient.address

@@ -1,0 +1,137 @@
+"""Records against the real chain and IPFS node: write, read back, amend, list, fingerprints, audit."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from medledger import consent, records
+
+from .helpers import A, C, P, accessed, block_number, obs_bytes, observation
+
+PDF = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
+
+
+def test_patient_writes_fhir_and_reads_it_back(client, patient):
+    written = records.write_record(client, patient, patient.address, obs_bytes(5.4))
+    assert written.category == C.OBSERVATIONS
+    assert written.content_type == "application/fhir+json"
+    assert client.store.is_pinned(written.cid)
+    read = records.read_record(client, patient, written.record_id)
+    assert json.loads(read.data) == observation(5.4)
+    assert read.author == patient.address
+    assert read.patient == patient.address
+    assert read.category == C.OBSERVATIONS
+    assert read.content_type == "application/fhir+json"
+    assert read.emergency is False
+    assert read.size == len(read.data)
+
+
+def test_clinician_with_write_consent_writes_and_reads(client, patient, lab, clinician):
+    read = records.read_record(client, clinician, lab.record_id)
+    assert json.loads(read.data) == observation()
+    assert read.author == clinician.address
+    info = client.call(client.contract.functions.record(lab.record_id))
+    assert info[0] == patient.address and info[1] == C.OBSERVATIONS
+
+
+def test_attachment_round_trip_with_content_type_and_file_output(client, patient, tmp_path):
+    written = records.write_record(
+        client, patient, patient.address, PDF, category=C.CLINICAL_DOCUMENTS, content_type="application/pdf"
+    )
+    assert written.category == C.CLINICAL_DOCUMENTS and written.content_type == "application/pdf"
+    assert written.size == len(PDF)
+    out = tmp_path / "letter.pdf"
+    read = records.read_record(client, patient, written.record_id, out=out)
+    assert read.path == out and read.data is None
+    assert out.read_bytes() == PDF
+    assert read.content_type == "application/pdf"
+    assert read.category == C.CLINICAL_DOCUMENTS
+    assert oct(out.stat().st_mode & 0o777) == oct(0o600)
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".medledger-")]
+
+
+def test_attachment_from_a_file_path(client, patient, tmp_path):
+    src = tmp_path / "scan.pdf"
+    src.write_bytes(PDF)
+    written = records.write_record(client, patient, patient.address, src, category=C.IMAGING)
+    read = records.read_record(client, patient, written.record_id)
+    assert read.data == PDF
+    assert read.category == C.IMAGING
+
+
+def test_multi_chunk_record_of_one_megabyte(client, patient, tmp_path):
+    blob = os.urandom(1_000_000) + b"tail"
+    seen: list[int] = []
+    written = records.write_record(
+        client, patient, patient.address, blob, category=C.IMAGING,
+        content_type="application/dicom", progress=seen.append,
+    )
+    assert written.size == len(blob)
+    assert sum(seen) == len(blob)
+    out = tmp_path / "image.dcm"
+    read = records.read_record(client, patient, written.record_id, out=out)
+    assert read.size == len(blob)
+    assert out.read_bytes() == blob
+    # the ciphertext is larger than one IPFS chunk, so it is a multi-block DAG
+    assert len(client.store.cat(written.cid)) > 2 * 256 * 1024
+
+
+def test_amend_links_versions_and_both_stay_readable(client, patient, lab, clinician):
+    amended = records.amend_record(client, clinician, lab.record_id, obs_bytes(5.9))
+    old = client.call(client.contract.functions.record(lab.record_id))
+    new = client.call(client.contract.functions.record(amended.record_id))
+    assert bytes(old[8]) == amended.record_id  # nextVersion
+    assert bytes(new[7]) == lab.record_id  # previousVersion
+    assert bytes(old[7]) == b"\0" * 32 and bytes(new[8]) == b"\0" * 32
+    assert amended.category == C.OBSERVATIONS
+    assert json.loads(records.read_record(client, clinician, lab.record_id).data)["valueQuantity"]["value"] == 6.1
+    assert json.loads(records.read_record(client, patient, amended.record_id).data)["valueQuantity"]["value"] == 5.9
+    assert client.logs("RecordAmended", previousId=lab.record_id)[0]["args"]["recordId"] == amended.record_id
+
+
+def test_list_records_shows_versions_batches_and_erasure(client, patient, lab, clinician):
+    amended = records.amend_record(client, clinician, lab.record_id, obs_bytes(5.9))
+    other = records.write_record(client, patient, patient.address, PDF, category=C.CLINICAL_DOCUMENTS)
+    batch = records.anchor_batch(client, patient, patient.address, [{"hr": 61}, {"hr": 62}])
+    records.erase_record(client, patient, other.record_id)
+    listed = {r.record_id: r for r in records.list_records(client, patient.address)}
+    assert set(listed) == {lab.record_id, amended.record_id, other.record_id, batch.root}
+    assert listed[lab.record_id].superseded_by == amended.record_id
+    assert listed[lab.record_id].previous is None
+    assert listed[amended.record_id].previous == lab.record_id
+    assert listed[amended.record_id].superseded_by is None
+    assert listed[amended.record_id].author == clinician.address
+    assert listed[other.record_id].erased and not listed[lab.record_id].erased
+    assert listed[batch.root].is_batch and listed[batch.root].leaf_count == 2
+    assert listed[lab.record_id].cid == lab.cid
+    kept = {r.record_id for r in records.list_records(client, patient.address, include_erased=False)}
+    assert kept == set(listed) - {other.record_id}
+    assert json.loads(json.dumps([r.to_json() for r in listed.values()]))
+
+
+def test_verify_fingerprint(client, lab):
+    assert records.verify_fingerprint(client, lab.record_id, lab.fingerprint)
+    wrong = bytes([lab.fingerprint[0] ^ 1]) + lab.fingerprint[1:]
+    assert not records.verify_fingerprint(client, lab.record_id, wrong)
+    assert not records.verify_fingerprint(client, os.urandom(32), lab.fingerprint)
+
+
+def test_patient_read_sends_no_audit_transaction(client, patient, lab):
+    before = block_number(client)
+    records.read_record(client, patient, lab.record_id)
+    assert block_number(client) == before
+    assert accessed(client, lab.record_id) == []
+
+
+def test_grantee_read_emits_exactly_one_access_event(client, patient, lab, researcher):
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    read = records.read_record(client, researcher, lab.record_id, purpose=P.RESEARCH)
+    assert json.loads(read.data) == observation()
+    events = accessed(client, lab.record_id)
+    assert len(events) == 1
+    args = events[0]["args"]
+    assert args["accessor"] == researcher.address
+    assert args["patient"] == patient.address
+    assert args["purpose"] == P.RESEARCH
+    assert args["emergency"] is False
