@@ -99,10 +99,12 @@ def grant(
     patient: str | None = None,
     start: int = 0,
     expiry: int = FOREVER,
+    rotate: bool = True,
 ) -> bool:
     """Grant (or widen or narrow) a consent directly; ``manager`` is the patient or a delegate and
     pays the gas. A read grant delivers the category keys to the grantee in the same transaction.
-    Returns whether anything changed."""
+    Narrowing a read consent rotates the keys of the categories it no longer covers (unless
+    ``rotate`` is False), as revoking does. Returns whether anything changed."""
     patient = as_address(patient or manager.address)
     grantee = as_address(grantee)
     categories = sorted({int(c) for c in categories})
@@ -116,8 +118,13 @@ def grant(
         client.call(client.contract.functions.grant(patient, grantee, int(access), terms, b"\0" * 32), manager.address)
         raise
     fn = client.contract.functions.grant(patient, grantee, int(access), terms, envelope)
+    previous, *_ = client.call(client.contract.functions.consent(patient, grantee, int(access)))
     receipt = client.transact(fn, manager)
-    return bool(client.events(receipt, "ConsentGranted"))
+    changed = bool(client.events(receipt, "ConsentGranted"))
+    dropped = set(codes.mask_to_categories(previous)) - set(categories)
+    if changed and rotate and access == codes.Access.READ and dropped:
+        Keyring(client).rotate(manager, patient, dropped)
+    return changed
 
 
 def revoke(
@@ -128,9 +135,12 @@ def revoke(
     *,
     patient: str | None = None,
     rotate: bool = True,
+    reencrypt: bool = False,
 ) -> bool:
     """Revoke a consent with immediate effect. For a read consent, the categories it covered get new
-    keys (unless ``rotate`` is False), so records written afterwards are closed to the grantee."""
+    keys (unless ``rotate`` is False), so records written afterwards are closed to the grantee.
+    ``reencrypt`` (patient only) also re-encrypts the existing records of those categories under the
+    new keys, as new versions, and unpins the old ciphertext: see :mod:`medledger.reencrypt`."""
     patient = as_address(patient or manager.address)
     grantee = as_address(grantee)
     fns = client.contract.functions
@@ -139,6 +149,12 @@ def revoke(
     changed = bool(client.events(receipt, "ConsentRevoked"))
     if changed and rotate and access == codes.Access.READ and categories:
         Keyring(client).rotate(manager, patient, codes.mask_to_categories(categories))
+        if reencrypt:
+            from .reencrypt import reencrypt_records  # records imports this module
+
+            if manager.address != patient:
+                raise AccessDenied("Only the patient can re-encrypt her records (the consent was revoked)")
+            reencrypt_records(client, manager, codes.mask_to_categories(categories))
     return changed
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import psutil
+
 from . import codes, crypto, fhir
 from .client import Client, as_address
 from .consent import check_access
@@ -179,9 +181,27 @@ def _journal_dir(client: Client) -> Path:
     return path
 
 
+def _process_started(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.Error, ValueError):
+        return None
+
+
+def _in_progress(entry: dict[str, Any]) -> bool:
+    """Whether the process that wrote a journal entry still runs (its write may be in flight):
+    such an entry is not settled, or a record about to be registered would lose its ciphertext."""
+    pid = entry.get("pid")
+    if not isinstance(pid, int):
+        return False
+    started = _process_started(pid)
+    return started is not None and started == entry.get("started")
+
+
 def _journal_write(client: Client, record_id: bytes, entry: dict[str, Any]) -> Path:
     path = _journal_dir(client) / f"{record_id.hex()}.json"
     tmp = path.with_suffix(".tmp")
+    entry = {**entry, "pid": os.getpid(), "started": _process_started(os.getpid())}
     tmp.write_text(json.dumps(entry))
     os.replace(tmp, path)
     return path
@@ -190,14 +210,19 @@ def _journal_write(client: Client, record_id: bytes, entry: dict[str, Any]) -> P
 def recover_pending(client: Client) -> list[tuple[str, str]]:
     """Settle writes interrupted between the IPFS add and the chain transaction.
 
-    A record that reached the chain is kept; otherwise its ciphertext is unpinned. Returns
+    A record that reached the chain is kept; otherwise its ciphertext is unpinned. Writes still in
+    progress (their process, or this one, still runs) are left alone. Returns
     ``(record id, "registered" | "rolled back")`` pairs. Safe to run at any time."""
     settled = []
     for path in sorted(_journal_dir(client).glob("*.json")):
         try:
             entry = json.loads(path.read_text())
+        except FileNotFoundError:
+            continue  # settled meanwhile by its writer
         except ValueError:
             path.unlink(missing_ok=True)
+            continue
+        if _in_progress(entry):
             continue
         record_id = bytes.fromhex(entry["record_id"][2:])
         info = client.call(client.contract.functions.record(record_id))
@@ -223,12 +248,20 @@ def _open_source(source: Path | bytes | BinaryIO) -> tuple[BinaryIO, str | None,
     return source, getattr(source, "name", None), False
 
 
+def _looks_like_fhir(data: bytes) -> bool:
+    """JSON with a resourceType near the top: validate it as FHIR rather than store it blindly."""
+    head = data[:4096].lstrip()
+    return head.startswith(b"{") and b'"resourceType"' in head
+
+
 def prepare(
     source: Path | bytes | BinaryIO, content_type: str | None, category: int | None
 ) -> tuple[str, codes.Category]:
     """Validate the input and settle its content type and category (nothing is uploaded yet)."""
     if isinstance(source, (str, Path)) and content_type is None:
         content_type = fhir.detect_content_type(Path(source))
+    if content_type is None and isinstance(source, (bytes, bytearray)) and _looks_like_fhir(bytes(source)):
+        content_type = FHIR_CONTENT_TYPE
     if content_type is None:
         content_type = FHIR_CONTENT_TYPE if category is None else "application/octet-stream"
     if content_type in (FHIR_CONTENT_TYPE, "application/json"):
