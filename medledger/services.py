@@ -718,6 +718,8 @@ def stop(config: NodeConfig | None = None) -> NodeStatus:
     this raises ServiceError after everything is stopped.
     """
     config = config or NodeConfig()
+    if not config.run_dir.exists():
+        return status(config)  # never started here: nothing to stop, nothing to create
     with _locked(config):
         _stop_services(config, list(config.services))
     return status(config)
@@ -794,7 +796,11 @@ def _wait_gone(proc: psutil.Process, deadline: float) -> bool:
 def running_services(config: NodeConfig | None = None, *,
                      tie_to_parent: bool = True) -> Iterator[NodeStatus]:
     """Start the services, yield their status, and on exit stop those this call started
-    (services that were already running are left running)."""
+    (services that were already running are left running).
+
+    With ``tie_to_parent`` (the default) the kernel also sends the services SIGTERM if this
+    process dies without running the exit code (killed test run); enter it from the main thread,
+    as the signal follows the thread that started them."""
     config = config or NodeConfig()
     st, launched = _start(config, tie_to_parent=tie_to_parent)
     try:

@@ -134,6 +134,8 @@ class _ChunkReader:
         self._buf = memoryview(b"")
         self._done = False
         self.bytes_read = 0
+        #: an exception the source raised; the upload is ended early and the caller re-raises it
+        self.error: BaseException | None = None
 
     def readable(self) -> bool:
         return True
@@ -164,8 +166,18 @@ class _ChunkReader:
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             size = UPLOAD_CHUNK
-        if not self._buf and not self._next_chunk():
-            return b""
+        if not self._buf:
+            try:
+                more = self._next_chunk()
+            except Exception as error:  # noqa: BLE001 - handed back to the caller by _add
+                # Raising here would leave the HTTP request half sent on a socket that stays open
+                # until garbage collection, and js-ipfs would keep waiting for the rest while
+                # holding its repo lock (so gc and block removal hang). End the body instead.
+                self.error = error
+                self._done = True
+                more = False
+            if not more:
+                return b""
         out = self._buf[:size].tobytes()
         self._buf = self._buf[size:]
         self.bytes_read += len(out)
@@ -309,6 +321,9 @@ class IpfsStore:
             reader.close()
             if to_close is not None:
                 to_close.close()
+        if reader.error is not None:
+            # the node stored a truncated copy, unpinned: the garbage collector removes it
+            raise reader.error
         try:
             return normalize_cid(result["Hash"])
         except (KeyError, TypeError) as error:

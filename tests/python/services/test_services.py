@@ -110,6 +110,12 @@ def test_restart_keeps_chain_state_and_ipfs_content(node, node_config) -> None:
     tx = w3.eth.send_transaction({"from": sender, "to": fresh, "value": 12345 * 10**12})
     receipt = w3.eth.wait_for_transaction_receipt(tx, timeout=10)
     assert receipt.status == 1
+    # a contract whose runtime code returns 42 (init code copies it out and returns it)
+    runtime = bytes.fromhex("602a60005260206000f3")
+    deploy = w3.eth.send_transaction({"from": sender,
+                                      "data": "0x69" + runtime.hex() + "600052600a6016f3"})
+    contract = w3.eth.wait_for_transaction_receipt(deploy, timeout=10).contractAddress
+    assert bytes(w3.eth.get_code(contract)) == runtime
     block = w3.eth.block_number
     store = IpfsStore(node_config.ipfs_api, timeout=10)
     cid = store.add_bytes(b"survives a restart " + os.urandom(8))
@@ -128,6 +134,8 @@ def test_restart_keeps_chain_state_and_ipfs_content(node, node_config) -> None:
     assert w3.eth.get_balance(fresh) == 12345 * 10**12
     assert w3.eth.block_number == block
     assert w3.eth.get_transaction_receipt(tx).status == 1
+    assert bytes(w3.eth.get_code(contract)) == runtime
+    assert int.from_bytes(w3.eth.call({"to": contract}), "big") == 42
     assert store.cat(cid) == content
     assert store.is_pinned(cid)
     store.unpin(cid)
