@@ -136,6 +136,7 @@ _ALIASES: dict[type[IntEnum], dict[str, int]] = {
         "condition": 3,
         "observation": 4,
         "labs": 4,
+        "obs": 4,
         "lab": 4,
         "observations-and-labs": 4,
         "observations-labs": 4,
@@ -151,7 +152,9 @@ _ALIASES: dict[type[IntEnum], dict[str, int]] = {
         "procedure": 10,
         "immunization": 11,
         "vaccinations": 11,
+        "imm": 11,
         "documents": 12,
+        "docs": 12,
         "document": 12,
     },
     Purpose: {

@@ -30,7 +30,8 @@ DEFAULT_IPFS_API = "/ip4/127.0.0.1/tcp/5101/http"
 
 
 def default_home() -> Path:
-    return Path(os.environ.get("MEDLEDGER_HOME", Path.home() / ".medledger")).expanduser()
+    """``$MEDLEDGER_HOME`` (an empty value counts as unset), else ``~/.medledger``."""
+    return Path(os.environ.get("MEDLEDGER_HOME") or Path.home() / ".medledger").expanduser()
 
 
 @dataclass(frozen=True)

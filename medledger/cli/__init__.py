@@ -16,14 +16,23 @@ import click
 
 from .common import EXIT_CODES, IDENTITY_ENV, MedledgerGroup, connection_options, identity_option, json_option
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("medledger")
+    except PackageNotFoundError:
+        return "0.1.0 (source tree)"
+
+
 _EPILOG = "Exit codes: 0 ok; " + "; ".join(f"{code} {text.split(' (')[0]}" for code, text in sorted(EXIT_CODES.items()))
 
 
-@click.group(cls=MedledgerGroup, epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("medledger", cls=MedledgerGroup, epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @connection_options
 @identity_option(IDENTITY_ENV)
 @json_option
-@click.version_option(package_name="medledger", prog_name="medledger")
+@click.version_option(version=_version(), prog_name="medledger")
 def cli() -> None:
     """medledger: patient-controlled medical records on Ethereum.
 

@@ -45,15 +45,23 @@ from medledger.errors import (
     StorageError,
     TamperingDetected,
     UnknownCode,
+    WrongPassphrase,
 )
-from medledger.keystore import Identity, KeyInfo, Keystore, passphrase_env_var, passphrase_from_env
+from medledger.keystore import (
+    Identity,
+    KeyInfo,
+    Keystore,
+    medledger_home,
+    passphrase_env_var,
+    passphrase_from_env,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Exit codes of the ``medledger`` command (besides 0 for success).
 EXIT_CODES: dict[int, str] = {
-    1: "unexpected error, or aborted",
-    2: "usage error: bad option or argument, unknown code name, bad configuration (ConfigError, UnknownCode)",
+    MedledgerError.exit_code: "other error, or aborted",
+    ConfigError.exit_code: "usage error: bad option or argument, unknown code name, bad configuration (ConfigError, UnknownCode)",
     ServiceError.exit_code: "chain or IPFS node down or unreachable, or a local service failed (ServiceError, ServiceUnavailable)",
     KeystoreError.exit_code: "keystore missing or malformed, wrong passphrase, missing key (KeystoreError, WrongPassphrase, KeyNotFound)",
     CryptoError.exit_code: "decryption failed (CryptoError, DecryptionError)",
@@ -100,7 +108,9 @@ class State:
         if self._settings is None:
             self._settings = load_settings(
                 self.config_file,
-                home=self.home,
+                # keystore.medledger_home treats an empty MEDLEDGER_HOME as unset; config.default_home
+                # would take it as the current directory
+                home=self.home or medledger_home(),
                 rpc_url=self.rpc_url,
                 chain_id=self.chain_id,
                 ipfs_api=self.ipfs_api,
@@ -167,8 +177,6 @@ def unlock(keystore: Keystore, name: str) -> Identity:
     passphrase = passphrase_from_env(name)
     if passphrase is not None:
         return keystore.unlock(name, passphrase)
-    from medledger.errors import WrongPassphrase
-
     for attempt in range(1, PASSPHRASE_ATTEMPTS + 1):
         try:
             passphrase = click.prompt(
@@ -210,9 +218,6 @@ def get_state() -> State:
     return ctx.ensure_object(State)
 
 
-pass_state = click.make_pass_decorator(State, ensure=True)
-
-
 # --- options ---------------------------------------------------------------------------------------
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     state = ctx.ensure_object(State)
@@ -226,8 +231,9 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
-def connection_options(f: F) -> F:
-    """``--config``, ``--home``, ``--rpc-url``, ``--chain-id``, ``--ipfs-api``."""
+def connection_options(f: F, hidden: bool = False) -> F:
+    """``--config``, ``--home``, ``--rpc-url``, ``--chain-id``, ``--ipfs-api`` (``hidden`` on leaf
+    commands: they are documented once, in ``medledger --help``)."""
     options = [
         click.option(
             "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -254,6 +260,9 @@ def connection_options(f: F) -> F:
     ]
     for option in reversed(options):
         f = option(f)
+    if hidden:
+        for param in getattr(f, "__click_params__", [])[-len(options):]:
+            param.hidden = True  # type: ignore[attr-defined]
     return f
 
 
@@ -279,7 +288,7 @@ def common_options(*, identity: bool = True, json_output: bool = True) -> Callab
     """The shared options for a leaf command."""
 
     def decorate(f: F) -> F:
-        f = connection_options(f)
+        f = connection_options(f, hidden=True)
         if identity:
             f = identity_option()(f)
         if json_output:
@@ -290,6 +299,7 @@ def common_options(*, identity: bool = True, json_output: bool = True) -> Callab
 
 
 # --- parameter types ---------------------------------------------------------------------------------
+#: Short spellings the CLI accepts on top of :mod:`medledger.codes`' own aliases.
 class CodeType(click.ParamType):
     """One code (category, purpose, participant kind) by name, alias or number."""
 
@@ -328,7 +338,8 @@ class CodeSetType(click.ParamType):
         if isinstance(value, frozenset):
             return value
         try:
-            members = codes.parse_many(self.enum_cls, value)
+            parts = [p for p in str(value).split(",") if p.strip()]
+            members = codes.parse_many(self.enum_cls, parts)
         except UnknownCode as exc:
             self.fail(str(exc), param, ctx)
         if not members:
@@ -370,7 +381,13 @@ PURPOSE = CodeType(codes.Purpose)
 CATEGORIES = CodeSetType(codes.Category)
 PURPOSES = CodeSetType(codes.Purpose)
 HEX32 = HexType(32)
-DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"])
+class _Date(click.DateTime):
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:  # noqa: ARG002
+        return "DATE"
+
+
+#: A date (``2027-01-01``) or date and time (``2027-01-01T09:30``), read as UTC.
+DATE = _Date(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"])
 
 
 def access_option(f: F) -> F:
@@ -403,12 +420,25 @@ def expiry_from(client: Any, expires: _dt.datetime | None, days: float | None, *
     return default
 
 
-def record_id(text: str, what: str = "RECORD_ID") -> bytes:
+def record_id(text: str, what: str = "RECORD") -> bytes:
     """A record id or batch root: 32 bytes as hex."""
     try:
         return HEX32.convert(text, None, None)
     except click.BadParameter as exc:
         raise click.BadParameter(exc.message, param_hint=what) from None
+
+
+def check_out_path(path: Path | None, hint: str = "--out") -> None:
+    """Fail before doing anything (a logged read, a transaction) if ``path`` cannot be written."""
+    if path is None or str(path) == "-":
+        return
+    parent = Path(path).expanduser().absolute().parent
+    if not parent.is_dir():
+        raise click.BadParameter(f"directory {parent} does not exist", param_hint=hint)
+    if Path(path).is_dir():
+        raise click.BadParameter(f"{path} is a directory", param_hint=hint)
+    if not os.access(parent, os.W_OK):
+        raise click.BadParameter(f"directory {parent} is not writable", param_hint=hint)
 
 
 # --- output ------------------------------------------------------------------------------------------
@@ -509,16 +539,36 @@ class MedledgerGroup(click.Group):
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             raise click.Abort() from None
-        except OSError as exc:
-            if os.environ.get(DEBUG_ENV):
-                raise
-            note(f"Error: {exc}")
-            ctx.exit(1)
         except Exception as exc:  # noqa: BLE001 - the last line of defence of a CLI
             if os.environ.get(DEBUG_ENV):
                 raise
-            note(f"Error: unexpected {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for a traceback)")
+            mapped = map_foreign_error(exc)
+            if mapped is not None:
+                report(mapped)
+                ctx.exit(mapped.exit_code)
+            if isinstance(exc, OSError):
+                note(f"Error: {exc}")
+            else:
+                note(f"Error: unexpected {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for a traceback)")
             ctx.exit(1)
+
+
+def map_foreign_error(exc: Exception) -> MedledgerError | None:
+    """Errors of web3 and requests that the library lets through, as medledger errors."""
+    import requests
+    from web3.exceptions import Web3Exception, Web3RPCError
+
+    if isinstance(exc, Web3RPCError):
+        response = getattr(exc, "rpc_response", None) or {}
+        error = response.get("error") if isinstance(response, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        hint = "; the sending account needs ether to pay for gas" if "insufficient funds" in str(message).lower() else ""
+        return ChainError(f"The Ethereum node refused the request: {message or exc}{hint}")
+    if isinstance(exc, Web3Exception):
+        return ChainError(f"The Ethereum call failed: {type(exc).__name__}: {exc}")
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+        return ServiceError(f"A service stopped answering ({type(exc).__name__}: {exc}); check `medledger node status`.")
+    return None
 
 
 def progress_enabled(flag: bool | None) -> bool:
@@ -556,26 +606,3 @@ def key_info_json(info: KeyInfo) -> dict[str, Any]:
         "path": str(info.path),
         "passphrase_env": passphrase_env_var(info.name),
     }
-
-
-__all__ = [
-    "CATEGORIES",
-    "CATEGORY",
-    "ConfigError",
-    "DATE",
-    "EXIT_CODES",
-    "HEX32",
-    "HexType",
-    "MedledgerGroup",
-    "PURPOSE",
-    "PURPOSES",
-    "State",
-    "access_option",
-    "accesses",
-    "common_options",
-    "emit",
-    "get_state",
-    "note",
-    "table",
-    "with_state",
-]

@@ -24,6 +24,7 @@ from .common import (
     State,
     access_option,
     accesses,
+    check_out_path,
     code_labels,
     code_list,
     common_options,
@@ -80,6 +81,8 @@ def consent_group() -> None:
 @_terms_options
 @click.option("--starts", type=DATE, default=None, help="Valid only from this date/time (UTC).")
 @click.option("--patient", default=None, metavar="ADDRESS", help="Whose consent (for delegates; default: --as).")
+@click.option("--no-rotate", is_flag=True,
+              help="When narrowing a read consent, do not rotate the keys of the categories it drops.")
 @common_options()
 @with_state
 def grant(
@@ -93,6 +96,7 @@ def grant(
     days: float | None,
     starts: _dt.datetime | None,
     patient: str | None,
+    no_rotate: bool,
 ) -> None:
     """Let GRANTEE (an address or local keystore name) read and/or write CATEGORIES for PURPOSES.
 
@@ -109,7 +113,7 @@ def grant(
     for access in wanted:
         changed = consent.grant(
             client, me, grantee_address, access, categories, purposes,
-            patient=patient_address, start=start, expiry=expiry,
+            patient=patient_address, start=start, expiry=expiry, rotate=not no_rotate,
         )
         current = consent.consent_of(client, patient_address or me.address, grantee_address, access)
         results.append({**grant_json(current), "changed": changed})
@@ -130,12 +134,19 @@ def grant(
 @access_option
 @click.option("--patient", default=None, metavar="ADDRESS", help="Whose consent (for delegates; default: --as).")
 @click.option("--no-rotate", is_flag=True, help="Do not rotate the category keys after revoking a read consent.")
+@click.option("--reencrypt", is_flag=True,
+              help="Also re-encrypt your existing records of those categories under the new keys (patient only).")
 @common_options()
 @with_state
-def revoke(state: State, grantee: str, read: bool, write: bool, patient: str | None, no_rotate: bool) -> None:
+def revoke(
+    state: State, grantee: str, read: bool, write: bool, patient: str | None, no_rotate: bool, reencrypt: bool
+) -> None:
     """Revoke GRANTEE's consent now. Revoking read access rotates the category keys it covered, so
-    records written afterwards stay closed to it."""
+    records written afterwards stay closed to it; --reencrypt also closes the existing ones (it
+    writes them again as new versions)."""
     wanted = accesses(read, write, allow_both=True)
+    if reencrypt and no_rotate:
+        raise click.UsageError("--reencrypt needs the new keys: it cannot be combined with --no-rotate.")
     grantee_address = state.address(grantee, "GRANTEE")
     patient_address = state.address(patient, "--patient") if patient else None
     client = state.client()
@@ -143,18 +154,21 @@ def revoke(state: State, grantee: str, read: bool, write: bool, patient: str | N
     results = []
     for access in wanted:
         changed = consent.revoke(
-            client, me, grantee_address, access, patient=patient_address, rotate=not no_rotate
+            client, me, grantee_address, access, patient=patient_address, rotate=not no_rotate,
+            **({"reencrypt": True} if reencrypt and access == codes.Access.READ else {}),
         )
         results.append({
             "patient": patient_address or me.address, "grantee": grantee_address,
             "access": codes.slug(access), "revoked": True, "changed": changed,
             "keys_rotated": changed and access == codes.Access.READ and not no_rotate,
+            "reencrypted": changed and access == codes.Access.READ and reencrypt,
         })
 
     def human() -> None:
         for r in results:
             if r["changed"]:
                 extra = "; category keys rotated" if r["keys_rotated"] else ""
+                extra += "; existing records re-encrypted" if r["reencrypted"] else ""
                 click.echo(f"Revoked the {r['access']} consent of {r['grantee']}{extra}.")
             else:
                 click.echo(f"{r['grantee']} held no {r['access']} consent; nothing changed.")
@@ -179,20 +193,20 @@ _out_option = click.option(
 def _describe_request(request: dict[str, Any], names: dict[str, str]) -> list[str]:
     m = request["message"]
     lines = [
-        f"kind      {request['kind']}",
-        f"patient   {short(m['patient'], names)}",
-        f"grantee   {short(m['grantee'], names)}",
-        f"access    {codes.slug(codes.Access(int(m['access'])))}",
+        f"kind        {request['kind']}",
+        f"patient     {short(m['patient'], names)}",
+        f"grantee     {short(m['grantee'], names)}",
+        f"access      {codes.slug(codes.Access(int(m['access'])))}",
     ]
     if request["kind"] == "Grant":
         lines += [
-            f"categories {code_list(codes.mask_to_categories(int(m['categories'])))}",
-            f"purposes  {code_list(codes.mask_to_purposes(int(m['purposes'])))}",
-            f"until     {_until(int(m['expiry']))}",
+            f"categories  {code_list(codes.mask_to_categories(int(m['categories'])))}",
+            f"purposes    {code_list(codes.mask_to_purposes(int(m['purposes'])))}",
+            f"until       {_until(int(m['expiry']))}",
         ]
     lines += [
-        f"chain     {request['domain']['chainId']}  contract {request['domain']['verifyingContract']}",
-        f"nonce     {m['nonce']}  submit before {when(int(m['deadline']))}",
+        f"chain       {request['domain']['chainId']}  contract {request['domain']['verifyingContract']}",
+        f"nonce       {m['nonce']}  submit before {when(int(m['deadline']))}",
     ]
     return lines
 
@@ -220,6 +234,7 @@ def sign(
     """Sign a grant off chain (EIP-712) and write it to --out; anyone can submit it with
     `medledger consent submit`, paying the gas instead of the patient."""
     (access,) = accesses(read, write, allow_both=False)
+    check_out_path(out)
     grantee_address = state.address(grantee, "GRANTEE")
     client = state.client()
     me = state.identity()
@@ -244,6 +259,7 @@ def sign_revoke(state: State, grantee: str, read: bool, write: bool, deadline_da
 
     Keys are not rotated by a signed revocation; run `consent revoke` yourself to rotate them."""
     (access,) = accesses(read, write, allow_both=False)
+    check_out_path(out)
     grantee_address = state.address(grantee, "GRANTEE")
     client = state.client()
     request = consent.sign_revoke(
@@ -475,5 +491,4 @@ def emergency_close(state: State, patient: str, clinician: str | None) -> None:
     )
 
 
-held_command = held
 COMMANDS = [consent_group, delegate, emergency]

@@ -132,7 +132,8 @@ def registrar() -> None:
 @registrar.command("register")
 @click.argument("address")
 @click.option("--kind", type=KIND, required=True, help="clinician, care-provider, researcher, app, commissioner, auditor.")
-@click.option("--credential-ref", type=HEX32, required=True, help="32-byte reference to the credential checked off chain.")
+@click.option("--credential-ref", type=HEX32, default=None,
+              help="32-byte reference to the credential checked off chain (default: none recorded).")
 @click.option("--encryption-key", type=HEX32, default=None, help="The participant's X25519 public key (32 bytes).")
 @click.option("--from-keystore", metavar="NAME", default=None, help="Take the encryption key from local keystore NAME.")
 @common_options()
@@ -141,7 +142,7 @@ def register(
     state: State,
     address: str,
     kind: codes.ParticipantKind,
-    credential_ref: bytes,
+    credential_ref: bytes | None,
     encryption_key: bytes | None,
     from_keystore: str | None,
 ) -> None:
@@ -154,6 +155,9 @@ def register(
         if info.address != account:
             note(f"Note: keystore '{from_keystore}' belongs to {info.address}, not {account}; using its encryption key.")
         encryption_key = info.encryption_public
+    if credential_ref is None:
+        note("Note: no --credential-ref given; an all-zero credential reference is recorded.")
+        credential_ref = ZERO32
     client = state.client()
     me = state.identity()
     participants.register_participant(client, me, account, kind, credential_ref, encryption_key)  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from .common import (
     PURPOSE,
     MedledgerGroup,
     State,
+    check_out_path,
     common_options,
     emit,
     note,
@@ -44,7 +45,7 @@ def records_group() -> None:
 def _bar(enabled: bool, total: int | None, desc: str, unit: str = "B") -> tqdm:
     return tqdm(
         total=total, desc=desc, unit=unit, unit_scale=unit == "B", file=sys.stderr, disable=not enabled,
-        leave=False, dynamic_ncols=True,
+        leave=True, dynamic_ncols=True,
     )
 
 
@@ -156,6 +157,7 @@ def read(state: State, record: str, purpose: codes.Purpose, out: Path | None) ->
 
     Text and JSON content is printed unless --out is given; other content needs --out."""
     rid = record_id(record)
+    check_out_path(out)
     client = state.client()
     me = state.identity()
     to_stdout = out is not None and str(out) == "-"
@@ -180,8 +182,7 @@ def read(state: State, record: str, purpose: codes.Purpose, out: Path | None) ->
     if to_stdout:
         if state.json:
             raise click.UsageError("--out - writes the raw content to stdout; it cannot be combined with --json.")
-        sys.stdout.flush()
-        click.get_binary_stream("stdout").write(raw)
+        click.echo(raw, nl=False)  # bytes go to the binary stdout unchanged
         return
     text = None
     if _is_text(result.content_type):
@@ -356,6 +357,7 @@ def batch(
 ) -> None:
     """Anchor the rows of FILE (CSV or JSON) as one encrypted batch of readings: one Merkle root on
     chain for all of them."""
+    check_out_path(receipt, "--receipt")
     rows = read_readings(file)
     if not rows:
         raise RecordFormatError(f"{file} holds no readings")

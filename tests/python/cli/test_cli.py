@@ -1,0 +1,508 @@
+"""The ``medledger`` command line, run in-process against the session's anvil + IPFS."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import Result
+
+from medledger.services import free_port
+
+OBS = {
+    "resourceType": "Observation",
+    "status": "final",
+    "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4", "display": "Hemoglobin A1c"}]},
+    "valueQuantity": {"value": 6.1, "unit": "%"},
+}
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    return result
+
+
+def as_json(result: Result) -> Any:
+    ok(result)
+    return json.loads(result.stdout)
+
+
+def fails(result: Result, code: int, *fragments: str) -> Result:
+    assert result.exit_code == code, f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    for fragment in fragments:
+        assert fragment in result.stderr, f"{fragment!r} not in stderr: {result.stderr}"
+    return result
+
+
+def write_json(path: Path, data: Any) -> Path:
+    path.write_text(json.dumps(data))
+    return path
+
+
+def grant(run, grantee: str, access: str, categories: str, purposes: str, *extra: str) -> Any:
+    return as_json(run("consent", "grant", grantee, f"--{access}", "--categories", categories,
+                       "--purposes", purposes, "--json", *extra, as_="patient"))
+
+
+def add_observation(run, workdir: Path, data: dict = OBS) -> dict:
+    grant(run, "clinician", "write", "obs", "direct-care")
+    path = write_json(workdir / "obs.json", data)
+    return as_json(run("records", "add", path, "--patient", "patient", "--json", as_="clinician"))
+
+
+# --- keys ------------------------------------------------------------------------------------------
+def test_keys_create_list_show(run, tmp_path, cast):
+    env = {"MEDLEDGER_KEYSTORE": str(tmp_path / "keys"), "MEDLEDGER_KEYSTORE_SCRYPT_N": "16",
+           "MEDLEDGER_PASSPHRASE_ALICE": "alice secret"}
+    created = as_json(run("keys", "create", "alice", "--json", env=env))
+    assert created["name"] == "alice" and created["address"].startswith("0x")
+    assert created["passphrase_env"] == "MEDLEDGER_PASSPHRASE_ALICE"
+
+    # passphrase asked twice (hidden prompt) when not in the environment; key imported from env
+    key = cast["stranger"].account.key.hex()
+    imported = ok(run("keys", "create", "bob", "--import-key", input="bob secret\nbob secret\n",
+                      env={**env, "MEDLEDGER_IMPORT_KEY": key}))
+    assert cast["stranger"].address in imported.stdout
+    assert "bob secret" not in imported.stdout + imported.stderr
+
+    listed = as_json(run("keys", "list", "--json", env=env))
+    assert [k["name"] for k in listed] == ["alice", "bob"]
+    assert listed[1]["address"] == cast["stranger"].address
+    shown = as_json(run("keys", "show", "bob", "--json", env=env))
+    assert shown == listed[1]
+    table = ok(run("keys", "list", env=env)).stdout
+    assert "alice" in table and cast["stranger"].address in table
+
+    fails(run("keys", "create", "alice", env=env), 4, "already exists")
+    fails(run("keys", "show", "carol", env=env), 4, "no keystore named 'carol'")
+    # mismatched confirmation, then EOF: nothing is written
+    fails(run("keys", "create", "carol", input="one\ntwo\n", env=env), 4)
+    assert not (tmp_path / "keys" / "carol.json").exists()
+
+
+def test_wrong_passphrase_exits_4_naming_the_keystore(run):
+    result = run("consent", "list", as_="patient", env={"MEDLEDGER_PASSPHRASE_PATIENT": "not it"})
+    # listing needs no unlock; an action does
+    ok(result)
+    result = run("patient", "emergency-opt-out", as_="patient", env={"MEDLEDGER_PASSPHRASE_PATIENT": "not it"})
+    fails(result, 4, "wrong passphrase for keystore 'patient'")
+    # prompted: three wrong answers
+    result = run("patient", "emergency-opt-out", as_="patient", input="a\nb\nc\n",
+                 env={"MEDLEDGER_PASSPHRASE_PATIENT": None})
+    fails(result, 4, "wrong passphrase for keystore 'patient'", "try again")
+    # prompted: right on the second try
+    result = run("patient", "emergency-opt-out", as_="patient", input="a\npass-patient-phrase\n",
+                 env={"MEDLEDGER_PASSPHRASE_PATIENT": None})
+    ok(result)
+
+
+def test_passphrase_is_never_an_option(run, tmp_path):
+    env = {"MEDLEDGER_KEYSTORE": str(tmp_path / "keys"), "MEDLEDGER_KEYSTORE_SCRYPT_N": "16"}
+    fails(run("keys", "create", "dave", "--passphrase", "secret", env=env), 2, "No such option")
+    fails(run("--passphrase", "secret", "keys", "list"), 2, "No such option")
+    fails(run("patient", "register", "--passphrase", "x", as_="patient"), 2, "No such option")
+    fails(run("keys", "create", "dave", "--import-key", "0x" + "11" * 32, env=env), 2)
+    assert not (tmp_path / "keys" / "dave.json").exists()
+
+
+def test_usage_errors_exit_2(run):
+    fails(run("consent", "grant", "researcher", "--read", "--categories", "bones", "--purposes", "research",
+              as_="patient"), 2, "unknown category 'bones'", "genomics")
+    fails(run("consent", "grant", "researcher", "--categories", "obs", "--purposes", "research", as_="patient"),
+          2, "--read or --write")
+    fails(run("patient", "register"), 2, "--as NAME")
+    fails(run("consent", "check", "patient", "nobody-known", "--category", "obs", "--purpose", "research", "--read"),
+          2, "neither an address")
+
+
+# --- consent ---------------------------------------------------------------------------------------
+def test_consent_grant_list_held_check_revoke(run, patient, researcher):
+    granted = grant(run, "researcher", "read", "obs,device", "research", "--days", "30")
+    assert granted["grantee"] == researcher.address and granted["changed"] is True
+    assert granted["categories"] == ["device-data", "observations"] and granted["purposes"] == ["research"]
+
+    given = as_json(run("consent", "list", "--json", as_="patient"))
+    assert [(g["grantee"], g["access"]) for g in given] == [(researcher.address, "read")]
+    table = ok(run("consent", "list", "--patient", patient.address)).stdout
+    assert researcher.address in table and "(researcher)" in table and "observations,device-data" in table
+
+    held = as_json(run("consent", "held", "--json", as_="researcher"))
+    assert len(held) == 1 and held[0]["patient"] == patient.address and held[0]["expiry_utc"]
+    assert as_json(run("grants", "--json", as_="researcher")) == held
+
+    permitted = as_json(run("consent", "check", "patient", "researcher", "--category", "obs",
+                            "--purpose", "research", "--read", "--json"))
+    assert permitted["permitted"] is True and permitted["emergency"] is False
+    denied = run("consent", "check", "patient", "researcher", "--category", "obs", "--purpose", "commercial", "--read")
+    fails(denied, 10, "does not cover the purpose commercial")
+
+    revoked = as_json(run("consent", "revoke", "researcher", "--read", "--json", as_="patient"))
+    assert revoked["changed"] is True and revoked["keys_rotated"] is True
+    denied = run("consent", "check", "patient", "researcher", "--category", "obs", "--purpose", "research",
+                 "--read", "--json")
+    assert denied.exit_code == 10
+    assert json.loads(denied.stdout)["permitted"] is False
+    assert as_json(run("consent", "held", "--json", as_="researcher")) == []
+
+
+def test_sign_then_relayer_submits(run, workdir, patient, researcher, relayer, client):
+    request = workdir / "grant.json"
+    ok(run("consent", "sign", "researcher", "--read", "--categories", "obs", "--purposes", "research",
+           "--days", "10", "--out", request, as_="patient"))
+    body = json.loads(request.read_text())
+    assert body["kind"] == "Grant" and body["message"]["patient"] == patient.address
+
+    # an altered request is refused before any gas is spent
+    tampered = json.loads(request.read_text())
+    tampered["message"]["purposes"] = 0b1111
+    write_json(workdir / "tampered.json", tampered)
+    nonce_before = client.chain.w3.eth.get_transaction_count(relayer.address)
+    fails(run("consent", "submit", workdir / "tampered.json", as_="relayer"), 10, "not by the patient")
+    assert client.chain.w3.eth.get_transaction_count(relayer.address) == nonce_before
+
+    balance = client.chain.w3.eth.get_balance(patient.address)
+    submitted = run("consent", "submit", request, "--json", as_="relayer")
+    data = as_json(submitted)
+    assert data["signer"] == patient.address and data["relayer"] == relayer.address and data["changed"]
+    assert f"Signed by {patient.address} (patient)" in submitted.stderr
+    assert client.chain.w3.eth.get_balance(patient.address) == balance
+    held = as_json(run("consent", "held", "--json", as_="researcher"))
+    assert [h["purposes"] for h in held] == [["research"]]
+
+    # a signed revocation, submitted the same way
+    revoke_file = workdir / "revoke.json"
+    ok(run("consent", "sign-revoke", "researcher", "--read", "--out", revoke_file, as_="patient"))
+    ok(run("consent", "submit", revoke_file, "--expect-signer", "patient", as_="relayer"))
+    assert as_json(run("consent", "held", "--json", as_="researcher")) == []
+    # replaying it fails on chain with a readable reason
+    fails(run("consent", "submit", request, as_="relayer"), 10, "already used")
+
+
+# --- records -----------------------------------------------------------------------------------------
+def test_record_added_by_clinician_read_by_granted_researcher(run, workdir, patient, clinician):
+    written = add_observation(run, workdir)
+    assert written["category"] == "observations" and written["content_type"] == "application/fhir+json"
+    grant(run, "researcher", "read", "obs", "research")
+
+    read = as_json(run("records", "read", written["record_id"], "--purpose", "research", "--json", as_="researcher"))
+    assert read["content"] == OBS
+    assert read["author"] == clinician.address and read["patient"] == patient.address
+    assert read["emergency"] is False
+
+    # human form prints the JSON text itself; --out writes a file
+    text = ok(run("records", "read", written["record_id"], "--purpose", "research", as_="researcher")).stdout
+    assert json.loads(text) == OBS
+    out = workdir / "copy.json"
+    ok(run("records", "read", written["record_id"], "--purpose", "research", "--out", out, as_="researcher"))
+    assert json.loads(out.read_text()) == OBS
+
+    ok(run("records", "verify", written["record_id"], written["fingerprint"]))
+    fails(run("records", "verify", written["record_id"], "0x" + "00" * 32), 6, "does not match")
+
+    listed = as_json(run("records", "list", "--json", as_="patient"))
+    assert [r["record_id"] for r in listed] == [written["record_id"]]
+
+
+def test_invalid_fhir_is_refused_and_nothing_registered(run, workdir):
+    grant(run, "clinician", "write", "obs", "direct-care")
+    bad = write_json(workdir / "bad.json", {"resourceType": "Observation", "valueQuantity": {"value": "high"}})
+    result = run("records", "add", bad, "--patient", "patient", as_="clinician")
+    fails(result, 7, "Error:")
+    assert "invalid FHIR" in result.stderr and "code: Field required" in result.stderr
+    assert as_json(run("records", "list", "--patient", "patient", "--json")) == []
+
+
+def test_read_refused_for_stranger_and_unconsented(run, workdir):
+    written = add_observation(run, workdir)
+    result = run("records", "read", written["record_id"], "--purpose", "research", as_="stranger")
+    fails(result, 10, "Error:", "consent")
+    assert result.stdout == ""
+    result = run("records", "read", written["record_id"], "--purpose", "commercial", "--json", as_="app")
+    fails(result, 10, "holds no read consent")
+    assert json.loads(result.stdout)["error"]["exit_code"] == 10
+
+
+def test_erased_record_cannot_be_read(run, workdir):
+    written = add_observation(run, workdir)
+    grant(run, "researcher", "read", "obs", "research")
+    erased = as_json(run("records", "erase", written["record_id"], "--yes", "--json", as_="patient"))
+    assert erased["changed"] is True
+    fails(run("records", "read", written["record_id"], "--purpose", "research", as_="researcher"), 11, "erased")
+    listed = as_json(run("records", "list", "--json", as_="patient"))
+    assert listed[0]["erased"] is True
+
+
+def test_audit_table_csv_json_include_the_access(run, workdir, researcher, emergency_clinician):
+    written = add_observation(run, workdir)
+    grant(run, "researcher", "read", "obs", "research")
+    ok(run("records", "read", written["record_id"], "--purpose", "research", as_="researcher"))
+    ok(run("emergency", "open", "patient", "--hours", "2", "--reason-code", "0x0410", as_="emergency_clinician"))
+
+    entries = as_json(run("audit", "--json", as_="patient"))
+    reads = [e for e in entries if e["event"] == "RecordAccessed"]
+    assert [(e["actor"], e["record"], e["purpose"]) for e in reads] == [
+        (researcher.address, written["record_id"], "research")
+    ]
+    opened = [e for e in entries if e["event"] == "EmergencyAccessOpened"]
+    assert opened and opened[0]["emergency"] is True and opened[0]["actor"] == emergency_clinician.address
+    assert as_json(run("audit", "--format", "json", "--accesses", "--patient", "patient")) == [
+        e for e in entries if e["event"] in ("RecordAccessed", "EmergencyAccessOpened")
+    ]
+
+    rows = list(csv.DictReader(ok(run("audit", "--format", "csv", as_="patient")).stdout.splitlines()))
+    assert any(r["event"] == "RecordAccessed" and r["actor"] == researcher.address for r in rows)
+    assert any(r["event"] == "EmergencyAccessOpened" and r["emergency"] == "True" for r in rows)
+
+    table = ok(run("audit", "--accesses", as_="patient")).stdout.splitlines()
+    access_line = next(line for line in table if "RecordAccessed" in line)
+    assert "(researcher)" in access_line and "research" in access_line and not access_line.startswith("!")
+    emergency_line = next(line for line in table if "EmergencyAccessOpened" in line)
+    assert emergency_line.startswith("!") and "(emergency_clinician)" in emergency_line
+
+
+def test_batch_from_csv(run, workdir):
+    path = workdir / "readings.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["t", "heart_rate", "note"])
+        for i in range(20):
+            writer.writerow([1_700_000_000 + 300 * i, 60 + i, "rest" if i % 2 else ""])
+    receipt = workdir / "receipt.json"
+    result = run("records", "batch", path, "--category", "device", "--receipt", receipt, "--progress", "--json",
+                 as_="patient")
+    data = as_json(result)
+    assert data["readings"] == 20 and data["category"] == "device-data"
+    assert "readings" in result.stderr  # the progress bar, forced on
+    assert len(json.loads(receipt.read_text())["readings"]) == 20
+
+    readings = as_json(run("records", "read-batch", data["root"], "--purpose", "direct-care", "--json", as_="patient"))
+    assert [r["data"]["heart_rate"] for r in readings] == list(range(60, 80))
+    assert readings[1]["data"] == {"t": 1_700_000_300, "heart_rate": 61, "note": "rest"}
+    assert readings[0]["data"]["note"] is None
+    lines = ok(run("records", "read-batch", data["root"], "--purpose", "direct-care", as_="patient")).stdout
+    assert len(lines.splitlines()) == 20
+    listed = as_json(run("records", "list", "--json", as_="patient"))
+    assert listed[0]["batch"] is True and listed[0]["leaf_count"] == 20
+
+
+def test_records_recover_with_nothing_pending(run):
+    assert as_json(run("records", "recover", "--json")) == []
+
+
+# --- participants, delegates, emergency ----------------------------------------------------------------
+def test_registrar_registers_suspends_reinstates(run, stranger, cli_keys):
+    before = as_json(run("patient", "show", "stranger", "--json"))
+    assert before["patient"] is False and before["participant"] is None
+    ok(run("registrar", "register", "stranger", "--kind", "researcher", "--credential-ref", "0x" + "ab" * 32,
+           "--from-keystore", "stranger", as_="registrar"))
+    shown = as_json(run("patient", "show", stranger.address, "--json"))
+    assert shown["participant"]["kind"] == "researcher"
+    assert shown["participant"]["encryption_key"] == cli_keys.public("stranger").encryption_public_hex
+
+    fails(run("registrar", "suspend", "stranger", as_="patient"), 10, "registrars only")
+    assert as_json(run("registrar", "suspend", "stranger", "--reason-code", "0x01", "--json",
+                       as_="registrar"))["changed"]
+    assert as_json(run("patient", "show", "stranger", "--json"))["participant"]["suspended"] is True
+    assert as_json(run("registrar", "reinstate", "stranger", "--json", as_="registrar"))["changed"]
+    text = ok(run("patient", "show", "patient")).stdout
+    assert "patient            yes" in text and "emergency access   allowed" in text
+
+
+def test_delegate_and_emergency_commands(run, delegate, emergency_clinician):
+    added = as_json(run("delegate", "add", "delegate", "--categories", "obs", "--days", "30", "--json",
+                        as_="patient"))
+    assert added["delegate"] == delegate.address and added["changed"]
+    # the delegate manages the patient's consents within its categories
+    ok(run("consent", "grant", "researcher", "--read", "--categories", "obs", "--purposes", "research",
+           "--patient", "patient", as_="delegate"))
+    fails(run("consent", "grant", "researcher", "--read", "--categories", "genomics", "--purposes", "research",
+              "--patient", "patient", as_="delegate"), 10, "may manage only")
+    assert as_json(run("delegate", "remove", "delegate", "--json", as_="patient"))["changed"]
+
+    opened = as_json(run("emergency", "open", "patient", "--hours", "1", "--reason-code", "0x01", "--json",
+                         as_="emergency_clinician"))
+    assert opened["clinician"] == emergency_clinician.address
+    closed = as_json(run("emergency", "close", "patient", "--clinician", "emergency_clinician", "--json",
+                         as_="patient"))
+    assert closed["changed"] is True
+    ok(run("patient", "emergency-opt-out", as_="patient"))
+    fails(run("emergency", "open", "patient", "--hours", "1", "--reason-code", "0x01", as_="emergency_clinician"),
+          10, "opted out")
+    assert as_json(run("patient", "show", "patient", "--json"))["emergency_opted_out"] is True
+
+
+def test_deploy_then_already_deployed(run, tmp_path):
+    env = {"MEDLEDGER_DEPLOYMENTS": str(tmp_path / "deployments")}
+    first = as_json(run("deploy", "--json", as_="registrar", env=env))
+    assert first["deployed"] is True and Path(first["deployments_file"]).exists()
+    again = ok(run("deploy", as_="registrar", env=env))
+    assert "already deployed" in again.stdout and first["address"] in again.stdout
+    forced = as_json(run("deploy", "--force", "--json", as_="registrar", env=env))
+    assert forced["deployed"] is True and forced["address"] != first["address"]
+
+
+# --- services -------------------------------------------------------------------------------------------
+def test_node_status_where_nothing_runs(run, tmp_path):
+    status = as_json(run("--home", tmp_path / "empty-home", "node", "status", "--json"))
+    assert status["running"] is False
+    assert status["data_dir"] == str(tmp_path / "empty-home" / "node")
+    assert {name: s["running"] for name, s in status["services"].items()} == {"anvil": False, "ipfs": False}
+    text = ok(run("node", "status", "--home", tmp_path / "empty-home")).stdout
+    assert "stopped" in text
+
+
+def test_node_status_of_the_session_services(run, node_config):
+    status = as_json(run("node", "status", "--data-dir", node_config.data_dir, "--json"))
+    assert status["running"] is True
+    for service in status["services"].values():
+        assert service["running"] and service["responding"] and service["pid"]
+    assert status["services"]["anvil"]["address"] == node_config.rpc_url
+
+
+def test_chain_down_exits_3_with_where_and_how(run):
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run("consent", "list", "--patient", "patient", env={"MEDLEDGER_RPC_URL": url})
+    fails(result, 3, url, "medledger node up")
+    result = run("records", "list", "--json", as_="patient", env={"MEDLEDGER_RPC_URL": url})
+    assert result.exit_code == 3
+    assert json.loads(result.stdout)["error"]["type"] == "ServiceUnavailable"
+
+
+# --- more records ------------------------------------------------------------------------------------
+def test_amend_progress_and_binary_content(run, workdir, patient):
+    written = add_observation(run, workdir)
+    newer = write_json(workdir / "obs2.json", {**OBS, "valueQuantity": {"value": 5.9, "unit": "%"}})
+    result = run("records", "amend", written["record_id"], newer, "--progress", "--json", as_="clinician")
+    amended = as_json(result)
+    assert amended["supersedes"] == written["record_id"] and amended["patient"] == patient.address
+    assert "100%" in result.stderr  # the progress bar, forced on although stderr is not a terminal
+    listed = {r["record_id"]: r for r in as_json(run("records", "list", "--json", as_="patient"))}
+    assert listed[written["record_id"]]["superseded_by"] == amended["record_id"]
+    read = as_json(run("records", "read", amended["record_id"], "--purpose", "direct-care", "--json", as_="patient"))
+    assert read["content"]["valueQuantity"]["value"] == 5.9
+
+    # an attachment that is not text is only written with --out
+    scan = workdir / "scan.pdf"
+    scan.write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 4)
+    grant(run, "clinician", "write", "clinical-documents", "direct-care")
+    added = as_json(run("records", "add", scan, "--patient", "patient", "--category", "documents", "--json",
+                        as_="clinician"))
+    assert added["content_type"] == "application/pdf"
+    fails(run("records", "read", added["record_id"], "--purpose", "direct-care", as_="patient"), 2, "--out FILE")
+    out = workdir / "copy.pdf"
+    ok(run("records", "read", added["record_id"], "--purpose", "direct-care", "--out", out, as_="patient"))
+    assert out.read_bytes() == scan.read_bytes()
+    raw = run("records", "read", added["record_id"], "--purpose", "direct-care", "--out", "-", as_="patient")
+    assert ok(raw).stdout_bytes == scan.read_bytes()
+
+
+def test_identity_from_env_or_after_the_command(run, patient, researcher):
+    grant(run, "researcher", "read", "obs", "research")
+    via_env = as_json(run("consent", "held", "--json", env={"MEDLEDGER_IDENTITY": "researcher"}))
+    via_leaf = as_json(run("consent", "held", "--as", "researcher", "--json", env={"MEDLEDGER_IDENTITY": "patient"}))
+    assert via_env == via_leaf and via_env[0]["grantee"] == researcher.address
+    # --as before the command, overridden after it
+    assert as_json(run("--as", "patient", "consent", "held", "--as", "researcher", "--json")) == via_env
+
+
+def test_wrong_chain_id_is_refused(run):
+    fails(run("consent", "list", "--patient", "patient", "--chain-id", "999"), 9, "chain 999 was configured")
+
+
+# --- node and demo wiring (without starting anything) ----------------------------------------------------
+def test_node_up_and_down_use_the_configured_ports(run, tmp_path, monkeypatch):
+    from medledger import services
+
+    seen = []
+
+    def fake(config):
+        seen.append(config)
+        return services.status(config)
+
+    monkeypatch.setattr(services, "start", fake)
+    monkeypatch.setattr(services, "stop", fake)
+    env = {"MEDLEDGER_RPC_URL": "http://127.0.0.1:18645", "MEDLEDGER_IPFS_API": "/ip4/127.0.0.1/tcp/15101/http",
+           "MEDLEDGER_CHAIN_ID": "4242"}
+    up = as_json(run("--home", tmp_path / "h", "node", "up", "--json", env=env))
+    ok(run("node", "down", "--data-dir", tmp_path / "elsewhere", env=env))
+    assert [(c.anvil_port, c.ipfs_api_port, c.chain_id) for c in seen] == [(18645, 15101, 4242)] * 2
+    assert seen[0].data_dir == tmp_path / "h" / "node" and seen[1].data_dir == tmp_path / "elsewhere"
+    assert up["services"]["anvil"]["address"] == "http://127.0.0.1:18645"
+
+
+def test_demo_exits_with_the_demo_result(run, monkeypatch):
+    from medledger import demo
+
+    monkeypatch.setattr(demo, "run", lambda out, data_dir=None: out.write("story\n") and 1)
+    result = run("demo")
+    assert result.exit_code == 1 and "story" in result.stdout
+
+
+def test_exit_code_table_covers_every_error_class():
+    from medledger import errors
+    from medledger.cli.common import EXIT_CODES
+
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.MedledgerError)]
+    assert {c.exit_code for c in classes} <= set(EXIT_CODES)
+    for cls in classes:
+        if cls is not errors.MedledgerError:
+            assert cls.__name__ in EXIT_CODES[cls.exit_code], cls
+
+
+def test_ipfs_down_exits_3_and_registers_nothing(run, workdir):
+    grant(run, "clinician", "write", "obs", "direct-care")
+    path = write_json(workdir / "obs.json", OBS)
+    api = f"/ip4/127.0.0.1/tcp/{free_port()}/http"
+    result = run("records", "add", path, "--patient", "patient", as_="clinician", env={"MEDLEDGER_IPFS_API": api})
+    fails(result, 3, "IPFS node not reachable", "medledger node up")
+    assert as_json(run("records", "list", "--patient", "patient", "--json")) == []
+
+
+def test_read_to_a_missing_directory_is_refused_before_reading(run, workdir):
+    written = add_observation(run, workdir)
+    fails(run("records", "read", written["record_id"], "--purpose", "direct-care", "--out", workdir / "no" / "x.json",
+              as_="patient"), 2, "does not exist")
+
+
+def test_unfunded_identity_gets_a_chain_error(run, tmp_path):
+    env = {"MEDLEDGER_KEYSTORE": str(tmp_path / "keys"), "MEDLEDGER_KEYSTORE_SCRYPT_N": "16",
+           "MEDLEDGER_PASSPHRASE_NEWBIE": "newbie secret"}
+    ok(run("keys", "create", "newbie", env=env))
+    fails(run("patient", "register", as_="newbie", env=env), 9, "Insufficient funds", "needs ether")
+
+
+def test_bad_config_file_exits_2(run, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[chain]\nrpc_url = "http://127.0.0.1:1"\n[wallet]\nname = "x"\n')
+    fails(run("--config", config, "consent", "list", "--patient", "patient"), 2, "Unknown section", "wallet")
+    fails(run("consent", "list", "--config", tmp_path / "missing.toml", "--patient", "patient"), 2, "does not exist")
+
+
+def test_registration_as_in_the_readme(run, relayer):
+    result = run("registrar", "register", "relayer", "--kind", "app", "--from-keystore", "relayer", as_="registrar")
+    ok(result)
+    assert "all-zero credential reference" in result.stderr
+    shown = as_json(run("patient", "show", relayer.address, "--json"))
+    assert shown["participant"]["kind"] == "app" and shown["participant"]["credential_ref"] == "0x" + "00" * 32
+
+
+def test_revoke_with_reencrypt_supersedes_old_records(run, workdir):
+    written = add_observation(run, workdir)
+    grant(run, "researcher", "read", "obs", "research")
+    fails(run("consent", "revoke", "researcher", "--read", "--reencrypt", "--no-rotate", as_="patient"), 2)
+    revoked = as_json(run("consent", "revoke", "researcher", "--read", "--reencrypt", "--json", as_="patient"))
+    assert revoked["reencrypted"] is True
+    listed = as_json(run("records", "list", "--json", as_="patient"))
+    old = next(r for r in listed if r["record_id"] == written["record_id"])
+    assert old["superseded_by"]
+    read = as_json(run("records", "read", old["superseded_by"], "--purpose", "direct-care", "--json", as_="patient"))
+    assert read["content"] == OBS
+    fails(run("records", "read", old["superseded_by"], "--purpose", "research", as_="researcher"), 10)
+
+
+def test_empty_home_variable_means_the_default_home(run, monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    status = as_json(run("node", "status", "--json", env={"MEDLEDGER_HOME": ""}))
+    assert status["data_dir"] == str(tmp_path / ".medledger" / "node")
