@@ -194,11 +194,13 @@ class Keyring:
         held = self.secrets(manager, patient, categories)
         patient_public = bytes(self.client.call(self.client.contract.functions.patientEncryptionKey(patient)))
         entries = dict(directory.categories)
+        rotated: SecretKeys = {}
         for category in categories:
             old = entries[category]
             epochs = dict(held.get(category, {}))
             pair = crypto.generate_keypair()
             epochs[old.epoch + 1] = pair.secret
+            rotated[category] = epochs
             entries[category] = CategoryEntry(
                 old.epoch + 1, pair.public, crypto.seal(patient_public, _secrets_json(epochs))
             )
@@ -206,9 +208,14 @@ class Keyring:
         self._publish_directory(manager, new_directory)
         for reader, covered in self.readers(patient).items():
             overlap = covered & set(categories)
-            if not overlap or reader == manager.address:
+            if not overlap:
                 continue
-            pointer = self.envelope_for(manager, patient, self.recipient_key(reader), covered)
+            # Seal the keys just made (all epochs) of the rotated categories the reader covers: the
+            # new secrets are not in any envelope yet, so they cannot be re-read with secrets()
+            # (a delegate managing the rotation, itself a reader, gets its own envelope too). The
+            # reader keeps the envelopes it already holds for its other categories.
+            blob = crypto.make_envelope(self.recipient_key(reader), patient, {c: rotated[c] for c in overlap})
+            pointer = self.client.put_small(blob)
             self.client.transact(
                 self.client.contract.functions.publishKeyEnvelope(patient, reader, pointer), manager
             )
@@ -223,7 +230,9 @@ class Keyring:
         grantees = {e["args"]["grantee"] for e in self.client.logs("ConsentGranted", patient=patient)}
         for grantee in grantees:
             categories, _purposes, start, expiry = self.client.call(fns.consent(patient, grantee, 0))
-            if expiry > now and self.client.call(fns.isActiveParticipant(grantee)):
+            # a suspended grantee still holds its consent (the chain refuses it until reinstated);
+            # leaving it out would lock it out of every later record once it is reinstated
+            if expiry > now:
                 readers[grantee] = set(codes.mask_to_categories(categories))
         delegates = {e["args"]["delegate"] for e in self.client.logs("DelegateAppointed", patient=patient)}
         for delegate in delegates:

@@ -9,10 +9,11 @@ import re
 import pytest
 
 from medledger import consent, participants, records
-from medledger.chain import utc
+from medledger.chain import Chain, utc
 from medledger.client import Client
 from medledger.errors import (
     AccessDenied,
+    ContractRevert,
     RecordErased,
     RecordFormatError,
     ServiceUnavailable,
@@ -59,6 +60,18 @@ def test_chain_down_connect_names_the_url(settings):
     assert "medledger node up" in str(err.value)
 
 
+def test_chain_stopping_mid_session_fails_before_anything_is_stored(client, settings, patient):
+    url = f"http://127.0.0.1:{free_port()}"
+    chain = Chain(url, client.chain.chain_id, timeout=3)
+    chain._chain_id = client.chain.chain_id  # it answered when the session began
+    gone = Client(settings, chain, client.deployment, client.store)
+    pins = client.store.pins()
+    with pytest.raises(ServiceUnavailable, match=re.escape(url)):
+        records.write_record(gone, patient, patient.address, obs_bytes())
+    assert client.store.pins() == pins
+    assert journal_entries(client) == []
+
+
 # --- invalid input -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("raw", "says"),
@@ -89,6 +102,29 @@ def test_attachment_without_category_is_refused(client, patient):
     pins = client.store.pins()
     with pytest.raises(RecordFormatError, match="explicit category"):
         records.write_record(client, patient, patient.address, b"%PDF-1.7 ...", content_type="application/pdf")
+    assert client.store.pins() == pins
+
+
+def test_amending_an_erased_or_superseded_record_is_refused_and_rolled_back(client, patient, lab, gp_writes):
+    amended = records.amend_record(client, gp_writes, lab.record_id, obs_bytes(5.9))
+    pins = client.store.pins()
+    before = registered_ids(client)
+    with pytest.raises(ContractRevert, match="already superseded") as err:
+        records.amend_record(client, gp_writes, lab.record_id, obs_bytes(5.8))
+    assert amended.record_id.hex() in str(err.value)
+    assert client.store.pins() == pins and registered_ids(client) == before
+    records.erase_record(client, patient, amended.record_id)
+    pins = client.store.pins()
+    with pytest.raises(RecordErased):
+        records.amend_record(client, patient, amended.record_id, obs_bytes(5.7))
+    assert client.store.pins() == pins and registered_ids(client) == before
+    assert journal_entries(client) == []
+
+
+def test_writing_for_an_unregistered_patient(client, clinician, stranger):
+    pins = client.store.pins()
+    with pytest.raises(AccessDenied, match=f"holds no write consent from patient {stranger.address}"):
+        records.write_record(client, clinician, stranger.address, obs_bytes())
     assert client.store.pins() == pins
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from medledger import audit, consent, crypto, records
+from medledger import audit, consent, crypto, participants, records
 from medledger.errors import AccessDenied, KeyNotFound
 from medledger.keyring import Keyring
 
@@ -68,6 +68,39 @@ def test_revoke_without_rotation_keeps_the_epoch(client, patient, researcher):
     assert Keyring(client).directory(patient.address).public_key(C.GENOMICS)[0] == epoch
 
 
+def test_narrowing_a_read_consent_rotates_the_dropped_categories(client, patient, researcher):
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS, C.GENOMICS], [P.RESEARCH])
+    before = records.write_record(client, patient, patient.address, obs_bytes(6.1, "before"))
+    epochs = Keyring(client).directory(patient.address)
+    assert consent.grant(client, patient, researcher.address, A.READ, [C.GENOMICS], [P.RESEARCH])
+    after_dir = Keyring(client).directory(patient.address)
+    assert after_dir.public_key(C.OBSERVATIONS)[0] == epochs.public_key(C.OBSERVATIONS)[0] + 1
+    assert after_dir.public_key(C.GENOMICS) == epochs.public_key(C.GENOMICS)
+    after = records.write_record(client, patient, patient.address, obs_bytes(5.9, "after"))
+    with pytest.raises(KeyNotFound):
+        open_bypassing_chain(client, researcher, after)
+    assert b"before" in open_bypassing_chain(client, researcher, before)  # what it had, it keeps
+    genome = records.write_record(
+        client, patient, patient.address, b"ACGT" * 100, category=C.GENOMICS, content_type="text/plain"
+    )
+    assert records.read_record(client, researcher, genome.record_id, purpose=P.RESEARCH).data == b"ACGT" * 100
+
+
+def test_reinstated_grantee_reads_records_written_after_a_rotation_during_its_suspension(
+    client, patient, researcher, app, registrar, lab
+):
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    consent.grant(client, patient, app.address, A.READ, [C.OBSERVATIONS], [P.COMMERCIAL])
+    participants.suspend(client, registrar, researcher.address)
+    consent.revoke(client, patient, app.address, A.READ)  # rotates while the researcher is suspended
+    later = records.write_record(client, patient, patient.address, obs_bytes(5.0, "later"))
+    with pytest.raises(AccessDenied, match="suspended"):
+        records.read_record(client, researcher, later.record_id, purpose=P.RESEARCH)
+    participants.reinstate(client, registrar, researcher.address)
+    for written in (lab, later):
+        assert records.read_record(client, researcher, written.record_id, purpose=P.RESEARCH).data
+
+
 # --- delegates -----------------------------------------------------------------------------------
 def test_delegate_reads_for_family_care(client, patient, delegate, lab):
     consent.appoint_delegate(client, patient, delegate.address, [C.OBSERVATIONS, C.MEDICATIONS], client.now() + 30 * DAY)
@@ -101,6 +134,21 @@ def test_delegate_is_refused_outside_its_bounds(client, patient, delegate, resea
         consent.grant(client, delegate, researcher.address, access, [C.GENOMICS], [P.RESEARCH], patient=patient.address)
     assert err.value.error_name == "ConsentDelegateOutOfBounds"
     assert consent.consent_of(client, patient.address, researcher.address, access).expiry == 0
+
+
+def test_delegate_revocation_keeps_every_remaining_reader(client, patient, delegate, researcher, clinician):
+    """A delegate bounded to observations revokes a study; the GP (who also reads medications) and
+    the delegate itself still open what is written after the rotation, the study does not."""
+    consent.appoint_delegate(client, patient, delegate.address, [C.OBSERVATIONS], client.now() + 30 * DAY)
+    consent.grant(client, patient, clinician.address, A.READ, [C.OBSERVATIONS, C.MEDICATIONS], [P.DIRECT_CARE])
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    assert consent.revoke(client, delegate, researcher.address, A.READ, patient=patient.address)
+    after = records.write_record(client, patient, patient.address, obs_bytes(5.5, "after"))
+    assert b"after" in records.read_record(client, clinician, after.record_id).data
+    assert b"after" in records.read_record(client, delegate, after.record_id, purpose=P.FAMILY_CARE).data
+    assert b"after" in records.read_record(client, patient, after.record_id).data
+    with pytest.raises(KeyNotFound):
+        open_bypassing_chain(client, researcher, after)
 
 
 def test_removed_delegate_can_no_longer_read(client, patient, delegate, lab):
