@@ -83,9 +83,10 @@ def _entry(client: Client, event: Any) -> AuditEntry:
         actor, record = a["author"], "0x" + bytes(a["root"]).hex()
         detail = f"anchored {a['leafCount']} {codes.label(codes.Category(a['category']))} readings"
     elif name == "RecordAmended":
-        actor, record = a["patient"], "0x" + bytes(a["recordId"]).hex()
-        detail = f"supersedes 0x{bytes(a['previousId']).hex()}"
-        actor = ""
+        # The event has no author field: the author is whoever sent the amending transaction.
+        actor = client.chain._rpc(lambda: client.chain.w3.eth.get_transaction(event["transactionHash"]))["from"]
+        record = "0x" + bytes(a["recordId"]).hex()
+        detail = f"amended record 0x{bytes(a['previousId']).hex()[:10]}… (new version {record[:12]}…)"
     elif name == "RecordErased":
         actor, record = a["patient"], "0x" + bytes(a["recordId"]).hex()
         detail = "erased the record"

@@ -19,7 +19,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.types import TxReceipt
 
 from . import codes
@@ -285,6 +285,12 @@ class Chain:
                 f"The Ethereum node at {self.rpc_url} stopped answering ({type(exc).__name__}). "
                 "Is it still running? (`medledger node status`)"
             ) from exc
+        except Web3RPCError as exc:
+            message = exc.rpc_response.get("error", {}).get("message") if exc.rpc_response else None
+            hint = ""
+            if message and "insufficient funds" in message.lower():
+                hint = " The sending account needs ETH for gas (or have a relayer submit a signed request)."
+            raise ChainError(f"The node at {self.rpc_url} refused the request: {message or exc}.{hint}") from exc
 
     # ---------------------------------------------------------------------------------------------
     def transact(

@@ -392,6 +392,12 @@ def _check_readable(client: Client, record_id: bytes) -> dict[str, Any]:
     return info
 
 
+def _precheck(client: Client, reader: Identity, info: dict[str, Any], purpose: int) -> None:
+    """Refuse early (one eth_call) rather than after downloading the ciphertext."""
+    if reader.address != as_address(info["patient"]):
+        check_access(client, info["patient"], reader.address, codes.Access.READ, info["category"], purpose)
+
+
 def _audit(client: Client, reader: Identity, record_id: bytes, info: dict[str, Any], purpose: int) -> bool:
     """Check consent, then record the access on chain (not needed for the patient's own reads)."""
     if reader.address == as_address(info["patient"]):
@@ -438,10 +444,13 @@ def read_record(
         raise UnknownRecord(f"Record 0x{record_id.hex()} has no registration event")
     args = registered[-1]["args"]
     cid = cid_from_bytes(bytes(args["cid"]))
-    emergency = _audit(client, reader, record_id, info, purpose)
-    keys = Keyring(client).secrets(reader, info["patient"], [info["category"]])
+    _precheck(client, reader, info, purpose)
     with tempfile.TemporaryFile() as spool:
+        # Fetch and verify the ciphertext before the audit entry: a read that cannot even fetch
+        # leaves no access in the trail. The ciphertext alone reveals nothing.
         _fetch_verified(client, cid, spool)
+        emergency = _audit(client, reader, record_id, info, purpose)
+        keys = Keyring(client).secrets(reader, info["patient"], [info["category"]])
         decryptor = crypto.open_record_blob(
             spool,
             keys,
@@ -542,10 +551,11 @@ def read_batch(
         raise RecordFormatError(f"0x{root.hex()} is a single record; read it with read_record")
     anchored = client.logs("BatchAnchored", root=root)
     cid = cid_from_bytes(bytes(anchored[-1]["args"]["cid"]))
-    _audit(client, reader, root, info, purpose)
-    keys = Keyring(client).secrets(reader, info["patient"], [info["category"]])
+    _precheck(client, reader, info, purpose)
     with tempfile.TemporaryFile() as spool:
         _fetch_verified(client, cid, spool)
+        _audit(client, reader, root, info, purpose)
+        keys = Keyring(client).secrets(reader, info["patient"], [info["category"]])
         header, rest = crypto.parse_record_header(spool, expected_record_id=root, expected_patient=info["patient"])
         record_key = crypto.unseal_record_key(header, keys)
         spool.seek(0)
@@ -571,8 +581,8 @@ def verify_reading_on_chain(client: Client, root: bytes, reading_id: bytes, fing
 
 # --- erase ---------------------------------------------------------------------------------------
 def erase_record(client: Client, patient: Identity, record_id: bytes) -> bool:
-    """Erase a record (GDPR): mark it erased on chain, then unpin and garbage-collect its ciphertext
-    (the only copy of its sealed record key) on our node. Returns whether it was erased now."""
+    """Erase a record (GDPR): mark it erased on chain, then unpin its ciphertext and delete its blocks
+    (the only copy of its sealed record key) from our IPFS node. Returns whether it was erased now."""
     info = _record_info(client, record_id)
     receipt = client.transact(client.contract.functions.eraseRecord(record_id), patient)
     name = "BatchAnchored" if info["is_batch"] else "RecordRegistered"
@@ -580,8 +590,7 @@ def erase_record(client: Client, patient: Identity, record_id: bytes) -> bool:
     for event in client.logs(name, **topic):
         cid = cid_from_bytes(bytes(event["args"]["cid"]))
         try:
-            client.store.unpin(cid)
-            client.store.gc()
+            client.store.remove(cid)
         except StorageError:
             pass  # the chain state is what makes it unreadable through medledger
     return bool(client.events(receipt, "RecordErased"))

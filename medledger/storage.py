@@ -497,6 +497,35 @@ class IpfsStore:
                     continue
         return out
 
+    def remove(self, cid: str) -> list[str]:
+        """Unpin ``cid`` and delete exactly its blocks from this node (erasure).
+
+        Unlike :meth:`gc`, this touches no other content, so it cannot race with an upload that is
+        not pinned yet. Blocks already gone are not an error. Returns the blocks removed."""
+        cid = normalize_cid(cid)
+        self.unpin(cid)
+        if not self.has(cid):  # `refs` of an absent block would wait for the network
+            return []
+        try:
+            refs = self._http.request(
+                "/refs",
+                (cid,),
+                opts={"recursive": "true", "unique": "true", "timeout": f"{max(1, int(self.timeout))}s"},
+                decoder="json",
+            )
+        except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
+            mapped = self._map(error, "refs")
+            if isinstance(mapped, ContentNotFound):
+                return []
+            raise mapped from error
+        blocks = [normalize_cid(r["Ref"]) for r in refs or [] if isinstance(r, Mapping) and r.get("Ref")]
+        blocks.append(cid)
+        try:
+            answers = self._http.request("/block/rm", tuple(blocks), opts={"force": "true"}, decoder="json")
+        except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
+            raise self._map(error, "block rm") from error
+        return [normalize_cid(a["Hash"]) for a in answers or [] if isinstance(a, Mapping) and a.get("Hash") and not a.get("Error")]
+
     # --- health ----------------------------------------------------------------------------------
     def version(self) -> str:
         """The node's version string (``0.18.1`` for js-ipfs 0.66)."""

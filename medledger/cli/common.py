@@ -556,14 +556,9 @@ class MedledgerGroup(click.Group):
 def map_foreign_error(exc: Exception) -> MedledgerError | None:
     """Errors of web3 and requests that the library lets through, as medledger errors."""
     import requests
-    from web3.exceptions import Web3Exception, Web3RPCError
+    from web3.exceptions import Web3Exception
 
-    if isinstance(exc, Web3RPCError):
-        response = getattr(exc, "rpc_response", None) or {}
-        error = response.get("error") if isinstance(response, dict) else None
-        message = error.get("message") if isinstance(error, dict) else None
-        hint = "; the sending account needs ether to pay for gas" if "insufficient funds" in str(message).lower() else ""
-        return ChainError(f"The Ethereum node refused the request: {message or exc}{hint}")
+    # The library maps RPC refusals itself (Chain._rpc); this is the net for calls made outside it.
     if isinstance(exc, Web3Exception):
         return ChainError(f"The Ethereum call failed: {type(exc).__name__}: {exc}")
     if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):

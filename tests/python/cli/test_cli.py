@@ -470,7 +470,7 @@ def test_unfunded_identity_gets_a_chain_error(run, tmp_path):
     env = {"MEDLEDGER_KEYSTORE": str(tmp_path / "keys"), "MEDLEDGER_KEYSTORE_SCRYPT_N": "16",
            "MEDLEDGER_PASSPHRASE_NEWBIE": "newbie secret"}
     ok(run("keys", "create", "newbie", env=env))
-    fails(run("patient", "register", as_="newbie", env=env), 9, "Insufficient funds", "needs ether")
+    fails(run("patient", "register", as_="newbie", env=env), 9, "Insufficient funds", "needs ETH for gas")
 
 
 def test_bad_config_file_exits_2(run, tmp_path):

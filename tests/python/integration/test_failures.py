@@ -123,8 +123,9 @@ def test_amending_an_erased_or_superseded_record_is_refused_and_rolled_back(clie
 
 def test_writing_for_an_unregistered_patient(client, clinician, stranger):
     pins = client.store.pins()
-    with pytest.raises(AccessDenied, match=f"holds no write consent from patient {stranger.address}"):
+    with pytest.raises(ContractRevert, match=f"{stranger.address} is not a registered patient") as refused:
         records.write_record(client, clinician, stranger.address, obs_bytes())
+    assert refused.value.error_name == "RegistryPatientNotRegistered"
     assert client.store.pins() == pins
 
 

@@ -278,3 +278,16 @@ def test_damaged_content_is_content_not_found_and_node_survives(store: IpfsStore
     time.sleep(0.3)
     assert store.ping(), "the IPFS daemon died"
     assert store.add_bytes(b"still works") and store.cat(store.add_bytes(b"ok")) == b"ok"
+
+
+def test_remove_deletes_exactly_the_blocks_of_one_cid(store):
+    import os
+
+    keep = store.add_bytes(os.urandom(300_000))
+    gone = store.add_bytes(os.urandom(600_000))  # several blocks
+    removed = store.remove(gone)
+    assert gone in removed and len(removed) > 1
+    assert not store.has(gone)
+    assert not store.is_pinned(gone)
+    assert store.has(keep) and store.is_pinned(keep)
+    assert store.remove(gone) == []  # idempotent: nothing left to remove
