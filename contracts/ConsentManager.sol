@@ -62,7 +62,12 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         external
         returns (bool changed)
     {
-        _checkManager(patient, msg.sender, terms.categories);
+        uint16 touched = terms.categories;
+        if (msg.sender != patient) {
+            // A delegate changes the whole consent: it must cover what it removes as well as what it adds.
+            touched |= _consents[patient][grantee][access].categories;
+        }
+        _checkManager(patient, msg.sender, touched);
         return _grant(patient, grantee, access, terms, keyEnvelope, msg.sender);
     }
 
@@ -185,7 +190,8 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         if (!state.registered) revert RegistryPatientNotRegistered(patient);
         if (state.emergencyOptOut) revert EmergencyOptedOut(patient);
         expiresAt = uint64(block.timestamp) + window;
-        if (_emergencyAccess[patient][msg.sender] == expiresAt) return expiresAt;
+        uint64 current = _emergencyAccess[patient][msg.sender];
+        if (current >= expiresAt) return current; // re-opening never shortens an open window
         _emergencyAccess[patient][msg.sender] = expiresAt;
         emit EmergencyAccessOpened(patient, msg.sender, expiresAt, reasonCode);
     }
@@ -335,7 +341,7 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
     ) internal virtual {
         if (block.timestamp > deadline) revert ConsentSignatureExpired(deadline);
         _useCheckedNonce(patient, nonce);
-        if (!SignatureChecker.isValidSignatureNow(patient, _hashTypedDataV4(structHash), signature)) {
+        if (!SignatureChecker.isValidSignatureNowCalldata(patient, _hashTypedDataV4(structHash), signature)) {
             revert ConsentInvalidSignature(patient);
         }
     }
@@ -352,7 +358,10 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         if (denial == Denial.None) return viaEmergency;
         if (denial == Denial.UnknownCode) revert ConsentUnknownCode(category, purpose);
         if (denial == Denial.PatientNotRegistered) revert RegistryPatientNotRegistered(patient);
-        if (denial == Denial.NotFound) revert ConsentNotFound(patient, accessor, access);
+        if (denial == Denial.NotFound) {
+            if (!_patients[patient].registered) revert RegistryPatientNotRegistered(patient);
+            revert ConsentNotFound(patient, accessor, access);
+        }
         if (denial == Denial.NotYetValid) revert ConsentNotYetValid(patient, accessor, c.start);
         if (denial == Denial.Expired) revert ConsentExpired(patient, accessor, c.expiry);
         if (denial == Denial.CategoryNotCovered) revert ConsentCategoryNotCovered(patient, accessor, category);

@@ -100,8 +100,6 @@ interface IConsentManager is IParticipantRegistry {
 
     /// @notice `delegate` cannot be a delegate of `patient` (zero, the patient itself, or not registered).
     error DelegationInvalidDelegate(address patient, address delegate);
-    /// @notice `delegate` is not a delegate of `patient`.
-    error DelegationNotFound(address patient, address delegate);
     /// @notice The delegation's expiry `expiry` is not in the future.
     error DelegationInvalidExpiry(uint64 expiry);
 
@@ -111,8 +109,6 @@ interface IConsentManager is IParticipantRegistry {
     error EmergencyInvalidWindow(uint32 requested, uint32 maximum);
     /// @notice `account` is not a care provider or clinician, so it cannot open emergency access.
     error EmergencyNotClinician(address account);
-    /// @notice `clinician` has no open emergency access to `patient`.
-    error EmergencyNotOpen(address patient, address clinician);
 
     // ---------------------------------------------------------------------------------------------
     // Events
@@ -156,8 +152,10 @@ interface IConsentManager is IParticipantRegistry {
     // ---------------------------------------------------------------------------------------------
 
     /// @notice Grants, widens or narrows `patient`'s `access` consent to `grantee`.
-    /// @dev Callable by the patient, or by a live delegate whose categories include `terms.categories`.
-    /// Returns false and emits nothing if the terms are unchanged.
+    /// @dev Callable by the patient, or by a live delegate whose categories include both
+    /// `terms.categories` and the categories of the consent it replaces (a delegate cannot drop
+    /// categories outside its bounds). Returns false and emits nothing if the terms are unchanged,
+    /// even if `keyEnvelope` is new: deliver a new envelope with {publishKeyEnvelope}.
     /// Reverts with {ConsentUnauthorized}, {ConsentDelegateOutOfBounds}, {ConsentInvalidCategories},
     /// {ConsentInvalidPurposes}, {ConsentInvalidWindow}, {ConsentSelfGrant},
     /// {RegistryPatientNotRegistered}, {RegistryParticipantNotRegistered} or {RegistryParticipantSuspended}.
@@ -168,7 +166,8 @@ interface IConsentManager is IParticipantRegistry {
 
     /// @notice Revokes `patient`'s `access` consent to `grantee`, with immediate effect.
     /// @dev Callable by the patient, or a live delegate whose categories include the consent's.
-    /// Returns false and emits nothing if there was no consent.
+    /// Returns false and emits nothing if there was no consent. Reverts with {ConsentUnauthorized},
+    /// {ConsentDelegateOutOfBounds} or {RegistryPatientNotRegistered}.
     function revoke(address patient, address grantee, Access access) external returns (bool changed);
 
     /// @notice Applies a grant signed by `request.patient` (EIP-712), submitted by any account.
@@ -194,7 +193,8 @@ interface IConsentManager is IParticipantRegistry {
         returns (bool);
 
     /// @notice Like {isPermitted} but reverts with the reason access is refused.
-    /// @dev Reverts with {ConsentUnknownCode}, {ConsentNotFound}, {ConsentNotYetValid}, {ConsentExpired},
+    /// @dev Reverts with {ConsentUnknownCode}, {RegistryPatientNotRegistered} (no consent, and `patient` is not
+    /// a registered patient), {ConsentNotFound}, {ConsentNotYetValid}, {ConsentExpired},
     /// {ConsentCategoryNotCovered}, {ConsentPurposeNotCovered}, {RegistryParticipantSuspended} or
     /// {RegistryPatientNotRegistered}.
     /// @return emergency True if access rests on an open emergency access.
@@ -223,7 +223,8 @@ interface IConsentManager is IParticipantRegistry {
     /// {ConsentInvalidCategories} or {DelegationInvalidExpiry}.
     function appointDelegate(address delegate, uint16 categories, uint64 expiry) external returns (bool changed);
 
-    /// @notice The caller (a patient) removes `delegate` at once. Returns false and emits nothing if absent.
+    /// @notice The caller (a patient) removes `delegate` at once. Returns false and emits nothing if absent
+    /// (so for a caller that has no delegates it does nothing).
     function removeDelegate(address delegate) external returns (bool changed);
 
     /// @notice The bounds of `delegate` for `patient` (all zero if none).
@@ -241,8 +242,9 @@ interface IConsentManager is IParticipantRegistry {
 
     /// @notice The caller (an active clinician or care provider) opens emergency read access to
     /// `patient` for `window` seconds, flagged in {EmergencyAccessOpened}.
-    /// @dev Reverts with {EmergencyNotClinician}, {RegistryParticipantSuspended}, {EmergencyInvalidWindow},
-    /// {RegistryPatientNotRegistered} or {EmergencyOptedOut}.
+    /// @dev Re-opening never shortens a window that is still open: it returns the later expiry and emits
+    /// only if the window was extended. Reverts with {EmergencyNotClinician}, {RegistryParticipantSuspended},
+    /// {EmergencyInvalidWindow}, {RegistryPatientNotRegistered} or {EmergencyOptedOut}.
     /// @param reasonCode An opaque code for the reason (for example a SNOMED CT concept id); never free text.
     function openEmergencyAccess(address patient, uint32 window, bytes32 reasonCode)
         external
@@ -250,6 +252,7 @@ interface IConsentManager is IParticipantRegistry {
 
     /// @notice Closes `clinician`'s emergency access to `patient` early. Callable by the patient, a live
     /// delegate, or the clinician. Returns false and emits nothing if none was open.
+    /// @dev Reverts with {ConsentUnauthorized} or {RegistryPatientNotRegistered}.
     function closeEmergencyAccess(address patient, address clinician) external returns (bool changed);
 
     /// @notice The caller (a patient) opts out of emergency access, or back in.
@@ -259,7 +262,8 @@ interface IConsentManager is IParticipantRegistry {
     /// @notice Whether `patient` opted out of emergency access.
     function emergencyOptedOut(address patient) external view returns (bool);
 
-    /// @notice When `clinician`'s emergency access to `patient` ends (0 if never opened or closed).
+    /// @notice When `clinician`'s emergency access to `patient` ends or ended (0 if never opened or closed
+    /// early); a time in the past means the window ran out.
     function emergencyAccessExpiry(address patient, address clinician) external view returns (uint64);
 
     // ---------------------------------------------------------------------------------------------
@@ -268,10 +272,12 @@ interface IConsentManager is IParticipantRegistry {
 
     /// @notice Publishes a key envelope for `recipient` (after a key rotation, for instance).
     /// @dev Callable by the patient or a live delegate. Event only: nothing is stored.
+    /// Reverts with {ConsentUnauthorized} or {RegistryPatientNotRegistered}.
     function publishKeyEnvelope(address patient, address recipient, bytes32 envelope) external;
 
     /// @notice Points `patient`'s key directory (its category public keys, on IPFS) at `directory`.
     /// @dev Callable by the patient or a live delegate. Returns false and emits nothing if unchanged.
+    /// Reverts with {ConsentUnauthorized} or {RegistryPatientNotRegistered}.
     function setKeyDirectory(address patient, bytes32 directory) external returns (bool changed);
 
     /// @notice The digest of `patient`'s current key directory (0 if none).

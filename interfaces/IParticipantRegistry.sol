@@ -48,8 +48,6 @@ interface IParticipantRegistry {
     error RegistryParticipantNotRegistered(address account);
     /// @notice `account` is suspended, so nothing it was granted works.
     error RegistryParticipantSuspended(address account);
-    /// @notice `account` is registered but is not suspended, so it cannot be reinstated.
-    error RegistryParticipantNotSuspended(address account);
     /// @notice `ParticipantKind.None` was given where a real kind is needed.
     error RegistryInvalidKind();
     /// @notice The zero address was given as an account.
@@ -89,13 +87,15 @@ interface IParticipantRegistry {
     function rotatePatientKey(bytes32 encryptionKey) external returns (bool changed);
 
     /// @notice Registers `account` as an organisation or professional. Registrars only.
-    /// @dev Reverts with {RegistryInvalidAccount}, {RegistryInvalidKind}, {RegistryInvalidEncryptionKey},
+    /// @dev `credentialRef` may be zero where the network keeps no credential reference.
+    /// Reverts with {RegistryInvalidAccount}, {RegistryInvalidKind}, {RegistryInvalidEncryptionKey},
     /// {RegistryParticipantAlreadyRegistered}, or OpenZeppelin's `AccessControlUnauthorizedAccount`.
     function registerParticipant(address account, ParticipantKind kind, bytes32 credentialRef, bytes32 encryptionKey)
         external;
 
     /// @notice Replaces the calling participant's encryption key. Returns whether anything changed.
-    /// @dev Reverts with {RegistryParticipantNotRegistered} or {RegistryInvalidEncryptionKey}.
+    /// @dev Allowed while suspended (a compromised key must be replaceable). Reverts with
+    /// {RegistryParticipantNotRegistered} or {RegistryInvalidEncryptionKey}.
     function rotateParticipantKey(bytes32 encryptionKey) external returns (bool changed);
 
     /// @notice Suspends `account`: every consent and emergency access it holds stops working. Registrars only.
