@@ -6,6 +6,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+# py-solc-x and brownie find "solc 0.8.37" here: a link to this clone's solc-js wrapper (tools/solc).
+export SOLCX_BINARY_PATH := $(CURDIR)/node_modules/.solcx
 # Each server the project starts binds to 127.0.0.1; nothing here dials out but the package registries.
 
 .PHONY: setup demo test test-contracts test-forge test-python bench deploy node-up node-down clean
