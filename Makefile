@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/node_modules/.solcx
 # Each server the project starts binds to 127.0.0.1; nothing here dials out but the package registries.
 
-.PHONY: setup demo test test-contracts test-forge test-python bench deploy node-up node-down clean
+.PHONY: setup demo test test-types test-contracts test-forge test-python bench deploy clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -30,8 +30,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 demo: setup
 	$(VENV)/bin/medledger demo
 
-## The whole test suite: contracts (brownie), fuzz/invariants (forge), Python tooling.
-test: setup test-contracts test-forge test-python
+## The whole test suite: types (mypy), contracts (brownie), fuzz/invariants (forge), Python tooling.
+test: setup test-types test-contracts test-forge test-python
+
+test-types: setup
+	$(VENV)/bin/mypy
 
 test-contracts: setup
 	$(PY) -m pytest tests/contracts -q -p no:cacheprovider

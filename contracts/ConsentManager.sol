@@ -369,8 +369,10 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         revert RegistryParticipantSuspended(accessor);
     }
 
-    /// @dev The single place that decides an access. Order: the patient itself; a consent; then, for
-    /// reads, a live delegate (family care) and an open emergency access (emergency purpose).
+    /// @dev The single place that decides an access. Order: the patient itself; a consent held by an
+    /// active participant; then, for reads, a live delegate (family care) and an open emergency access
+    /// (emergency purpose, active participant). A suspended participant's consent is void, but a
+    /// delegation it holds as a person still counts.
     function _evaluate(address patient, address accessor, Access access, uint8 category, uint8 purpose)
         internal
         view
@@ -385,8 +387,9 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         denial = _consentDenial(c, category, purpose);
         if (denial == Denial.None) {
             ParticipantState memory state = _participants[accessor];
-            if (state.suspended || state.kind == ParticipantKind.None) return (Denial.Suspended, false, c);
-            return (Denial.None, false, c);
+            if (!state.suspended && state.kind != ParticipantKind.None) return (Denial.None, false, c);
+            // Suspension voids what the participant was granted, not a family delegation it also holds.
+            denial = Denial.Suspended;
         }
         if (access == Access.Read) {
             if (purpose == PURPOSE_FAMILY_CARE && _isLiveDelegate(patient, accessor, uint16(1) << category)) {

@@ -186,7 +186,9 @@ interface IConsentManager is IParticipantRegistry {
 
     /// @notice Whether `accessor` may now perform `access` on `category` data of `patient` for `purpose`.
     /// @dev True for the patient itself, a live covering consent held by an active participant, a live
-    /// delegate (read, family care, within its categories), or an open emergency access (read, emergency).
+    /// delegate (read, family care, within its categories; a delegation is not voided by a suspension of
+    /// the same account as a participant), or an open emergency access held by an active participant
+    /// (read, emergency).
     function isPermitted(address patient, address accessor, Access access, uint8 category, uint8 purpose)
         external
         view

@@ -35,7 +35,7 @@ interface IRecordRegistry {
         bytes32 nextVersion;
     }
 
-    /// @notice A record id, batch root or fingerprint of zero was given.
+    /// @notice A record id or batch root of zero was given.
     error RecordInvalidId();
     /// @notice A fingerprint of zero was given.
     error RecordInvalidFingerprint();

@@ -20,7 +20,7 @@ from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
-from web3.types import TxReceipt
+from web3.types import TxParams, TxReceipt
 
 from . import codes
 from .artifacts import Artifact, medledger_artifact
@@ -242,9 +242,10 @@ class Chain:
         """A bare JSON-RPC call, without web3's middleware: for hot paths (bulk ingest)."""
         if self._session is None:
             self._session = requests.Session()
+        session = self._session
         self._rpc_id += 1
         body = {"jsonrpc": "2.0", "id": self._rpc_id, "method": method, "params": params}
-        response = self._rpc(lambda: self._session.post(self.rpc_url, json=body, timeout=self.timeout))
+        response = self._rpc(lambda: session.post(self.rpc_url, json=body, timeout=self.timeout))
         answer = response.json()
         if "error" in answer:
             error = answer["error"]
@@ -305,7 +306,7 @@ class Chain:
         A revert in simulation raises the decoded error and sends nothing.
         """
         self.check()
-        tx_params = {"from": account.address, "chainId": self.chain_id}
+        tx_params: TxParams = {"from": account.address, "chainId": self.chain_id}
         try:
             gas = self._rpc(lambda: fn.estimate_gas(tx_params))
         except ContractLogicError as exc:
@@ -374,7 +375,9 @@ class Chain:
             }
         )
         receipt = self.send(tx, account)
-        return to_checksum_address(receipt["contractAddress"]), receipt
+        contract_address = receipt["contractAddress"]
+        assert contract_address is not None, "a mined deployment receipt has a contract address"
+        return to_checksum_address(contract_address), receipt
 
     def has_code(self, address: str) -> bool:
         return len(self._rpc(lambda: self.w3.eth.get_code(to_checksum_address(address)))) > 0

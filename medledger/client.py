@@ -10,7 +10,6 @@ Everything else (:mod:`consent`, :mod:`records`, :mod:`keyring`, :mod:`audit`) t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -79,7 +78,7 @@ class Client:
             hi = min(lo + LOG_CHUNK_BLOCKS - 1, latest)
             out.extend(
                 self.chain._rpc(
-                    lambda lo=lo, hi=hi: event.get_logs(
+                    lambda: event.get_logs(  # called at once by _rpc, so lo/hi are this chunk's
                         from_block=lo, to_block=hi, argument_filters=argument_filters or None
                     )
                 )
@@ -136,7 +135,7 @@ except ImportError:  # pragma: no cover
     _DISCARD = _Discard()  # type: ignore[assignment]
 
 
-def as_address(value: str | Identity | Mapping[str, Any]) -> str:
+def as_address(value: str | Identity) -> str:
     if isinstance(value, Identity):
         return value.address
-    return to_checksum_address(value)  # type: ignore[arg-type]
+    return to_checksum_address(value)

@@ -83,7 +83,8 @@ def _number(value: Any, key: str, kind: type) -> Any:
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Read the config file and environment, then apply ``overrides`` (None values are ignored)."""
     home = Path(overrides.pop("home", None) or default_home()).expanduser()
-    path = config_file or (Path(_env("MEDLEDGER_CONFIG")) if _env("MEDLEDGER_CONFIG") else home / "config.toml")
+    env_config = _env("MEDLEDGER_CONFIG")
+    path = config_file or (Path(env_config) if env_config else home / "config.toml")
     data: dict[str, Any] = {}
     if path.exists():
         try:

@@ -304,7 +304,7 @@ def submit(client: Client, relayer: Identity, request: dict[str, Any]) -> bool:
     fns = client.contract.functions
     signature = bytes.fromhex(request["signature"][2:])
     if request["kind"] == "Grant":
-        tuple_ = (
+        tuple_: tuple[Any, ...] = (
             m["patient"], m["grantee"], m["access"], m["categories"], m["purposes"],
             m["start"], m["expiry"], m["keyEnvelope"], m["nonce"], m["deadline"],
         )

@@ -39,7 +39,7 @@ import math
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypedDict, Union
+from typing import Any, Protocol, TypedDict, Union, cast
 
 import nacl.bindings as sodium
 import nacl.exceptions
@@ -871,17 +871,20 @@ def _select_key(header: RecordHeader, keys: CategoryKeys) -> bytes:
         )
 
     if isinstance(keys, (bytes, bytearray, memoryview, KeyPair)):
-        return _secret_of(keys)  # type: ignore[arg-type]
+        return _secret_of(keys)
     if not isinstance(keys, Mapping):
         raise CryptoError("category keys must be a secret key, a KeyPair or a mapping of epochs to keys")
     values = list(keys.values())
+    by_epoch: Mapping[int, bytes | KeyPair] | None
     if values and all(isinstance(v, Mapping) for v in values):
-        by_epoch = keys.get(header.category)
+        # every value is a mapping: the ``category -> epoch -> secret`` shape
+        by_epoch = cast("Mapping[int, Mapping[int, bytes | KeyPair]]", keys).get(header.category)
         if by_epoch is None:
             raise missing()
     else:
-        by_epoch = keys
-    key = by_epoch.get(header.key_epoch)  # type: ignore[union-attr]
+        # otherwise the flat ``epoch -> secret`` shape (its values are checked by _secret_of)
+        by_epoch = cast("Mapping[int, bytes | KeyPair]", keys)
+    key = by_epoch.get(header.key_epoch)
     if key is None:
         raise missing()
     return _secret_of(key)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from eth_account import Account
+from eth_utils import to_checksum_address
 
 from . import audit, codes, consent, crypto, participants, records, services
 from .chain import Chain, deploy_medledger, utc
@@ -29,7 +30,7 @@ P = codes.Purpose
 A = codes.Access
 DAY = 24 * 3600
 
-LAB_RESULT = {
+LAB_RESULT: dict[str, Any] = {
     "resourceType": "Observation",
     "id": "hba1c-1",
     "status": "final",
@@ -184,15 +185,16 @@ def _story(story: Story, settings: Settings, cast: dict[str, Identity]) -> None:
         client, lisa, study.address, A.READ, [C.OBSERVATIONS, C.DEVICE_DATA], [P.RESEARCH],
         expiry=client.now() + 180 * DAY,
     )
-    balance_before = client.chain.w3.eth.get_balance(lisa.address)
+    balance_before = client.chain.w3.eth.get_balance(to_checksum_address(lisa.address))
     story.expect(consent.recover_signer(signed) == lisa.address, "the signed request is Lisa's")
     consent.submit(client, relayer, signed)
-    story.expect(client.chain.w3.eth.get_balance(lisa.address) == balance_before, "Lisa's balance is unchanged")
+    story.expect(client.chain.w3.eth.get_balance(to_checksum_address(lisa.address)) == balance_before, "Lisa's balance is unchanged")
     held = consent.grants_held(client, study.address)
     story.expect(
         len(held) == 1 and held[0].purposes == {P.RESEARCH}, "the study finds exactly one research grant made to it"
     )
     result = records.read_record(client, study, lab.record_id, purpose=P.RESEARCH)
+    assert result.data is not None  # no destination file was given, so the data is returned
     story.expect(json.loads(result.data)["code"]["coding"][0]["code"] == "4548-4", "the study reads the lab result for research")
     story.expect_refusal(
         lambda: records.read_record(client, study, lab.record_id, purpose=P.COMMERCIAL),

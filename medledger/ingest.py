@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from eth_abi import encode as abi_encode
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 from web3.exceptions import ContractLogicError
 
 from . import codes, crypto
@@ -73,7 +73,7 @@ class Ingestor:
         self.epoch, self.public = Keyring(client).directory(self.patient).public_key(self.category)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medledger-encrypt")
         self._chain_queue: queue.Queue[Any] = queue.Queue(maxsize=workers * 2)
-        self._nonce = int(client.chain.w3.eth.get_transaction_count(author.address, "pending"))
+        self._nonce = int(client.chain.w3.eth.get_transaction_count(to_checksum_address(author.address), "pending"))
         self._tx_template: dict[str, Any] | None = None
         self._sender = threading.Thread(target=self._send_loop, name="medledger-register", daemon=True)
         self._sender.start()
@@ -216,7 +216,7 @@ class Ingestor:
         try:
             tx_hash = chain.rpc("eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()])
         except BaseException:
-            self._nonce = int(chain.w3.eth.get_transaction_count(self.author.address, "pending"))
+            self._nonce = int(chain.w3.eth.get_transaction_count(to_checksum_address(self.author.address), "pending"))
             raise
         self._nonce += 1
         return tx_hash, args

@@ -586,7 +586,7 @@ def erase_record(client: Client, patient: Identity, record_id: bytes) -> bool:
     info = _record_info(client, record_id)
     receipt = client.transact(client.contract.functions.eraseRecord(record_id), patient)
     name = "BatchAnchored" if info["is_batch"] else "RecordRegistered"
-    topic = {"root": record_id} if info["is_batch"] else {"recordId": record_id}
+    topic: dict[str, Any] = {"root": record_id} if info["is_batch"] else {"recordId": record_id}
     for event in client.logs(name, **topic):
         cid = cid_from_bytes(bytes(event["args"]["cid"]))
         try:

@@ -133,7 +133,7 @@ class NodeConfig:
     @classmethod
     def ephemeral(cls, data_dir: Path | str, **overrides: Any) -> NodeConfig:
         """A config in ``data_dir`` with free ports (tests, demos)."""
-        ports = {k: free_port() for k in cls.port_keys()}
+        ports: dict[str, Any] = {k: free_port() for k in cls.port_keys()}
         while len(set(ports.values())) != len(ports):  # pragma: no cover - the kernel rarely repeats
             ports = {k: free_port() for k in cls.port_keys()}
         ports.update(overrides)

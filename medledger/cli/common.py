@@ -222,7 +222,7 @@ def get_state() -> State:
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     state = ctx.ensure_object(State)
     if value is not None and value is not False and value != ():
-        setattr(state, param.name, value)  # type: ignore[arg-type]
+        setattr(state, param.name, value)
         state._settings = None
         state._client = None
         state._keystore = None
@@ -262,7 +262,7 @@ def connection_options(f: F, hidden: bool = False) -> F:
         f = option(f)
     if hidden:
         for param in getattr(f, "__click_params__", [])[-len(options):]:
-            param.hidden = True  # type: ignore[attr-defined]
+            param.hidden = True
     return f
 
 

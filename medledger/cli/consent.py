@@ -4,6 +4,7 @@ which purposes, until when."""
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -310,7 +311,7 @@ def submit(state: State, file: Path, expect_signer: str | None) -> None:
     )
 
 
-def _grant_rows(grants: list[consent.Grant], who: str, names: dict[str, str]) -> list[tuple[str, ...]]:
+def _grant_rows(grants: list[consent.Grant], who: str, names: dict[str, str]) -> Sequence[tuple[str, ...]]:
     rows = []
     for g in grants:
         party = g.grantee if who == "grantee" else g.patient

@@ -9,7 +9,7 @@ test and reverts after it.
 from __future__ import annotations
 
 import pytest
-from brownie import Medledger, accounts, chain
+from brownie import Medledger, accounts, chain, web3
 
 # Category codes (IConsentManager) and purpose codes.
 DEMOGRAPHICS, ALLERGIES, MEDICATIONS, CONDITIONS, OBSERVATIONS, IMAGING, GENOMICS = range(7)
@@ -110,9 +110,10 @@ def network(consent, registry, registrar, patient, clinician, researcher, app, d
 
 
 def terms(categories: int, purposes: int, start: int = 0, expiry: int | None = None) -> tuple:
-    """A Consent struct; by default valid from now for 30 days."""
+    """A Consent struct; by default valid from now for 30 days. "Now" is the latest block's time:
+    brownie's chain.time() runs ahead of anvil after each test's snapshot revert."""
     if expiry is None:
-        expiry = chain.time() + 30 * DAY
+        expiry = web3.eth.get_block("latest").timestamp + 30 * DAY
     return (categories, purposes, start, expiry)
 
 
