@@ -206,20 +206,41 @@ class Keyring:
             )
         new_directory = KeyDirectory(patient, entries)
         self._publish_directory(manager, new_directory)
-        for reader, covered in self.readers(patient).items():
-            overlap = covered & set(categories)
+        # Seal the keys just made (all epochs) of the rotated categories each reader covers: the new
+        # secrets are not in any envelope yet, so they cannot be re-read with secrets() (a delegate
+        # managing the rotation, itself a reader, gets its own envelope too). Readers keep the
+        # envelopes they already hold for their other categories. If this stops halfway (a node went
+        # down), reissue() completes it.
+        self._deliver(manager, patient, rotated)
+        return new_directory
+
+    def reissue(self, manager: Identity, patient: str, categories: Iterable[int] | None = None) -> int:
+        """Publish fresh envelopes (every epoch) to each current reader for the categories it covers.
+
+        The repair for a rotation interrupted before every reader got its envelope; safe to repeat.
+        ``manager`` (the patient, or a delegate for its categories) must hold the keys. Returns how
+        many envelopes were published."""
+        patient = as_address(patient)
+        # Refuse at once (with the chain's reason) if the caller may not publish for this patient.
+        fns = self.client.contract.functions
+        self.client.call(fns.publishKeyEnvelope(patient, patient, b"\0" * 32), sender=manager.address)
+        wanted = set(ALL_CATEGORIES if categories is None else (int(c) for c in categories))
+        return self._deliver(manager, patient, self.secrets(manager, patient, wanted))
+
+    def _deliver(self, manager: Identity, patient: str, keys: SecretKeys) -> int:
+        """One envelope per reader with the ``keys`` of the categories it may read."""
+        published = 0
+        for reader, covered in sorted(self.readers(patient).items()):
+            overlap = covered & set(keys)
             if not overlap:
                 continue
-            # Seal the keys just made (all epochs) of the rotated categories the reader covers: the
-            # new secrets are not in any envelope yet, so they cannot be re-read with secrets()
-            # (a delegate managing the rotation, itself a reader, gets its own envelope too). The
-            # reader keeps the envelopes it already holds for its other categories.
-            blob = crypto.make_envelope(self.recipient_key(reader), patient, {c: rotated[c] for c in overlap})
+            blob = crypto.make_envelope(self.recipient_key(reader), patient, {c: keys[c] for c in sorted(overlap)})
             pointer = self.client.put_small(blob)
             self.client.transact(
                 self.client.contract.functions.publishKeyEnvelope(patient, reader, pointer), manager
             )
-        return new_directory
+            published += 1
+        return published
 
     def readers(self, patient: str) -> dict[str, set[int]]:
         """Everyone other than the patient who may now read some category: category sets by address."""

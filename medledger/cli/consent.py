@@ -177,6 +177,27 @@ def revoke(
     emit(results if len(results) > 1 else results[0], human)
 
 
+@consent_group.command("reissue-keys")
+@click.option("--patient", default=None, metavar="ADDRESS", help="Whose keys (for delegates; default: --as).")
+@common_options()
+@with_state
+def reissue_keys(state: State, patient: str | None) -> None:
+    """Send every current reader fresh key envelopes for the categories it may read.
+
+    The repair for a key rotation (after a revoke) that stopped before every remaining reader got its
+    new keys, e.g. because a node went down. Safe to repeat."""
+    from medledger.keyring import Keyring
+
+    client = state.client()
+    me = state.identity()
+    patient_address = state.address(patient, "--patient") if patient else me.address
+    published = Keyring(client).reissue(me, patient_address)
+    emit(
+        {"patient": patient_address, "envelopes_published": published},
+        lambda: click.echo(f"Published {published} key envelope(s) to the current readers of {patient_address}."),
+    )
+
+
 def _deadline(client: Any, deadline_days: float) -> int:
     return client.now() + int(deadline_days * DAY)
 

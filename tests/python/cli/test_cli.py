@@ -506,3 +506,11 @@ def test_empty_home_variable_means_the_default_home(run, monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     status = as_json(run("node", "status", "--json", env={"MEDLEDGER_HOME": ""}))
     assert status["data_dir"] == str(tmp_path / ".medledger" / "node")
+
+
+def test_reissue_keys_sends_each_current_reader_an_envelope(run):
+    grant(run, "researcher", "read", "obs", "research")
+    grant(run, "clinician", "read", "obs,conditions", "direct-care")
+    answer = as_json(run("consent", "reissue-keys", "--json", as_="patient"))
+    assert answer["envelopes_published"] == 2
+    fails(run("consent", "reissue-keys", "--patient", "patient", as_="stranger"), 10, "may not manage the consents")
