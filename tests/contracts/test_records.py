@@ -1,22 +1,19 @@
 """Record registry (IRecordRegistry, as deployed in Medledger): records, versions, erasure, the audit
 trail of accesses and Merkle-anchored batches, each checked against the consent rules.
 
-Every revert is checked by its exact custom error and arguments (`assert_reverts`), every event by
+Every revert is checked by its exact custom error and arguments (`assert_reverts`, the shared `assert_custom_error`), every event by
 its exact arguments (`assert_event`).
 """
 
 from __future__ import annotations
 
-import contextlib
-
 import eth_abi
 import pytest
 from brownie import Medledger, chain, web3
-from brownie.exceptions import VirtualMachineError, decode_typed_error
 from eth_utils import keccak
-from hexbytes import HexBytes
 
 from conftest import (
+    assert_custom_error as assert_reverts,
     ALLERGIES,
     CONDITIONS,
     DAY,
@@ -56,31 +53,6 @@ def fp(n: int) -> str:
 def cid(n: int) -> bytes:
     """The bytes of a CID of ciphertext (a CIDv1 prefix and a digest here)."""
     return bytes.fromhex("01551220") + keccak(text=f"cid-{n}")
-
-
-def error_message(name: str, *args) -> str:
-    """The `revert_msg` brownie produces for Medledger's custom error `name(*args)`.
-
-    The error is ABI-encoded here and decoded by brownie's own decoder, so comparing the strings
-    compares the error's name and every argument (addresses, bytes32, enums, integers)."""
-    entry = next(e for e in Medledger.abi if e["type"] == "error" and e["name"] == name)
-    types = [i["type"] for i in entry["inputs"]]
-    assert len(types) == len(args), f"{name} takes {len(types)} arguments, not {len(args)}"
-    values = [
-        str(a) if t == "address" else bytes(HexBytes(a)) if t.startswith("bytes") else int(a)
-        for t, a in zip(types, args)
-    ]
-    data = keccak(text=f"{name}({','.join(types)})")[:4] + eth_abi.encode(types, values)
-    return decode_typed_error("0x" + data.hex())
-
-
-@contextlib.contextmanager
-def assert_reverts(name: str, *args):
-    """`with assert_reverts("RecordNotFound", record_id): registry.eraseRecord(...)`."""
-    expected = error_message(name, *args)
-    with pytest.raises(VirtualMachineError) as info:
-        yield info
-    assert info.value.revert_msg == expected
 
 
 def assert_event(tx, name: str, index: int = 0, **fields) -> None:
