@@ -40,7 +40,7 @@ test-contracts: setup
 	$(PY) -m pytest tests/contracts -q -p no:cacheprovider
 
 test-forge: setup
-	forge test --root . -q
+	forge test --root .
 
 test-python: setup
 	$(PY) -m pytest -p no:pytest-brownie tests/python -q -p no:cacheprovider
