@@ -64,6 +64,23 @@ def granted(network, patient, clinician):
     return t
 
 
+def assert_granted(tx, patient, grantee, access, t, envelope, by) -> None:
+    """`tx` emitted exactly one ConsentGranted with these arguments (`t` is the Consent tuple)."""
+    assert_only_event(
+        tx,
+        "ConsentGranted",
+        patient=patient,
+        grantee=grantee,
+        access=access,
+        categories=t[0],
+        purposes=t[1],
+        start=t[2],
+        expiry=t[3],
+        keyEnvelope=envelope,
+        by=by,
+    )
+
+
 @pytest.fixture
 def appointed(network, patient, delegate):
     """The delegate manages allergies, medications and conditions for 10 days. Returns its expiry."""
@@ -89,19 +106,7 @@ def test_grant_new_consent_stores_terms_and_emits_event(network, patient, clinic
     tx = network.grant(patient, clinician, READ, t, key(100), {"from": patient})
 
     assert tx.return_value is True
-    assert_only_event(
-        tx,
-        "ConsentGranted",
-        patient=patient,
-        grantee=clinician,
-        access=READ,
-        categories=t[0],
-        purposes=t[1],
-        start=t[2],
-        expiry=t[3],
-        keyEnvelope=key(100),
-        by=patient,
-    )
+    assert_granted(tx, patient, clinician, READ, t, key(100), by=patient)
     assert tuple(network.consent(patient, clinician, READ)) == t
     assert tuple(network.consent(patient, clinician, WRITE)) == (0, 0, 0, 0)
 
@@ -563,19 +568,7 @@ def test_delegate_grants_within_bounds(network, patient, delegate, clinician, ap
     tx = network.grant(patient, clinician, WRITE, t, key(7), {"from": delegate})
 
     assert tx.return_value is True
-    assert_only_event(
-        tx,
-        "ConsentGranted",
-        patient=patient,
-        grantee=clinician,
-        access=WRITE,
-        categories=t[0],
-        purposes=t[1],
-        start=t[2],
-        expiry=t[3],
-        keyEnvelope=key(7),
-        by=delegate,
-    )
+    assert_granted(tx, patient, clinician, WRITE, t, key(7), by=delegate)
     assert network.isPermitted(patient, clinician, WRITE, CONDITIONS, DIRECT_CARE) is True
 
 
