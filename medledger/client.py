@@ -17,6 +17,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 from multiformats import CID, multihash
 from web3.contract import Contract
+from web3.logs import DISCARD
 from web3.contract.contract import ContractFunction
 from web3.types import EventData, TxReceipt
 
@@ -65,7 +66,7 @@ class Client:
     def events(self, receipt: TxReceipt, name: str) -> list[EventData]:
         """The ``name`` events a transaction emitted."""
         event = getattr(self.contract.events, name)()
-        return [e for e in event.process_receipt(receipt, errors=_DISCARD) if e["event"] == name]
+        return [e for e in event.process_receipt(receipt, errors=DISCARD) if e["event"] == name]
 
     def logs(self, name: str, from_block: int | None = None, **filters: Any) -> list[EventData]:
         """Every ``name`` event since the deployment matching the indexed ``filters``."""
@@ -123,16 +124,6 @@ def _filter_value(value: Any) -> Any:
     if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
         return to_checksum_address(value)
     return value
-
-
-class _Discard:
-    pass
-
-
-try:  # web3 7: process_receipt(errors=DISCARD)
-    from web3.logs import DISCARD as _DISCARD
-except ImportError:  # pragma: no cover
-    _DISCARD = _Discard()  # type: ignore[assignment]
 
 
 def as_address(value: str | Identity) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import secrets as _secrets
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -389,9 +388,3 @@ def _current(client: Client, keys: Iterable[tuple[str, str, int]], live_only: bo
             continue
         out.append(g)
     return out
-
-
-def random_reason_code() -> bytes:  # pragma: no cover - convenience for callers without a code
-    return _secrets.token_bytes(32)
-
-

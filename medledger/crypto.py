@@ -397,7 +397,35 @@ def verify_merkle_proof(root: bytes, leaf: bytes, proof: Sequence[bytes]) -> boo
 
 
 # --- streaming record encryption -----------------------------------------------------------------
-class RecordEncryptor:
+class _RecordStream:
+    """What the encryptor and decryptor share: the plaintext size so far and, at the end, the
+    keyed fingerprint of the plaintext."""
+
+    _size: int
+    _fingerprint: bytes | None
+    _whole = "stream was processed"  # how each subclass says "the whole input went through"
+
+    @property
+    def finished(self) -> bool:
+        """True once the final chunk went through (for the decryptor: and any expected fingerprint matched)."""
+        return self._fingerprint is not None
+
+    @property
+    def fingerprint(self) -> bytes:
+        """Keyed fingerprint of the plaintext (see :func:`fingerprint_of`), known once finished."""
+        if self._fingerprint is None:
+            raise CryptoError(
+                f"the fingerprint is known only after the whole {self._whole}; iterate to the end first"
+            )
+        return self._fingerprint
+
+    @property
+    def plaintext_size(self) -> int:
+        """Plaintext bytes so far (the total once finished)."""
+        return self._size
+
+
+class RecordEncryptor(_RecordStream):
     """Encrypt a plaintext stream chunk by chunk; iterate it to get the ciphertext.
 
     ``header`` (the 24-byte secretstream header) is available at once and must be stored with the
@@ -405,6 +433,8 @@ class RecordEncryptor:
     the plaintext. At most two plaintext chunks are held in memory at a time. An encryptor can be
     iterated once.
     """
+
+    _whole = "input was encrypted"
 
     def __init__(
         self,
@@ -446,26 +476,9 @@ class RecordEncryptor:
                 return
             chunk = following
 
-    @property
-    def finished(self) -> bool:
-        """True once the final chunk was produced."""
-        return self._fingerprint is not None
-
-    @property
-    def fingerprint(self) -> bytes:
-        """Keyed fingerprint of the plaintext (see :func:`fingerprint_of`)."""
-        if self._fingerprint is None:
-            raise CryptoError("the fingerprint is known only after the whole input was encrypted; "
-                              "iterate the encryptor to its end first")
-        return self._fingerprint
-
-    @property
-    def plaintext_size(self) -> int:
-        """Number of plaintext bytes encrypted so far (the total once finished)."""
-        return self._size
 
 
-class RecordDecryptor:
+class RecordDecryptor(_RecordStream):
     """Decrypt a secretstream ciphertext stream; iterate it to get the plaintext chunks.
 
     Each chunk is authenticated before it is yielded. Truncation (no final chunk), data after the
@@ -474,6 +487,8 @@ class RecordDecryptor:
     the output as untrusted until the iteration ends without an exception (write to a temporary
     file and keep it only on success).
     """
+
+    _whole = "ciphertext was decrypted"
 
     def __init__(
         self,
@@ -556,27 +571,10 @@ class RecordDecryptor:
             index += 1
 
     @property
-    def finished(self) -> bool:
-        """True once the final chunk was authenticated (and the fingerprint matched, if given)."""
-        return self._fingerprint is not None
-
-    @property
     def verified(self) -> bool:
         """True once finished and an expected fingerprint was given and matched."""
         return self.finished and self._expected is not None
 
-    @property
-    def fingerprint(self) -> bytes:
-        """Keyed fingerprint of the decrypted plaintext (available once finished)."""
-        if self._fingerprint is None:
-            raise CryptoError("the fingerprint is known only after the whole ciphertext was "
-                              "decrypted; iterate the decryptor to its end first")
-        return self._fingerprint
-
-    @property
-    def plaintext_size(self) -> int:
-        """Number of plaintext bytes decrypted so far (the total once finished)."""
-        return self._size
 
 
 def encrypt_bytes(

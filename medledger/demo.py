@@ -4,6 +4,7 @@ expectation held."""
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 import sys
@@ -285,12 +286,6 @@ def _story(story: Story, settings: Settings, cast: dict[str, Identity]) -> None:
 
 def _decrypt_bypassing_chain(client: Client, reader: Identity, written: records.WriteResult) -> None:
     """What a revoked grantee could do with the ciphertext alone: try every key it still holds."""
-    import io
-
-    keys = Keyring(client).secrets(reader, written_patient(client, written), [written.category])
-    blob = client.store.cat(written.cid)
-    crypto.open_record_blob(io.BytesIO(blob), keys)
-
-
-def written_patient(client: Client, written: records.WriteResult) -> str:
-    return client.contract.functions.record(written.record_id).call()[0]
+    patient = client.contract.functions.record(written.record_id).call()[0]
+    keys = Keyring(client).secrets(reader, patient, [written.category])
+    crypto.open_record_blob(io.BytesIO(client.store.cat(written.cid)), keys)

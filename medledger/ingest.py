@@ -26,22 +26,13 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from web3.exceptions import ContractLogicError
 
-from . import codes, crypto
+from . import codes
 from .client import Client, as_address
 from .consent import check_access
 from .errors import ChainError, MedledgerError
 from .keyring import Keyring
 from .keystore import Identity
-from .records import (
-    WriteResult,
-    _Concat,
-    _journal_write,
-    _open_source,
-    _payload_header,
-    _rollback,
-    prepare,
-    recover_pending,
-)
+from .records import WriteResult, _discard, _seal_and_store, _Stored, prepare, recover_pending
 from .storage import cid_to_bytes
 
 _STOP = object()
@@ -102,20 +93,14 @@ class Ingestor:
         self._pool.shutdown(wait=True)
 
     # --- stage 1: encrypt and add (worker threads) --------------------------------------------------
-    def _store(self, source: Path | bytes | BinaryIO, content_type: str) -> tuple[bytes, str, Any]:
-        record_id = secrets.token_bytes(32)
-        stream, name, owned = _open_source(source)
-        try:
-            plaintext = _Concat(_payload_header(content_type, name), stream)
-            writer = crypto.write_record_blob(plaintext, record_id, self.patient, self.category, self.epoch, self.public)
-            cid = self.client.store.add_stream(iter(writer))
-        finally:
-            if owned:
-                stream.close()
-        journal = _journal_write(
-            self.client, record_id, {"record_id": "0x" + record_id.hex(), "cid": cid, "patient": self.patient}
+    def _store(self, source: Path | bytes | BinaryIO, content_type: str) -> tuple[_Stored, WriteResult]:
+        stored = _seal_and_store(
+            self.client, source, record_id=secrets.token_bytes(32), patient=self.patient, category=self.category,
+            epoch=self.epoch, public=self.public, content_type=content_type,
         )
-        return record_id, cid, (writer, journal, content_type)
+        return stored, WriteResult(
+            stored.record_id, stored.cid, stored.fingerprint, self.category, content_type, stored.size
+        )
 
     # --- stage 2: register on chain (one thread sends in order; another collects receipts) ----------
     def _send_loop(self) -> None:
@@ -127,19 +112,18 @@ class Ingestor:
                 item = self._chain_queue.get()
                 if item is _STOP:
                     return
-                stored, done = item
+                pending, done = item
                 try:
-                    record_id, cid, (writer, journal, content_type) = stored.result()
+                    stored, result = pending.result()
                 except BaseException as exc:  # the record's own failure (validation, IPFS)
                     done.set_exception(exc)
                     continue
-                result = WriteResult(record_id, cid, writer.fingerprint, self.category, content_type, writer.plaintext_size)
                 try:
-                    tx_hash, args = self._send(record_id, cid, writer.fingerprint)
+                    tx_hash, args = self._send(result.record_id, result.cid, result.fingerprint)
                 except BaseException as exc:
-                    self._fail(cid, journal, done, exc)
+                    self._fail(stored, done, exc)
                     continue
-                receipts.put((tx_hash, args, cid, journal, done, result))
+                receipts.put((tx_hash, args, done, stored, result))
         finally:
             receipts.put(_STOP)
             collector.join()
@@ -151,7 +135,7 @@ class Ingestor:
             item = receipts.get()
             if item is _STOP:
                 return
-            tx_hash, args, cid, journal, done, result = item
+            tx_hash, args, done, stored, result = item
             try:
                 receipt = None
                 waited = 0.0
@@ -174,14 +158,13 @@ class Ingestor:
                         raise self.client.decoder.to_exception(data, self._context, str(exc)) from None
                     raise ChainError(f"Registering record 0x{result.record_id.hex()} reverted")
             except BaseException as exc:
-                self._fail(cid, journal, done, exc)
+                self._fail(stored, done, exc)
                 continue
-            journal.unlink(missing_ok=True)
+            stored.journal.unlink(missing_ok=True)
             done.set_result(result)
 
-    def _fail(self, cid: str, journal: Path, done: Future[WriteResult], exc: BaseException) -> None:
-        _rollback(self.client, cid)
-        journal.unlink(missing_ok=True)
+    def _fail(self, stored: _Stored, done: Future[WriteResult], exc: BaseException) -> None:
+        _discard(self.client, stored)
         done.set_exception(exc)
 
     @property

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import psutil
 
 from . import codes, crypto, fhir
+from .chain import utc
 from .client import Client, as_address
 from .consent import check_access
 from .errors import (
@@ -224,9 +225,7 @@ def recover_pending(client: Client) -> list[tuple[str, str]]:
             continue
         if _in_progress(entry):
             continue
-        record_id = bytes.fromhex(entry["record_id"][2:])
-        info = client.call(client.contract.functions.record(record_id))
-        if info[0] != "0x" + "00" * 20 and int(info[0], 16) != 0:
+        if _registered(client, bytes.fromhex(entry["record_id"][2:])):
             settled.append((entry["record_id"], "registered"))
         else:
             client.store.unpin(entry["cid"])
@@ -282,6 +281,70 @@ def prepare(
     return content_type, codes.Category(int(category))
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """A ciphertext added to IPFS (pinned) and journaled, not yet registered on chain."""
+
+    record_id: bytes
+    cid: str
+    fingerprint: bytes
+    size: int  # the record's own bytes (the payload header excluded), as read_record reports them
+    journal: Path
+
+
+def _seal_and_store(
+    client: Client,
+    source: Path | bytes | BinaryIO,
+    *,
+    record_id: bytes,
+    patient: str,
+    category: int,
+    epoch: int,
+    public: bytes,
+    content_type: str,
+    record_key: bytes | None = None,
+    progress: Progress | None = None,
+) -> _Stored:
+    """The first half of every write: encrypt ``source`` under a record key sealed to the category
+    key, add the ciphertext to IPFS and journal it. Follow with :func:`_commit` (or :func:`_discard`)."""
+    stream, name, owned = _open_source(source)
+    try:
+        header = _payload_header(content_type, name)
+        writer = crypto.write_record_blob(
+            _Concat(header, stream, progress), record_id, patient, category, epoch, public, record_key=record_key
+        )
+        cid = client.store.add_stream(iter(writer))
+    finally:
+        if owned:
+            stream.close()
+    journal = _journal_write(client, record_id, {"record_id": "0x" + record_id.hex(), "cid": cid, "patient": patient})
+    return _Stored(record_id, cid, writer.fingerprint, writer.plaintext_size - len(header), journal)
+
+
+def _discard(client: Client, stored: _Stored) -> None:
+    """Undo :func:`_seal_and_store`: unpin the ciphertext and drop its journal entry."""
+    try:
+        client.store.unpin(stored.cid)
+    except MedledgerError:
+        pass  # recover_pending would have done it from the journal; the original error matters more
+    stored.journal.unlink(missing_ok=True)
+
+
+def _commit(client: Client, stored: _Stored, fn: Any, author: Identity, category: int, purpose: int) -> None:
+    """The second half of a write: the chain transaction; on any failure the ciphertext is discarded."""
+    try:
+        client.transact(fn, author, category=int(category), purpose=int(purpose))
+    except BaseException:
+        _discard(client, stored)
+        raise
+    stored.journal.unlink(missing_ok=True)
+
+
+def _registered(client: Client, record_id: bytes) -> bool:
+    """Whether a record or batch with this id is registered on chain."""
+    return int(client.call(client.contract.functions.record(record_id))[0], 16) != 0
+
+
 def write_record(
     client: Client,
     author: Identity,
@@ -291,69 +354,67 @@ def write_record(
     category: int | None = None,
     purpose: int = codes.Purpose.DIRECT_CARE,
     content_type: str | None = None,
-    supersedes: bytes | None = None,
     record_id: bytes | None = None,
     progress: Progress | None = None,
 ) -> WriteResult:
     """Encrypt ``source`` for ``patient``, store it on IPFS and register it on chain.
 
-    ``supersedes`` makes it a new version of that record (an amendment). ``record_id`` lets a caller
-    retry with the same id: a record already on chain under it is reported, not duplicated."""
-    patient = as_address(patient)
-    recover_pending(client)
-    if supersedes is not None:
-        info = _record_info(client, supersedes)
-        if category is not None and int(category) != info["category"]:
-            raise RecordFormatError("An amendment keeps the category of the record it supersedes")
-        category = info["category"]
-    content_type, cat = prepare(source, content_type, category)
-    check_access(client, patient, author.address, codes.Access.WRITE, cat, purpose)
-    record_id = record_id or secrets.token_bytes(32)
-    existing = client.call(client.contract.functions.record(record_id))
-    if int(existing[0], 16) != 0:
-        raise MedledgerError(f"Record 0x{record_id.hex()} is already registered; nothing was written")
-    epoch, public = Keyring(client).directory(patient).public_key(cat)
-    stream, name, owned = _open_source(source)
-    try:
-        header = _payload_header(content_type, name)
-        plaintext = _Concat(header, stream, progress)
-        writer = crypto.write_record_blob(plaintext, record_id, patient, cat, epoch, public)
-        cid = client.store.add_stream(iter(writer))
-    finally:
-        if owned:
-            stream.close()
-    fingerprint = writer.fingerprint
-    journal = _journal_write(
-        client, record_id, {"record_id": "0x" + record_id.hex(), "cid": cid, "patient": patient}
-    )
-    fns = client.contract.functions
-    try:
-        if supersedes is None:
-            fn = fns.registerRecord(record_id, patient, int(cat), int(purpose), fingerprint, cid_to_bytes(cid))
-        else:
-            fn = fns.amendRecord(supersedes, record_id, int(purpose), fingerprint, cid_to_bytes(cid))
-        client.transact(fn, author, category=int(cat), purpose=int(purpose))
-    except BaseException:
-        _rollback(client, cid)
-        journal.unlink(missing_ok=True)
-        raise
-    journal.unlink(missing_ok=True)
-    # the size of the record itself, as read_record reports it (not counting the payload header)
-    return WriteResult(record_id, cid, fingerprint, cat, content_type, writer.plaintext_size - len(header))
-
-
-def _rollback(client: Client, cid: str) -> None:
-    try:
-        client.store.unpin(cid)
-    except MedledgerError:
-        pass  # the journal entry would have done it; the original error matters more
+    ``record_id`` lets a caller retry with the same id: a record already on chain under it is
+    reported, not duplicated. (New versions of a record: :func:`amend_record`.)"""
+    return _write(client, author, as_address(patient), source, category, purpose, content_type, None, record_id, progress)
 
 
 def amend_record(
-    client: Client, author: Identity, previous: bytes, source: Path | bytes | BinaryIO, **kwargs: Any
+    client: Client,
+    author: Identity,
+    previous: bytes,
+    source: Path | bytes | BinaryIO,
+    *,
+    purpose: int = codes.Purpose.DIRECT_CARE,
+    content_type: str | None = None,
+    progress: Progress | None = None,
 ) -> WriteResult:
+    """Register ``source`` as a new version of record ``previous`` (same patient and category)."""
     info = _record_info(client, previous)
-    return write_record(client, author, info["patient"], source, supersedes=previous, **kwargs)
+    return _write(
+        client, author, as_address(info["patient"]), source, info["category"], purpose, content_type, previous, None, progress
+    )
+
+
+def _write(
+    client: Client,
+    author: Identity,
+    patient: str,
+    source: Path | bytes | BinaryIO,
+    category: int | None,
+    purpose: int,
+    content_type: str | None,
+    supersedes: bytes | None,
+    record_id: bytes | None,
+    progress: Progress | None,
+) -> WriteResult:
+    recover_pending(client)
+    content_type, cat = prepare(source, content_type, category)
+    check_access(client, patient, author.address, codes.Access.WRITE, cat, purpose)
+    if record_id is not None and _registered(client, record_id):
+        raise MedledgerError(
+            f"Record 0x{record_id.hex()} is already registered, so nothing was written; read it, or write "
+            "with another record id"
+        )
+    record_id = record_id or secrets.token_bytes(32)  # 32 random bytes: no collision to check for
+    epoch, public = Keyring(client).directory(patient).public_key(cat)
+    stored = _seal_and_store(
+        client, source, record_id=record_id, patient=patient, category=cat, epoch=epoch, public=public,
+        content_type=content_type, progress=progress,
+    )
+    fns = client.contract.functions
+    cid = cid_to_bytes(stored.cid)
+    if supersedes is None:
+        fn = fns.registerRecord(record_id, patient, int(cat), int(purpose), stored.fingerprint, cid)
+    else:
+        fn = fns.amendRecord(supersedes, record_id, int(purpose), stored.fingerprint, cid)
+    _commit(client, stored, fn, author, cat, purpose)
+    return WriteResult(record_id, stored.cid, stored.fingerprint, cat, content_type, stored.size)
 
 
 # --- read ----------------------------------------------------------------------------------------
@@ -381,8 +442,6 @@ def _check_readable(client: Client, record_id: bytes) -> dict[str, Any]:
         erased = client.logs("RecordErased", recordId=record_id)
         when = ""
         if erased:
-            from .chain import utc
-
             when = f" on {utc(client.block_time(erased[-1]['blockNumber']))}"
         raise RecordErased(
             f"Record 0x{record_id.hex()} was erased by its patient{when}; it can no longer be read.",
@@ -521,25 +580,15 @@ def anchor_batch(
         {"readings": [{"id": "0x" + rid.hex(), "data": data.decode()} for rid, data in zip(reading_ids, items)]}
     ).encode()
     epoch, public = Keyring(client).directory(patient).public_key(category)
-    plaintext = _Concat(_payload_header(BATCH_CONTENT_TYPE, None), io.BytesIO(body))
-    writer = crypto.write_record_blob(plaintext, root, patient, category, epoch, public, record_key=key)
-    cid = client.store.add_stream(iter(writer))
-    journal = _journal_write(client, root, {"record_id": "0x" + root.hex(), "cid": cid, "patient": patient})
-    try:
-        client.transact(
-            client.contract.functions.anchorBatch(
-                root, patient, int(category), int(purpose), len(items), cid_to_bytes(cid)
-            ),
-            author,
-            category=int(category),
-            purpose=int(purpose),
-        )
-    except BaseException:
-        _rollback(client, cid)
-        journal.unlink(missing_ok=True)
-        raise
-    journal.unlink(missing_ok=True)
-    return BatchResult(root, cid, reading_ids, fingerprints, crypto.merkle_proofs(leaves))
+    stored = _seal_and_store(
+        client, body, record_id=root, patient=patient, category=category, epoch=epoch, public=public,
+        content_type=BATCH_CONTENT_TYPE, record_key=key,
+    )
+    fn = client.contract.functions.anchorBatch(
+        root, patient, int(category), int(purpose), len(items), cid_to_bytes(stored.cid)
+    )
+    _commit(client, stored, fn, author, category, purpose)
+    return BatchResult(root, stored.cid, reading_ids, fingerprints, crypto.merkle_proofs(leaves))
 
 
 def read_batch(
@@ -556,10 +605,12 @@ def read_batch(
         _fetch_verified(client, cid, spool)
         _audit(client, reader, root, info, purpose)
         keys = Keyring(client).secrets(reader, info["patient"], [info["category"]])
+        # Parse the header once: the record key is needed both to decrypt and to recompute the leaves.
         header, rest = crypto.parse_record_header(spool, expected_record_id=root, expected_patient=info["patient"])
         record_key = crypto.unseal_record_key(header, keys)
-        spool.seek(0)
-        decryptor = crypto.open_record_blob(spool, keys, expected_record_id=root, expected_patient=info["patient"])
+        decryptor = crypto.RecordDecryptor(
+            record_key, header.record_id, header.patient, header.stream_header, rest, chunk_size=header.chunk_size
+        )
         _meta, body = _split_payload(iter(decryptor))
         content = json.loads(b"".join(body))
     readings = []

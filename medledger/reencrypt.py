@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from . import codes, records
+from . import records
 from .client import Client
 from .errors import MedledgerError, StorageError
 from .keystore import Identity
@@ -37,14 +37,8 @@ def reencrypt_records(client: Client, patient: Identity, categories: Iterable[in
         read = records.read_record(client, patient, summary.record_id)
         if read.data is None:  # pragma: no cover - read_record returns data without `out`
             raise MedledgerError(f"Could not read record 0x{summary.record_id.hex()} for re-encryption")
-        written = records.write_record(
-            client,
-            patient,
-            patient.address,
-            read.data,
-            supersedes=summary.record_id,
-            content_type=read.content_type,
-            purpose=codes.Purpose.DIRECT_CARE,
+        written = records.amend_record(
+            client, patient, summary.record_id, read.data, content_type=read.content_type
         )
         try:
             client.store.unpin(summary.cid)

@@ -332,7 +332,7 @@ def submit(state: State, file: Path, expect_signer: str | None) -> None:
     )
 
 
-def _grant_rows(grants: list[consent.Grant], who: str, names: dict[str, str]) -> Sequence[tuple[str, ...]]:
+def _grant_rows(grants: Sequence[consent.Grant], who: str, names: dict[str, str]) -> Sequence[tuple[str, ...]]:
     rows = []
     for g in grants:
         party = g.grantee if who == "grantee" else g.patient
@@ -343,6 +343,19 @@ def _grant_rows(grants: list[consent.Grant], who: str, names: dict[str, str]) ->
     return rows
 
 
+def _show_grants(state: State, grants: Sequence[consent.Grant], counterpart: str, empty: str) -> None:
+    """Grants as JSON, or as a table whose first column is the other party (`patient` or `grantee`)."""
+    names = state.names()
+    emit(
+        [grant_json(g) for g in grants],
+        lambda: table(
+            [counterpart.upper(), "ACCESS", "CATEGORIES", "PURPOSES", "FROM", "UNTIL"],
+            _grant_rows(grants, counterpart, names),
+            empty=empty,
+        ),
+    )
+
+
 @consent_group.command("list")
 @click.option("--patient", default=None, metavar="ADDRESS", help="Whose consents (default: --as).")
 @click.option("--all", "include_expired", is_flag=True, help="Include expired consents.")
@@ -351,17 +364,8 @@ def _grant_rows(grants: list[consent.Grant], who: str, names: dict[str, str]) ->
 def list_(state: State, patient: str | None, include_expired: bool) -> None:
     """The consents a patient has given that still stand."""
     address = state.address_or_self(patient)
-    client = state.client()
-    grants = consent.grants_given(client, address, live_only=not include_expired)
-    names = state.names()
-    emit(
-        [grant_json(g) for g in grants],
-        lambda: table(
-            ["GRANTEE", "ACCESS", "CATEGORIES", "PURPOSES", "FROM", "UNTIL"],
-            _grant_rows(grants, "grantee", names),
-            empty=f"Patient {address} has given no consent that still stands.",
-        ),
-    )
+    grants = consent.grants_given(state.client(), address, live_only=not include_expired)
+    _show_grants(state, grants, "grantee", f"Patient {address} has given no consent that still stands.")
 
 
 @consent_group.command("held")
@@ -372,17 +376,8 @@ def list_(state: State, patient: str | None, include_expired: bool) -> None:
 def held(state: State, grantee: str | None, include_expired: bool) -> None:
     """The consents made to you (or --grantee): patients, categories, purposes, until when."""
     address = state.address(grantee, "--grantee") if grantee else state.own_address()
-    client = state.client()
-    grants = consent.grants_held(client, address, live_only=not include_expired)
-    names = state.names()
-    emit(
-        [grant_json(g) for g in grants],
-        lambda: table(
-            ["PATIENT", "ACCESS", "CATEGORIES", "PURPOSES", "FROM", "UNTIL"],
-            _grant_rows(grants, "patient", names),
-            empty=f"{address} holds no consent.",
-        ),
-    )
+    grants = consent.grants_held(state.client(), address, live_only=not include_expired)
+    _show_grants(state, grants, "patient", f"{address} holds no consent.")
 
 
 @consent_group.command("check")

@@ -134,12 +134,17 @@ def latest_time() -> int:
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def signer(admin):
-    """A patient with a known private key (a brownie LocalAccount), funded from accounts[0]."""
-    account = accounts.add(SIGNER_KEY)
+def funded(admin, private_key: str):
+    """A brownie LocalAccount with a known private key, funded from the admin."""
+    account = accounts.add(private_key)
     admin.transfer(account, "1 ether")
     return account
+
+
+@pytest.fixture(scope="module")
+def signer(admin):
+    """A patient with a known private key, so that eth-account can sign for it."""
+    return funded(admin, SIGNER_KEY)
 
 
 @pytest.fixture(scope="module")
@@ -159,9 +164,8 @@ def signed_grant(signed_network, signer, clinician, stranger):
 
 @pytest.fixture(scope="module")
 def wallet_owner(admin):
-    account = accounts.add(WALLET_OWNER_KEY)
-    admin.transfer(account, "1 ether")
-    return account
+    """The EOA that owns the ERC-1271 contract wallet."""
+    return funded(admin, WALLET_OWNER_KEY)
 
 
 @pytest.fixture(scope="module")

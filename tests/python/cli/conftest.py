@@ -7,7 +7,6 @@ Every test that uses ``run`` also uses ``client``, so the chain is reverted afte
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any

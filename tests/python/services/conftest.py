@@ -1,4 +1,7 @@
-"""One anvil + js-ipfs pair for the whole session, in a temporary directory on free ports."""
+"""One anvil + js-ipfs pair for the service tests, in a temporary directory on free ports.
+
+Separate from the pair in tests/python/conftest.py on purpose: these tests stop, restart and break
+their node, which would destroy the snapshots the integration tests revert to."""
 
 from __future__ import annotations
 

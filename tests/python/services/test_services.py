@@ -50,10 +50,12 @@ def test_defaults(monkeypatch, tmp_path) -> None:
         NodeConfig(anvil_port=5101)  # clashes with ipfs_api_port
 
 
-def test_free_port() -> None:
+def test_free_port_returns_a_port_that_can_be_bound_on_loopback() -> None:
     port = free_port()
+    assert 1024 <= port <= 65535
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", port))
+        sock.bind(("127.0.0.1", port))  # raises OSError if the port were taken
+        assert sock.getsockname() == ("127.0.0.1", port)
 
 
 def test_status_of_running_services(node, node_config) -> None:
