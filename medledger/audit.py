@@ -11,22 +11,36 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import codes
-from .chain import utc
+from .chain import ChainEvent, utc
+from .chain.events import (
+    BatchAnchored,
+    ConsentGranted,
+    ConsentRevoked,
+    DelegateAppointed,
+    DelegateRemoved,
+    EmergencyAccessClosed,
+    EmergencyAccessOpened,
+    EmergencyOptOutChanged,
+    RecordAccessed,
+    RecordAmended,
+    RecordErased,
+    RecordRegistered,
+)
 from .client import Client, as_address
 
-_EVENTS = (
-    "RecordAccessed",
-    "RecordRegistered",
-    "BatchAnchored",
-    "RecordAmended",
-    "RecordErased",
-    "ConsentGranted",
-    "ConsentRevoked",
-    "DelegateAppointed",
-    "DelegateRemoved",
-    "EmergencyAccessOpened",
-    "EmergencyAccessClosed",
-    "EmergencyOptOutChanged",
+_EVENTS: tuple[type[ChainEvent], ...] = (
+    RecordAccessed,
+    RecordRegistered,
+    BatchAnchored,
+    RecordAmended,
+    RecordErased,
+    ConsentGranted,
+    ConsentRevoked,
+    DelegateAppointed,
+    DelegateRemoved,
+    EmergencyAccessOpened,
+    EmergencyAccessClosed,
+    EmergencyOptOutChanged,
 )
 
 
@@ -55,84 +69,89 @@ class AuditEntry:
         }
 
 
-def _cats(mask: int) -> str:
-    return ", ".join(codes.label(c) for c in sorted(codes.mask_to_categories(mask)))
+def _cats(categories: Iterable[codes.Category]) -> str:
+    return ", ".join(codes.label(c) for c in sorted(categories))
 
 
-def _purposes(mask: int) -> str:
-    return ", ".join(codes.label(p) for p in sorted(codes.mask_to_purposes(mask)))
+def _purposes(purposes: Iterable[codes.Purpose]) -> str:
+    return ", ".join(codes.label(p) for p in sorted(purposes))
 
 
-def _entry(client: Client, event: Any) -> AuditEntry:
-    name = event["event"]
-    a = event["args"]
-    record = None
-    purpose = None
-    emergency = False
-    actor = ""
-    if name == "RecordAccessed":
-        actor, record = a["accessor"], "0x" + bytes(a["recordId"]).hex()
-        purpose = codes.label(codes.Purpose(a["purpose"]))
-        emergency = a["emergency"]
-        detail = f"read record {record[:12]}… under emergency access" if emergency else f"read record {record[:12]}… for {purpose}"
-    elif name == "RecordRegistered":
-        actor, record = a["author"], "0x" + bytes(a["recordId"]).hex()
-        purpose = codes.label(codes.Purpose(a["purpose"]))
-        detail = f"wrote a record of {codes.label(codes.Category(a['category']))} for {purpose}"
-    elif name == "BatchAnchored":
-        actor, record = a["author"], "0x" + bytes(a["root"]).hex()
-        detail = f"anchored {a['leafCount']} {codes.label(codes.Category(a['category']))} readings"
-    elif name == "RecordAmended":
-        # The event has no author field: the author is whoever sent the amending transaction.
-        actor = client.chain._rpc(lambda: client.chain.w3.eth.get_transaction(event["transactionHash"]))["from"]
-        record = "0x" + bytes(a["recordId"]).hex()
-        detail = f"amended record 0x{bytes(a['previousId']).hex()[:10]}… (new version {record[:12]}…)"
-    elif name == "RecordErased":
-        actor, record = a["patient"], "0x" + bytes(a["recordId"]).hex()
-        detail = "erased the record"
-    elif name == "ConsentGranted":
-        actor = a["by"]
-        access = codes.label(codes.Access(a["access"]))
+def _short(record_id: bytes) -> str:
+    return "0x" + record_id.hex()
+
+
+Described = tuple[str, str | None, str | None, bool, str]  # actor, record, purpose, emergency, detail
+
+
+def _record_event(client: Client, e: ChainEvent) -> Described | None:
+    if isinstance(e, RecordAccessed):
+        record, purpose = _short(e.record_id), codes.label(e.purpose)
         detail = (
-            f"granted {a['grantee']} {access} access to {_cats(a['categories'])} for {_purposes(a['purposes'])} "
-            f"until {utc(a['expiry'])}"
+            f"read record {record[:12]}… under emergency access" if e.emergency else f"read record {record[:12]}… for {purpose}"
         )
-    elif name == "ConsentRevoked":
-        actor = a["by"]
-        detail = f"revoked the {codes.label(codes.Access(a['access']))} consent of {a['grantee']}"
-    elif name == "DelegateAppointed":
-        actor = a["patient"]
-        detail = f"appointed delegate {a['delegate']} for {_cats(a['categories'])} until {utc(a['expiry'])}"
-    elif name == "DelegateRemoved":
-        actor = a["patient"]
-        detail = f"removed delegate {a['delegate']}"
-    elif name == "EmergencyAccessOpened":
-        actor, emergency = a["clinician"], True
-        detail = f"opened emergency access until {utc(a['expiresAt'])} (reason code 0x{bytes(a['reasonCode']).hex()[:12]}…)"
-    elif name == "EmergencyAccessClosed":
-        actor = a["by"]
-        detail = f"closed the emergency access of {a['clinician']}"
-    else:  # EmergencyOptOutChanged
-        actor = a["patient"]
-        detail = "opted out of emergency access" if a["optedOut"] else "opted back into emergency access"
-    return AuditEntry(
-        client.block_time(event["blockNumber"]), event["blockNumber"], name, actor, record, purpose, detail, emergency
-    )
+        return e.accessor, record, purpose, e.emergency, detail
+    if isinstance(e, RecordRegistered):
+        purpose = codes.label(e.purpose)
+        return e.author, _short(e.record_id), purpose, False, f"wrote a record of {codes.label(e.category)} for {purpose}"
+    if isinstance(e, BatchAnchored):
+        return e.author, _short(e.root), None, False, f"anchored {e.leaf_count} {codes.label(e.category)} readings"
+    if isinstance(e, RecordAmended):
+        # The event has no author field: the author is whoever sent the amending transaction.
+        record = _short(e.record_id)
+        detail = f"amended record {_short(e.previous_id)[:12]}… (new version {record[:12]}…)"
+        return client.chain.transaction_sender(e.log.tx_hash), record, None, False, detail
+    if isinstance(e, RecordErased):
+        return e.patient, _short(e.record_id), None, False, "erased the record"
+    return None
 
 
-def trail(client: Client, patient: str, events: Iterable[str] = _EVENTS) -> list[AuditEntry]:
+def _consent_event(e: ChainEvent) -> Described:
+    if isinstance(e, ConsentGranted):
+        detail = (
+            f"granted {e.grantee} {codes.label(e.access)} access to {_cats(e.categories)} for "
+            f"{_purposes(e.purposes)} until {utc(e.expiry)}"
+        )
+        return e.by, None, None, False, detail
+    if isinstance(e, ConsentRevoked):
+        return e.by, None, None, False, f"revoked the {codes.label(e.access)} consent of {e.grantee}"
+    if isinstance(e, DelegateAppointed):
+        detail = f"appointed delegate {e.delegate} for {_cats(e.categories)} until {utc(e.expiry)}"
+        return e.patient, None, None, False, detail
+    if isinstance(e, DelegateRemoved):
+        return e.patient, None, None, False, f"removed delegate {e.delegate}"
+    if isinstance(e, EmergencyAccessOpened):
+        detail = (
+            f"opened emergency access until {utc(e.expires_at)} (reason code 0x{e.reason_code.hex()[:12]}…)"
+        )
+        return e.clinician, None, None, True, detail
+    if isinstance(e, EmergencyAccessClosed):
+        return e.by, None, None, False, f"closed the emergency access of {e.clinician}"
+    if isinstance(e, EmergencyOptOutChanged):
+        detail = "opted out of emergency access" if e.opted_out else "opted back into emergency access"
+        return e.patient, None, None, False, detail
+    raise TypeError(f"not an audited event: {type(e).__name__}")
+
+
+def _entry(client: Client, event: ChainEvent) -> AuditEntry:
+    actor, record, purpose, emergency, detail = _record_event(client, event) or _consent_event(event)
+    block = event.log.block_number
+    return AuditEntry(client.block_time(block), block, type(event).__name__, actor, record, purpose, detail, emergency)
+
+
+def trail(client: Client, patient: str, events: Iterable[type[ChainEvent]] = _EVENTS) -> list[AuditEntry]:
     """The patient's complete history, oldest first, from events alone."""
     patient = as_address(patient)
-    raw = []
-    for name in events:
-        raw.extend(client.logs(name, patient=patient))
-    raw.sort(key=lambda e: (e["blockNumber"], e["logIndex"]))
+    raw: list[ChainEvent] = []
+    for kind in events:
+        raw.extend(client.contract.logs(kind, patient=patient))
+    raw.sort(key=lambda e: (e.log.block_number, e.log.log_index))
     return [_entry(client, e) for e in raw]
 
 
 def accesses(client: Client, patient: str) -> list[AuditEntry]:
     """Only who read what: record accesses and emergency openings."""
-    return trail(client, patient, ("RecordAccessed", "EmergencyAccessOpened"))
+    return trail(client, patient, (RecordAccessed, EmergencyAccessOpened))
 
 
 def to_csv(entries: Iterable[AuditEntry]) -> str:

@@ -1,42 +1,49 @@
 """The exceptions medledger raises.
 
 Every error derives from :class:`MedledgerError`, so callers can catch one type. Each subclass names
-what went wrong; its message says what happened and, where there is one, what to do about it.
+what went wrong and carries the data a caller needs (the service and URL that did not answer, the
+chain ids that differ, the decoded custom error of a revert); its message says what happened in
+plain words. What a *user* should do next (a command to run) is the caller's business: the command
+line maps these classes to exit codes and hints (:mod:`medledger.cli.errors`).
 Messages never contain health data: only ids, addresses, codes, CIDs and paths.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 
 class MedledgerError(Exception):
     """Root of every error medledger raises on purpose."""
 
-    #: Process exit code used by the CLI for this class of error.
-    exit_code: int = 1
+
+class InvalidRequest(MedledgerError, ValueError):
+    """A call's options contradict each other, so it cannot be done as asked (nothing was done)."""
 
 
 # --- configuration and local services -------------------------------------------------------------
 class ConfigError(MedledgerError):
     """The configuration file or environment is malformed or incomplete."""
 
-    exit_code = 2
-
 
 class ServiceError(MedledgerError):
     """A local service (anvil, the IPFS daemon) could not be started, stopped or reached."""
 
-    exit_code = 3
-
 
 class ServiceUnavailable(ServiceError):
-    """A service is down or unreachable. The message names the address tried and how to start it."""
+    """``service`` (e.g. "Ethereum node", "IPFS node") does not answer at ``url``."""
+
+    def __init__(self, service: str, url: str, reason: str = "") -> None:
+        self.service = service
+        self.url = url
+        self.reason = reason
+        super().__init__(f"No {service} answers at {url}" + (f" ({reason})" if reason else ""))
 
 
 # --- keys and wallets ----------------------------------------------------------------------------
 class KeystoreError(MedledgerError):
     """A keystore file is missing, malformed or cannot be written."""
-
-    exit_code = 4
 
 
 class WrongPassphrase(KeystoreError):
@@ -47,11 +54,17 @@ class KeyNotFound(KeystoreError):
     """No key (participant, category key, record key) is available for the requested operation."""
 
 
+class KeysNotPublished(KeyNotFound):
+    """``patient`` has not published its category keys (it registers, or a delegate publishes them)."""
+
+    def __init__(self, patient: str) -> None:
+        self.patient = patient
+        super().__init__(f"Patient {patient} has not published category keys")
+
+
 # --- cryptography and integrity ------------------------------------------------------------------
 class CryptoError(MedledgerError):
     """Encryption or decryption failed for a reason other than tampering (bad key length, format)."""
-
-    exit_code = 5
 
 
 class DecryptionError(CryptoError):
@@ -61,21 +74,15 @@ class DecryptionError(CryptoError):
 class TamperingDetected(CryptoError):
     """Ciphertext, CID or fingerprint does not match what was committed: the data was altered."""
 
-    exit_code = 6
-
 
 # --- record content ------------------------------------------------------------------------------
 class RecordFormatError(MedledgerError):
     """Input is not a valid record: invalid FHIR JSON, unknown content type, unreadable file."""
 
-    exit_code = 7
-
 
 # --- storage -------------------------------------------------------------------------------------
 class StorageError(MedledgerError):
     """The content-addressed store (IPFS) failed an operation."""
-
-    exit_code = 8
 
 
 class ContentNotFound(StorageError):
@@ -86,42 +93,72 @@ class ContentNotFound(StorageError):
 class ChainError(MedledgerError):
     """A blockchain call or transaction failed."""
 
-    exit_code = 9
+
+class WrongChain(ChainError):
+    """The node at ``url`` serves chain ``served``, not the configured ``expected``."""
+
+    def __init__(self, url: str, served: int, expected: int) -> None:
+        self.url, self.served, self.expected = url, served, expected
+        super().__init__(
+            f"The node at {url} serves chain {served}, but chain {expected} was configured; refusing to continue."
+        )
+
+
+class InsufficientFunds(ChainError):
+    """The sending account cannot pay for gas (``detail``: the node's words)."""
+
+    def __init__(self, url: str, detail: str) -> None:
+        self.url, self.detail = url, detail
+        super().__init__(f"The node at {url} refused the transaction: {detail}.")
+
+
+class TransactionPending(ChainError):
+    """Transaction ``tx_hash`` was sent but not mined within ``waited`` seconds; it may still be."""
+
+    def __init__(self, tx_hash: str, waited: float, what: str = "") -> None:
+        self.tx_hash, self.waited = tx_hash, waited
+        subject = f"Transaction {tx_hash}" + (f" ({what})" if what else "")
+        super().__init__(f"{subject} was not mined within {waited:.0f} s; it may still be mined later")
 
 
 class ContractRevert(ChainError):
-    """A contract call reverted. ``error_name`` and ``args`` hold the decoded custom error."""
+    """A contract call reverted. ``error_name`` and ``error_args`` hold the decoded custom error."""
 
-    def __init__(self, message: str, error_name: str | None = None, args: dict | None = None) -> None:
+    def __init__(self, message: str, error_name: str | None = None, args: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.error_name = error_name
         self.error_args = args or {}
 
 
 class AccessDenied(ContractRevert):
-    """The chain refused an access: no consent, expired or not yet valid consent, wrong category or
+    """An access or change is refused: no consent, expired or not yet valid consent, wrong category or
     purpose, suspended participant, or caller not authorised for the operation."""
-
-    exit_code = 10
 
 
 class RecordErased(ContractRevert):
     """The record was erased by its patient; it can no longer be read."""
 
-    exit_code = 11
-
 
 class DeploymentNotFound(ChainError):
-    """No medledger deployment is known for the selected chain."""
+    """No medledger deployment is recorded for ``chain_id`` (in the deployments file ``path``)."""
+
+    def __init__(self, chain_id: int, path: Path, reason: str = "") -> None:
+        self.chain_id, self.path, self.reason = chain_id, path, reason
+        if reason:
+            super().__init__(f"The deployments file {path} is malformed ({reason})")
+        else:
+            super().__init__(f"No medledger deployment is recorded for chain {chain_id} (looked for {path})")
+
+
+class UnknownRecord(ChainError):
+    """No record or batch with ``record_id`` is registered on chain ``chain_id``."""
+
+    def __init__(self, record_id: bytes, chain_id: int, what: str = "") -> None:
+        self.record_id, self.chain_id = record_id, chain_id
+        super().__init__(what or f"No record or batch has id 0x{record_id.hex()} on chain {chain_id}")
 
 
 # --- codes ---------------------------------------------------------------------------------------
 class UnknownCode(MedledgerError, ValueError):
     """A category, purpose, access or participant-kind name, number or mask is not known. The
     message lists the valid names."""
-
-    exit_code = 2
-
-
-class UnknownRecord(ChainError):
-    """No record or batch with this id is registered on the selected chain."""

@@ -1,7 +1,7 @@
 """Files that survive a crash: the one place medledger writes a file atomically and durably.
 
 Every file medledger writes (keystores, deployments, journal entries, signed requests, node state,
-caches) goes through :func:`atomic_write`: the data goes to a temporary file in the same directory,
+caches) goes through :func:`atomic_write` (or, for streams, :func:`atomic_writer`): the data goes to a temporary file in the same directory,
 is flushed and fsynced, then renamed over the destination (or hard-linked into place when the
 destination must not exist yet), and the directory is fsynced so the rename itself is durable.
 A reader therefore sees the old file or the new one, never a torn one, even after ``kill -9`` or a
@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
 class DestinationExists(FileExistsError):
@@ -33,6 +36,50 @@ def fsync_directory(directory: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+@contextmanager
+def atomic_writer(
+    path: str | os.PathLike[str],
+    *,
+    mode: int = 0o644,
+    exclusive: bool = False,
+    durable: bool = True,
+) -> Iterator[BinaryIO]:
+    """Stream a file into place atomically: write to the yielded binary handle; the file appears at
+    ``path`` only when the ``with`` block ends without an exception (options as :func:`atomic_write`).
+    On an exception nothing is left behind, neither the destination nor a temporary file."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+        _place(tmp, target, exclusive)
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    if durable:
+        fsync_directory(target.parent)
+
+
+def _place(tmp: str, target: Path, exclusive: bool) -> None:
+    if not exclusive:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise DestinationExists(f"{target} already exists") from None
+    except OSError:  # a file system without hard links: a checked replace
+        if target.exists():
+            raise DestinationExists(f"{target} already exists") from None
+        os.replace(tmp, target)
+
+
 def atomic_write(
     path: str | os.PathLike[str],
     data: bytes | str,
@@ -49,32 +96,7 @@ def atomic_write(
     rebuilt. Raises :class:`OSError` (with ``errno``) when the directory cannot be written, and
     leaves no temporary file behind.
     """
-    target = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
-        if exclusive:
-            try:
-                os.link(tmp, target)
-            except FileExistsError:
-                raise DestinationExists(f"{target} already exists") from None
-            except OSError:  # a file system without hard links: a checked replace
-                if target.exists():
-                    raise DestinationExists(f"{target} already exists") from None
-                os.replace(tmp, target)
-        else:
-            os.replace(tmp, target)
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-    if durable:
-        fsync_directory(target.parent)
-    return target
+    with atomic_writer(path, mode=mode, exclusive=exclusive, durable=durable) as handle:
+        handle.write(raw)
+    return Path(path)

@@ -23,8 +23,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from . import codes, crypto
+from .chain import ZERO32
+from .chain.events import ConsentGranted, DelegateAppointed, KeyEnvelopePublished
 from .client import Client, as_address
-from .errors import DecryptionError, KeyNotFound, TamperingDetected
+from .errors import DecryptionError, KeyNotFound, KeysNotPublished, TamperingDetected
 from .keystore import Identity
 
 DIRECTORY_FORMAT = 1
@@ -97,19 +99,14 @@ class Keyring:
 
     # --- directory -----------------------------------------------------------------------------
     def directory(self, patient: str) -> KeyDirectory:
-        pointer = bytes(self.client.call(self.client.contract.functions.keyDirectory(as_address(patient))))
-        if pointer == b"\0" * 32:
-            raise KeyNotFound(
-                f"Patient {patient} has not published category keys; run `medledger patient register` "
-                "(which publishes them) as that patient."
-            )
+        pointer = self.client.contract.key_directory(patient)
+        if pointer == ZERO32:
+            raise KeysNotPublished(as_address(patient))
         return KeyDirectory.decode(self.client.get_small(pointer), patient)
 
     def _publish_directory(self, manager: Identity, directory: KeyDirectory) -> None:
         pointer = self.client.put_small(directory.encode())
-        self.client.transact(
-            self.client.contract.functions.setKeyDirectory(directory.patient, pointer), manager
-        )
+        self.client.contract.set_key_directory(directory.patient, pointer, sender=manager)
 
     def initialise(self, patient: Identity) -> KeyDirectory:
         """Create epoch-0 key pairs for every category and publish the directory (patient only)."""
@@ -150,11 +147,12 @@ class Keyring:
 
     def _envelope_pointers(self, recipient: str, patient: str) -> list[bytes]:
         pointers = []
-        for event in self.client.logs("ConsentGranted", patient=patient, grantee=recipient):
-            if event["args"]["keyEnvelope"] != b"\0" * 32:
-                pointers.append(bytes(event["args"]["keyEnvelope"]))
-        for event in self.client.logs("KeyEnvelopePublished", patient=patient, recipient=recipient):
-            pointers.append(bytes(event["args"]["envelope"]))
+        contract = self.client.contract
+        for granted in contract.logs(ConsentGranted, patient=patient, grantee=recipient):
+            if granted.key_envelope != ZERO32:
+                pointers.append(granted.key_envelope)
+        for published in contract.logs(KeyEnvelopePublished, patient=patient, recipient=recipient):
+            pointers.append(published.envelope)
         return pointers
 
     def envelope_for(
@@ -175,12 +173,10 @@ class Keyring:
 
     def recipient_key(self, account: str) -> bytes:
         """The encryption public key registered on chain for a participant or patient."""
-        fns = self.client.contract.functions
-        participant = self.client.call(fns.participant(as_address(account)))
-        key = bytes(participant[4])
-        if key == b"\0" * 32:
-            key = bytes(self.client.call(fns.patientEncryptionKey(as_address(account))))
-        if key == b"\0" * 32:
+        key = self.client.contract.participant(account).encryption_key
+        if key == ZERO32:
+            key = self.client.contract.patient_encryption_key(account)
+        if key == ZERO32:
             raise KeyNotFound(f"{account} has no encryption key on chain: it is not a registered participant or patient")
         return key
 
@@ -192,7 +188,7 @@ class Keyring:
         categories = sorted({int(c) for c in categories})
         directory = self.directory(patient)
         held = self.secrets(manager, patient, categories)
-        patient_public = bytes(self.client.call(self.client.contract.functions.patientEncryptionKey(patient)))
+        patient_public = self.client.contract.patient_encryption_key(patient)
         entries = dict(directory.categories)
         rotated: SecretKeys = {}
         for category in categories:
@@ -222,8 +218,7 @@ class Keyring:
         many envelopes were published."""
         patient = as_address(patient)
         # Refuse at once (with the chain's reason) if the caller may not publish for this patient.
-        fns = self.client.contract.functions
-        self.client.call(fns.publishKeyEnvelope(patient, patient, b"\0" * 32), sender=manager.address)
+        self.client.contract.publish_key_envelope(patient, patient, ZERO32, sender=manager, simulate=True)
         wanted = set(ALL_CATEGORIES if categories is None else (int(c) for c in categories))
         return self._deliver(manager, patient, self.secrets(manager, patient, wanted))
 
@@ -236,31 +231,27 @@ class Keyring:
                 continue
             blob = crypto.make_envelope(self.recipient_key(reader), patient, {c: keys[c] for c in sorted(overlap)})
             pointer = self.client.put_small(blob)
-            self.client.transact(
-                self.client.contract.functions.publishKeyEnvelope(patient, reader, pointer), manager
-            )
+            self.client.contract.publish_key_envelope(patient, reader, pointer, sender=manager)
             published += 1
         return published
 
     def readers(self, patient: str) -> dict[str, set[int]]:
         """Everyone other than the patient who may now read some category: category sets by address."""
         patient = as_address(patient)
-        fns = self.client.contract.functions
+        contract = self.client.contract
         now = self.client.now()
         readers: dict[str, set[int]] = {}
-        grantees = {e["args"]["grantee"] for e in self.client.logs("ConsentGranted", patient=patient)}
-        for grantee in grantees:
-            categories, _purposes, start, expiry = self.client.call(fns.consent(patient, grantee, 0))
+        for grantee in {e.grantee for e in contract.logs(ConsentGranted, patient=patient)}:
+            consent = contract.consent(patient, grantee, codes.Access.READ)
             # a suspended grantee still holds its consent (the chain refuses it until reinstated);
             # leaving it out would lock it out of every later record once it is reinstated
-            if expiry > now:
-                readers[grantee] = set(codes.mask_to_categories(categories))
-        delegates = {e["args"]["delegate"] for e in self.client.logs("DelegateAppointed", patient=patient)}
-        for delegate in delegates:
-            categories, expiry = self.client.call(fns.delegation(patient, delegate))
-            if expiry > now:
-                readers.setdefault(delegate, set()).update(codes.mask_to_categories(categories))
-        return {k: {int(c) for c in v} for k, v in readers.items()}
+            if consent.expiry > now:
+                readers[grantee] = {int(c) for c in consent.categories}
+        for delegate in {e.delegate for e in contract.logs(DelegateAppointed, patient=patient)}:
+            delegation = contract.delegation(patient, delegate)
+            if delegation.expiry > now:
+                readers.setdefault(delegate, set()).update(int(c) for c in delegation.categories)
+        return readers
 
 
 def _secrets_json(epochs: Mapping[int, bytes]) -> bytes:

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from . import codes
+from .chain import ZERO32, Participant, PatientState
+from .chain.events import ParticipantReinstated, ParticipantSuspended
 from .client import Client, as_address
 from .keyring import Keyring
 from .keystore import Identity
 
-
-@dataclass(frozen=True)
-class ParticipantInfo:
-    address: str
-    kind: codes.ParticipantKind
-    suspended: bool
-    registered_at: int
-    credential_ref: bytes
-    encryption_key: bytes
+#: The registry entry of an organisation or professional (kept under its earlier name).
+ParticipantInfo = Participant
 
 
-def register_patient(client: Client, patient: Identity) -> None:
-    """Register ``patient`` with its encryption key and publish its category keys (idempotent)."""
-    fns = client.contract.functions
-    if not client.call(fns.isPatient(patient.address)):
-        client.transact(fns.registerPatient(patient.encryption.public), patient)
-    if bytes(client.call(fns.keyDirectory(patient.address))) == b"\0" * 32:
+def register_patient(client: Client, patient: Identity) -> bool:
+    """Register ``patient`` with its encryption key and publish its category keys (idempotent).
+    Returns whether anything was done."""
+    state = client.contract.patient_state(patient.address)
+    if not state.registered:
+        client.contract.register_patient(patient.encryption.public, sender=patient)
+    if not state.keys_published:
         Keyring(client).initialise(patient)
+    return not (state.registered and state.keys_published)
 
 
 def register_participant(
@@ -38,31 +33,26 @@ def register_participant(
     encryption_key: bytes,
 ) -> None:
     """A registrar registers an organisation or professional."""
-    client.transact(
-        client.contract.functions.registerParticipant(as_address(account), int(kind), credential_ref, encryption_key),
-        registrar,
-    )
+    client.contract.register_participant(as_address(account), kind, credential_ref, encryption_key, sender=registrar)
 
 
-def suspend(client: Client, registrar: Identity, account: str, reason_code: bytes = b"\0" * 32) -> bool:
-    fn = client.contract.functions.suspendParticipant(as_address(account), reason_code)
-    receipt = client.transact(fn, registrar)
-    return bool(client.events(receipt, "ParticipantSuspended"))
+def suspend(client: Client, registrar: Identity, account: str, reason_code: bytes = ZERO32) -> bool:
+    receipt = client.contract.suspend_participant(as_address(account), reason_code, sender=registrar)
+    return receipt.emitted(ParticipantSuspended)
 
 
 def reinstate(client: Client, registrar: Identity, account: str) -> bool:
-    receipt = client.transact(client.contract.functions.reinstateParticipant(as_address(account)), registrar)
-    return bool(client.events(receipt, "ParticipantReinstated"))
+    receipt = client.contract.reinstate_participant(as_address(account), sender=registrar)
+    return receipt.emitted(ParticipantReinstated)
 
 
-def participant(client: Client, account: str) -> ParticipantInfo:
-    kind, suspended, registered_at, credential, key = client.call(
-        client.contract.functions.participant(as_address(account))
-    )
-    return ParticipantInfo(
-        as_address(account), codes.ParticipantKind(kind), suspended, registered_at, bytes(credential), bytes(key)
-    )
+def participant(client: Client, account: str) -> Participant:
+    return client.contract.participant(account)
+
+
+def patient_state(client: Client, account: str) -> PatientState:
+    return client.contract.patient_state(account)
 
 
 def is_patient(client: Client, account: str) -> bool:
-    return bool(client.call(client.contract.functions.isPatient(as_address(account))))
+    return client.contract.is_patient(account)

@@ -216,7 +216,7 @@ def _api_to_multiaddr(api: str) -> str:
         api = "http://" + api
     url = urllib.parse.urlsplit(api)
     if url.scheme not in ("http", "https") or not url.hostname:
-        raise ServiceUnavailable(f"cannot use IPFS API address {api!r}: expected a multiaddr like "
+        raise ServiceUnavailable("IPFS node", api, f"cannot use this API address: expected a multiaddr like "
                                  f"{DEFAULT_IPFS_API} or a URL like http://127.0.0.1:5101")
     host = url.hostname
     port = url.port or (443 if url.scheme == "https" else 80)
@@ -280,10 +280,7 @@ class IpfsStore:
 
     # --- error mapping ---------------------------------------------------------------------------
     def _unavailable(self, error: BaseException | str) -> ServiceUnavailable:
-        return ServiceUnavailable(
-            f"IPFS node not reachable at {self.url} ({_short(error)}). Start the local services "
-            f"with `medledger node up`, or set {ENV_IPFS_API} to the API address of a running "
-            f"IPFS node.")
+        return ServiceUnavailable("IPFS node", self.url, _short(error))
 
     def _map(self, error: BaseException, what: str, cid: str | None = None,
              timeout: float | None = None) -> Exception:

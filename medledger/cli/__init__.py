@@ -4,8 +4,10 @@
 
     medledger [--home DIR] [--rpc-url URL] [--ipfs-api ADDR] [--as NAME] [--json] COMMAND ...
 
-Run ``medledger --help`` or ``medledger COMMAND --help`` for the commands; the exit codes are
-listed in :data:`medledger.cli.common.EXIT_CODES` and at the end of ``medledger --help``.
+Commands live in :mod:`medledger.cli.commands` (one module per group); what they share is here:
+:mod:`.context` (session state, identities), :mod:`.options`, :mod:`.params` (parameter types),
+:mod:`.output` (text or JSON) and :mod:`.errors` (exit codes and hints, see ``medledger --help``).
+The library is imported only when a command runs, so ``medledger --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from collections.abc import Sequence
 
 import click
 
-from .common import EXIT_CODES, IDENTITY_ENV, MedledgerGroup, connection_options, identity_option, json_option
+from .context import IDENTITY_ENV
+from .errors import MedledgerGroup, exit_code_summary
+from .options import connection_options, identity_option, json_option
+
 
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
@@ -25,10 +30,9 @@ def _version() -> str:
         return "0.1.0 (source tree)"
 
 
-_EPILOG = "Exit codes: 0 ok; " + "; ".join(f"{code} {text.split(' (')[0]}" for code, text in sorted(EXIT_CODES.items()))
-
-
-@click.group("medledger", cls=MedledgerGroup, epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    "medledger", cls=MedledgerGroup, epilog=exit_code_summary(), context_settings={"help_option_names": ["-h", "--help"]}
+)
 @connection_options
 @identity_option(IDENTITY_ENV)
 @json_option
@@ -46,10 +50,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import audit, consent, demo, deploy, keys, node, participants, records
+    from .commands import audit, batches, consent, delegates, demo, deploy, keys, node, participants, records
 
-    for module in (node, deploy, keys, participants, consent, records, audit, demo):
-        for command in module.COMMANDS:
+    for module in (node, deploy, keys, participants, consent, delegates, records, batches, audit, demo):
+        for command in getattr(module, "COMMANDS", []):
             cli.add_command(command)
     cli.add_command(consent.held, name="grants")
 

@@ -92,15 +92,15 @@ def settings(deployed: Settings, tmp_path: Path) -> Settings:
 def client(settings: Settings, node_config: NodeConfig) -> Iterator[Client]:
     """A connected client; the chain is reverted to its state before the test afterwards."""
     client = Client.connect(settings)
-    snapshot = client.chain.w3.provider.make_request("evm_snapshot", [])["result"]
+    snapshot = client.chain.rpc("evm_snapshot", [])
     yield client
-    client.chain.w3.provider.make_request("evm_revert", [snapshot])
+    client.chain.rpc("evm_revert", [snapshot])
 
 
 def advance_time(client: Client, seconds: int) -> None:
     """Move chain time forward (expiries are checked against block time)."""
-    client.chain.w3.provider.make_request("evm_increaseTime", [seconds])
-    client.chain.w3.provider.make_request("evm_mine", [])
+    client.chain.rpc("evm_increaseTime", [seconds])
+    client.chain.rpc("evm_mine", [])
 
 
 for _name in CAST:

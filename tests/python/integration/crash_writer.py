@@ -22,6 +22,7 @@ from pathlib import Path
 from eth_account import Account
 
 from medledger import crypto, records
+from medledger.chain import MedledgerContract
 from medledger.client import Client
 from medledger.config import Settings
 from medledger.keystore import Identity
@@ -51,16 +52,16 @@ def main() -> None:
 
     client.store.add_stream = add_and_report  # type: ignore[method-assign]
 
-    real_transact = Client.transact
+    real_send = MedledgerContract.send
 
-    def crash_before(self, fn, sender, **context):
+    def crash_before(self, tx, sender):
         os._exit(1)
 
-    def crash_after(self, fn, sender, **context):
-        real_transact(self, fn, sender, **context)
+    def crash_after(self, tx, sender):
+        real_send(self, tx, sender)
         os._exit(1)
 
-    Client.transact = crash_before if args["when"] == "before-chain" else crash_after  # type: ignore[method-assign]
+    MedledgerContract.send = crash_before if args["when"] == "before-chain" else crash_after  # type: ignore[method-assign]
     records.write_record(
         client, author, args["patient"], args["data"].encode(), record_id=bytes.fromhex(args["record_id"])
     )

@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from medledger import codes, records
+from medledger import codes
+from medledger.chain import events as ev
 from medledger.client import Client
+from medledger.records.journal import journal_dir
 
 C = codes.Category
 P = codes.Purpose
@@ -34,36 +36,36 @@ def obs_bytes(value: float = 6.1, ident: str = "hba1c-1") -> bytes:
 
 def registered_ids(client: Client) -> set[bytes]:
     """Every record id registered on chain since the deployment (from the event log)."""
-    return {bytes(e["args"]["recordId"]) for e in client.logs("RecordRegistered")}
+    return {bytes(e.record_id) for e in client.contract.logs(ev.RecordRegistered)}
 
 
 def on_chain(client: Client, record_id: bytes) -> bool:
-    info = client.call(client.contract.functions.record(record_id))
-    return int(info[0], 16) != 0
+    return client.contract.record(record_id).exists
 
 
 def journal_entries(client: Client) -> list[Path]:
-    return sorted(records._journal_dir(client).glob("*.json"))
+    return sorted(journal_dir(client).glob("*.json"))
 
 
 def accessed(client: Client, record_id: bytes) -> list[Any]:
-    return client.logs("RecordAccessed", recordId=record_id)
+    return client.contract.logs(ev.RecordAccessed, record_id=record_id)
 
 
 def eth_balance(client: Client, address: str) -> int:
-    return int(client.chain.w3.eth.get_balance(address))
+    return int(client.chain.balance(address))
 
 
 def block_number(client: Client) -> int:
-    return int(client.chain.w3.eth.block_number)
+    return int(client.chain.block_number())
 
 
 def leftovers(directory: Path) -> list[str]:
-    """Temporary plaintext files medledger might have left in ``directory``."""
-    return sorted(n for n in os.listdir(directory) if n.startswith(".medledger-"))
+    """Temporary (plaintext) files medledger might have left in ``directory``: every hidden file
+    (atomic writes stage ``.<name>.<random>.tmp`` beside the destination)."""
+    return sorted(n for n in os.listdir(directory) if n.startswith("."))
 
 
 def advance_time(client: Client, seconds: int) -> None:
     """Move chain time forward (as tests/python/conftest.py's helper of the same name does)."""
-    client.chain.w3.provider.make_request("evm_increaseTime", [seconds])
-    client.chain.w3.provider.make_request("evm_mine", [])
+    client.chain.rpc("evm_increaseTime", [seconds])
+    client.chain.rpc("evm_mine", [])

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from medledger import audit, consent, crypto, records
+from medledger.chain import events as ev
 from medledger.chain import utc
 from medledger.errors import RecordErased
 from medledger.keyring import Keyring
@@ -31,10 +32,11 @@ def test_anchor_and_read_batches(client, patient, n):
     data = readings(n)
     batch = records.anchor_batch(client, patient, patient.address, data)
     assert len(batch.reading_ids) == len(batch.fingerprints) == len(batch.proofs) == n
-    info = client.call(client.contract.functions.record(batch.root))
-    assert info[0] == patient.address and info[4] is True and info[5] == n and info[1] == C.DEVICE_DATA
-    event = client.logs("BatchAnchored", root=batch.root)[0]["args"]
-    assert event["leafCount"] == n and event["author"] == patient.address
+    info = client.contract.record(batch.root)
+    assert info.patient == patient.address and info.is_batch is True and info.leaf_count == n
+    assert info.category == C.DEVICE_DATA
+    event = client.contract.logs(ev.BatchAnchored, root=batch.root)[0]
+    assert event.leaf_count == n and event.author == patient.address
 
     back = records.read_batch(client, patient, batch.root)
     assert [r["data"] for r in back] == data
@@ -70,8 +72,8 @@ def test_granted_reader_reads_a_batch_and_is_audited(client, patient, app):
     consent.grant(client, patient, app.address, A.READ, [C.DEVICE_DATA], [P.COMMERCIAL])
     back = records.read_batch(client, app, batch.root, purpose=P.COMMERCIAL)
     assert [r["data"] for r in back] == readings(5)
-    events = client.logs("RecordAccessed", recordId=batch.root)
-    assert len(events) == 1 and events[0]["args"]["purpose"] == P.COMMERCIAL
+    events = client.contract.logs(ev.RecordAccessed, record_id=batch.root)
+    assert len(events) == 1 and events[0].purpose == P.COMMERCIAL
 
 
 def test_erased_batch_no_longer_verifies(client, patient):
@@ -93,7 +95,7 @@ def test_trail_holds_every_change_in_order_and_exports(client, patient, clinicia
     consent.open_emergency(client, emergency_clinician, patient.address, 3600, b"\x07" * 32)
     keyring = Keyring(client)
     pointer = keyring.envelope_for(patient, patient.address, keyring.recipient_key(emergency_clinician.address), [C.OBSERVATIONS])
-    client.transact(client.contract.functions.publishKeyEnvelope(patient.address, emergency_clinician.address, pointer), patient)
+    client.contract.publish_key_envelope(patient.address, emergency_clinician.address, pointer, sender=patient)
     records.read_record(client, emergency_clinician, lab.record_id, purpose=P.EMERGENCY)
     consent.revoke(client, patient, researcher.address, A.READ)
     records.erase_record(client, patient, lab.record_id)

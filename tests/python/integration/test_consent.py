@@ -8,30 +8,29 @@ import json
 import pytest
 
 from medledger import consent, records
+from medledger.chain import events as ev
 from medledger.errors import AccessDenied
 
 from .helpers import DAY, A, C, P, advance_time, eth_balance, observation
 
 
 def permitted(client, patient, who, access, category, purpose) -> bool:
-    return bool(
-        client.call(client.contract.functions.isPermitted(patient, who, int(access), int(category), int(purpose)))
-    )
+    return client.contract.is_permitted(patient, who, access, category, purpose)
 
 
 def test_grant_and_revoke_directly(client, patient, researcher, lab):
     assert consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
     assert permitted(client, patient.address, researcher.address, A.READ, C.OBSERVATIONS, P.RESEARCH)
     assert json.loads(records.read_record(client, researcher, lab.record_id, purpose=P.RESEARCH).data) == observation()
-    granted = client.logs("ConsentGranted", patient=patient.address, grantee=researcher.address)
-    assert granted[-1]["args"]["by"] == patient.address
-    assert granted[-1]["args"]["keyEnvelope"] != b"\0" * 32
+    granted = client.contract.logs(ev.ConsentGranted, patient=patient.address, grantee=researcher.address)
+    assert granted[-1].by == patient.address
+    assert granted[-1].key_envelope != b"\0" * 32
 
     assert consent.revoke(client, patient, researcher.address, A.READ)
     assert not permitted(client, patient.address, researcher.address, A.READ, C.OBSERVATIONS, P.RESEARCH)
     assert consent.consent_of(client, patient.address, researcher.address, A.READ).expiry == 0
-    revoked = client.logs("ConsentRevoked", patient=patient.address, grantee=researcher.address)
-    assert len(revoked) == 1 and revoked[0]["args"]["by"] == patient.address
+    revoked = client.contract.logs(ev.ConsentRevoked, patient=patient.address, grantee=researcher.address)
+    assert len(revoked) == 1 and revoked[0].by == patient.address
     with pytest.raises(AccessDenied, match="holds no read consent"):
         records.read_record(client, researcher, lab.record_id, purpose=P.RESEARCH)
     # revoking again changes nothing
@@ -40,9 +39,9 @@ def test_grant_and_revoke_directly(client, patient, researcher, lab):
 
 def test_write_grant_carries_no_key_envelope(client, patient, clinician):
     consent.grant(client, patient, clinician.address, A.WRITE, [C.OBSERVATIONS], [P.DIRECT_CARE])
-    event = client.logs("ConsentGranted", patient=patient.address, grantee=clinician.address)[-1]
-    assert event["args"]["keyEnvelope"] == b"\0" * 32
-    assert event["args"]["access"] == A.WRITE
+    event = client.contract.logs(ev.ConsentGranted, patient=patient.address, grantee=clinician.address)[-1]
+    assert event.key_envelope == b"\0" * 32
+    assert event.access == A.WRITE
 
 
 def test_widen_and_narrow(client, patient, researcher):
@@ -105,14 +104,14 @@ def test_signed_grant_submitted_by_relayer(client, patient, researcher, relayer,
     assert consent.recover_signer(request) == patient.address
     patient_balance = eth_balance(client, patient.address)
     relayer_balance = eth_balance(client, relayer.address)
-    nonce = client.call(client.contract.functions.nonces(patient.address))
+    nonce = client.contract.nonces(patient.address)
 
     assert consent.submit(client, relayer, request)
     assert eth_balance(client, patient.address) == patient_balance
     assert eth_balance(client, relayer.address) < relayer_balance
-    assert client.call(client.contract.functions.nonces(patient.address)) == nonce + 1
-    event = client.logs("ConsentGranted", patient=patient.address, grantee=researcher.address)[-1]
-    assert event["args"]["by"] == patient.address
+    assert client.contract.nonces(patient.address) == nonce + 1
+    event = client.contract.logs(ev.ConsentGranted, patient=patient.address, grantee=researcher.address)[-1]
+    assert event.by == patient.address
     held = consent.grants_held(client, researcher.address)
     assert len(held) == 1 and held[0].purposes == {P.RESEARCH}
     read = records.read_record(client, researcher, lab.record_id, purpose=P.RESEARCH)
@@ -130,12 +129,12 @@ def test_signed_request_through_a_file(client, patient, researcher, relayer, tmp
 def test_replayed_signed_request_is_refused_with_the_nonce(client, patient, researcher, relayer):
     request = consent.sign_grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
     consent.submit(client, relayer, request)
-    blocks = client.chain.w3.eth.block_number
+    blocks = client.chain.block_number()
     with pytest.raises(AccessDenied, match="nonce") as err:
         consent.submit(client, relayer, request)
     assert "already used" in str(err.value)
     assert err.value.error_name == "InvalidAccountNonce"
-    assert client.chain.w3.eth.block_number == blocks  # refused in simulation: nothing sent
+    assert client.chain.block_number() == blocks  # refused in simulation: nothing sent
 
 
 @pytest.mark.parametrize("field", ["chainId", "verifyingContract"])
@@ -146,10 +145,10 @@ def test_request_for_another_chain_or_contract_is_refused_before_sending(client,
     else:
         request["domain"]["verifyingContract"] = "0x" + "11" * 20
     balance = eth_balance(client, relayer.address)
-    blocks = client.chain.w3.eth.block_number
+    blocks = client.chain.block_number()
     with pytest.raises(AccessDenied, match="was signed for chain"):
         consent.submit(client, relayer, request)
-    assert client.chain.w3.eth.block_number == blocks
+    assert client.chain.block_number() == blocks
     assert eth_balance(client, relayer.address) == balance
     assert consent.consent_of(client, patient.address, researcher.address, A.READ).expiry == 0
 
@@ -170,4 +169,4 @@ def test_signed_revoke_submitted_by_relayer(client, patient, researcher, relayer
     assert eth_balance(client, patient.address) == balance
     assert consent.consent_of(client, patient.address, researcher.address, A.READ).expiry == 0
     assert consent.grants_held(client, researcher.address) == []
-    assert client.logs("ConsentRevoked", grantee=researcher.address)[-1]["args"]["by"] == patient.address
+    assert client.contract.logs(ev.ConsentRevoked, grantee=researcher.address)[-1].by == patient.address

@@ -14,10 +14,14 @@ from pathlib import Path
 import pytest
 
 from medledger import consent, crypto, records
+from medledger.chain import MedledgerContract
 from medledger.client import Client
 from medledger.errors import AccessDenied, DecryptionError, KeyNotFound, TamperingDetected
 from medledger.keyring import Keyring
 from medledger.keystore import Identity
+from medledger.records import payload
+from medledger.records import write as records_write
+from medledger.records.journal import journal_dir, process_started
 from medledger.storage import cid_to_bytes
 
 from .helpers import A, C, P, journal_entries, leftovers, obs_bytes, observation, on_chain, registered_ids
@@ -100,14 +104,14 @@ def test_recovery_leaves_a_write_in_flight_alone(client, patient, monkeypatch):
     """recover_pending (run by every write) while another thread's write waits for its
     transaction must not unpin that write's ciphertext."""
     entered, release = threading.Event(), threading.Event()
-    real_transact = Client.transact
+    real_send = MedledgerContract.send
 
-    def slow_transact(self, fn, sender, **context):
+    def slow_send(self, tx, sender):
         entered.set()
         release.wait(30)
-        return real_transact(self, fn, sender, **context)
+        return real_send(self, tx, sender)
 
-    monkeypatch.setattr(Client, "transact", slow_transact)
+    monkeypatch.setattr(MedledgerContract, "send", slow_send)
     result: dict = {}
     writer = threading.Thread(
         target=lambda: result.setdefault("w", records.write_record(client, patient, patient.address, obs_bytes()))
@@ -131,10 +135,10 @@ def test_journal_entry_of_a_live_process_is_settled_only_once_it_is_gone(client)
     try:
         cid = client.store.add_bytes(os.urandom(64))
         record_id = os.urandom(32)
-        path = records._journal_dir(client) / f"{record_id.hex()}.json"
+        path = journal_dir(client) / f"{record_id.hex()}.json"
         path.write_text(json.dumps({
             "record_id": "0x" + record_id.hex(), "cid": cid, "patient": "0x" + "00" * 20,
-            "pid": sleeper.pid, "started": records._process_started(sleeper.pid),
+            "pid": sleeper.pid, "started": process_started(sleeper.pid),
         }))
         assert records.recover_pending(client) == []
         assert path.exists() and client.store.is_pinned(cid)
@@ -147,14 +151,14 @@ def test_journal_entry_of_a_live_process_is_settled_only_once_it_is_gone(client)
 
 def test_register_transaction_failing_unpins_and_clears_the_journal(client, patient, clinician, monkeypatch):
     consent.grant(client, patient, clinician.address, A.WRITE, [C.OBSERVATIONS], [P.DIRECT_CARE])
-    real_check = records.check_access
+    real_check = records_write.check_access
 
     def check_then_revoke(*args, **kwargs):
         result = real_check(*args, **kwargs)  # passes: the consent holds now...
         consent.revoke(client, patient, clinician.address, A.WRITE)  # ...and is revoked before the tx
         return result
 
-    monkeypatch.setattr(records, "check_access", check_then_revoke)
+    monkeypatch.setattr(records_write, "check_access", check_then_revoke)
     added: list[str] = []
     real_add = client.store.add_stream
 
@@ -228,15 +232,12 @@ def _register_real_blob(client, author, patient, data: bytes, category, fingerpr
     fingerprint ``fingerprint_of_record(real)`` instead of the real one."""
     record_id = os.urandom(32)
     epoch, public = Keyring(client).directory(patient.address).public_key(category)
-    plaintext = records._Concat(records._payload_header("application/octet-stream", None), io.BytesIO(data))
+    plaintext = payload.Concat(payload.payload_header("application/octet-stream", None), io.BytesIO(data))
     writer = crypto.write_record_blob(plaintext, record_id, patient.address, category, epoch, public)
     cid = client.store.add_stream(iter(writer))
     fingerprint = fingerprint_of_record(writer.fingerprint)
-    client.transact(
-        client.contract.functions.registerRecord(
-            record_id, patient.address, int(category), int(P.DIRECT_CARE), fingerprint, cid_to_bytes(cid)
-        ),
-        author,
+    client.contract.register_record(
+        record_id, patient.address, category, P.DIRECT_CARE, fingerprint, cid_to_bytes(cid), sender=author
     )
     return record_id, writer.fingerprint
 
@@ -278,7 +279,7 @@ def test_ciphertext_of_another_record_is_refused(client, patient, lab):
 def test_grantee_with_another_local_key_gets_a_key_error_not_garbage(client, patient, researcher, lab, tmp_path):
     consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
     impostor = Identity(researcher.name, researcher.address, researcher.account, crypto.generate_keypair())
-    assert impostor.encryption.public != client.call(client.contract.functions.participant(researcher.address))[4]
+    assert impostor.encryption.public != client.contract.participant(researcher.address).encryption_key
     out = tmp_path / "lab.json"
     with pytest.raises((KeyNotFound, DecryptionError)) as err:
         records.read_record(client, impostor, lab.record_id, purpose=P.RESEARCH, out=out)
@@ -290,7 +291,7 @@ def test_grantee_with_another_local_key_gets_a_key_error_not_garbage(client, pat
 
 def test_grantee_whose_key_on_chain_changed(client, patient, researcher, lab):
     new_pair = crypto.generate_keypair()
-    client.transact(client.contract.functions.rotateParticipantKey(new_pair.public), researcher)
+    client.contract.rotate_participant_key(new_pair.public, sender=researcher)
     consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
     with pytest.raises(KeyNotFound):
         records.read_record(client, researcher, lab.record_id, purpose=P.RESEARCH)

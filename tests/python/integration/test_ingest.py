@@ -7,6 +7,7 @@ import json
 import pytest
 
 from medledger import codes, consent, records
+from medledger.chain import events as ev
 from medledger.errors import AccessDenied, RecordFormatError
 from medledger.ingest import Ingestor
 
@@ -32,7 +33,7 @@ def writer(client, patient, clinician):
 
 
 def registered_ids(client, patient) -> set[bytes]:
-    return {bytes(e["args"]["recordId"]) for e in client.logs("RecordRegistered", patient=patient.address)}
+    return {bytes(e.record_id) for e in client.contract.logs(ev.RecordRegistered, patient=patient.address)}
 
 
 def test_ingest_registers_every_record_and_each_reads_back(client, patient, writer):

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from medledger import audit, consent, crypto, participants, records
+from medledger.chain import events as ev
 from medledger.errors import AccessDenied, KeyNotFound
 from medledger.keyring import Keyring
 
@@ -18,7 +19,7 @@ REASON = crypto.fingerprint_of(b"\1" * 32, b"410429000")
 
 def open_bypassing_chain(client, reader, written) -> bytes:
     """What a reader can do with the ciphertext alone: try every key it holds, no chain check."""
-    patient = client.call(client.contract.functions.record(written.record_id))[0]
+    patient = client.contract.record(written.record_id).patient
     keys = Keyring(client).secrets(reader, patient, [written.category])
     blob = client.store.cat(written.cid)
     return b"".join(crypto.open_record_blob(io.BytesIO(blob), keys))
@@ -106,8 +107,8 @@ def test_delegate_reads_for_family_care(client, patient, delegate, lab):
     consent.appoint_delegate(client, patient, delegate.address, [C.OBSERVATIONS, C.MEDICATIONS], client.now() + 30 * DAY)
     read = records.read_record(client, delegate, lab.record_id, purpose=P.FAMILY_CARE)
     assert json.loads(read.data) == observation()
-    event = client.logs("RecordAccessed", recordId=lab.record_id)[-1]["args"]
-    assert event["accessor"] == delegate.address and event["purpose"] == P.FAMILY_CARE
+    event = client.contract.logs(ev.RecordAccessed, record_id=lab.record_id)[-1]
+    assert event.accessor == delegate.address and event.purpose == P.FAMILY_CARE
     with pytest.raises(AccessDenied):
         records.read_record(client, delegate, lab.record_id, purpose=P.COMMERCIAL)
 
@@ -117,14 +118,14 @@ def test_delegate_grants_within_bounds(client, patient, delegate, researcher, la
     assert consent.grant(
         client, delegate, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH], patient=patient.address
     )
-    event = client.logs("ConsentGranted", patient=patient.address, grantee=researcher.address)[-1]["args"]
-    assert event["by"] == delegate.address
+    event = client.contract.logs(ev.ConsentGranted, patient=patient.address, grantee=researcher.address)[-1]
+    assert event.by == delegate.address
     # the envelope the delegate built opens the patient's records for the researcher
     read = records.read_record(client, researcher, lab.record_id, purpose=P.RESEARCH)
     assert json.loads(read.data) == observation()
     # and the delegate may revoke it again
     assert consent.revoke(client, delegate, researcher.address, A.READ, patient=patient.address)
-    assert client.logs("ConsentRevoked", patient=patient.address)[-1]["args"]["by"] == delegate.address
+    assert client.contract.logs(ev.ConsentRevoked, patient=patient.address)[-1].by == delegate.address
 
 
 @pytest.mark.parametrize("access", [A.WRITE, A.READ], ids=["write", "read"])
@@ -176,7 +177,7 @@ def _release_keys_to(client, patient, clinician, categories):
     """Deliver category keys to the A&E clinician (the patient's side of an emergency)."""
     keyring = Keyring(client)
     pointer = keyring.envelope_for(patient, patient.address, keyring.recipient_key(clinician.address), categories)
-    client.transact(client.contract.functions.publishKeyEnvelope(patient.address, clinician.address, pointer), patient)
+    client.contract.publish_key_envelope(patient.address, clinician.address, pointer, sender=patient)
 
 
 def test_emergency_read_is_flagged_and_ends_with_the_window(client, patient, emergency_clinician, lab):
@@ -212,7 +213,7 @@ def test_patient_opted_out_refuses_emergency_opening(client, patient, emergency_
     with pytest.raises(AccessDenied, match="opted out of emergency access") as err:
         consent.open_emergency(client, emergency_clinician, patient.address, 3600, REASON)
     assert patient.address in str(err.value)
-    assert client.call(client.contract.functions.emergencyAccessExpiry(patient.address, emergency_clinician.address)) == 0
+    assert client.contract.emergency_access_expiry(patient.address, emergency_clinician.address) == 0
     assert consent.set_emergency_opt_out(client, patient, False)
     assert consent.open_emergency(client, emergency_clinician, patient.address, 3600, REASON) > client.now()
 

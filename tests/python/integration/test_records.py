@@ -6,6 +6,7 @@ import json
 import os
 
 from medledger import consent, records
+from medledger.chain import events as ev
 
 from .helpers import A, C, P, accessed, block_number, obs_bytes, observation
 
@@ -31,8 +32,8 @@ def test_clinician_with_write_consent_writes_and_reads(client, patient, lab, cli
     read = records.read_record(client, clinician, lab.record_id)
     assert json.loads(read.data) == observation()
     assert read.author == clinician.address
-    info = client.call(client.contract.functions.record(lab.record_id))
-    assert info[0] == patient.address and info[1] == C.OBSERVATIONS
+    info = client.contract.record(lab.record_id)
+    assert info.patient == patient.address and info.category == C.OBSERVATIONS
 
 
 def test_attachment_round_trip_with_content_type_and_file_output(client, patient, tmp_path):
@@ -79,15 +80,15 @@ def test_multi_chunk_record_of_one_megabyte(client, patient, tmp_path):
 
 def test_amend_links_versions_and_both_stay_readable(client, patient, lab, clinician):
     amended = records.amend_record(client, clinician, lab.record_id, obs_bytes(5.9))
-    old = client.call(client.contract.functions.record(lab.record_id))
-    new = client.call(client.contract.functions.record(amended.record_id))
-    assert bytes(old[8]) == amended.record_id  # nextVersion
-    assert bytes(new[7]) == lab.record_id  # previousVersion
-    assert bytes(old[7]) == b"\0" * 32 and bytes(new[8]) == b"\0" * 32
+    old = client.contract.record(lab.record_id)
+    new = client.contract.record(amended.record_id)
+    assert old.superseded_by == amended.record_id  # nextVersion
+    assert new.previous == lab.record_id  # previousVersion
+    assert old.previous is None and new.superseded_by is None
     assert amended.category == C.OBSERVATIONS
     assert json.loads(records.read_record(client, clinician, lab.record_id).data)["valueQuantity"]["value"] == 6.1
     assert json.loads(records.read_record(client, patient, amended.record_id).data)["valueQuantity"]["value"] == 5.9
-    assert client.logs("RecordAmended", previousId=lab.record_id)[0]["args"]["recordId"] == amended.record_id
+    assert client.contract.logs(ev.RecordAmended, previous_id=lab.record_id)[0].record_id == amended.record_id
 
 
 def test_list_records_shows_versions_batches_and_erasure(client, patient, lab, clinician):
@@ -130,8 +131,8 @@ def test_grantee_read_emits_exactly_one_access_event(client, patient, lab, resea
     assert json.loads(read.data) == observation()
     events = accessed(client, lab.record_id)
     assert len(events) == 1
-    args = events[0]["args"]
-    assert args["accessor"] == researcher.address
-    assert args["patient"] == patient.address
-    assert args["purpose"] == P.RESEARCH
-    assert args["emergency"] is False
+    [event] = events
+    assert event.accessor == researcher.address
+    assert event.patient == patient.address
+    assert event.purpose == P.RESEARCH
+    assert event.emergency is False

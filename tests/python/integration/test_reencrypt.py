@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from medledger import codes, consent, crypto, records
-from medledger.errors import KeyNotFound
+from medledger import codes, consent, crypto, records, workflows
+from medledger.errors import AccessDenied, KeyNotFound
 from medledger.keyring import Keyring
 
 C, P, A = codes.Category, codes.Purpose, codes.Access
@@ -34,11 +34,11 @@ def test_revoke_with_reencrypt_closes_old_records_to_the_revoked_grantee(client,
     before = Keyring(client).secrets(researcher, patient.address, [C.OBSERVATIONS])
     assert crypto.open_record_blob(io.BytesIO(store.cat(old.cid)), before, expected_fingerprint=old.fingerprint)
 
-    consent.revoke(client, patient, researcher.address, A.READ, reencrypt=True)
+    changed, done = workflows.revoke(client, patient, researcher.address, A.READ, reencrypt=True)
+    assert changed and [r.previous for r in done] == [old.record_id]
 
-    info = client.contract.functions.record(old.record_id).call()
-    new_id = bytes(info[8])
-    assert new_id != b"\0" * 32, "the old record is superseded by its re-encrypted version"
+    new_id = client.contract.record(old.record_id).superseded_by
+    assert new_id is not None, "the old record is superseded by its re-encrypted version"
     assert not store.is_pinned(old.cid)
     # The remaining reader reads the new version; its content is unchanged.
     read = records.read_record(client, clinician, new_id, purpose=P.DIRECT_CARE)
@@ -49,4 +49,26 @@ def test_revoke_with_reencrypt_closes_old_records_to_the_revoked_grantee(client,
     with pytest.raises(KeyNotFound):
         crypto.open_record_blob(io.BytesIO(store.cat(new_cid)), keys)
     # Records of other categories are untouched.
-    assert bytes(client.contract.functions.record(other.record_id).call()[8]) == b"\0" * 32
+    assert client.contract.record(other.record_id).superseded_by is None
+
+
+def test_delegate_asking_for_reencryption_is_refused_before_anything_is_sent(client, patient, delegate, researcher):
+    """Only the patient can re-encrypt (her records are read with her own keys). A delegate who asks
+    for it gets the refusal before the revocation is sent or a key rotated: no chain state changes."""
+    consent.appoint_delegate(client, patient, delegate.address, [C.OBSERVATIONS], client.now() + 30 * 24 * 3600)
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    records.write_record(client, patient, patient.address, lab(6.1))
+    blocks = client.chain.block_number()
+    nonce = client.chain.nonce(delegate.address)
+    directory = client.contract.key_directory(patient.address)
+    before = client.contract.consent(patient.address, researcher.address, A.READ)
+
+    with pytest.raises(AccessDenied, match="Only the patient"):
+        workflows.revoke(client, delegate, researcher.address, A.READ, patient=patient.address, reencrypt=True)
+
+    assert client.chain.block_number() == blocks
+    assert client.chain.nonce(delegate.address) == nonce
+    assert client.contract.key_directory(patient.address) == directory
+    assert client.contract.consent(patient.address, researcher.address, A.READ) == before
+    # without re-encryption the same delegate may revoke (within its bounds): the refusal was about that
+    assert workflows.revoke(client, delegate, researcher.address, A.READ, patient=patient.address) == (True, [])

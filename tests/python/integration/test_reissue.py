@@ -21,17 +21,17 @@ def test_reissue_completes_a_rotation_that_stopped_halfway(client, patient, rese
     consent.grant(client, patient, clinician.address, A.READ, [C.OBSERVATIONS], [P.DIRECT_CARE])
     consent.grant(client, patient, app.address, A.READ, [C.OBSERVATIONS], [P.COMMERCIAL])
 
-    real_transact = client.transact
+    real_send = client.contract.send
 
-    def node_dies_at_first_envelope(fn, sender, **context):
-        if fn.fn_name == "publishKeyEnvelope":
-            raise ServiceUnavailable("The Ethereum node at http://127.0.0.1:1 stopped answering (test)")
-        return real_transact(fn, sender, **context)
+    def node_dies_at_first_envelope(tx, sender):
+        if tx.function == "publishKeyEnvelope":
+            raise ServiceUnavailable("Ethereum node", "http://127.0.0.1:1", "stopped answering (test)")
+        return real_send(tx, sender)
 
-    monkeypatch.setattr(client, "transact", node_dies_at_first_envelope)
+    monkeypatch.setattr(client.contract, "send", node_dies_at_first_envelope)
     with pytest.raises(ServiceUnavailable):
         consent.revoke(client, patient, app.address, A.READ)
-    monkeypatch.setattr(client, "transact", real_transact)
+    monkeypatch.setattr(client.contract, "send", real_send)
 
     later = records.write_record(client, patient, patient.address, OBS)
     with pytest.raises(KeyNotFound):  # the remaining readers have no envelope for the new epoch yet

@@ -18,22 +18,28 @@ import re
 
 import click
 
-from medledger.errors import KeystoreError
-from medledger.keystore import DEFAULT_SCRYPT_N, passphrase_env_var, passphrase_from_env
+from typing import TYPE_CHECKING
 
-from .common import (
-    IMPORT_ENCRYPTION_KEY_ENV,
-    IMPORT_KEY_ENV,
-    SCRYPT_N_ENV,
-    MedledgerGroup,
-    State,
-    common_options,
-    emit,
-    key_info_json,
-    note,
-    table,
-    with_state,
-)
+from medledger.errors import KeystoreError
+
+from ..context import State, with_state
+from ..errors import MedledgerGroup
+from ..options import common_options
+from ..lazy import lazy
+from ..output import emit, key_info_json, note, table
+
+if TYPE_CHECKING:
+    from medledger import keystore
+else:
+    keystore = lazy("medledger.keystore")
+
+#: Hidden, for tests only: scrypt cost (power of two) of keystores written by ``keys create``.
+#: Lowering it makes keystores fast to crack; never set it for real keys.
+SCRYPT_N_ENV = "MEDLEDGER_KEYSTORE_SCRYPT_N"
+#: Where ``keys create --import-key`` reads the private key from when set (else a hidden prompt).
+IMPORT_KEY_ENV = "MEDLEDGER_IMPORT_KEY"
+#: Where ``keys create --import-encryption-key`` reads the X25519 secret from (else a hidden prompt).
+IMPORT_ENCRYPTION_KEY_ENV = "MEDLEDGER_IMPORT_ENCRYPTION_KEY"
 
 
 @click.group(cls=MedledgerGroup)
@@ -44,7 +50,7 @@ def keys() -> None:
 def _scrypt_n() -> int:
     raw = os.environ.get(SCRYPT_N_ENV)
     if not raw:
-        return DEFAULT_SCRYPT_N
+        return keystore.DEFAULT_SCRYPT_N
     try:
         return int(raw)
     except ValueError:
@@ -62,7 +68,7 @@ def _secret(env: str, prompt: str) -> str:
 
 
 def _new_passphrase(name: str) -> str:
-    passphrase = passphrase_from_env(name)
+    passphrase = keystore.passphrase_from_env(name)
     if passphrase is not None:
         return passphrase
     try:
@@ -71,7 +77,7 @@ def _new_passphrase(name: str) -> str:
         )
     except click.Abort:
         raise KeystoreError(
-            f"no passphrase for the new keystore '{name}': set {passphrase_env_var(name)} or run the "
+            f"no passphrase for the new keystore '{name}': set {keystore.passphrase_env_var(name)} or run the "
             "command in a terminal to be asked for it"
         ) from None
 
@@ -91,10 +97,10 @@ def _new_passphrase(name: str) -> str:
 def create(state: State, name: str, import_key: bool, import_encryption: bool) -> None:
     """Create identity NAME: an Ethereum account and an X25519 encryption key pair, saved under a
     passphrase in <home>/keys/NAME.json."""
-    keystore = state.keystore(scrypt_n=_scrypt_n())
-    keystore.path_for(name)  # validates the name before asking for anything
-    if keystore.exists(name):
-        raise KeystoreError(f"a keystore named '{name}' already exists ({keystore.path_for(name)}); choose another name")
+    store = state.keystore(scrypt_n=_scrypt_n())
+    store.path_for(name)  # validates the name before asking for anything
+    if store.exists(name):
+        raise KeystoreError(f"a keystore named '{name}' already exists ({store.path_for(name)}); choose another name")
     private_key = _secret(IMPORT_KEY_ENV, "Private key to import (64 hex digits)") if import_key else None
     encryption_secret = None
     if import_encryption:
@@ -104,8 +110,8 @@ def create(state: State, name: str, import_key: bool, import_encryption: bool) -
             raise KeystoreError("not a valid encryption secret: expected 64 hex digits (optionally with 0x)")
         encryption_secret = bytes.fromhex(text)
     passphrase = _new_passphrase(name)
-    identity = keystore.create(name, passphrase, private_key, encryption_secret=encryption_secret)
-    info = keystore.public(identity.name)
+    identity = store.create(name, passphrase, private_key, encryption_secret=encryption_secret)
+    info = store.public(identity.name)
     note(f"Back up {info.path}: without it and its passphrase this identity cannot be recovered.")
     emit(
         {**key_info_json(info), "imported": import_key},
@@ -121,14 +127,14 @@ def create(state: State, name: str, import_key: bool, import_encryption: bool) -
 @with_state
 def list_(state: State) -> None:
     """List the identities in the keystore (no passphrase needed)."""
-    keystore = state.keystore()
-    infos = keystore.list()
+    store = state.keystore()
+    infos = store.list()
     emit(
         [key_info_json(i) for i in infos],
         lambda: table(
             ["NAME", "ADDRESS", "ENCRYPTION KEY"],
             [(i.name, i.address, i.encryption_public_hex) for i in infos],
-            empty=f"No identities in {keystore.path}; create one with `medledger keys create NAME`.",
+            empty=f"No identities in {store.path}; create one with `medledger keys create NAME`.",
         ),
     )
 
@@ -146,7 +152,7 @@ def show(state: State, name: str) -> None:
         f"address         {info.address}\n"
         f"encryption key  {info.encryption_public_hex}\n"
         f"file            {info.path}\n"
-        f"passphrase env  {passphrase_env_var(info.name)}",
+        f"passphrase env  {keystore.passphrase_env_var(info.name)}",
     )
 
 

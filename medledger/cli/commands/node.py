@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from medledger import services
-from medledger.config import Settings
+from ..lazy import lazy
 
-from .common import MedledgerGroup, State, common_options, emit, note, with_state
+from ..context import State, with_state
+from ..errors import MedledgerGroup
+from ..options import common_options
+from ..output import emit, note
+
+if TYPE_CHECKING:
+    from medledger import services
+    from medledger.config import Settings
+else:
+    services = lazy("medledger.services")
 
 _LOCAL = {"127.0.0.1", "localhost"}
 

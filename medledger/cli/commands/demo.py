@@ -5,9 +5,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import click
 
-from medledger import demo as demo_lib
+from ..lazy import lazy
+
+if TYPE_CHECKING:
+    from medledger import demo as demo_lib
+else:
+    demo_lib = lazy("medledger.demo")
 
 
 @click.command("demo")

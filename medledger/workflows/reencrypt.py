@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from . import records
-from .client import Client
-from .errors import MedledgerError, StorageError
-from .keystore import Identity
+from medledger import records
+from medledger.client import Client
+from medledger.errors import MedledgerError, StorageError
+from medledger.keystore import Identity
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ the same format, so either tool can use what the other deployed.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import DeploymentNotFound
+from medledger.errors import DeploymentNotFound
+from medledger.fsutil import atomic_write
 
 FORMAT_VERSION = 1
 
@@ -57,12 +57,9 @@ def read_deployment(directory: Path, chain_id: int, name: str = "Medledger") -> 
             tx_hash=entry.get("txHash", ""),
         )
     except FileNotFoundError as exc:
-        raise DeploymentNotFound(
-            f"No medledger deployment is recorded for chain {chain_id} (looked for {path}). "
-            "Deploy with `medledger deploy` or `brownie run scripts/deploy.py`."
-        ) from exc
+        raise DeploymentNotFound(chain_id, path) from exc
     except (ValueError, KeyError, TypeError) as exc:
-        raise DeploymentNotFound(f"The deployments file {path} is malformed ({exc}); redeploy or fix it.") from exc
+        raise DeploymentNotFound(chain_id, path, reason=str(exc)) from exc
 
 
 def write_deployment(directory: Path, deployment: Deployment) -> Path:
@@ -78,7 +75,5 @@ def write_deployment(directory: Path, deployment: Deployment) -> Path:
     data.setdefault("contracts", {})[deployment.name] = deployment.to_json()
     data["chainId"] = deployment.chain_id
     data["format"] = FORMAT_VERSION
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=2) + "\n")
     return path

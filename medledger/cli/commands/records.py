@@ -3,38 +3,32 @@ batches of device readings; settle interrupted writes."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from tqdm import tqdm
 
-from medledger import codes, fhir, records
-from medledger.errors import RecordFormatError, TamperingDetected, UnknownRecord
+from medledger import codes
+from medledger.errors import TamperingDetected, UnknownRecord
 
-from .common import (
-    CATEGORY,
-    PURPOSE,
-    MedledgerGroup,
-    State,
-    check_out_path,
-    common_options,
-    emit,
-    note,
-    progress_enabled,
-    progress_option,
-    record_id,
-    short,
-    table,
-    when,
-    with_state,
-)
+from ..context import State, with_state
+from ..errors import MedledgerGroup
+from ..lazy import lazy
+from ..options import common_options, progress_option
+from ..output import emit, note, progress_enabled, short, table, when
+from ..params import CATEGORY, PURPOSE, check_out_path, record_id
 
-JSON_TYPES = {"application/fhir+json", "application/json", records.BATCH_CONTENT_TYPE}
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from medledger import fhir, records
+else:
+    fhir = lazy("medledger.fhir")
+    records = lazy("medledger.records")
+
+JSON_TYPES = {"application/fhir+json", "application/json", "application/vnd.medledger.batch+json"}
 
 
 @click.group("records", cls=MedledgerGroup)
@@ -42,7 +36,10 @@ def records_group() -> None:
     """Encrypted records on IPFS, fingerprinted on chain."""
 
 
-def _bar(enabled: bool, total: int | None, desc: str, unit: str = "B") -> tqdm:
+def bar(enabled: bool, total: int | None, desc: str, unit: str = "B") -> tqdm[Any]:
+    """A progress bar on stderr (disabled: draws nothing)."""
+    from tqdm import tqdm
+
     return tqdm(
         total=total, desc=desc, unit=unit, unit_scale=unit == "B", file=sys.stderr, disable=not enabled,
         leave=True, dynamic_ncols=True,
@@ -109,10 +106,10 @@ def add(
     patient_address = state.address_or_self(patient)
     client = state.client()
     me = state.identity()
-    with _bar(progress_enabled(progress), file.stat().st_size, "encrypt+upload") as bar:
+    with bar(progress_enabled(progress), file.stat().st_size, "encrypt+upload") as progress_bar:
         result = records.write_record(
             client, me, patient_address, file, category=category, purpose=purpose, content_type=ctype,
-            progress=bar.update,
+            progress=progress_bar.update,
         )
     data = _write_json(result, patient_address, file, author=me.address, purpose=codes.slug(purpose))
     emit(data, _write_text(data, "Added"))
@@ -134,9 +131,9 @@ def amend(
     ctype = _content_type(file, content_type)
     client = state.client()
     me = state.identity()
-    with _bar(progress_enabled(progress), file.stat().st_size, "encrypt+upload") as bar:
-        result = records.amend_record(client, me, previous, file, purpose=purpose, content_type=ctype, progress=bar.update)
-    patient = client.call(client.contract.functions.record(result.record_id))[0]
+    with bar(progress_enabled(progress), file.stat().st_size, "encrypt+upload") as progress_bar:
+        result = records.amend_record(client, me, previous, file, purpose=purpose, content_type=ctype, progress=progress_bar.update)
+    patient = client.contract.record(result.record_id).patient
     data = _write_json(result, patient, file, author=me.address, supersedes="0x" + previous.hex())
     emit(data, _write_text(data, "Amended") + f"\n  supersedes   {data['supersedes']}")
 
@@ -272,11 +269,11 @@ def verify(state: State, record: str, fingerprint: str) -> None:
     rid = record_id(record)
     fp = record_id(fingerprint, "FINGERPRINT")
     client = state.client()
-    info = client.call(client.contract.functions.record(rid))
-    if int(info[0], 16) == 0:
-        raise UnknownRecord(f"No record or batch has id 0x{rid.hex()} on chain {client.chain.chain_id}")
+    info = client.contract.record(rid)
+    if not info.exists:
+        raise UnknownRecord(rid, client.chain.chain_id)
     if not records.verify_fingerprint(client, rid, fp):
-        erased = " (the record was erased, so no fingerprint is registered any more)" if info[3] else ""
+        erased = " (the record was erased, so no fingerprint is registered any more)" if info.erased else ""
         raise TamperingDetected(
             f"Fingerprint 0x{fp.hex()} does not match the one registered for record 0x{rid.hex()}{erased}"
         )
@@ -285,148 +282,6 @@ def verify(state: State, record: str, fingerprint: str) -> None:
         f"The fingerprint matches record 0x{rid.hex()}.",
     )
 
-
-# --- batches ------------------------------------------------------------------------------------------
-def _scalar(text: str | None) -> Any:
-    if text is None:
-        return None
-    value = text.strip()
-    if value == "":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            continue
-    if value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return value
-
-
-def read_readings(path: Path) -> list[Any]:
-    """Readings from a CSV file (one per row, header = field names) or a JSON file (a list, or an
-    object with a ``readings`` list)."""
-    try:
-        raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecordFormatError(f"Cannot read readings from {path}: {exc}") from None
-    if path.suffix.lower() == ".json" or raw.lstrip()[:1] in ("[", "{"):
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise RecordFormatError(f"{path} is not valid JSON ({exc.__class__.__name__} at {exc})") from None
-        if isinstance(data, dict) and isinstance(data.get("readings"), list):
-            data = data["readings"]
-        if not isinstance(data, list):
-            raise RecordFormatError(f"{path} must hold a JSON list of readings (or {{\"readings\": [...]}})")
-        return data
-    sample = raw[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(raw), dialect=dialect)
-    if not reader.fieldnames or len(reader.fieldnames) < 1:
-        raise RecordFormatError(f"{path} has no CSV header row")
-    rows = []
-    for number, row in enumerate(reader, start=2):
-        if None in row:
-            raise RecordFormatError(f"{path} line {number} has more fields than the header")
-        rows.append({k.strip(): _scalar(v) for k, v in row.items()})
-    return rows
-
-
-@records_group.command("batch")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--patient", default=None, metavar="ADDRESS", help="Whose readings (default: --as).")
-@click.option("--category", type=CATEGORY, default="device", show_default=True)
-@click.option("--purpose", type=PURPOSE, default="direct-care", show_default=True)
-@click.option("--receipt", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write reading ids, fingerprints and Merkle proofs here (JSON).")
-@progress_option
-@common_options()
-@with_state
-def batch(
-    state: State,
-    file: Path,
-    patient: str | None,
-    category: codes.Category,
-    purpose: codes.Purpose,
-    receipt: Path | None,
-    progress: bool | None,
-) -> None:
-    """Anchor the rows of FILE (CSV or JSON) as one encrypted batch of readings: one Merkle root on
-    chain for all of them."""
-    check_out_path(receipt, "--receipt")
-    rows = read_readings(file)
-    if not rows:
-        raise RecordFormatError(f"{file} holds no readings")
-    patient_address = state.address_or_self(patient)
-    client = state.client()
-    me = state.identity()
-    readings = []
-    with _bar(progress_enabled(progress), len(rows), "readings", unit="row") as bar:
-        for row in rows:
-            readings.append(row)
-            bar.update(1)
-    result = records.anchor_batch(client, me, patient_address, readings, category=category, purpose=purpose)
-    if receipt is not None:
-        receipt.write_text(json.dumps({
-            "root": "0x" + result.root.hex(),
-            "cid": result.cid,
-            "patient": patient_address,
-            "readings": [
-                {"id": "0x" + rid.hex(), "fingerprint": "0x" + fp.hex(), "proof": ["0x" + p.hex() for p in proof]}
-                for rid, fp, proof in zip(result.reading_ids, result.fingerprints, result.proofs)
-            ],
-        }, indent=2) + "\n")
-    data = {
-        "root": "0x" + result.root.hex(),
-        "cid": result.cid,
-        "patient": patient_address,
-        "category": codes.slug(category),
-        "readings": len(result.reading_ids),
-        "receipt": str(receipt) if receipt else None,
-    }
-    emit(
-        data,
-        f"Anchored {data['readings']} readings as batch {data['root']}\n  patient  {patient_address}\n"
-        f"  category {data['category']}\n  cid      {result.cid}" + (f"\n  receipt  {receipt}" if receipt else ""),
-    )
-
-
-@records_group.command("read-batch")
-@click.argument("root")
-@click.option("--purpose", type=PURPOSE, required=True, help="Why you read it (recorded in the audit trail).")
-@common_options()
-@with_state
-def read_batch(state: State, root: str, purpose: codes.Purpose) -> None:
-    """Read the readings of batch ROOT; each is checked against the Merkle root on chain.
-
-    Prints one reading per line (JSON lines), or one JSON list with --json."""
-    rid = record_id(root, "ROOT")
-    client = state.client()
-    readings = records.read_batch(client, state.identity(), rid, purpose=purpose)
-
-    def human() -> None:
-        for r in readings:
-            click.echo(json.dumps(r["data"], sort_keys=True))
-        note(f"{len(readings)} readings, all verified against the anchored root 0x{rid.hex()}.")
-
-    emit(readings, human)
-
-
-@records_group.command("recover")
-@common_options(identity=False)
-@with_state
-def recover(state: State) -> None:
-    """Settle writes interrupted between the IPFS upload and the chain transaction."""
-    settled = records.recover_pending(state.client())
-    emit(
-        [{"record_id": rid, "outcome": outcome} for rid, outcome in settled],
-        lambda: click.echo("\n".join(f"{rid}  {outcome}" for rid, outcome in settled))
-        if settled else click.echo("No interrupted writes."),
-    )
 
 
 COMMANDS = [records_group]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import click
 
-from medledger.chain import Chain, deploy_medledger
-from medledger.deployments import deployment_file
-
-from .common import State, common_options, emit, note, with_state
+from ..context import State, with_state
+from ..options import common_options
+from ..output import emit, note
 
 
 @click.command("deploy")
@@ -17,6 +16,8 @@ from .common import State, common_options, emit, note, with_state
 @with_state
 def deploy(state: State, force: bool, admin: str | None) -> None:
     """Deploy Medledger as the --as identity and record it in the deployments file."""
+    from medledger.chain import Chain, deploy_medledger, deployment_file
+
     settings = state.settings()
     identity = state.identity()
     admin_address = state.address(admin, "--admin") if admin else None

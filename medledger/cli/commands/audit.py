@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from medledger import audit as audit_lib
+from ..lazy import lazy
 
-from .common import State, common_options, emit, get_state, short, table, when, with_state
+from ..context import get_state, State, with_state
+from ..options import common_options
+from ..output import emit, short, table, when
+
+if TYPE_CHECKING:
+    from medledger import audit as audit_lib
+else:
+    audit_lib = lazy("medledger.audit")
 
 
 def _named(text: str, names: dict[str, str]) -> str:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from medledger import codes, participants
-from medledger.consent import set_emergency_opt_out
+from medledger import codes
 
-from .common import HEX32, CodeType, HexType, MedledgerGroup, State, common_options, emit, note, when, with_state
+from ..lazy import lazy
+
+from ..context import State, with_state
+from ..errors import MedledgerGroup
+from ..options import common_options
+from ..output import emit, note, when
+from ..params import HEX32, CodeType, HexType
+
+if TYPE_CHECKING:
+    from medledger import consent, participants
+    from medledger.client import Client
+else:
+    consent = lazy("medledger.consent")
+    participants = lazy("medledger.participants")
 
 ZERO32 = b"\0" * 32
 KIND = CodeType(codes.ParticipantKind, exclude=[codes.ParticipantKind.NONE])
@@ -28,8 +40,8 @@ def register_patient(state: State) -> None:
     """Register the --as identity as a patient and publish its 13 category keys (idempotent)."""
     client = state.client()
     me = state.identity()
-    fns = client.contract.functions
-    already = bool(client.call(fns.isPatient(me.address))) and bytes(client.call(fns.keyDirectory(me.address))) != ZERO32
+    before = participants.patient_state(client, me.address)
+    already = before.registered and before.keys_published
     if not already:
         note(f"Registering {me.address} and publishing its category keys…")
         participants.register_patient(client, me)
@@ -42,7 +54,7 @@ def register_patient(state: State) -> None:
 def _opt(state: State, opted_out: bool) -> None:
     client = state.client()
     me = state.identity()
-    changed = set_emergency_opt_out(client, me, opted_out)
+    changed = consent.set_emergency_opt_out(client, me, opted_out)
     now = "opted out of" if opted_out else "opted into"
     emit(
         {"patient": me.address, "emergency_opted_out": opted_out, "changed": changed},
@@ -66,23 +78,22 @@ def opt_in(state: State) -> None:
     _opt(state, False)
 
 
-def account_info(client: Any, address: str) -> dict[str, Any]:
-    fns = client.contract.functions
-    is_patient = bool(client.call(fns.isPatient(address)))
+def account_info(client: Client, address: str) -> dict[str, Any]:
+    held = participants.patient_state(client, address)
     p = participants.participant(client, address)
     data: dict[str, Any] = {
         "address": address,
-        "patient": is_patient,
+        "patient": held.registered,
         "patient_encryption_key": None,
         "category_keys_published": False,
         "emergency_opted_out": None,
         "participant": None,
     }
-    if is_patient:
-        data["patient_encryption_key"] = "0x" + bytes(client.call(fns.patientEncryptionKey(address))).hex()
-        data["category_keys_published"] = bytes(client.call(fns.keyDirectory(address))) != ZERO32
-        data["emergency_opted_out"] = bool(client.call(fns.emergencyOptedOut(address)))
-    if p.kind != codes.ParticipantKind.NONE:
+    if held.registered:
+        data["patient_encryption_key"] = "0x" + held.encryption_key.hex()
+        data["category_keys_published"] = held.keys_published
+        data["emergency_opted_out"] = held.emergency_opted_out
+    if p.registered:
         data["participant"] = {
             "kind": codes.slug(p.kind),
             "suspended": p.suspended,

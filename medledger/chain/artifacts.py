@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ChainError
+from medledger.errors import ChainError
+from medledger.fsutil import atomic_write
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOLC_VERSION = "0.8.37"
 OPTIMIZER_RUNS = 200
 MAIN_CONTRACT = "Medledger"
@@ -112,9 +112,8 @@ def compile_contracts(force: bool = False) -> dict[str, Artifact]:
             if bytecode:  # skip abstract contracts and interfaces
                 artifacts[name] = Artifact(name, data["abi"], "0x" + bytecode)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({n: {"abi": a.abi, "bytecode": a.bytecode} for n, a in artifacts.items()}))
-    os.replace(tmp, cache)
+    entries = {n: {"abi": a.abi, "bytecode": a.bytecode} for n, a in artifacts.items()}
+    atomic_write(cache, json.dumps(entries), durable=False)  # a cache: rebuilt if lost
     return artifacts
 
 

@@ -1,0 +1,186 @@
+"""A connection to an EVM JSON-RPC endpoint: calls, signed transactions, blocks and logs.
+
+:class:`Chain` is the only place medledger talks to the node. Transport failures become
+:class:`~medledger.errors.ServiceUnavailable` (with the URL), node refusals
+:class:`~medledger.errors.ChainError` (:class:`~medledger.errors.InsufficientFunds` for an unfunded
+sender), and contract reverts the decoded error of :mod:`medledger.chain.reverts`. Transactions are
+signed locally; a revert in simulation raises before anything is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import requests
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from web3 import HTTPProvider, Web3
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.types import BlockIdentifier, TxParams, TxReceipt
+
+from medledger.errors import ChainError, InsufficientFunds, ServiceUnavailable, TransactionPending, WrongChain
+
+from .reverts import ErrorDecoder, revert_data
+
+T = TypeVar("T")
+SERVICE = "Ethereum node"
+LOG_CHUNK_BLOCKS = 50_000
+
+
+@dataclass
+class Chain:
+    """A connection to an EVM JSON-RPC endpoint."""
+
+    rpc_url: str
+    expected_chain_id: int | None = None
+    timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        self.w3 = Web3(HTTPProvider(self.rpc_url, request_kwargs={"timeout": self.timeout}))
+        self._chain_id: int | None = None
+        self._session: requests.Session | None = None
+        self._rpc_id = 0
+        self._block_times: dict[int, int] = {}
+
+    # --- bare JSON-RPC ------------------------------------------------------------------------------
+    def rpc(self, method: str, params: list[Any]) -> Any:
+        """A bare JSON-RPC call, without web3's middleware (hot paths, node control in tests)."""
+        if self._session is None:
+            self._session = requests.Session()
+        session = self._session
+        self._rpc_id += 1
+        body = {"jsonrpc": "2.0", "id": self._rpc_id, "method": method, "params": params}
+        response = self.guarded(lambda: session.post(self.rpc_url, json=body, timeout=self.timeout))
+        answer = response.json()
+        if "error" in answer:
+            error = answer["error"]
+            raise ChainError(f"{method} failed: {error.get('message', error)}")
+        return answer["result"]
+
+    def guarded(self, call: Callable[[], T]) -> T:
+        """Run one request to the node, mapping transport failures and node refusals to medledger's
+        errors."""
+        try:
+            return call()
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ServiceUnavailable(SERVICE, self.rpc_url, f"stopped answering: {type(exc).__name__}") from exc
+        except Web3RPCError as exc:
+            message = exc.rpc_response.get("error", {}).get("message") if exc.rpc_response else None
+            if message and "insufficient funds" in message.lower():
+                raise InsufficientFunds(self.rpc_url, message) from exc
+            raise ChainError(f"The node at {self.rpc_url} refused the request: {message or exc}.") from exc
+
+    # --- the chain ------------------------------------------------------------------------------------
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            try:
+                self._chain_id = int(self.w3.eth.chain_id)
+            except (requests.ConnectionError, requests.Timeout, OSError) as exc:
+                raise ServiceUnavailable(SERVICE, self.rpc_url, "no answer") from exc
+            if self.expected_chain_id is not None and self._chain_id != self.expected_chain_id:
+                raise WrongChain(self.rpc_url, self._chain_id, self.expected_chain_id)
+        return self._chain_id
+
+    def check(self) -> int:
+        """Raise :class:`ServiceUnavailable` unless the node answers; return the chain id."""
+        return self.chain_id
+
+    def now(self) -> int:
+        """The timestamp of the latest block (what the contracts compare expiries with)."""
+        return int(self.guarded(lambda: self.w3.eth.get_block("latest"))["timestamp"])
+
+    def block_number(self) -> int:
+        return int(self.guarded(lambda: self.w3.eth.block_number))
+
+    def block_time(self, block_number: int) -> int:
+        if block_number not in self._block_times:
+            block = self.guarded(lambda: self.w3.eth.get_block(block_number))
+            self._block_times[block_number] = int(block["timestamp"])
+        return self._block_times[block_number]
+
+    def balance(self, address: str) -> int:
+        return int(self.guarded(lambda: self.w3.eth.get_balance(to_checksum_address(address))))
+
+    def nonce(self, address: str) -> int:
+        """The next nonce of ``address``, counting pending transactions."""
+        return int(self.guarded(lambda: self.w3.eth.get_transaction_count(to_checksum_address(address), "pending")))
+
+    def transaction_sender(self, tx_hash: str) -> str:
+        return to_checksum_address(self.guarded(lambda: self.w3.eth.get_transaction(tx_hash))["from"])  # type: ignore[arg-type]
+
+    def has_code(self, address: str) -> bool:
+        return len(self.guarded(lambda: self.w3.eth.get_code(to_checksum_address(address)))) > 0
+
+    def logs(self, address: str, topics: list[str | None], from_block: int) -> list[dict[str, Any]]:
+        """Raw logs of ``address`` matching ``topics`` from ``from_block`` to the latest block, fetched
+        in chunks (nodes cap the range of one request)."""
+        latest = self.block_number()
+        out: list[dict[str, Any]] = []
+        for lo in range(from_block, latest + 1, LOG_CHUNK_BLOCKS):
+            hi = min(lo + LOG_CHUNK_BLOCKS - 1, latest)
+            query = {"address": address, "topics": topics, "fromBlock": hex(lo), "toBlock": hex(hi)}
+            out.extend(self.rpc("eth_getLogs", [query]))
+        return out
+
+    # --- transactions ----------------------------------------------------------------------------------
+    def transact(
+        self,
+        fn: ContractFunction,
+        account: LocalAccount,
+        decoder: ErrorDecoder,
+        context: Mapping[str, Any] | None = None,
+    ) -> TxReceipt:
+        """Simulate, sign locally and send ``fn`` from ``account``; wait for the receipt.
+
+        A revert in simulation raises the decoded error and sends nothing.
+        """
+        self.check()
+        tx_params: TxParams = {"from": account.address, "chainId": self.chain_id}
+        try:
+            gas = self.guarded(lambda: fn.estimate_gas(tx_params))
+        except ContractLogicError as exc:
+            raise decoder.to_exception(revert_data(exc), context, str(exc)) from None
+        params = cast(TxParams, {**tx_params, "gas": int(gas * 1.2) + 10_000, "nonce": self.nonce(account.address)})
+        tx = self.guarded(lambda: fn.build_transaction(params))
+        return self.send(tx, account, decoder, context, replay=lambda: fn.call(tx_params))
+
+    def send(
+        self,
+        tx: Mapping[str, Any],
+        account: LocalAccount,
+        decoder: ErrorDecoder | None = None,
+        context: Mapping[str, Any] | None = None,
+        replay: Callable[[], Any] | None = None,
+    ) -> TxReceipt:
+        signed = account.sign_transaction(dict(tx))
+        tx_hash = self.guarded(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
+        try:
+            receipt = self.guarded(lambda: self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.timeout * 4))
+        except TimeExhausted as exc:
+            raise TransactionPending("0x" + bytes(tx_hash).hex(), self.timeout * 4) from exc
+        if receipt["status"] != 1:
+            if replay is not None and decoder is not None:
+                try:
+                    replay()
+                except ContractLogicError as exc:
+                    raise decoder.to_exception(revert_data(exc), context, str(exc)) from None
+            raise ChainError(f"Transaction 0x{bytes(tx_hash).hex()} reverted")
+        return receipt
+
+    def call(
+        self,
+        fn: ContractFunction,
+        decoder: ErrorDecoder,
+        sender: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        block: BlockIdentifier = "latest",
+    ) -> Any:
+        """``eth_call`` of ``fn``; a revert raises the decoded error."""
+        try:
+            return self.guarded(lambda: fn.call({"from": sender} if sender else {}, block_identifier=block))
+        except ContractLogicError as exc:
+            raise decoder.to_exception(revert_data(exc), context, str(exc)) from None

@@ -1,0 +1,245 @@
+"""``medledger consent``: grant, revoke, inspect and check consents; repair key rotations.
+(Signed requests: :mod:`.signed`; delegates and emergency access: :mod:`.delegates`.)"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from medledger import codes
+from medledger.errors import AccessDenied
+
+from ..context import State, with_state
+from ..errors import MedledgerGroup, exit_code
+from ..lazy import lazy
+from ..options import access_option, common_options
+from ..output import code_list, dumps, emit, note, short, table, when
+from ..params import CATEGORY, DATE, PURPOSE, accesses, expiry_from, to_timestamp
+from . import signed
+from .consent_terms import grant_json, terms_options, until
+
+if TYPE_CHECKING:
+    from medledger import consent, keyring, workflows
+else:
+    consent = lazy("medledger.consent")
+    keyring = lazy("medledger.keyring")
+    workflows = lazy("medledger.workflows")
+
+# --- consent -----------------------------------------------------------------------------------------
+@click.group("consent", cls=MedledgerGroup)
+def consent_group() -> None:
+    """Grant, revoke, sign, submit and inspect consents."""
+
+
+@consent_group.command("grant")
+@click.argument("grantee")
+@access_option
+@terms_options
+@click.option("--starts", type=DATE, default=None, help="Valid only from this date/time (UTC).")
+@click.option("--patient", default=None, metavar="ADDRESS", help="Whose consent (for delegates; default: --as).")
+@click.option("--no-rotate", is_flag=True,
+              help="When narrowing a read consent, do not rotate the keys of the categories it drops.")
+@common_options()
+@with_state
+def grant(
+    state: State,
+    grantee: str,
+    read: bool,
+    write: bool,
+    categories: frozenset[codes.Category],
+    purposes: frozenset[codes.Purpose],
+    expires: _dt.datetime | None,
+    days: float | None,
+    starts: _dt.datetime | None,
+    patient: str | None,
+    no_rotate: bool,
+) -> None:
+    """Let GRANTEE (an address or local keystore name) read and/or write CATEGORIES for PURPOSES.
+
+    As the patient, or as one of its delegates with --patient. A read grant also delivers the
+    category keys to the grantee. Granting again replaces the earlier terms."""
+    wanted = accesses(read, write, allow_both=True)
+    grantee_address = state.address(grantee, "GRANTEE")
+    patient_address = state.address(patient, "--patient") if patient else None
+    client = state.client()
+    me = state.identity()
+    expiry = expiry_from(client, expires, days, default=consent.FOREVER)
+    start = to_timestamp(starts) if starts else 0
+    results = []
+    for access in wanted:
+        changed = consent.grant(
+            client, me, grantee_address, access, categories, purposes,
+            patient=patient_address, start=start, expiry=expiry, rotate=not no_rotate,
+        )
+        current = consent.consent_of(client, patient_address or me.address, grantee_address, access)
+        results.append({**grant_json(current), "changed": changed})
+
+    def human() -> None:
+        for r in results:
+            verb = "Granted" if r["changed"] else "Unchanged:"
+            click.echo(
+                f"{verb} {r['grantee']} {r['access']} access to {', '.join(r['categories'])} for "
+                f"{', '.join(r['purposes'])} until {r['expiry_utc'] or 'no expiry'} (patient {r['patient']})"
+            )
+
+    emit(results if len(results) > 1 else results[0], human)
+
+
+@consent_group.command("revoke")
+@click.argument("grantee")
+@access_option
+@click.option("--patient", default=None, metavar="ADDRESS", help="Whose consent (for delegates; default: --as).")
+@click.option("--no-rotate", is_flag=True, help="Do not rotate the category keys after revoking a read consent.")
+@click.option("--reencrypt", is_flag=True,
+              help="Also re-encrypt your existing records of those categories under the new keys (patient only).")
+@common_options()
+@with_state
+def revoke(
+    state: State, grantee: str, read: bool, write: bool, patient: str | None, no_rotate: bool, reencrypt: bool
+) -> None:
+    """Revoke GRANTEE's consent now. Revoking read access rotates the category keys it covered, so
+    records written afterwards stay closed to it; --reencrypt also closes the existing ones (it
+    writes them again as new versions)."""
+    wanted = accesses(read, write, allow_both=True)
+    if reencrypt and no_rotate:
+        raise click.UsageError("--reencrypt needs the new keys: it cannot be combined with --no-rotate.")
+    grantee_address = state.address(grantee, "GRANTEE")
+    patient_address = state.address(patient, "--patient") if patient else None
+    client = state.client()
+    me = state.identity()
+    results = []
+    for access in wanted:
+        changed, _ = workflows.revoke(
+            client, me, grantee_address, access, patient=patient_address, rotate=not no_rotate,
+            reencrypt=reencrypt and access == codes.Access.READ,
+        )
+        results.append({
+            "patient": patient_address or me.address, "grantee": grantee_address,
+            "access": codes.slug(access), "revoked": True, "changed": changed,
+            "keys_rotated": changed and access == codes.Access.READ and not no_rotate,
+            "reencrypted": changed and access == codes.Access.READ and reencrypt,
+        })
+
+    def human() -> None:
+        for r in results:
+            if r["changed"]:
+                extra = "; category keys rotated" if r["keys_rotated"] else ""
+                extra += "; existing records re-encrypted" if r["reencrypted"] else ""
+                click.echo(f"Revoked the {r['access']} consent of {r['grantee']}{extra}.")
+            else:
+                click.echo(f"{r['grantee']} held no {r['access']} consent; nothing changed.")
+
+    emit(results if len(results) > 1 else results[0], human)
+
+
+@consent_group.command("reissue-keys")
+@click.option("--patient", default=None, metavar="ADDRESS", help="Whose keys (for delegates; default: --as).")
+@common_options()
+@with_state
+def reissue_keys(state: State, patient: str | None) -> None:
+    """Send every current reader fresh key envelopes for the categories it may read.
+
+    The repair for a key rotation (after a revoke) that stopped before every remaining reader got its
+    new keys, e.g. because a node went down. Safe to repeat."""
+    client = state.client()
+    me = state.identity()
+    patient_address = state.address(patient, "--patient") if patient else me.address
+    published = keyring.Keyring(client).reissue(me, patient_address)
+    emit(
+        {"patient": patient_address, "envelopes_published": published},
+        lambda: click.echo(f"Published {published} key envelope(s) to the current readers of {patient_address}."),
+    )
+
+
+
+def _grant_rows(grants: Sequence[consent.Grant], who: str, names: dict[str, str]) -> Sequence[tuple[str, ...]]:
+    rows = []
+    for g in grants:
+        party = g.grantee if who == "grantee" else g.patient
+        rows.append((
+            short(party, names), codes.slug(g.access), code_list(g.categories), code_list(g.purposes),
+            when(g.start) if g.start else "-", until(g.expiry),
+        ))
+    return rows
+
+
+def _show_grants(state: State, grants: Sequence[consent.Grant], counterpart: str, empty: str) -> None:
+    """Grants as JSON, or as a table whose first column is the other party (`patient` or `grantee`)."""
+    names = state.names()
+    emit(
+        [grant_json(g) for g in grants],
+        lambda: table(
+            [counterpart.upper(), "ACCESS", "CATEGORIES", "PURPOSES", "FROM", "UNTIL"],
+            _grant_rows(grants, counterpart, names),
+            empty=empty,
+        ),
+    )
+
+
+@consent_group.command("list")
+@click.option("--patient", default=None, metavar="ADDRESS", help="Whose consents (default: --as).")
+@click.option("--all", "include_expired", is_flag=True, help="Include expired consents.")
+@common_options()
+@with_state
+def list_(state: State, patient: str | None, include_expired: bool) -> None:
+    """The consents a patient has given that still stand."""
+    address = state.address_or_self(patient)
+    grants = consent.grants_given(state.client(), address, live_only=not include_expired)
+    _show_grants(state, grants, "grantee", f"Patient {address} has given no consent that still stands.")
+
+
+@consent_group.command("held")
+@click.option("--grantee", default=None, metavar="ADDRESS", help="Whose grants (default: --as).")
+@click.option("--all", "include_expired", is_flag=True, help="Include expired consents.")
+@common_options()
+@with_state
+def held(state: State, grantee: str | None, include_expired: bool) -> None:
+    """The consents made to you (or --grantee): patients, categories, purposes, until when."""
+    address = state.address(grantee, "--grantee") if grantee else state.own_address()
+    grants = consent.grants_held(state.client(), address, live_only=not include_expired)
+    _show_grants(state, grants, "patient", f"{address} holds no consent.")
+
+
+@consent_group.command("check")
+@click.argument("patient")
+@click.argument("grantee")
+@click.option("--category", type=CATEGORY, required=True)
+@click.option("--purpose", type=PURPOSE, required=True)
+@access_option
+@common_options(identity=False)
+@with_state
+def check(
+    state: State, patient: str, grantee: str, category: codes.Category, purpose: codes.Purpose, read: bool, write: bool
+) -> None:
+    """Would the chain let GRANTEE read/write PATIENT's CATEGORY for PURPOSE now?
+
+    Exit 0 if permitted; exit 10 with the reason if not."""
+    (access,) = accesses(read, write, allow_both=False)
+    patient_address = state.address(patient, "PATIENT")
+    grantee_address = state.address(grantee, "GRANTEE")
+    client = state.client()
+    base = {
+        "patient": patient_address, "grantee": grantee_address, "access": codes.slug(access),
+        "category": codes.slug(category), "purpose": codes.slug(purpose),
+    }
+    try:
+        emergency = consent.check_access(client, patient_address, grantee_address, access, category, purpose)
+    except AccessDenied as exc:
+        note(f"Not permitted: {exc}")
+        if state.json:
+            click.echo(dumps({**base, "permitted": False, "reason": str(exc), "error_name": exc.error_name}))
+        raise click.exceptions.Exit(exit_code(exc)) from None
+    emit(
+        {**base, "permitted": True, "emergency": emergency},
+        f"Permitted: {grantee_address} may {codes.label(access)} {codes.label(category)} of {patient_address} "
+        f"for {codes.label(purpose)}" + (" (under emergency access)" if emergency else "") + ".",
+    )
+
+
+for _command in (signed.sign, signed.sign_revoke, signed.submit):
+    consent_group.add_command(_command)
+
+COMMANDS = [consent_group]

@@ -1,0 +1,119 @@
+"""``medledger delegate`` and ``medledger emergency``: family members who manage consents, and
+break-glass access for clinicians."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import TYPE_CHECKING
+
+import click
+
+from medledger import codes
+
+from ..context import State, with_state
+from ..errors import MedledgerGroup
+from ..lazy import lazy
+from ..options import common_options
+from ..output import code_labels, emit, when
+from ..params import CATEGORIES, HexType, expiry_from
+from .consent_terms import window_options
+
+if TYPE_CHECKING:
+    from medledger import consent
+else:
+    consent = lazy("medledger.consent")
+
+# --- delegates ----------------------------------------------------------------------------------------
+@click.group(cls=MedledgerGroup)
+def delegate() -> None:
+    """Appoint or remove delegates (family, friends) who manage consents for you."""
+
+
+@delegate.command("add")
+@click.argument("address")
+@click.option("--categories", type=CATEGORIES, required=True, help="Categories the delegate may manage (and read).")
+@window_options
+@common_options()
+@with_state
+def delegate_add(
+    state: State, address: str, categories: frozenset[codes.Category], expires: _dt.datetime | None, days: float | None
+) -> None:
+    """Appoint ADDRESS (another registered patient) as your delegate for CATEGORIES."""
+    if expires is None and days is None:
+        raise click.UsageError("Say how long the delegation lasts: --days N or --expires DATE.")
+    account = state.address(address)
+    client = state.client()
+    me = state.identity()
+    expiry = expiry_from(client, expires, days, default=consent.FOREVER)
+    changed = consent.appoint_delegate(client, me, account, categories, expiry)
+    emit(
+        {"patient": me.address, "delegate": account, "categories": sorted(codes.slug(c) for c in categories),
+         "expiry": expiry, "expiry_utc": when(expiry), "changed": changed},
+        f"{account} {'is now' if changed else 'already was'} your delegate for {code_labels(categories)} "
+        f"until {when(expiry)}.",
+    )
+
+
+@delegate.command("remove")
+@click.argument("address")
+@click.option("--no-rotate", is_flag=True, help="Do not rotate the category keys the delegate held.")
+@common_options()
+@with_state
+def delegate_remove(state: State, address: str, no_rotate: bool) -> None:
+    """Remove delegate ADDRESS; the category keys it held are rotated."""
+    account = state.address(address)
+    client = state.client()
+    me = state.identity()
+    changed = consent.remove_delegate(client, me, account, rotate=not no_rotate)
+    emit(
+        {"patient": me.address, "delegate": account, "changed": changed},
+        f"Removed delegate {account}." if changed else f"{account} was not your delegate; nothing changed.",
+    )
+
+
+# --- emergency ----------------------------------------------------------------------------------------
+@click.group(cls=MedledgerGroup)
+def emergency() -> None:
+    """Break-glass access for clinicians (time-limited, always flagged in the audit trail)."""
+
+
+@emergency.command("open")
+@click.argument("patient")
+@click.option("--hours", type=click.FloatRange(min=0, min_open=True), required=True, help="How long (hours).")
+@click.option("--reason-code", type=HexType(32, pad=True), required=True,
+              help="Up to 32 bytes of hex (a coded reason, padded with zeros); no free text on chain.")
+@common_options()
+@with_state
+def emergency_open(state: State, patient: str, hours: float, reason_code: bytes) -> None:
+    """Open emergency read access to PATIENT's records as the --as clinician."""
+    account = state.address(patient, "PATIENT")
+    client = state.client()
+    me = state.identity()
+    until = consent.open_emergency(client, me, account, int(hours * 3600), reason_code)
+    emit(
+        {"patient": account, "clinician": me.address, "expires_at": until, "expires_utc": when(until)},
+        f"Emergency access to {account} is open for {me.address} until {when(until)}; it is flagged in the audit trail.",
+    )
+
+
+@emergency.command("close")
+@click.argument("patient")
+@click.option("--clinician", default=None, metavar="ADDRESS", help="Whose access to close (default: --as).")
+@common_options()
+@with_state
+def emergency_close(state: State, patient: str, clinician: str | None) -> None:
+    """Close an emergency access to PATIENT (as the clinician, the patient or a delegate)."""
+    account = state.address(patient, "PATIENT")
+    client = state.client()
+    me = state.identity()
+    clinician_address = state.address(clinician, "--clinician") if clinician else me.address
+    changed = consent.close_emergency(client, me, account, clinician_address)
+    emit(
+        {"patient": account, "clinician": clinician_address, "changed": changed},
+        f"Closed the emergency access of {clinician_address} to {account}."
+        if changed else f"{clinician_address} had no open emergency access to {account}.",
+    )
+
+
+COMMANDS = [delegate, emergency]
+

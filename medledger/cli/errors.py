@@ -1,0 +1,150 @@
+"""Errors at the terminal: exit codes by error class, hints (what to run next), and the group
+class that turns a :class:`~medledger.errors.MedledgerError` into ``Error: <message>`` on stderr
+(plus an error document on stdout with ``--json``) and the exit code.
+
+The library's errors carry data (the service and URL that did not answer, the decoded custom
+error); the hints here are built from it, so the library never names a command.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from medledger import errors as e
+
+DEBUG_ENV = "MEDLEDGER_DEBUG"
+
+#: Exit code and its meaning for each error class (the most specific class listed wins).
+EXIT_CODES: dict[type[e.MedledgerError], tuple[int, str]] = {
+    e.MedledgerError: (1, "other error, or aborted"),
+    e.ConfigError: (2, "usage error: bad option or argument, unknown code name, bad configuration"),
+    e.UnknownCode: (2, "usage error: unknown code name"),
+    e.InvalidRequest: (2, "usage error: options that contradict each other"),
+    e.ServiceError: (3, "chain or IPFS node down or unreachable, or a local service failed"),
+    e.KeystoreError: (4, "keystore missing or malformed, wrong passphrase, missing key"),
+    e.CryptoError: (5, "decryption failed"),
+    e.TamperingDetected: (6, "tampering detected: content, CID or fingerprint does not match"),
+    e.RecordFormatError: (7, "invalid record input: bad FHIR, unreadable file"),
+    e.StorageError: (8, "IPFS operation failed or content not found"),
+    e.ChainError: (9, "chain call or transaction failed, no deployment, unknown record"),
+    e.AccessDenied: (10, "access denied: no consent, expired, wrong category or purpose, suspended, not authorised"),
+    e.RecordErased: (11, "the record was erased by its patient"),
+}
+
+
+def exit_code(exc: e.MedledgerError) -> int:
+    """The exit code of ``exc``: that of the nearest class in :data:`EXIT_CODES` along its MRO."""
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls][0]
+    return 1  # pragma: no cover - MedledgerError is in the table
+
+
+def exit_code_summary() -> str:
+    """``0 ok; 1 other error...; 2 usage error...`` for ``medledger --help``."""
+    meanings: dict[int, str] = {}
+    for code, text in EXIT_CODES.values():
+        meanings.setdefault(code, text.split(":")[0])
+    return "Exit codes: 0 ok; " + "; ".join(f"{code} {text}" for code, text in sorted(meanings.items()))
+
+
+_SERVICE_HINTS = {
+    "Ethereum node": "Start the local one with `medledger node up`, or point MEDLEDGER_RPC_URL (or [chain] "
+    "rpc_url in the config file) at a running node; `medledger node status` shows what runs.",
+    "IPFS node": "Start the local one with `medledger node up`, or set MEDLEDGER_IPFS_API (or [ipfs] api in "
+    "the config file) to the API address of a running node.",
+}
+_REVERT_HINTS = {
+    "RegistryPatientNotRegistered": "The patient registers with `medledger patient register`.",
+    "ConsentSignatureExpired": "Ask the patient to sign a new request (`medledger consent sign`).",
+}
+
+
+def hint(exc: e.MedledgerError) -> str | None:
+    """What the user can do next, from the data the error carries (None: nothing to add)."""
+    if isinstance(exc, e.ServiceUnavailable):
+        return _SERVICE_HINTS.get(exc.service)
+    if isinstance(exc, e.DeploymentNotFound):
+        if exc.reason:
+            return "Redeploy with `medledger deploy --force`, or fix the file."
+        return "Deploy with `medledger deploy` (or `brownie run scripts/deploy.py`)."
+    if isinstance(exc, e.KeysNotPublished):
+        return "Run `medledger patient register` as that patient (it publishes the keys)."
+    if isinstance(exc, e.InsufficientFunds):
+        return "The sending account needs ETH for gas (or have a relayer submit a signed request)."
+    if isinstance(exc, e.TransactionPending):
+        return "Check before retrying; `medledger records recover` settles a record write later."
+    if isinstance(exc, e.ContractRevert) and exc.error_name:
+        return _REVERT_HINTS.get(exc.error_name)
+    return None
+
+
+def message(exc: e.MedledgerError) -> str:
+    """The error's message, with the hint after it."""
+    text, extra = str(exc), hint(exc)
+    if not extra:
+        return text
+    return text + (" " if text.endswith((".", "!", "?")) else ". ") + extra
+
+
+def error_document(exc: e.MedledgerError) -> dict[str, Any]:
+    doc: dict[str, Any] = {"type": type(exc).__name__, "message": message(exc), "exit_code": exit_code(exc)}
+    if isinstance(exc, e.ContractRevert) and exc.error_name:
+        doc["error_name"] = exc.error_name
+    return {"error": doc}
+
+
+def report(exc: e.MedledgerError) -> None:
+    from .context import State
+    from .output import dumps, note
+
+    note(f"Error: {message(exc)}")
+    ctx = click.get_current_context(silent=True)
+    state = ctx.find_object(State) if ctx is not None else None
+    if state is not None and state.json:
+        click.echo(dumps(error_document(exc)))
+
+
+def map_foreign_error(exc: Exception) -> e.MedledgerError | None:
+    """Errors of web3 and requests that the library lets through, as medledger errors."""
+    import requests
+    from web3.exceptions import Web3Exception
+
+    # The chain layer maps RPC refusals itself; this is the net for anything that slipped past it.
+    if isinstance(exc, Web3Exception):
+        return e.ChainError(f"The Ethereum call failed: {type(exc).__name__}: {exc}")
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+        return e.ServiceError(f"A service stopped answering ({type(exc).__name__}: {exc})")
+    return None
+
+
+class MedledgerGroup(click.Group):
+    """A group whose errors become ``Error: <message>`` on stderr and the error's exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except e.MedledgerError as exc:
+            report(exc)
+            ctx.exit(exit_code(exc))
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except Exception as exc:  # noqa: BLE001 - the last line of defence of a CLI
+            if os.environ.get(DEBUG_ENV):
+                raise
+            mapped = map_foreign_error(exc)
+            if mapped is not None:
+                report(mapped)
+                ctx.exit(exit_code(mapped))
+            from .output import note
+
+            if isinstance(exc, OSError):
+                note(f"Error: {exc}")
+            else:
+                note(f"Error: unexpected {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for a traceback)")
+            ctx.exit(1)

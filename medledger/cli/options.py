@@ -1,0 +1,110 @@
+"""The options every command shares.
+
+``--config``, ``--home``, ``--rpc-url``, ``--chain-id``, ``--ipfs-api``, ``--json`` and ``--as`` are
+accepted both before the command (``medledger --as lisa consent list``) and after it
+(``medledger consent list --as lisa``); the later one wins. ``--as`` also reads
+``MEDLEDGER_IDENTITY``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .context import State
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    state = ctx.ensure_object(State)
+    if value is not None and value is not False and value != ():
+        assert param.name is not None
+        setattr(state, param.name, value)
+        state.forget()
+        if param.name == "identity_name":
+            state._identity = None
+    return value
+
+
+def connection_options(f: F, hidden: bool = False) -> F:
+    """``--config``, ``--home``, ``--rpc-url``, ``--chain-id``, ``--ipfs-api`` (``hidden`` on leaf
+    commands: they are documented once, in ``medledger --help``)."""
+    options = [
+        click.option(
+            "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+            expose_value=False, callback=_remember, is_eager=True,
+            help="Config file (default $MEDLEDGER_CONFIG, else <home>/config.toml).",
+        ),
+        click.option(
+            "--home", type=click.Path(file_okay=False, path_type=Path), default=None, expose_value=False,
+            callback=_remember, is_eager=True,
+            help="medledger home: keys, deployments, node data, caches (default $MEDLEDGER_HOME or ~/.medledger).",
+        ),
+        click.option(
+            "--rpc-url", default=None, expose_value=False, callback=_remember, is_eager=True,
+            help="Ethereum JSON-RPC endpoint (default $MEDLEDGER_RPC_URL, config, http://127.0.0.1:8645).",
+        ),
+        click.option(
+            "--chain-id", type=click.IntRange(min=1), default=None, expose_value=False, callback=_remember,
+            is_eager=True, help="Refuse to talk to any other chain (default $MEDLEDGER_CHAIN_ID or config).",
+        ),
+        click.option(
+            "--ipfs-api", default=None, expose_value=False, callback=_remember, is_eager=True,
+            help="IPFS RPC API, multiaddr or URL (default $MEDLEDGER_IPFS_API, config, /ip4/127.0.0.1/tcp/5101/http).",
+        ),
+    ]  # fmt: skip
+    for option in reversed(options):
+        f = option(f)
+    if hidden:
+        for param in getattr(f, "__click_params__", [])[-len(options) :]:
+            param.hidden = True
+    return f
+
+
+def json_option(f: F) -> F:
+    return click.option(
+        "--json", "json", is_flag=True, default=False, expose_value=False, callback=_remember, is_eager=True,
+        help="Print one JSON document on stdout (messages go to stderr).",
+    )(f)  # fmt: skip
+
+
+def identity_option(envvar: str | None = None) -> Callable[[F], F]:
+    def decorate(f: F) -> F:
+        return click.option(
+            "--as", "identity_name", metavar="NAME", default=None, envvar=envvar, expose_value=False,
+            callback=_remember, is_eager=True,
+            help="Act as this keystore identity" + (f" (default ${envvar})." if envvar else "."),
+        )(f)  # fmt: skip
+
+    return decorate
+
+
+def common_options(*, identity: bool = True, json_output: bool = True) -> Callable[[F], F]:
+    """The shared options for a leaf command."""
+
+    def decorate(f: F) -> F:
+        f = connection_options(f, hidden=True)
+        if identity:
+            f = identity_option()(f)
+        if json_output:
+            f = json_option(f)
+        return f
+
+    return decorate
+
+
+def access_option(f: F) -> F:
+    """``--read`` / ``--write`` (kept as two flags so both can be given where that makes sense)."""
+    f = click.option("--write", "write", is_flag=True, help="Write access (adding records).")(f)
+    return click.option("--read", "read", is_flag=True, help="Read access.")(f)
+
+
+def progress_option(f: F) -> F:
+    return click.option(
+        "--progress/--no-progress", "progress", default=None,
+        help="Show a progress bar on stderr (default: only when stderr is a terminal).",
+    )(f)  # fmt: skip

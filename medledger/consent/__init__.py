@@ -1,0 +1,44 @@
+"""Consent from patient wallets: direct grants and revocations (:mod:`.grants`), signed requests a
+relayer submits (:mod:`.signed`), delegates (:mod:`.delegates`) and emergency access
+(:mod:`.emergency`). The decision itself and the consent view are :mod:`medledger.access`'s;
+revoking *and re-encrypting* is the workflow :func:`medledger.workflows.revoke`.
+"""
+
+from medledger.access import check_access, consent_of, grants_given, grants_held, is_permitted
+from medledger.chain import FOREVER, Consent
+from medledger.chain.eip712 import GRANT_TYPES, REVOKE_TYPES
+
+from .delegates import appoint_delegate, remove_delegate
+from .emergency import close_emergency, open_emergency, set_emergency_opt_out
+from .grants import grant, revoke
+from .signed import REQUEST_FORMAT, read_request, recover_signer, sign_grant, sign_revoke, submit, write_request
+
+#: A consent as it stands on chain (kept under its earlier name).
+Grant = Consent
+
+__all__ = [
+    "FOREVER",
+    "GRANT_TYPES",
+    "REQUEST_FORMAT",
+    "REVOKE_TYPES",
+    "Consent",
+    "Grant",
+    "appoint_delegate",
+    "check_access",
+    "close_emergency",
+    "consent_of",
+    "grant",
+    "grants_given",
+    "grants_held",
+    "is_permitted",
+    "open_emergency",
+    "read_request",
+    "recover_signer",
+    "remove_delegate",
+    "revoke",
+    "set_emergency_opt_out",
+    "sign_grant",
+    "sign_revoke",
+    "submit",
+    "write_request",
+]

@@ -1,0 +1,98 @@
+"""Direct grants and revocations by the patient or a delegate (who pays the gas).
+
+Keys follow consent: a read grant delivers the category keys in the same transaction (a key
+envelope), and losing read access (a revocation, a narrowing) rotates the categories it covered so
+records written afterwards are closed to the former reader (:class:`~medledger.keyring.Keyring`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from medledger import codes
+from medledger.chain import FOREVER, ZERO32, ConsentTerms
+from medledger.chain.events import ConsentGranted, ConsentRevoked
+from medledger.client import Client, as_address
+from medledger.errors import KeyNotFound
+from medledger.keyring import Keyring
+from medledger.keystore import Identity
+
+
+def terms(categories: Iterable[int], purposes: Iterable[int], start: int = 0, expiry: int = FOREVER) -> ConsentTerms:
+    """Consent terms from codes (or their numbers)."""
+    return ConsentTerms(
+        frozenset(codes.Category(int(c)) for c in categories),
+        frozenset(codes.Purpose(int(p)) for p in purposes),
+        start,
+        expiry,
+    )
+
+
+def key_envelope(
+    client: Client, granter: Identity, patient: str, grantee: str, access: codes.Access, categories: Iterable[int]
+) -> bytes:
+    """The on-chain pointer of the envelope carrying ``categories``' keys to ``grantee`` (zero for a
+    write grant: writers need no keys)."""
+    if access != codes.Access.READ:
+        return ZERO32
+    keyring = Keyring(client)
+    return keyring.envelope_for(granter, patient, keyring.recipient_key(grantee), categories)
+
+
+def grant(
+    client: Client,
+    manager: Identity,
+    grantee: str,
+    access: codes.Access,
+    categories: Iterable[int],
+    purposes: Iterable[int],
+    *,
+    patient: str | None = None,
+    start: int = 0,
+    expiry: int = FOREVER,
+    rotate: bool = True,
+) -> bool:
+    """Grant (or widen or narrow) a consent directly; ``manager`` is the patient or a delegate and
+    pays the gas. A read grant delivers the category keys to the grantee in the same transaction.
+    Narrowing a read consent rotates the keys of the categories it no longer covers (unless
+    ``rotate`` is False), as revoking does. Returns whether anything changed."""
+    patient = as_address(patient or manager.address)
+    grantee = as_address(grantee)
+    wanted = terms(categories, purposes, start, expiry)
+    contract = client.contract
+    try:
+        envelope = key_envelope(client, manager, patient, grantee, codes.Access(access), wanted.categories)
+    except KeyNotFound:
+        # A manager without the keys (a delegate outside its bounds, a stranger) is one the chain
+        # refuses anyway: let it say why, rather than reporting the missing keys.
+        contract.grant(patient, grantee, access, wanted, sender=manager, simulate=True)
+        raise
+    previous = contract.consent(patient, grantee, access)
+    receipt = contract.grant(patient, grantee, access, wanted, envelope, sender=manager)
+    changed = receipt.emitted(ConsentGranted)
+    dropped = previous.categories - wanted.categories
+    if changed and rotate and access == codes.Access.READ and dropped:
+        Keyring(client).rotate(manager, patient, dropped)
+    return changed
+
+
+def revoke(
+    client: Client,
+    manager: Identity,
+    grantee: str,
+    access: codes.Access = codes.Access.READ,
+    *,
+    patient: str | None = None,
+    rotate: bool = True,
+) -> bool:
+    """Revoke a consent with immediate effect. For a read consent, the categories it covered get new
+    keys (unless ``rotate`` is False), so records written afterwards are closed to the grantee.
+    (Re-encrypting the existing records too: :func:`medledger.workflows.revoke`.)"""
+    patient = as_address(patient or manager.address)
+    grantee = as_address(grantee)
+    covered = client.contract.consent(patient, grantee, access).categories
+    receipt = client.contract.revoke(patient, grantee, access, sender=manager)
+    changed = receipt.emitted(ConsentRevoked)
+    if changed and rotate and access == codes.Access.READ and covered:
+        Keyring(client).rotate(manager, patient, covered)
+    return changed

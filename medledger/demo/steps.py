@@ -1,0 +1,247 @@
+"""Lisa's story, one function per step; :data:`STEPS` is the story in order.
+
+Each step acts through the library as one of the cast and states what must hold afterwards. A step
+that needs what an earlier one made (the lab result, the batch) finds it on the :class:`Scene`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from medledger import audit, codes, consent, crypto, participants, records
+from medledger.chain import utc
+from medledger.client import Client
+from medledger.errors import AccessDenied, KeyNotFound, RecordErased
+from medledger.keyring import Keyring
+from medledger.keystore import Identity
+
+from .story import Story
+
+C = codes.Category
+P = codes.Purpose
+A = codes.Access
+DAY = 24 * 3600
+CLINICAL = [C.ALLERGIES, C.MEDICATIONS, C.CONDITIONS, C.OBSERVATIONS]
+
+LAB_RESULT: dict[str, Any] = {
+    "resourceType": "Observation",
+    "id": "hba1c-1",
+    "status": "final",
+    "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4", "display": "Hemoglobin A1c"}]},
+    "subject": {"reference": "Patient/lisa"},
+    "effectiveDateTime": "2026-11-20T09:30:00Z",
+    "valueQuantity": {"value": 6.1, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"},
+}
+
+
+@dataclass
+class Scene:
+    """The client, the cast, and what earlier steps made."""
+
+    story: Story
+    client: Client
+    cast: dict[str, Identity]
+    made: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Identity:
+        try:
+            return self.cast[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def lisa_registers(s: Scene) -> None:
+    participants.register_patient(s.client, s.lisa)
+    directory = Keyring(s.client).directory(s.lisa.address)
+    s.story.expect(participants.is_patient(s.client, s.lisa.address), "Lisa is a registered patient")
+    s.story.expect(len(directory.categories) == 13, "her key directory lists a public key for each of 13 categories")
+
+
+def registrar_registers_the_others(s: Scene) -> None:
+    others = ((s.gp, "CLINICIAN"), (s.study, "RESEARCHER"), (s.app, "APP"), (s.ae, "CLINICIAN"))
+    for who, kind in others:
+        credential = crypto.fingerprint_of(secrets.token_bytes(32), who.name.encode())  # keyed, opaque
+        participants.register_participant(
+            s.client, s.registrar, who.address, codes.ParticipantKind[kind], credential, who.encryption.public
+        )
+        s.story.say(f"{who.name:<9} {who.address}  {kind.lower()}")
+    registered = all(participants.participant(s.client, who.address).registered for who, _ in others)
+    s.story.expect(registered, "all four are registered participants")
+
+
+def gp_gets_consent(s: Scene) -> None:
+    expiry = s.client.now() + 365 * DAY
+    consent.grant(s.client, s.lisa, s.gp.address, A.WRITE, CLINICAL, [P.DIRECT_CARE], expiry=expiry)
+    consent.grant(s.client, s.lisa, s.gp.address, A.READ, CLINICAL, [P.DIRECT_CARE], expiry=expiry)
+    permitted = consent.is_permitted(s.client, s.lisa.address, s.gp.address, A.WRITE, C.OBSERVATIONS, P.DIRECT_CARE)
+    s.story.expect(permitted, "the GP may now write observations for direct care")
+
+
+def gp_writes_a_lab_result(s: Scene) -> None:
+    lab = s.made["lab"] = records.write_record(s.client, s.gp, s.lisa.address, json.dumps(LAB_RESULT).encode())
+    s.story.say(f"record {lab.record_hex[:18]}…  cid {lab.cid}")
+    s.story.expect(records.verify_fingerprint(s.client, lab.record_id, lab.fingerprint), "the chain confirms its fingerprint")
+    on_chain = s.client.contract.record(lab.record_id)
+    filed = on_chain.category == C.OBSERVATIONS and on_chain.patient == s.lisa.address
+    s.story.expect(filed, "it is filed as Lisa's observations & labs")
+
+
+def wearable_batch(s: Scene) -> None:
+    start = s.client.now() - DAY
+    readings = [{"t": start + i * 300, "heart_rate": 60 + (i * 7) % 40} for i in range(288)]
+    batch = records.anchor_batch(s.client, s.lisa, s.lisa.address, readings)
+    s.story.say(f"root 0x{batch.root.hex()[:16]}…  {len(batch.reading_ids)} readings  cid {batch.cid}")
+    ids, fps, proofs = batch.reading_ids, batch.fingerprints, batch.proofs
+    proven = records.verify_reading_on_chain(s.client, batch.root, ids[100], fps[100], proofs[100])
+    s.story.expect(proven, "reading #100 is proven to be in the anchored batch on chain")
+    altered = records.verify_reading_on_chain(s.client, batch.root, ids[100], fps[101], proofs[100])
+    s.story.expect(not altered, "a altered reading fails the same proof")
+
+
+def study_gets_a_signed_grant(s: Scene) -> None:
+    client, lab = s.client, s.made["lab"]
+    signed = consent.sign_grant(
+        client, s.lisa, s.study.address, A.READ, [C.OBSERVATIONS, C.DEVICE_DATA], [P.RESEARCH],
+        expiry=client.now() + 180 * DAY,
+    )  # fmt: skip
+    balance_before = client.chain.balance(s.lisa.address)
+    s.story.expect(consent.recover_signer(signed) == s.lisa.address, "the signed request is Lisa's")
+    consent.submit(client, s.relayer, signed)
+    s.story.expect(client.chain.balance(s.lisa.address) == balance_before, "Lisa's balance is unchanged")
+    held = consent.grants_held(client, s.study.address)
+    s.story.expect(
+        len(held) == 1 and held[0].purposes == {P.RESEARCH}, "the study finds exactly one research grant made to it"
+    )
+    result = records.read_record(client, s.study, lab.record_id, purpose=P.RESEARCH)
+    assert result.data is not None  # no destination file was given, so the data is returned
+    read_back = json.loads(result.data)["code"]["coding"][0]["code"] == "4548-4"
+    s.story.expect(read_back, "the study reads the lab result for research")
+    s.story.expect_refusal(
+        lambda: records.read_record(client, s.study, lab.record_id, purpose=P.COMMERCIAL),
+        AccessDenied,
+        "the study cannot read it for a commercial purpose",
+    )
+
+
+def daughter_becomes_delegate(s: Scene) -> None:
+    client = s.client
+    participants.register_patient(client, s.daughter)
+    consent.appoint_delegate(client, s.lisa, s.daughter.address, [*CLINICAL, C.DEVICE_DATA], client.now() + 365 * DAY)
+    trail = audit.accesses(client, s.lisa.address)
+    for entry in trail:
+        s.story.say(f"{utc(entry.time)}  {entry.actor[:10]}…  {entry.detail}")
+    study_read = any(e.actor == s.study.address and e.purpose == "research" for e in trail)
+    s.story.expect(study_read, "the study's read is in the trail")
+    family_read = records.read_record(client, s.daughter, s.made["lab"].record_id, purpose=P.FAMILY_CARE)
+    s.story.expect(family_read.data is not None, "the daughter can read the lab result for family care")
+
+
+def app_is_refused(s: Scene) -> None:
+    s.story.expect_refusal(
+        lambda: records.read_record(s.client, s.app, s.made["lab"].record_id, purpose=P.COMMERCIAL),
+        AccessDenied,
+        "the commercial app is refused",
+    )
+
+
+def emergency_access(s: Scene) -> None:
+    client, lisa = s.client, s.lisa
+    reason = crypto.fingerprint_of(b"\1" * 32, b"410429000")
+    until = consent.open_emergency(client, s.ae, lisa.address, 4 * 3600, reason)
+    s.story.say(f"emergency access open until {utc(until)}")
+    # Lisa cannot act; her daughter (a delegate holding the keys) releases them to A&E.
+    keyring = Keyring(client)
+    pointer = keyring.envelope_for(s.daughter, lisa.address, keyring.recipient_key(s.ae.address), [C.OBSERVATIONS])
+    client.contract.publish_key_envelope(lisa.address, s.ae.address, pointer, sender=s.daughter)
+    ae_read = records.read_record(client, s.ae, s.made["lab"].record_id, purpose=P.EMERGENCY)
+    s.story.expect(ae_read.emergency and ae_read.data is not None, "A&E reads the lab result under emergency access")
+    flagged = [e for e in audit.trail(client, lisa.address) if e.emergency]
+    for entry in flagged:
+        s.story.say(f"{utc(entry.time)}  {entry.actor[:10]}…  {entry.detail}")
+    s.story.expect(
+        any(e.event == "EmergencyAccessOpened" for e in flagged) and any(e.event == "RecordAccessed" for e in flagged),
+        "the emergency opening and the emergency read are flagged in Lisa's audit trail",
+    )
+
+
+def lisa_revokes_the_study(s: Scene) -> None:
+    client = s.client
+    consent.revoke(client, s.lisa, s.study.address, A.READ)
+    newer = {**LAB_RESULT, "id": "hba1c-2", "valueQuantity": {**LAB_RESULT["valueQuantity"], "value": 5.9}}
+    later = records.write_record(client, s.gp, s.lisa.address, json.dumps(newer).encode())
+    s.story.say(f"the GP writes a new lab result {later.record_hex[:18]}…")
+    s.story.expect_refusal(
+        lambda: records.read_record(client, s.study, later.record_id, purpose=P.RESEARCH),
+        AccessDenied,
+        "the chain refuses the study the record written after the revocation",
+    )
+    s.story.expect_refusal(
+        lambda: _decrypt_bypassing_chain(client, s.study, later),
+        KeyNotFound,
+        "and even with the ciphertext in hand, the study holds no key that opens it",
+    )
+    s.story.expect(
+        records.read_record(client, s.gp, later.record_id, purpose=P.DIRECT_CARE).data is not None,
+        "the GP (who remains a reader) still reads it",
+    )
+
+
+def lisa_erases_a_record(s: Scene) -> None:
+    lab = s.made["lab"]
+    records.erase_record(s.client, s.lisa, lab.record_id)
+    gone = not records.verify_fingerprint(s.client, lab.record_id, lab.fingerprint)
+    s.story.expect(gone, "its fingerprint is gone from chain")
+    s.story.expect_refusal(
+        lambda: records.read_record(s.client, s.gp, lab.record_id, purpose=P.DIRECT_CARE),
+        RecordErased,
+        "a later read fails: the record was erased",
+    )
+
+
+def the_whole_history(s: Scene) -> None:
+    history = audit.trail(s.client, s.lisa.address)
+    names = {who.address: who.name for who in s.cast.values()}
+    for entry in history:
+        flag = "EMERGENCY " if entry.emergency else ""
+        detail = entry.detail
+        for address, name in names.items():
+            detail = detail.replace(address, name)
+        s.story.say(f"{utc(entry.time)}  {names.get(entry.actor, '-'):<9} {flag}{detail[:100]}")
+    kinds = {e.event for e in history}
+    wanted = {
+        "ConsentGranted", "ConsentRevoked", "RecordRegistered", "BatchAnchored", "RecordAccessed",
+        "DelegateAppointed", "EmergencyAccessOpened", "RecordErased",
+    }  # fmt: skip
+    s.story.expect(wanted <= kinds, f"the trail holds every kind of change ({len(history)} events)")
+
+
+def _decrypt_bypassing_chain(client: Client, reader: Identity, written: records.WriteResult) -> None:
+    """What a revoked grantee could do with the ciphertext alone: try every key it still holds."""
+    patient = client.contract.record(written.record_id).patient
+    keys = Keyring(client).secrets(reader, patient, [written.category])
+    crypto.open_record_blob(io.BytesIO(client.store.cat(written.cid)), keys)
+
+
+STEPS: list[tuple[str, Callable[[Scene], None]]] = [
+    ("Lisa registers as a patient; her 13 category key pairs are published", lisa_registers),
+    ("The registrar registers her GP, a research study, a commercial app and an A&E clinician",
+     registrar_registers_the_others),
+    ("Lisa lets her GP write and read her clinical data for direct care", gp_gets_consent),
+    ("The GP writes a lab result (a FHIR R4 Observation), encrypted to IPFS, fingerprinted on chain",
+     gp_writes_a_lab_result),
+    ("Lisa's wearable readings are batch-anchored: one Merkle root for 288 readings", wearable_batch),
+    ("Lisa signs a research-only grant off-chain; the study's relayer submits it (Lisa pays no gas)",
+     study_gets_a_signed_grant),
+    ("Lisa's daughter becomes her delegate (clinical data, one year) and reads the audit trail",
+     daughter_becomes_delegate),
+    ("The commercial app asks for Lisa's lab result", app_is_refused),
+    ("Lisa collapses: the A&E clinician opens emergency access (4 hours)", emergency_access),
+    ("Lisa revokes the study; her observation keys are rotated", lisa_revokes_the_study),
+    ("Lisa erases her first lab result (GDPR)", lisa_erases_a_record),
+    ("Lisa's complete history, rebuilt from events alone", the_whole_history),
+]  # fmt: skip
