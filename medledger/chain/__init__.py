@@ -18,7 +18,7 @@ from .deploy import deploy_medledger
 from .deployments import Deployment, deployment_file, read_deployment, write_deployment
 from .events import ChainEvent, Receipt
 from .reverts import ErrorDecoder, describe_revert, utc
-from .rpc import Chain
+from .rpc import Chain, foreign_error
 from .types import FOREVER, ZERO32, Consent, ConsentTerms, Delegation, Participant, PatientState, RecordInfo
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "deploy_medledger",
     "deployment_file",
     "describe_revert",
+    "foreign_error",
     "read_deployment",
     "utc",
     "write_deployment",

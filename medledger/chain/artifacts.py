@@ -76,10 +76,32 @@ def solc_binary() -> Path:
     return binary
 
 
-def compile_contracts(force: bool = False) -> dict[str, Artifact]:
-    """Compile the contracts (or load the cached output) and return artifacts by contract name."""
+def _standard_input(sources: dict[str, Path], selection: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "language": "Solidity",
+        "sources": {rel: {"content": path.read_text()} for rel, path in sources.items()},
+        "settings": {
+            "remappings": ["@openzeppelin/=node_modules/@openzeppelin/"],
+            "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
+            "outputSelection": selection,
+        },
+    }
+
+
+def _compile(standard_input: dict[str, Any]) -> dict[str, Any]:
     import solcx  # imported lazily: the CLI starts faster without it
 
+    try:
+        output: dict[str, Any] = solcx.compile_standard(
+            standard_input, base_path=str(ROOT), allow_paths=[str(ROOT)], solc_binary=str(solc_binary())
+        )
+    except solcx.exceptions.SolcError as exc:
+        raise ChainError(f"Compiling the contracts failed:\n{exc}") from exc
+    return output
+
+
+def compile_contracts(force: bool = False) -> dict[str, Artifact]:
+    """Compile the contracts (or load the cached output) and return artifacts by contract name."""
     sources = _sources()
     cache_dir = ROOT / "build" / "medledger"
     cache = cache_dir / f"artifacts-{_source_hash(sources)}.json"
@@ -87,22 +109,7 @@ def compile_contracts(force: bool = False) -> dict[str, Artifact]:
         raw = json.loads(cache.read_text())
         return {name: Artifact(name, entry["abi"], entry["bytecode"]) for name, entry in raw.items()}
 
-    standard_input = {
-        "language": "Solidity",
-        "sources": {rel: {"content": path.read_text()} for rel, path in sources.items()},
-        "settings": {
-            "remappings": ["@openzeppelin/=node_modules/@openzeppelin/"],
-            "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
-        },
-    }
-    try:
-        output = solcx.compile_standard(
-            standard_input, base_path=str(ROOT), allow_paths=[str(ROOT)], solc_binary=str(solc_binary())
-        )
-    except solcx.exceptions.SolcError as exc:
-        raise ChainError(f"Compiling the contracts failed:\n{exc}") from exc
-
+    output = _compile(_standard_input(sources, {"*": {"*": ["abi", "evm.bytecode.object"]}}))
     artifacts: dict[str, Artifact] = {}
     for rel, contracts in output.get("contracts", {}).items():
         if not rel.startswith("contracts/"):
@@ -115,6 +122,13 @@ def compile_contracts(force: bool = False) -> dict[str, Artifact]:
     entries = {n: {"abi": a.abi, "bytecode": a.bytecode} for n, a in artifacts.items()}
     atomic_write(cache, json.dumps(entries), durable=False)  # a cache: rebuilt if lost
     return artifacts
+
+
+def source_asts() -> dict[str, Any]:
+    """The compiler's AST of every source file, by path (for checks against the sources' constants
+    and enums; no code generation, so it is quick)."""
+    output = _compile(_standard_input(_sources(), {"*": {"": ["ast"]}}))
+    return {rel: entry["ast"] for rel, entry in output.get("sources", {}).items()}
 
 
 def medledger_artifact() -> Artifact:

@@ -18,10 +18,18 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception, Web3RPCError
 from web3.types import BlockIdentifier, TxParams, TxReceipt
 
-from medledger.errors import ChainError, InsufficientFunds, ServiceUnavailable, TransactionPending, WrongChain
+from medledger.errors import (
+    ChainError,
+    InsufficientFunds,
+    MedledgerError,
+    ServiceError,
+    ServiceUnavailable,
+    TransactionPending,
+    WrongChain,
+)
 
 from .reverts import ErrorDecoder, revert_data
 
@@ -184,3 +192,13 @@ class Chain:
             return self.guarded(lambda: fn.call({"from": sender} if sender else {}, block_identifier=block))
         except ContractLogicError as exc:
             raise decoder.to_exception(revert_data(exc), context, str(exc)) from None
+
+
+def foreign_error(exc: BaseException) -> MedledgerError | None:
+    """An error of web3 or requests that escaped the mapping above, as a medledger error (None if it is
+    neither): the last net of a caller that must not show a traceback."""
+    if isinstance(exc, Web3Exception):
+        return ChainError(f"The Ethereum call failed: {type(exc).__name__}: {exc}")
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+        return ServiceError(f"A service stopped answering ({type(exc).__name__}: {exc})")
+    return None

@@ -108,19 +108,6 @@ def report(exc: e.MedledgerError) -> None:
         click.echo(dumps(error_document(exc)))
 
 
-def map_foreign_error(exc: Exception) -> e.MedledgerError | None:
-    """Errors of web3 and requests that the library lets through, as medledger errors."""
-    import requests
-    from web3.exceptions import Web3Exception
-
-    # The chain layer maps RPC refusals itself; this is the net for anything that slipped past it.
-    if isinstance(exc, Web3Exception):
-        return e.ChainError(f"The Ethereum call failed: {type(exc).__name__}: {exc}")
-    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
-        return e.ServiceError(f"A service stopped answering ({type(exc).__name__}: {exc})")
-    return None
-
-
 class MedledgerGroup(click.Group):
     """A group whose errors become ``Error: <message>`` on stderr and the error's exit code."""
 
@@ -137,7 +124,9 @@ class MedledgerGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the last line of defence of a CLI
             if os.environ.get(DEBUG_ENV):
                 raise
-            mapped = map_foreign_error(exc)
+            from medledger.chain import foreign_error
+
+            mapped = foreign_error(exc)
             if mapped is not None:
                 report(mapped)
                 ctx.exit(exit_code(mapped))
