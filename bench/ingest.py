@@ -115,7 +115,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pragma: no cover - not Linux
 
 
-def _ingest_big_file(rpc_url: str, ipfs_api: str, home: str, path: str, out: "multiprocessing.Queue") -> None:
+def _ingest_big_file(rpc_url: str, ipfs_api: str, home: str, path: str, out: multiprocessing.Queue) -> None:
     """Child process: ingest one big file and report its peak RSS."""
     settings = Settings(home=Path(home), rpc_url=rpc_url, ipfs_api=ipfs_api, ipfs_timeout=600, rpc_timeout=120)
     client = Client.connect(settings)

@@ -20,11 +20,11 @@ from typing import TypeVar
 from medledger.errors import UnknownCode
 
 __all__ = [
+    "MASK_BITS",
     "Access",
     "Category",
     "ParticipantKind",
     "Purpose",
-    "MASK_BITS",
     "all_mask",
     "categories_to_mask",
     "from_mask",

@@ -23,7 +23,7 @@ from typing import Any
 
 from . import codes
 from .access import check_access
-from .chain.fastpath import FastRegistrar, PendingRegistration
+from .chain.fastpath import FastRegistrar
 from .client import Client, as_address
 from .errors import MedledgerError
 from .keyring import Keyring
@@ -111,12 +111,12 @@ class Ingestor:
                 pending, done = item
                 try:
                     stored, result = pending.result()
-                except BaseException as exc:  # the record's own failure (validation, IPFS)
+                except BaseException as exc:  # noqa: BLE001 - the record's own failure goes to its future
                     done.set_exception(exc)
                     continue
                 try:
                     sent = self._registrar.send(result.record_id, result.fingerprint, cid_to_bytes(result.cid))
-                except BaseException as exc:
+                except BaseException as exc:  # noqa: BLE001 - goes to the record's future
                     self._fail(stored, done, exc)
                     continue
                 receipts.put((sent, done, stored, result))
@@ -132,7 +132,7 @@ class Ingestor:
             sent, done, stored, result = item
             try:
                 self._registrar.wait(sent)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - goes to the record's future
                 self._fail(stored, done, exc)
                 continue
             stored.journal.unlink(missing_ok=True)

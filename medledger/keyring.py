@@ -65,7 +65,7 @@ class KeyDirectory:
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
-    def decode(cls, raw: bytes, patient: str) -> "KeyDirectory":
+    def decode(cls, raw: bytes, patient: str) -> KeyDirectory:
         try:
             body = json.loads(raw)
             if body["format"] != DIRECTORY_FORMAT or as_address(body["patient"]) != as_address(patient):

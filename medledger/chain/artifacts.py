@@ -50,7 +50,7 @@ def _sources() -> dict[str, Path]:
 def _openzeppelin_version() -> str:
     package = ROOT / "node_modules" / "@openzeppelin" / "contracts" / "package.json"
     try:
-        return json.loads(package.read_text())["version"]
+        return str(json.loads(package.read_text())["version"])
     except (OSError, ValueError, KeyError) as exc:
         raise ChainError(
             f"OpenZeppelin Contracts are not installed under {package.parent}; run `make setup` "

@@ -13,6 +13,7 @@ import re
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from enum import IntEnum
 from typing import Any, TypeVar
 
 from eth_abi import decode as abi_decode
@@ -228,7 +229,7 @@ def _convert(hint: Any, value: Any) -> Any:
         return bool(value)
     if hint is int:
         return int(value)
-    if isinstance(hint, type) and issubclass(hint, codes.IntEnum):
+    if isinstance(hint, type) and issubclass(hint, IntEnum):
         return hint(int(value))
     if typing.get_origin(hint) is frozenset:
         (member,) = typing.get_args(hint)
@@ -331,7 +332,7 @@ class EventCodec:
 
 def _plain(value: Any) -> Any:
     """A filter value as eth_abi takes it."""
-    if isinstance(value, codes.IntEnum):
+    if isinstance(value, IntEnum):
         return int(value)
     return value
 

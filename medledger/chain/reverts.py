@@ -187,7 +187,7 @@ class ErrorDecoder:
         types = [_abi_type(i) for i in entry["inputs"]]
         values = abi_decode(types, raw[4:])
         args = {}
-        for spec, value in zip(entry["inputs"], values):
+        for spec, value in zip(entry["inputs"], values, strict=True):
             if spec["type"] == "address":
                 value = to_checksum_address(value)
             args[spec["name"]] = value
@@ -213,7 +213,7 @@ def _abi_type(spec: dict[str, Any]) -> str:
     if spec["type"].startswith("tuple"):
         inner = ",".join(_abi_type(c) for c in spec["components"])
         return f"({inner}){spec['type'][5:]}"
-    return spec["type"]
+    return str(spec["type"])
 
 
 def revert_data(exc: ContractLogicError) -> str | None:

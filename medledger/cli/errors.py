@@ -121,7 +121,7 @@ class MedledgerGroup(click.Group):
             ctx.exit(exit_code(exc))
         except KeyboardInterrupt:
             raise click.Abort() from None
-        except Exception as exc:  # noqa: BLE001 - the last line of defence of a CLI
+        except Exception as exc:
             if os.environ.get(DEBUG_ENV):
                 raise
             from medledger.chain import foreign_error

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ def _json_default(value: Any) -> Any:
         return str(value)
     if isinstance(value, (set, frozenset)):
         return sorted(value)
-    if isinstance(value, codes.IntEnum):
+    if isinstance(value, IntEnum):
         return codes.slug(value)
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
@@ -79,11 +80,11 @@ def short(address: str, names: dict[str, str]) -> str:
     return f"{address} ({name})" if name else address
 
 
-def code_list(members: Iterable[codes.IntEnum]) -> str:
+def code_list(members: Iterable[IntEnum]) -> str:
     return ",".join(codes.slug(m) for m in sorted(members)) or "-"
 
 
-def code_labels(members: Iterable[codes.IntEnum]) -> str:
+def code_labels(members: Iterable[IntEnum]) -> str:
     return ", ".join(codes.label(m) for m in sorted(members)) or "nothing"
 
 

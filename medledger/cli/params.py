@@ -7,6 +7,7 @@ import datetime as _dt
 import os
 import re
 from collections.abc import Iterable
+from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +20,10 @@ if TYPE_CHECKING:
     from medledger.client import Client
 
 
-class CodeType(click.ParamType):
+class CodeType(click.ParamType[Any]):
     """One code (category, purpose, participant kind) by name, alias or number."""
 
-    def __init__(self, enum_cls: type[codes.IntEnum], exclude: Iterable[Any] = ()) -> None:
+    def __init__(self, enum_cls: type[IntEnum], exclude: Iterable[Any] = ()) -> None:
         self.enum_cls = enum_cls
         self.exclude = {int(e) for e in exclude}
         self.name = enum_cls.__name__.lower()
@@ -43,10 +44,10 @@ class CodeType(click.ParamType):
         return member
 
 
-class CodeSetType(click.ParamType):
+class CodeSetType(click.ParamType[Any]):
     """A comma-separated set of codes (``obs,device``; ``all`` for every one)."""
 
-    def __init__(self, enum_cls: type[codes.IntEnum]) -> None:
+    def __init__(self, enum_cls: type[IntEnum]) -> None:
         self.enum_cls = enum_cls
         self.name = enum_cls.__name__.lower() + "s"
 
@@ -66,7 +67,7 @@ class CodeSetType(click.ParamType):
         return members
 
 
-class HexType(click.ParamType):
+class HexType(click.ParamType[bytes]):
     """``0x``-prefixed (or bare) hex of exactly ``length`` bytes, or of up to ``length`` bytes padded
     with zeros on the right when ``pad`` is set."""
 

@@ -94,7 +94,7 @@ def write_request(request: dict[str, Any], path: Path) -> None:
 
 def read_request(path: Path) -> dict[str, Any]:
     try:
-        request = json.loads(Path(path).read_text())
+        request: dict[str, Any] = json.loads(Path(path).read_text())
         if request.get("format") != REQUEST_FORMAT or request.get("kind") not in ("Grant", "Revoke"):
             raise ValueError(f"not a {REQUEST_FORMAT} file")
         parse_request(request)

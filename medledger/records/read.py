@@ -165,7 +165,7 @@ def list_records(client: Client, patient: str, *, include_erased: bool = True) -
             RecordSummary(
                 record_id, patient, event.author, event.category, event.purpose, cid_from_bytes(event.cid),
                 info.created_at, info.erased, info.is_batch, info.leaf_count, info.previous, info.superseded_by,
-            )  # fmt: skip
+            )
         )
     return sorted(out, key=lambda r: (r.created_at, r.record_id))
 

@@ -120,7 +120,7 @@ def amend_record(
     return _write(client, author, info.patient, source, info.category, purpose, content_type, previous, None, progress)
 
 
-def _write(  # noqa: PLR0913 - the one body behind write_record and amend_record
+def _write(
     client: Client,
     author: Identity,
     patient: str,

@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..context import State, get_state, with_state
 from ..lazy import lazy
-
-from ..context import get_state, State, with_state
 from ..options import common_options
 from ..output import emit, short, table, when
 

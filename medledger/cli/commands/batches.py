@@ -116,7 +116,7 @@ def batch(
             "patient": patient_address,
             "readings": [
                 {"id": "0x" + rid.hex(), "fingerprint": "0x" + fp.hex(), "proof": ["0x" + p.hex() for p in proof]}
-                for rid, fp, proof in zip(result.reading_ids, result.fingerprints, result.proofs)
+                for rid, fp, proof in zip(result.reading_ids, result.fingerprints, result.proofs, strict=True)
             ],
         }, indent=2) + "\n")
     data = {

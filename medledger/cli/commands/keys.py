@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING
 
 import click
-
-from typing import TYPE_CHECKING
 
 from medledger.errors import KeystoreError
 
 from ..context import State, with_state
 from ..errors import MedledgerGroup
-from ..options import common_options
 from ..lazy import lazy
+from ..options import common_options
 from ..output import emit, key_info_json, note, table
 
 if TYPE_CHECKING:

@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..lazy import lazy
-
 from ..context import State, with_state
 from ..errors import MedledgerGroup
+from ..lazy import lazy
 from ..options import common_options
 from ..output import emit, note
 
@@ -40,7 +39,7 @@ def _ipfs_port(api: str) -> int | None:
     api = api.strip()
     if api.startswith("/"):
         parts = api.strip("/").split("/")
-        fields = dict(zip(parts[::2], parts[1::2]))
+        fields = dict(zip(parts[::2], parts[1::2], strict=False))
         host = fields.get("ip4") or fields.get("dns") or fields.get("dns4")
         if host in _LOCAL and fields.get("tcp", "").isdigit() and "https" not in parts:
             return int(fields["tcp"])

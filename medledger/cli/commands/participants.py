@@ -8,10 +8,9 @@ import click
 
 from medledger import codes
 
-from ..lazy import lazy
-
 from ..context import State, with_state
 from ..errors import MedledgerGroup
+from ..lazy import lazy
 from ..options import common_options
 from ..output import emit, note, when
 from ..params import HEX32, CodeType, HexType

@@ -137,7 +137,7 @@ def test_trail_holds_every_change_in_order_and_exports(client, patient, clinicia
     assert [row["event"] for row in as_json] == [e.event for e in entries]
     rows = list(csv.DictReader(io.StringIO(audit.to_csv(entries))))
     assert len(rows) == len(entries)
-    for row, e in zip(rows, entries):
+    for row, e in zip(rows, entries, strict=True):
         assert row["event"] == e.event and row["actor"] == e.actor
         assert row["block"] == str(e.block) and row["time_utc"] == utc(e.time)
         assert row["emergency"] == str(e.emergency) and row["detail"] == e.detail

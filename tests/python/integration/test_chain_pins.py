@@ -30,9 +30,9 @@ def _walk(node: Any, found: dict[str, Any]) -> None:
         if node.get("nodeType") == "EnumDefinition":
             found[node["name"]] = [m["name"] for m in node["members"]]
         value = node.get("value")
-        if node.get("nodeType") == "VariableDeclaration" and node.get("constant") and isinstance(value, dict):
-            if value.get("nodeType") == "Literal" and not value.get("subdenomination"):
-                found[node["name"]] = int(value["value"])
+        constant = node.get("nodeType") == "VariableDeclaration" and node.get("constant")
+        if constant and isinstance(value, dict) and value.get("nodeType") == "Literal" and not value.get("subdenomination"):
+            found[node["name"]] = int(value["value"])
         for child in node.values():
             _walk(child, found)
     elif isinstance(node, list):

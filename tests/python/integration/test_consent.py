@@ -156,7 +156,7 @@ def test_request_for_another_chain_or_contract_is_refused_before_sending(client,
 def test_altered_signed_request_is_refused(client, patient, researcher, relayer):
     request = consent.sign_grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
     request["message"]["purposes"] |= 1 << P.COMMERCIAL
-    with pytest.raises(AccessDenied, match="not patient .* signature"):
+    with pytest.raises(AccessDenied, match=r"not patient .* signature"):
         consent.submit(client, relayer, request)
 
 

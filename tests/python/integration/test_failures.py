@@ -9,8 +9,8 @@ import re
 import pytest
 
 from medledger import consent, participants, records
-from medledger.chain import events as ev
 from medledger.chain import Chain, utc
+from medledger.chain import events as ev
 from medledger.client import Client
 from medledger.errors import (
     AccessDenied,

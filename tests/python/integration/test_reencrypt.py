@@ -44,7 +44,7 @@ def test_revoke_with_reencrypt_closes_old_records_to_the_revoked_grantee(client,
     read = records.read_record(client, clinician, new_id, purpose=P.DIRECT_CARE)
     assert json.loads(read.data)["valueQuantity"]["value"] == 6.1
     # The revoked researcher's keys do not open the new ciphertext, even bypassing the chain.
-    new_cid = [s.cid for s in records.list_records(client, patient.address) if s.record_id == new_id][0]
+    new_cid = next(s.cid for s in records.list_records(client, patient.address) if s.record_id == new_id)
     keys = Keyring(client).secrets(researcher, patient.address, [C.OBSERVATIONS])
     with pytest.raises(KeyNotFound):
         crypto.open_record_blob(io.BytesIO(store.cat(new_cid)), keys)

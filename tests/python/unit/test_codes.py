@@ -173,5 +173,5 @@ def test_to_mask_rejects_codes_that_do_not_fit_16_bits() -> None:
 
 
 def test_parse_rejects_a_member_of_another_code_table() -> None:
-    with pytest.raises(UnknownCode, match="Purpose.RESEARCH is not a category"):
+    with pytest.raises(UnknownCode, match=r"Purpose\.RESEARCH is not a category"):
         parse(Category, Purpose.RESEARCH)

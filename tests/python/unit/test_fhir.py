@@ -206,5 +206,5 @@ def test_invalid_override_raises_record_format_error(tmp_path: Path, override: s
 
 
 def test_missing_attachment_raises_record_format_error_naming_the_path(tmp_path: Path) -> None:
-    with pytest.raises(RecordFormatError, match="cannot read attachment .*missing.pdf"):
+    with pytest.raises(RecordFormatError, match=r"cannot read attachment .*missing\.pdf"):
         detect_content_type(tmp_path / "missing.pdf")
