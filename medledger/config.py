@@ -64,7 +64,7 @@ class Settings:
         """Per-user working state that is not secret (sync checkpoints, pending writes)."""
         return self.home / "cache"
 
-    def with_overrides(self, **overrides: Any) -> Settings:
+    def with_overrides(self, **overrides: Any) -> "Settings":
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 

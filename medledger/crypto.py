@@ -853,8 +853,8 @@ def parse_record_header(
 CategoryKeys = Union[
     bytes,
     KeyPair,
-    Mapping[int, bytes | KeyPair],
-    Mapping[int, Mapping[int, bytes | KeyPair]],
+    Mapping[int, Union[bytes, KeyPair]],
+    Mapping[int, Mapping[int, Union[bytes, KeyPair]]],
 ]
 """Category secret keys: one secret, a map ``epoch -> secret``, or ``category -> epoch -> secret``
 (the shape of an opened key envelope's ``keys``)."""
