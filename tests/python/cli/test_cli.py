@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -520,3 +522,19 @@ def test_reissue_keys_sends_each_current_reader_an_envelope(run):
     answer = as_json(run("consent", "reissue-keys", "--json", as_="patient"))
     assert answer["envelopes_published"] == 2
     fails(run("consent", "reissue-keys", "--patient", "patient", as_="stranger"), 10, "may not manage the consents")
+
+
+def test_help_does_not_load_the_library():
+    """The command modules import the library on first use: listing the commands loads no web3."""
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from medledger.cli import cli\n"
+        "result = CliRunner().invoke(cli, ['--help'])\n"
+        "assert result.exit_code == 0 and 'records' in result.output, result.output\n"
+        "heavy = sorted(m for m in ('web3', 'eth_account', 'medledger.chain', 'medledger.client') if m in sys.modules)\n"
+        "print(heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
