@@ -59,7 +59,9 @@ class Ingestor:
         recover_pending(client)
         check_access(client, self.patient, author.address, codes.Access.WRITE, self.category, self.purpose)
         self.epoch, self.public = Keyring(client).directory(self.patient).public_key(self.category)
-        self._registrar = FastRegistrar(client.contract, author, self.patient, self.category, self.purpose)
+        self._registrar = FastRegistrar(
+            client.contract, author, self.patient, self.category, self.purpose, key_epoch=self.epoch
+        )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medledger-encrypt")
         self._chain_queue: queue.Queue[Any] = queue.Queue(maxsize=workers * 2)
         self._sender = threading.Thread(target=self._send_loop, name="medledger-register", daemon=True)

@@ -231,7 +231,7 @@ class Keyring:
                 continue
             blob = crypto.make_envelope(self.recipient_key(reader), patient, {c: keys[c] for c in sorted(overlap)})
             pointer = self.client.put_small(blob)
-            self.client.contract.publish_key_envelope(patient, reader, pointer, sender=manager)
+            self.client.contract.publish_key_envelope(patient, reader, pointer, sender=manager, categories=overlap)
             published += 1
         return published
 

@@ -271,8 +271,11 @@ class MedledgerContract:
         return self.send(Tx("setKeyDirectory", (_address(patient), pointer)), sender)
 
     def publish_key_envelope(
-        self, patient: str, recipient: str, envelope: bytes, *, sender: Sender, simulate: bool = False
-    ) -> Receipt:
+        self, patient: str, recipient: str, envelope: bytes, *, sender: Sender, simulate: bool = False,
+        categories: Iterable[int] = (),
+    ) -> Receipt:  # fmt: skip
+        """Point ``recipient`` at a key envelope; ``categories``: the ones it carries (the contract
+        will check them against the recipient's access)."""
         args = (_address(patient), _address(recipient), envelope)
         return self._transact(Tx("publishKeyEnvelope", args), sender, simulate)
 
@@ -296,21 +299,22 @@ class MedledgerContract:
 
     def register_record(
         self, record_id: bytes, patient: str, category: int, purpose: int, fingerprint: bytes, cid: bytes,
-        *, sender: Sender,
+        *, sender: Sender, key_epoch: int | None = None,
     ) -> Receipt:  # fmt: skip
+        """Register a record; ``key_epoch``: the category-key epoch its record key was sealed to."""
         args = (record_id, _address(patient), int(category), int(purpose), fingerprint, cid)
         return self.send(Tx("registerRecord", args, {"category": int(category), "purpose": int(purpose)}), sender)
 
     def amend_record(
         self, previous: bytes, record_id: bytes, purpose: int, fingerprint: bytes, cid: bytes,
-        *, sender: Sender, category: int | None = None,
+        *, sender: Sender, category: int | None = None, patient: str | None = None, key_epoch: int | None = None,
     ) -> Receipt:  # fmt: skip
         context = {"purpose": int(purpose)} | ({"category": int(category)} if category is not None else {})
         return self.send(Tx("amendRecord", (previous, record_id, int(purpose), fingerprint, cid), context), sender)
 
     def anchor_batch(
         self, root: bytes, patient: str, category: int, purpose: int, leaf_count: int, cid: bytes,
-        *, sender: Sender,
+        *, sender: Sender, key_epoch: int | None = None,
     ) -> Receipt:  # fmt: skip
         args = (root, _address(patient), int(category), int(purpose), int(leaf_count), cid)
         return self.send(Tx("anchorBatch", args, {"category": int(category), "purpose": int(purpose)}), sender)

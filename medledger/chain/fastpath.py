@@ -39,8 +39,14 @@ class PendingRegistration:
 class FastRegistrar:
     """Registers records of one patient, category and purpose from one sender, pipelined."""
 
-    def __init__(self, contract: MedledgerContract, sender: Sender, patient: str, category: int, purpose: int) -> None:
+    def __init__(
+        self, contract: MedledgerContract, sender: Sender, patient: str, category: int, purpose: int,
+        *, key_epoch: int | None = None,
+    ) -> None:  # fmt: skip
+        """``key_epoch``: the category-key epoch the records' keys are sealed to (the contract's next ABI
+        checks it; bulk registration batches records then)."""
         self.contract = contract
+        self.key_epoch = key_epoch
         self.chain = contract.chain
         self.sender = sender
         self.patient = patient

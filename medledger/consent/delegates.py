@@ -21,7 +21,7 @@ def appoint_delegate(
     if changed:
         keyring = Keyring(client)
         pointer = keyring.envelope_for(patient, patient.address, keyring.recipient_key(delegate), wanted)
-        client.contract.publish_key_envelope(patient.address, delegate, pointer, sender=patient)
+        client.contract.publish_key_envelope(patient.address, delegate, pointer, sender=patient, categories=wanted)
     return changed
 
 

@@ -158,7 +158,9 @@ def emergency_access(s: Scene) -> None:
     # Lisa cannot act; her daughter (a delegate holding the keys) releases them to A&E.
     keyring = Keyring(client)
     pointer = keyring.envelope_for(s.daughter, lisa.address, keyring.recipient_key(s.ae.address), [C.OBSERVATIONS])
-    client.contract.publish_key_envelope(lisa.address, s.ae.address, pointer, sender=s.daughter)
+    client.contract.publish_key_envelope(
+        lisa.address, s.ae.address, pointer, sender=s.daughter, categories=[C.OBSERVATIONS]
+    )
     ae_read = records.read_record(client, s.ae, s.made["lab"].record_id, purpose=P.EMERGENCY)
     s.story.expect(ae_read.emergency and ae_read.data is not None, "A&E reads the lab result under emergency access")
     flagged = [e for e in audit.trail(client, lisa.address) if e.emergency]

@@ -56,7 +56,7 @@ def anchor_batch(
     )  # fmt: skip
     cid = cid_to_bytes(stored.cid)
     commit(client, stored, lambda: client.contract.anchor_batch(
-        root, patient, category, purpose, len(items), cid, sender=author
+        root, patient, category, purpose, len(items), cid, sender=author, key_epoch=epoch
     ))  # fmt: skip
     return BatchResult(root, stored.cid, reading_ids, fingerprints, crypto.merkle_proofs(leaves))
 

@@ -140,20 +140,21 @@ def _write(
             f"Record 0x{record_id.hex()} is already registered, so nothing was written; read it, or write "
             "with another record id"
         )
-    record_id = record_id or secrets.token_bytes(32)  # 32 random bytes: no collision to check for
+    rid = record_id or secrets.token_bytes(32)  # 32 random bytes: no collision to check for
     epoch, public = Keyring(client).directory(patient).public_key(cat)
     stored = seal_and_store(
-        client, source, record_id=record_id, patient=patient, category=cat, epoch=epoch, public=public,
+        client, source, record_id=rid, patient=patient, category=cat, epoch=epoch, public=public,
         content_type=content_type, progress=progress,
     )  # fmt: skip
     cid = cid_to_bytes(stored.cid)
     contract = client.contract
     if supersedes is None:
         commit(client, stored, lambda: contract.register_record(
-            record_id, patient, cat, purpose, stored.fingerprint, cid, sender=author
+            rid, patient, cat, purpose, stored.fingerprint, cid, sender=author, key_epoch=epoch
         ))  # fmt: skip
     else:
         commit(client, stored, lambda: contract.amend_record(
-            supersedes, record_id, purpose, stored.fingerprint, cid, sender=author, category=cat
+            supersedes, rid, purpose, stored.fingerprint, cid, sender=author, category=cat, patient=patient,
+            key_epoch=epoch,
         ))  # fmt: skip
-    return WriteResult(record_id, stored.cid, stored.fingerprint, cat, content_type, stored.size)
+    return WriteResult(rid, stored.cid, stored.fingerprint, cat, content_type, stored.size)
