@@ -18,7 +18,8 @@ from typing import Any, TextIO
 from eth_account import Account
 from eth_utils import to_checksum_address
 
-from . import audit, codes, consent, crypto, participants, records, services
+from . import audit, codes, consent, crypto, participants, records
+from . import node as services
 from .chain import Chain, deploy_medledger, utc
 from .client import Client
 from .config import Settings

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from medledger import services
+from medledger import node as services
 from medledger.config import Settings
 
 from .common import MedledgerGroup, State, common_options, emit, note, with_state
@@ -41,7 +41,7 @@ def _ipfs_port(api: str) -> int | None:
 
 
 def node_config(settings: Settings, data_dir: Path | None = None) -> services.NodeConfig:
-    """The :class:`~medledger.services.NodeConfig` matching ``settings``."""
+    """The :class:`~medledger.node.NodeConfig` matching ``settings``."""
     overrides: dict[str, Any] = {}
     rpc = _rpc_port(settings.rpc_url)
     if rpc is not None:

@@ -21,7 +21,7 @@ from medledger.client import Client
 from medledger.config import Settings
 from medledger.demo import identities
 from medledger.keystore import Identity
-from medledger.services import NodeConfig, running_services
+from medledger.node import NodeConfig, running_services
 from medledger.storage import IpfsStore
 
 CAST = [

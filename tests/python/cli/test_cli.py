@@ -9,7 +9,7 @@ from typing import Any
 
 from click.testing import Result
 
-from medledger.services import free_port
+from medledger.node import free_port
 
 OBS = {
     "resourceType": "Observation",
@@ -413,7 +413,7 @@ def test_wrong_chain_id_is_refused(run):
 
 # --- node and demo wiring (without starting anything) ----------------------------------------------------
 def test_node_up_and_down_use_the_configured_ports(run, tmp_path, monkeypatch):
-    from medledger import services
+    from medledger import node as services
 
     seen = []
 

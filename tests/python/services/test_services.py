@@ -17,7 +17,7 @@ from eth_account import Account
 from web3 import Web3
 
 from medledger.errors import ServiceError
-from medledger.services import (
+from medledger.node import (
     DEFAULT_MNEMONIC,
     NodeConfig,
     default_data_dir,
