@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import paths
 from .errors import ConfigError
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8645"
@@ -31,7 +32,7 @@ DEFAULT_IPFS_API = "/ip4/127.0.0.1/tcp/5101/http"
 
 def default_home() -> Path:
     """``$MEDLEDGER_HOME`` (an empty value counts as unset), else ``~/.medledger``."""
-    return Path(os.environ.get("MEDLEDGER_HOME") or Path.home() / ".medledger").expanduser()
+    return paths.medledger_home()
 
 
 @dataclass(frozen=True)
@@ -49,20 +50,20 @@ class Settings:
 
     @property
     def deployments(self) -> Path:
-        return self.deployments_dir or self.home / "deployments"
+        return self.deployments_dir or paths.deployments_dir(self.home)
 
     @property
     def keys(self) -> Path:
-        return self.keystore_dir or self.home / "keys"
+        return self.keystore_dir or paths.keys_dir(self.home)
 
     @property
     def node_dir(self) -> Path:
-        return self.home / "node"
+        return paths.node_dir(self.home)
 
     @property
     def cache_dir(self) -> Path:
         """Per-user working state that is not secret (sync checkpoints, pending writes)."""
-        return self.home / "cache"
+        return paths.cache_dir(self.home)
 
     def with_overrides(self, **overrides: Any) -> "Settings":
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -84,7 +85,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     """Read the config file and environment, then apply ``overrides`` (None values are ignored)."""
     home = Path(overrides.pop("home", None) or default_home()).expanduser()
     env_config = _env("MEDLEDGER_CONFIG")
-    path = config_file or (Path(env_config) if env_config else home / "config.toml")
+    path = config_file or (Path(env_config) if env_config else paths.config_file(home))
     data: dict[str, Any] = {}
     if path.exists():
         try:
@@ -95,14 +96,14 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError(f"The config file {path} does not exist.")
     chain = data.get("chain", {})
     ipfs = data.get("ipfs", {})
-    paths = data.get("paths", {})
+    path_section = data.get("paths", {})
     unknown = set(data) - {"chain", "ipfs", "paths"}
     if unknown:
         raise ConfigError(f"Unknown section(s) {sorted(unknown)} in {path}; expected chain, ipfs, paths.")
 
     chain_id = _env("MEDLEDGER_CHAIN_ID") or chain.get("chain_id")
-    deployments = _env("MEDLEDGER_DEPLOYMENTS") or paths.get("deployments")
-    keys = _env("MEDLEDGER_KEYSTORE") or paths.get("keys")
+    deployments = _env("MEDLEDGER_DEPLOYMENTS") or path_section.get("deployments")
+    keys = _env("MEDLEDGER_KEYSTORE") or path_section.get("keys")
     settings = Settings(
         home=home,
         rpc_url=_env("MEDLEDGER_RPC_URL") or chain.get("rpc_url", DEFAULT_RPC_URL),
