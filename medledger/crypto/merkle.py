@@ -66,10 +66,15 @@ def merkle_proofs(leaves: Sequence[bytes]) -> list[list[bytes]]:
     return [_proof_from_levels(levels, i) for i in range(len(leaves))]
 
 
-def verify_merkle_proof(root: bytes, leaf: bytes, proof: Sequence[bytes]) -> bool:
-    """Same computation as OpenZeppelin ``MerkleProof.verify`` (processProof, sorted pairs)."""
-    computed = bytes(leaf)
-    for node in proof:
-        computed = _hash_pair(computed, bytes(node))
-    return hmac.compare_digest(computed, bytes(root))
+def verify_merkle_proof(root: bytes, reading_id: bytes | str, fingerprint: bytes, proof: Sequence[bytes]) -> bool:
+    """Whether the reading ``(reading_id, fingerprint)`` is in the batch with Merkle root ``root``.
+
+    The same check as the contract's ``verifyBatchInclusion``: the leaf is computed here with
+    :func:`batch_leaf` (double-hashed), never taken from the caller, so an inner node of the tree
+    (or the pair of its children) cannot pass as a reading. Then OpenZeppelin ``processProof``.
+    """
+    computed = batch_leaf(reading_id, fingerprint)
+    for i, node in enumerate(proof):
+        computed = _hash_pair(computed, check_len(node, 32, f"Merkle proof node {i}"))
+    return hmac.compare_digest(computed, check_len(root, 32, "Merkle root"))
 

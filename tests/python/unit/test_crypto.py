@@ -452,9 +452,13 @@ def oz_process_proof(proof: list[bytes], leaf: bytes) -> bytes:
     return computed
 
 
+def make_readings(count: int, salt: bytes = b"") -> list[tuple[bytes, bytes]]:
+    """(reading id, fingerprint) pairs."""
+    return [(keccak(salt + b"reading" + bytes([i])), keccak(salt + b"fp" + bytes([i]))) for i in range(count)]
+
+
 def make_leaves(count: int, salt: bytes = b"") -> list[bytes]:
-    return [batch_leaf(keccak(salt + b"reading" + bytes([i])), keccak(salt + b"fp" + bytes([i])))
-            for i in range(count)]
+    return [batch_leaf(rid, fp) for rid, fp in make_readings(count, salt)]
 
 
 def test_batch_leaf_is_double_keccak_of_abi_encoded_pair() -> None:
@@ -466,7 +470,7 @@ def test_single_leaf_tree_has_the_leaf_as_root_and_an_empty_proof() -> None:
     leaf = make_leaves(1)[0]
     assert merkle_root([leaf]) == leaf
     assert merkle_proof([leaf], 0) == []
-    assert verify_merkle_proof(leaf, leaf, [])
+    assert verify_merkle_proof(leaf, *make_readings(1)[0], [])
 
 
 def test_two_leaf_root_is_sorted_pair_hash() -> None:
@@ -477,24 +481,47 @@ def test_two_leaf_root_is_sorted_pair_hash() -> None:
 
 @pytest.mark.parametrize("count", range(1, 18))
 def test_every_proof_verifies_with_openzeppelin_process_proof(count: int) -> None:
+    readings = make_readings(count)
     leaves = make_leaves(count)
     root = merkle_root(leaves)
     proofs = merkle_proofs(leaves)
     for index, leaf in enumerate(leaves):
         assert proofs[index] == merkle_proof(leaves, index)
         assert oz_process_proof(proofs[index], leaf) == root
-        assert verify_merkle_proof(root, leaf, proofs[index])
+        assert verify_merkle_proof(root, *readings[index], proofs[index])
 
 
 @pytest.mark.parametrize("count", [2, 3, 7, 17])
 def test_proof_does_not_verify_another_leaf_or_root(count: int) -> None:
+    readings = make_readings(count)
     leaves = make_leaves(count)
     root = merkle_root(leaves)
-    outsider = make_leaves(1, salt=b"x")[0]
+    outsider = make_readings(1, salt=b"x")[0]
     proof = merkle_proof(leaves, 0)
-    assert not verify_merkle_proof(root, outsider, proof)
-    assert not verify_merkle_proof(merkle_root(make_leaves(count, salt=b"y")), leaves[0], proof)
+    assert not verify_merkle_proof(root, *outsider, proof)
+    assert not verify_merkle_proof(root, readings[0][0], readings[1][1], proof)  # another reading's fingerprint
+    assert not verify_merkle_proof(merkle_root(make_leaves(count, salt=b"y")), *readings[0], proof)
     assert oz_process_proof(proof, leaves[1]) != root
+
+
+@pytest.mark.parametrize("count", [2, 4, 5, 17])
+def test_an_inner_node_is_not_accepted_as_a_reading(count: int) -> None:
+    """Issue 12 item 10: like the contract's verifyBatchInclusion, the check computes the leaf from
+    (reading id, fingerprint) itself, so the two children of an inner node do not pass as a reading."""
+    leaves = make_leaves(count)
+    root = merkle_root(leaves)
+    left, right = sorted(leaves[:2])
+    inner = keccak(left + right)
+    upper = merkle_proof(leaves, 0)[1:]
+    assert oz_process_proof(upper, inner) == root  # the inner node is really in the tree
+    assert not verify_merkle_proof(root, left, right, upper)
+    assert not verify_merkle_proof(root, inner, inner, upper)
+
+
+def test_verify_merkle_proof_rejects_proof_nodes_of_the_wrong_size() -> None:
+    readings = make_readings(2)
+    with pytest.raises(CryptoError, match="proof"):
+        verify_merkle_proof(merkle_root(make_leaves(2)), *readings[0], [b"short"])
 
 
 @fast
