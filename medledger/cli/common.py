@@ -63,7 +63,7 @@ EXIT_CODES: dict[int, str] = {
     MedledgerError.exit_code: "other error, or aborted",
     ConfigError.exit_code: "usage error: bad option or argument, unknown code name, bad configuration (ConfigError, UnknownCode)",
     ServiceError.exit_code: "chain or IPFS node down or unreachable, or a local service failed (ServiceError, ServiceUnavailable)",
-    KeystoreError.exit_code: "keystore missing or malformed, wrong passphrase, missing key (KeystoreError, WrongPassphrase, KeyNotFound)",
+    KeystoreError.exit_code: "keystore missing or malformed, wrong passphrase, missing key (KeystoreError, WrongPassphrase, KeyNotFound, NoKeyOpens)",
     CryptoError.exit_code: "decryption failed (CryptoError, DecryptionError)",
     TamperingDetected.exit_code: "tampering detected: content, CID or fingerprint does not match (TamperingDetected)",
     RecordFormatError.exit_code: "invalid record input: bad FHIR, unreadable file (RecordFormatError)",

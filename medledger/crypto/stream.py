@@ -45,13 +45,37 @@ def ciphertext_size(plaintext_size: int, chunk_size: int = CHUNK_SIZE) -> int:
     return plaintext_size + chunks * ABYTES
 
 
-class _RecordStream:
-    """What the encryptor and decryptor share: the plaintext size so far and, at the end, the
-    keyed fingerprint of the plaintext."""
+class StreamBase:
+    """What every encryptor and decryptor shares: the record key, the secretstream state, the
+    plaintext size so far and, at the end, the keyed fingerprint of the plaintext. Iterable once."""
 
-    _size: int
-    _fingerprint: bytes | None
     _whole = "stream was processed"  # how each subclass says "the whole input went through"
+    _role = "stream"
+
+    def __init__(self, record_key: bytes, chunk_size: int) -> None:
+        self.record_key: bytes = check_key(record_key)
+        #: the key epoch whose category key opened the record key (set by ``open_record_blob``)
+        self.key_epoch: int | None = None
+        self._chunk_size = check_chunk_size(chunk_size)
+        self._state = sodium.crypto_secretstream_xchacha20poly1305_state()
+        self._mac = hmac.new(fingerprint_key(self.record_key), digestmod=hashlib.sha256)
+        self._size = 0
+        self._started = False
+        self._fingerprint: bytes | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._started:
+            raise CryptoError(f"this {self._role} was already iterated; create a new one to do it again")
+        self._started = True
+        return self._chunks()
+
+    def _chunks(self) -> Iterator[bytes]:
+        raise NotImplementedError  # pragma: no cover
+
+    def _absorb(self, plain: bytes) -> None:
+        """Count ``plain`` as record content: its size and its fingerprint."""
+        self._mac.update(plain)
+        self._size += len(plain)
 
     @property
     def finished(self) -> bool:
@@ -73,16 +97,103 @@ class _RecordStream:
         return self._size
 
 
-class RecordEncryptor(_RecordStream):
+class PushStream(StreamBase):
+    """The encrypting side: ``header`` (the 24-byte secretstream header) is available at once and
+    must be stored with the ciphertext."""
+
+    _whole = "input was encrypted"
+    _role = "encryptor"
+
+    def __init__(self, record_key: bytes, source: ReadableStream, chunk_size: int) -> None:
+        super().__init__(record_key, chunk_size)
+        self._source = source
+        self.header: bytes = sodium.crypto_secretstream_xchacha20poly1305_init_push(self._state, self.record_key)
+
+    def _push(self, plain: bytes, ad: bytes, tag: int) -> bytes:
+        return bytes(sodium.crypto_secretstream_xchacha20poly1305_push(self._state, plain, ad, tag))
+
+
+class PullStream(StreamBase):
+    """The decrypting side: frames of ``chunk_size + ABYTES`` bytes, each authenticated before its
+    plaintext is used."""
+
+    _whole = "ciphertext was decrypted"
+    _role = "decryptor"
+    _binding = "another record id or patient"
+
+    def __init__(
+        self,
+        record_key: bytes,
+        record_id: bytes | str,
+        stream_header: bytes,
+        source: ReadableStream,
+        chunk_size: int,
+        expected_fingerprint: bytes | None,
+    ) -> None:
+        super().__init__(record_key, chunk_size)
+        self._record_id = record_id_bytes(record_id)
+        self._source = source
+        self._expected = (
+            None if expected_fingerprint is None
+            else check_len(expected_fingerprint, FINGERPRINT_BYTES, "expected fingerprint")
+        )
+        header = as_bytes(stream_header, "stream header")
+        if len(header) != STREAM_HEADER_BYTES:
+            raise TamperingDetected(
+                f"record 0x{self._record_id.hex()}: the stream header is {len(header)} bytes instead "
+                f"of {STREAM_HEADER_BYTES}; the blob was altered or truncated"
+            )
+        sodium.crypto_secretstream_xchacha20poly1305_init_pull(self._state, header, self.record_key)
+
+    def _tampered(self, check: str) -> TamperingDetected:
+        return TamperingDetected(f"record 0x{self._record_id.hex()}: {check}")
+
+    def _read_frame(self, index: int) -> bytes:
+        frame = read_exact(self._source, self._chunk_size + ABYTES)
+        if len(frame) < ABYTES:
+            raise self._tampered(f"truncated: the ciphertext ends after {index} chunk(s) without the final chunk")
+        return frame
+
+    def _pull(self, frame: bytes, ad: bytes, index: int) -> tuple[bytes, int]:
+        try:
+            plain, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(self._state, frame, ad)
+        except nacl.exceptions.CryptoError:
+            ending = (
+                " (the stream ends inside this chunk, so it may also have been cut or extended)"
+                if len(frame) < self._chunk_size + ABYTES else ""
+            )
+            raise self._tampered(
+                f"authentication failed on chunk {index}{ending}: the ciphertext was altered, or "
+                f"it belongs to {self._binding}, or the record key is wrong"
+            ) from None
+        return bytes(plain), int(tag)
+
+    def _finish(self, index: int) -> None:
+        """After the final chunk: nothing may follow, and the fingerprint must match."""
+        if self._source.read(1):
+            raise self._tampered(f"extra data follows the final chunk (chunk {index})")
+        digest = self._mac.digest()
+        if self._expected is not None and not hmac.compare_digest(digest, self._expected):
+            raise self._tampered(
+                "fingerprint mismatch: the decrypted content differs from the content "
+                "whose fingerprint was committed"
+            )
+        self._fingerprint = digest
+
+    @property
+    def verified(self) -> bool:
+        """True once finished and an expected fingerprint was given and matched."""
+        return self.finished and self._expected is not None
+
+
+class RecordEncryptor(PushStream):
     """Encrypt a plaintext stream chunk by chunk; iterate it to get the ciphertext.
 
     ``header`` (the 24-byte secretstream header) is available at once and must be stored with the
     ciphertext. After the iteration is exhausted, ``fingerprint`` and ``plaintext_size`` describe
     the plaintext. At most two plaintext chunks are held in memory at a time. An encryptor can be
-    iterated once.
+    iterated once. Every chunk is authenticated with :func:`record_ad`.
     """
-
-    _whole = "input was encrypted"
 
     def __init__(
         self,
@@ -93,22 +204,8 @@ class RecordEncryptor(_RecordStream):
         *,
         chunk_size: int = CHUNK_SIZE,
     ) -> None:
-        key = check_key(record_key)
         self._ad = record_ad(record_id, patient)
-        self._chunk_size = check_chunk_size(chunk_size)
-        self._source = source
-        self._state = sodium.crypto_secretstream_xchacha20poly1305_state()
-        self.header: bytes = sodium.crypto_secretstream_xchacha20poly1305_init_push(self._state, key)
-        self._mac = hmac.new(fingerprint_key(key), digestmod=hashlib.sha256)
-        self._size = 0
-        self._started = False
-        self._fingerprint: bytes | None = None
-
-    def __iter__(self) -> Iterator[bytes]:
-        if self._started:
-            raise CryptoError("this encryptor was already iterated; create a new one to encrypt again")
-        self._started = True
-        return self._chunks()
+        super().__init__(record_key, source, chunk_size)
 
     def _chunks(self) -> Iterator[bytes]:
         size = self._chunk_size
@@ -116,17 +213,15 @@ class RecordEncryptor(_RecordStream):
         while True:
             following = read_exact(self._source, size) if len(chunk) == size else b""
             tag = TAG_FINAL if not following else TAG_MESSAGE
-            self._mac.update(chunk)
-            self._size += len(chunk)
-            yield sodium.crypto_secretstream_xchacha20poly1305_push(self._state, chunk, self._ad, tag)
+            self._absorb(chunk)
+            yield self._push(chunk, self._ad, tag)
             if tag == TAG_FINAL:
                 self._fingerprint = self._mac.digest()
                 return
             chunk = following
 
 
-
-class RecordDecryptor(_RecordStream):
+class RecordDecryptor(PullStream):
     """Decrypt a secretstream ciphertext stream; iterate it to get the plaintext chunks.
 
     Each chunk is authenticated before it is yielded. Truncation (no final chunk), data after the
@@ -135,8 +230,6 @@ class RecordDecryptor(_RecordStream):
     the output as untrusted until the iteration ends without an exception (write to a temporary
     file and keep it only on success).
     """
-
-    _whole = "ciphertext was decrypted"
 
     def __init__(
         self,
@@ -149,80 +242,22 @@ class RecordDecryptor(_RecordStream):
         chunk_size: int = CHUNK_SIZE,
         expected_fingerprint: bytes | None = None,
     ) -> None:
-        key = check_key(record_key)
-        self._record_id = record_id_bytes(record_id)
-        self._ad = record_ad(self._record_id, patient)
-        self._chunk_size = check_chunk_size(chunk_size)
-        self._source = source
-        self._expected = (
-            None if expected_fingerprint is None
-            else check_len(expected_fingerprint, FINGERPRINT_BYTES, "expected fingerprint")
-        )
-        header = as_bytes(stream_header, "stream header")
-        if len(header) != STREAM_HEADER_BYTES:
-            raise TamperingDetected(
-                f"record 0x{self._record_id.hex()}: the stream header is {len(header)} bytes instead "
-                f"of {STREAM_HEADER_BYTES}; the blob was altered or truncated"
-            )
-        self._state = sodium.crypto_secretstream_xchacha20poly1305_state()
-        sodium.crypto_secretstream_xchacha20poly1305_init_pull(self._state, header, key)
-        self._mac = hmac.new(fingerprint_key(key), digestmod=hashlib.sha256)
-        self._size = 0
-        self._started = False
-        self._fingerprint: bytes | None = None
-
-    def _tampered(self, check: str) -> TamperingDetected:
-        return TamperingDetected(f"record 0x{self._record_id.hex()}: {check}")
-
-    def __iter__(self) -> Iterator[bytes]:
-        if self._started:
-            raise CryptoError("this decryptor was already iterated; create a new one to decrypt again")
-        self._started = True
-        return self._chunks()
+        self._ad = record_ad(record_id, patient)
+        super().__init__(record_key, record_id, stream_header, source, chunk_size, expected_fingerprint)
 
     def _chunks(self) -> Iterator[bytes]:
         index = 0
         while True:
-            chunk = read_exact(self._source, self._chunk_size + ABYTES)
-            if len(chunk) < ABYTES:
-                raise self._tampered(
-                    f"truncated: the ciphertext ends after {index} chunk(s) without the final chunk"
-                )
-            try:
-                plain, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(self._state, chunk, self._ad)
-            except nacl.exceptions.CryptoError:
-                ending = (
-                    " (the stream ends inside this chunk, so it may also have been cut or extended)"
-                    if len(chunk) < self._chunk_size + ABYTES else ""
-                )
-                raise self._tampered(
-                    f"authentication failed on chunk {index}{ending}: the ciphertext was altered, or "
-                    "it belongs to another record id or patient, or the record key is wrong"
-                ) from None
-            self._mac.update(plain)
-            self._size += len(plain)
+            plain, tag = self._pull(self._read_frame(index), self._ad, index)
+            self._absorb(plain)
             if tag == TAG_FINAL:
-                if self._source.read(1):
-                    raise self._tampered(f"extra data follows the final chunk (chunk {index})")
-                digest = self._mac.digest()
-                if self._expected is not None and not hmac.compare_digest(digest, self._expected):
-                    raise self._tampered(
-                        "fingerprint mismatch: the decrypted content differs from the content "
-                        "whose fingerprint was committed"
-                    )
-                self._fingerprint = digest
+                self._finish(index)
                 yield plain
                 return
             if tag != TAG_MESSAGE:
                 raise self._tampered(f"unexpected secretstream tag {tag} on chunk {index}")
             yield plain
             index += 1
-
-    @property
-    def verified(self) -> bool:
-        """True once finished and an expected fingerprint was given and matched."""
-        return self.finished and self._expected is not None
-
 
 
 def encrypt_bytes(

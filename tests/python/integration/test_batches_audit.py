@@ -23,7 +23,7 @@ def readings(n: int, start: int = 1_767_000_000) -> list[dict]:
 def batch_record_key(client, reader, root: bytes, cid: str, patient: str) -> bytes:
     keys = Keyring(client).secrets(reader, patient, [C.DEVICE_DATA])
     header, _rest = crypto.parse_record_header(io.BytesIO(client.store.cat(cid)), expected_record_id=root)
-    return crypto.unseal_record_key(header, keys)
+    return crypto.unseal_record_key(header, keys, category=C.DEVICE_DATA)
 
 
 @pytest.mark.parametrize("n", [1, 2, 17, 500])
