@@ -1,10 +1,13 @@
-"""The IPFS API address (multiaddr or URL) and how failures of the HTTP layer read to a person."""
+"""The IPFS API address (multiaddr or URL) and how failures of the HTTP layer read to a person:
+a node that is down, one that hangs, one that answers something other than the Kubo RPC API, and
+the node's own error messages."""
 
 from __future__ import annotations
 
 import re
 import urllib.parse
 
+import ipfshttpclient.exceptions as ipfs_exc
 import requests
 import urllib3.exceptions
 
@@ -84,3 +87,43 @@ def is_read_timeout(error: BaseException) -> bool:
 
 def is_refused(error: BaseException) -> bool:
     return "refused" in str(error).lower()
+
+
+def kind_of(error: BaseException) -> str:
+    """``down``, ``timeout``, ``refusal`` (the node's own error message), ``garbage`` (an answer
+    that is not the Kubo RPC API) or ``other``."""
+    if isinstance(error, ipfs_exc.ConnectionError) or (
+            isinstance(error, requests.exceptions.ConnectionError) and is_refused(error)):
+        return "down"  # (urllib3's NewConnectionError is a ConnectTimeoutError: test this first)
+    if isinstance(error, ipfs_exc.TimeoutError) or is_read_timeout(error):
+        return "timeout"
+    if isinstance(error, ipfs_exc.ErrorResponse):
+        return "refusal"
+    if isinstance(error, (ipfs_exc.StatusError, ipfs_exc.DecodingError, ipfs_exc.ProtocolError)):
+        return "garbage"
+    return "other"
+
+
+def node_message(error: BaseException) -> str:
+    """The message of an IPFS node's error answer."""
+    return str(error.args[0]) if error.args else str(error)
+
+
+def down(url: str, error: BaseException | str) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"IPFS node not reachable at {url} ({short(error)}). Start the local services "
+        f"with `medledger node up`, or set {ENV_IPFS_API} to the API address of a running "
+        "IPFS node.")
+
+
+def hanging(url: str, what: str, waited: float) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"the IPFS node at {url} is not answering: it accepted the connection but sent nothing "
+        f"within {waited:g} s ({what}), and did not answer a version request either. It hangs or is "
+        "overloaded: restart it (`medledger node down` then `medledger node up` for the local node).")
+
+
+def garbage(url: str, what: str, error: BaseException | str) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"the service at {url} answered, but not as an IPFS node's RPC API ({what}: {short(error)}). "
+        f"Check that {ENV_IPFS_API} (or the [ipfs] api setting) is the API address of an IPFS node.")

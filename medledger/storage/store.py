@@ -13,20 +13,25 @@ import requests
 import urllib3.exceptions
 from multiformats import CID
 
-from medledger.errors import ContentNotFound, ServiceUnavailable, StorageError
+from medledger.errors import ContentNotFound, ServiceUnavailable, StorageError, TamperingDetected
 
 from .cid import decode_cid, normalize_cid, same_block
 from .endpoint import (
     DEFAULT_IPFS_API,
     ENV_IPFS_API,
     api_to_multiaddr,
+    down,
     duration,
-    is_read_timeout,
-    is_refused,
+    garbage,
+    hanging,
+    kind_of,
     multiaddr_to_url,
+    node_message,
     short,
 )
+from .unixfs import UnixFsHasher
 from .upload import UPLOAD_CHUNK, Data, Source, as_reader
+from .verify import ContentCheck, verified
 
 # ipfshttpclient 0.7 passes urllib3 a ``strict`` argument that urllib3 2.x only warns about.
 warnings.filterwarnings("ignore", message="The 'strict' parameter is no longer needed",
@@ -36,6 +41,8 @@ warnings.filterwarnings("ignore", message="The 'strict' parameter is no longer n
 DEFAULT_TIMEOUT = 30.0
 #: Size of the pieces :meth:`IpfsStore.cat_stream` yields (at most).
 DOWNLOAD_CHUNK = 256 * 1024
+#: Seconds a node that timed out gets to answer a version request before it counts as hanging.
+PROBE_TIMEOUT = 3.0
 
 
 class IpfsStore:
@@ -75,42 +82,46 @@ class IpfsStore:
         self.close()
 
     # --- error mapping ---------------------------------------------------------------------------
-    def _unavailable(self, error: BaseException | str) -> ServiceUnavailable:
-        return ServiceUnavailable(
-            f"IPFS node not reachable at {self.url} ({short(error)}). Start the local services "
-            f"with `medledger node up`, or set {ENV_IPFS_API} to the API address of a running "
-            f"IPFS node.")
+    def _answers(self) -> bool:
+        """Whether the node answers a version request within a few seconds (tells a node that
+        hangs from one that is still looking for content)."""
+        try:
+            info = self._client.version(timeout=min(PROBE_TIMEOUT, self.timeout))
+        except (ipfs_exc.Error, requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
+            return False
+        return isinstance(info, Mapping) and "Version" in info
 
     def _map(self, error: BaseException, what: str, cid: str | None = None,
              timeout: float | None = None) -> Exception:
         """Translate an ipfshttpclient/requests exception into a medledger error."""
         timeout = self.timeout if timeout is None else timeout
-        if isinstance(error, ipfs_exc.ConnectionError):
-            return self._unavailable(error)
-        if isinstance(error, ipfs_exc.TimeoutError) or is_read_timeout(error):
-            if cid is not None:
+        kind = kind_of(error)
+        if kind == "down":
+            return down(self.url, error)
+        if kind == "timeout":
+            if cid is not None and self._answers():
                 return ContentNotFound(
                     f"content {cid} not found: the IPFS node at {self.url} did not return it "
                     f"within {timeout:g} s ({what})")
-            return StorageError(f"IPFS node at {self.url} did not answer within {timeout:g} s "
-                                f"({what})")
-        if isinstance(error, ipfs_exc.ErrorResponse):
-            msg = str(error.args[0]) if error.args else str(error)
+            return hanging(self.url, what, timeout)
+        if kind == "refusal":
+            msg = node_message(error)
             if cid is not None and "timed out" in msg:
                 return ContentNotFound(f"content {cid} not found on the IPFS node at {self.url} "
                                        f"within {timeout:g} s ({what}: {msg})")
             return StorageError(f"IPFS {what} failed: {msg}")
-        if isinstance(error, requests.exceptions.ConnectionError) and is_refused(error):
-            return self._unavailable(error)
+        if kind == "garbage":
+            return garbage(self.url, what, error)
         return StorageError(f"IPFS {what} failed at {self.url}: {short(error)}")
 
     # --- adding ----------------------------------------------------------------------------------
-    def _add(self, source: Source, *, only_hash: bool, pin: bool = False) -> str:
-        reader, to_close = as_reader(source)
+    def _add(self, source: Source) -> str:
+        """Upload (unpinned) and return the CID, computed here and checked against the node's."""
+        local = UnixFsHasher()
+        reader, to_close = as_reader(source, local.update)
         try:
             try:
-                result = self._client.add(
-                    reader, cid_version=1, raw_leaves=True, only_hash=only_hash, pin=pin)
+                result = self._client.add(reader, cid_version=1, raw_leaves=True, only_hash=False, pin=False)
             except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
                 raise self._map(error, "add") from error
         finally:
@@ -120,10 +131,16 @@ class IpfsStore:
         if reader.error is not None:
             # the node stored a truncated copy, unpinned: the garbage collector removes it
             raise reader.error
+        expected = normalize_cid(local.cid())
         try:
-            return normalize_cid(result["Hash"])
-        except (KeyError, TypeError) as error:
-            raise StorageError(f"IPFS add returned no CID: {result!r}"[:300]) from error
+            answered = normalize_cid(result["Hash"])
+        except (KeyError, TypeError, StorageError) as error:
+            raise garbage(self.url, "add", f"no CID in {result!r}"[:200]) from error
+        if answered != expected:
+            raise TamperingDetected(
+                f"the IPFS node at {self.url} answered CID {answered} for content whose CID is "
+                f"{expected}: the node is faulty or hostile; nothing was pinned or registered")
+        return answered
 
     def add_stream(self, source: Source, *, pin: bool = True) -> str:
         """Add content from a binary file object, an iterable of bytes chunks, bytes or a path.
@@ -133,7 +150,7 @@ class IpfsStore:
         upload fails nothing is pinned (the blocks stored so far are left to the garbage
         collector). Exceptions raised by the source propagate unchanged.
         """
-        cid = self._add(source, only_hash=False, pin=False)
+        cid = self._add(source)
         if pin:
             try:
                 self.pin(cid)
@@ -152,21 +169,35 @@ class IpfsStore:
         return self.add_stream(bytes(data), pin=pin)
 
     def cid_of(self, source: Source) -> str:
-        """The CID ``add`` would give for this content, computed by the node without storing it."""
-        return self._add(source, only_hash=True, pin=False)
+        """The CID ``add`` gives for this content, computed here (no node is asked)."""
+        hasher = UnixFsHasher()
+        reader, to_close = as_reader(source, hasher.update)
+        try:
+            while reader.read(UPLOAD_CHUNK):
+                pass
+        finally:
+            if to_close is not None:
+                to_close.close()
+        if reader.error is not None:
+            raise reader.error
+        return normalize_cid(hasher.cid())
 
     # --- reading ---------------------------------------------------------------------------------
     def cat_stream(self, cid: str, *, timeout: float | None = None,
                    chunk_size: int = DOWNLOAD_CHUNK) -> Iterator[bytes]:
-        """Yield the content of ``cid`` in chunks of at most ``chunk_size`` bytes.
+        """Yield the content of ``cid`` in chunks of at most ``chunk_size`` bytes, checked against
+        ``cid`` (recomputed here): TamperingDetected, before the last chunk is yielded, if the node
+        served anything else.
 
         Raises ContentNotFound if the node sends nothing for ``timeout`` seconds (default: the
-        store's timeout) at the start or in the middle of the content. The request is sent when
-        iteration starts; closing the generator early closes the connection.
+        store's timeout) at the start or in the middle of the content, ServiceUnavailable if the
+        node does not answer at all. The request is sent when iteration starts; closing the
+        generator early closes the connection.
         """
         norm = normalize_cid(cid)
+        check = ContentCheck(decode_cid(norm))
         wait = self.timeout if timeout is None else float(timeout)
-        return self._cat_iter(norm, wait, chunk_size)
+        return verified(check, self._cat_iter(norm, wait, chunk_size), f"the IPFS node at {self.url}")
 
     def _cat_iter(self, cid: str, wait: float, chunk_size: int) -> Iterator[bytes]:
         try:
@@ -224,7 +255,7 @@ class IpfsStore:
         try:
             # the node's own deadline too: js-ipfs keeps a pin of missing content (and the repo
             # lock it holds, which blocks gc) pending after the client gives up
-            self._client.pin.add(norm, recursive=True, timeout=wait + 5,
+            self._client.pin.add(norm, recursive=True, timeout=wait + 2,
                                  opts={"timeout": duration(wait)})
         except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
             raise self._map(error, "pin add", cid=norm, timeout=wait) from error
@@ -328,10 +359,10 @@ class IpfsStore:
         try:
             info = self._client.version()
         except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
-            if isinstance(error, ipfs_exc.TimeoutError):
-                raise self._unavailable(f"no answer within {self.timeout:g} s") from error
             raise self._map(error, "version") from error
-        return str(info.get("Version", ""))
+        if not isinstance(info, Mapping) or not isinstance(info.get("Version"), str):
+            raise garbage(self.url, "version", f"{info!r}"[:120])
+        return str(info["Version"])
 
     def check(self) -> str:
         """Raise ServiceUnavailable unless the node answers; returns its version."""

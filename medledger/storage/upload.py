@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO, Union
 
 #: Size of the pieces the request body is cut into while streaming an upload.
@@ -23,7 +23,9 @@ class ChunkReader:
     file name (which could reveal something about the content) is sent to the node.
     """
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Any, observer: Callable[[bytes], object] | None = None) -> None:
+        #: sees every piece handed to the upload (to compute its CID locally)
+        self._observer = observer
         self._read = None
         self._iter: Iterator[Data] | None = None
         if hasattr(source, "read"):
@@ -80,27 +82,29 @@ class ChunkReader:
         out = self._buf[:size].tobytes()
         self._buf = self._buf[size:]
         self.bytes_read += len(out)
+        if self._observer is not None:
+            self._observer(out)
         return out
 
     def close(self) -> None:
         self._buf = memoryview(b"")
 
 
-def as_reader(source: Any) -> tuple[ChunkReader, Any]:
+def as_reader(source: Any, observer: Callable[[bytes], object] | None = None) -> tuple[ChunkReader, Any]:
     """Wrap ``source`` (bytes, file object, path or iterable of bytes) in a :class:`ChunkReader`.
 
     Returns the reader and a file object to close afterwards (when we opened a path), or None.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return ChunkReader(io.BytesIO(bytes(source))), None
+        return ChunkReader(io.BytesIO(bytes(source)), observer), None
     if isinstance(source, str):
         raise TypeError("add_stream needs bytes, a binary file, a path object or an iterable of "
                         "bytes; a str is ambiguous (use pathlib.Path for a file, or encode it)")
     if isinstance(source, os.PathLike):
         fh = open(source, "rb")  # noqa: SIM115 - closed by the caller
-        return ChunkReader(fh), fh
+        return ChunkReader(fh, observer), fh
     if hasattr(source, "read") or isinstance(source, Iterable):
-        return ChunkReader(source), None
+        return ChunkReader(source, observer), None
     raise TypeError(f"cannot add a {type(source).__name__}: pass bytes, a binary file object, "
                     "a path or an iterable of bytes")
 
