@@ -123,6 +123,8 @@ def list_(state: State) -> None:
     """List the identities in the keystore (no passphrase needed)."""
     keystore = state.keystore()
     infos = keystore.list()
+    for bad in infos.unreadable:
+        note(f"Warning: identity {bad.name!r} is not listed: {bad.reason}")
     emit(
         [key_info_json(i) for i in infos],
         lambda: table(

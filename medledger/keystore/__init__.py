@@ -36,13 +36,15 @@ from medledger.paths import medledger_home
 
 from .format import DEFAULT_SCRYPT_N
 from .names import passphrase_env_var, passphrase_from_env, validate_name
-from .store import Identity, KeyInfo, Keystore, default_keystore_dir
+from .store import Identity, KeyInfo, KeyListing, Keystore, UnreadableKeystore, default_keystore_dir
 
 __all__ = [
     "DEFAULT_SCRYPT_N",
     "Identity",
     "KeyInfo",
+    "KeyListing",
     "Keystore",
+    "UnreadableKeystore",
     "default_keystore_dir",
     "medledger_home",
     "passphrase_env_var",

@@ -55,6 +55,24 @@ class Identity:
         return KeyInfo(self.name, self.address, self.encryption.public, Path())
 
 
+@dataclass(frozen=True)
+class UnreadableKeystore:
+    """A keystore file that could not be read, and why (the message of its KeystoreError)."""
+
+    name: str
+    path: Path
+    reason: str
+
+
+class KeyListing(builtins.list[KeyInfo]):
+    """The identities a keystore directory holds, as far as their files can be read; the files
+    that cannot be read are in ``unreadable`` (so one corrupt file hides nothing else)."""
+
+    def __init__(self, infos: builtins.list[KeyInfo], unreadable: builtins.list[UnreadableKeystore]) -> None:
+        super().__init__(infos)
+        self.unreadable: tuple[UnreadableKeystore, ...] = tuple(unreadable)
+
+
 def _account_for(private_key: bytes | str | None) -> LocalAccount:
     if private_key is None:
         account: LocalAccount = Account.create()
@@ -184,9 +202,19 @@ class Keystore:
         path, parsed = self._load(name)
         return KeyInfo(name=name, address=parsed.address, encryption_public=parsed.public, path=path)
 
-    def list(self) -> builtins.list[KeyInfo]:
-        """Public information of every identity in the directory, sorted by name."""
-        return [self.public(name) for name in self.names()]
+    def list(self) -> KeyListing:
+        """Public information of every readable identity in the directory, sorted by name; the
+        files that cannot be read are named in the result's ``unreadable``."""
+        infos: builtins.list[KeyInfo] = []
+        unreadable: builtins.list[UnreadableKeystore] = []
+        for name in self.names():
+            try:
+                infos.append(self.public(name))
+            except KeyNotFound:
+                continue  # removed since the directory was listed
+            except KeystoreError as error:
+                unreadable.append(UnreadableKeystore(name, self.path_for(name), str(error)))
+        return KeyListing(infos, unreadable)
 
     def unlock(self, name: str, passphrase: str) -> Identity:
         """Decrypt identity ``name``. Raises WrongPassphrase, KeyNotFound or KeystoreError."""

@@ -82,6 +82,21 @@ def test_keys_create_list_show(run, tmp_path, cast):
     assert not (tmp_path / "keys" / "carol.json").exists()
 
 
+def test_keys_list_shows_the_readable_identities_and_names_the_corrupt_file(run, tmp_path):
+    env = {"MEDLEDGER_KEYSTORE": str(tmp_path / "keys"), "MEDLEDGER_KEYSTORE_SCRYPT_N": "16",
+           "MEDLEDGER_PASSPHRASE": "a secret"}
+    for name in ("alice", "bob"):
+        ok(run("keys", "create", name, env=env))
+    broken = tmp_path / "keys" / "broken.json"
+    broken.write_text("{ not json")
+    listed = run("keys", "list", "--json", env=env)
+    assert [k["name"] for k in as_json(listed)] == ["alice", "bob"]
+    assert str(broken) in listed.stderr and "malformed" in listed.stderr
+    table = ok(run("keys", "list", env=env))
+    assert "alice" in table.stdout and "bob" in table.stdout
+    assert str(broken) in table.stderr
+
+
 def test_wrong_passphrase_exits_4_naming_the_keystore(run):
     result = run("consent", "list", as_="patient", env={"MEDLEDGER_PASSPHRASE_PATIENT": "not it"})
     # listing needs no unlock; an action does

@@ -172,8 +172,25 @@ def test_malformed_json_raises_keystore_error_naming_the_file(store: Keystore) -
     with pytest.raises(KeystoreError, match="broken.json is malformed") as caught:
         store.unlock("broken", PASSPHRASE)
     assert not isinstance(caught.value, (WrongPassphrase, KeyNotFound))
-    with pytest.raises(KeystoreError, match="broken.json"):
-        store.list()
+    listing = store.list()
+    assert list(listing) == [] and [u.path.name for u in listing.unreadable] == ["broken.json"]
+
+
+def test_one_corrupt_file_does_not_hide_the_other_identities(store: Keystore) -> None:
+    """Issue 8 item 10: listing reads every file it can and names each one it cannot."""
+    for name in ("alice", "bob", "carol", "dave"):
+        store.create(name, PASSPHRASE)
+    (store.path / "bob.json").write_text("{ not json")
+    document = json.loads((store.path / "dave.json").read_text())
+    del document["encryption"]
+    (store.path / "dave.json").write_text(json.dumps(document))
+    listing = store.list()
+    assert [info.name for info in listing] == ["alice", "carol"]
+    assert [(u.name, u.path) for u in listing.unreadable] == [
+        ("bob", store.path / "bob.json"), ("dave", store.path / "dave.json")]
+    assert "not valid JSON" in listing.unreadable[0].reason
+    assert "'encryption' is missing" in listing.unreadable[1].reason
+    assert store.unlock("carol", PASSPHRASE).name == "carol"
 
 
 @pytest.mark.parametrize("field", ["address", "encryption_public_key", "ethereum", "encryption", "medledger_keystore"])
