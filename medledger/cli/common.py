@@ -22,6 +22,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -51,6 +52,7 @@ from medledger.keystore import (
     Identity,
     KeyInfo,
     Keystore,
+    WeakKeystoreWarning,
     medledger_home,
     passphrase_env_var,
     passphrase_from_env,
@@ -172,11 +174,21 @@ class State:
         return out
 
 
+def _unlock_once(keystore: Keystore, name: str, passphrase: str) -> Identity:
+    """Unlock; a warning about a weak keystore file is shown as a note, not a Python warning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", WeakKeystoreWarning)
+        identity = keystore.unlock(name, passphrase)
+    for warning in caught:
+        note(f"Warning: {warning.message}")
+    return identity
+
+
 def unlock(keystore: Keystore, name: str) -> Identity:
     info = keystore.public(name)  # fails early (KeyNotFound) before asking for a passphrase
     passphrase = passphrase_from_env(name)
     if passphrase is not None:
-        return keystore.unlock(name, passphrase)
+        return _unlock_once(keystore, name, passphrase)
     for attempt in range(1, PASSPHRASE_ATTEMPTS + 1):
         try:
             passphrase = click.prompt(
@@ -188,7 +200,7 @@ def unlock(keystore: Keystore, name: str) -> Identity:
                 "command in a terminal to be asked for it"
             ) from None
         try:
-            return keystore.unlock(name, passphrase)
+            return _unlock_once(keystore, name, passphrase)
         except WrongPassphrase:
             if attempt == PASSPHRASE_ATTEMPTS:
                 raise

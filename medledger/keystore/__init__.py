@@ -34,20 +34,30 @@ from __future__ import annotations
 
 from medledger.paths import medledger_home
 
-from .format import DEFAULT_SCRYPT_N
+from .format import (
+    DEFAULT_SCRYPT_N,
+    MIN_SCRYPT_N,
+    WeakKeystoreWarning,
+    allow_weak_kdf_for_tests,
+    weak_kdf_allowed,
+)
 from .names import passphrase_env_var, passphrase_from_env, validate_name
 from .store import Identity, KeyInfo, KeyListing, Keystore, UnreadableKeystore, default_keystore_dir
 
 __all__ = [
     "DEFAULT_SCRYPT_N",
+    "MIN_SCRYPT_N",
     "Identity",
     "KeyInfo",
     "KeyListing",
     "Keystore",
     "UnreadableKeystore",
+    "WeakKeystoreWarning",
+    "allow_weak_kdf_for_tests",
     "default_keystore_dir",
     "medledger_home",
     "passphrase_env_var",
     "passphrase_from_env",
     "validate_name",
+    "weak_kdf_allowed",
 ]

@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 import secrets
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,11 @@ from medledger.errors import CryptoError, KeystoreError, WrongPassphrase
 
 #: scrypt cost of both parts of a keystore file (eth-account's default for V3 keystores).
 DEFAULT_SCRYPT_N = 2**18
+#: The production floor: a keystore below it is neither written nor unlocked outside the test suite
+#: (scrypt n = 2**15 with r = 8 costs tens of milliseconds per guess; n = 2 cost 19 microseconds).
+MIN_SCRYPT_N = 2**15
+#: The floor for a V3 part that uses PBKDF2 (which medledger never writes) instead of scrypt.
+MIN_PBKDF2_ROUNDS = 600_000
 SCRYPT_R = 8
 SCRYPT_P = 1
 #: Largest scrypt cost accepted from a file (bounds the memory a hostile file can make us use).
@@ -33,6 +39,28 @@ MAX_SCRYPT_MEMORY = 2**30
 FORMAT_VERSION = 1
 _AD_PREFIX = b"medledger/keystore/v1"
 _SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+class WeakKeystoreWarning(UserWarning):
+    """A keystore file's key derivation is above the production floor but below medledger's
+    default cost: its passphrase is cheaper to guess than it should be."""
+
+
+_weak_kdf_allowed = False
+
+
+def allow_weak_kdf_for_tests(allowed: bool = True) -> bool:
+    """TEST SUITES ONLY: let keystores below the production floor (:data:`MIN_SCRYPT_N`) be written
+    and unlocked, so that tests run in milliseconds. Returns the previous setting. A program that
+    handles real keys never calls this."""
+    global _weak_kdf_allowed
+    previous, _weak_kdf_allowed = _weak_kdf_allowed, bool(allowed)
+    return previous
+
+
+def weak_kdf_allowed() -> bool:
+    """Whether the test-only switch :func:`allow_weak_kdf_for_tests` is on."""
+    return _weak_kdf_allowed
 
 
 class Malformed(Exception):
@@ -53,6 +81,36 @@ class ParsedFile:
     nonce: bytes
     ciphertext: bytes
 
+    def weakest(self) -> tuple[str, int]:
+        """The weaker of the two parts' costs, as (description, scrypt-n equivalent)."""
+        v3 = self.v3.get("crypto", self.v3.get("Crypto", {}))
+        params = v3.get("kdfparams", {})
+        if v3.get("kdf") == "pbkdf2":
+            v3_cost = (f"ethereum pbkdf2 c={params['c']}", DEFAULT_SCRYPT_N if params["c"] >= MIN_PBKDF2_ROUNDS else 1)
+        else:
+            v3_cost = (f"ethereum scrypt n={params['n']} r={params['r']} p={params['p']}",
+                       params["n"] * params["r"] * params["p"] // SCRYPT_R)
+        own = (f"encryption scrypt n={self.n} r={self.r} p={self.p}", self.n * self.r * self.p // SCRYPT_R)
+        return min(v3_cost, own, key=lambda cost: cost[1])
+
+
+def check_strength(parsed: ParsedFile, path: Path) -> None:
+    """Refuse a file below the production floor (outside tests); warn on one below the default."""
+    what, cost = parsed.weakest()
+    if _weak_kdf_allowed or cost >= DEFAULT_SCRYPT_N:
+        return
+    if cost < MIN_SCRYPT_N:
+        raise KeystoreError(
+            f"keystore file {path} uses a key derivation ({what}) below the floor of scrypt "
+            f"n={MIN_SCRYPT_N} that medledger accepts outside its test suite: anyone holding the file "
+            "can guess its passphrase quickly. Treat its keys as exposed: create a new identity and "
+            "move to it (register its encryption key on chain)."
+        )
+    warnings.warn(WeakKeystoreWarning(
+        f"keystore file {path} uses a weak key derivation ({what}; medledger writes n={DEFAULT_SCRYPT_N}): "
+        "its passphrase is cheaper to guess than it should be. Change its passphrase to re-encrypt it "
+        "at the default cost."), stacklevel=3)
+
 
 # --- low-level helpers ---------------------------------------------------------------------------
 def scrypt(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -66,8 +124,15 @@ def _ad(address: str, public: bytes) -> bytes:
 
 
 def check_scrypt_n(n: int) -> int:
+    """The cost of files to write: a power of two, at least the production floor (the test suite
+    may go lower with :func:`allow_weak_kdf_for_tests`)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 2 or n & (n - 1) or n > MAX_SCRYPT_N:
         raise KeystoreError(f"scrypt cost n must be a power of two between 2 and {MAX_SCRYPT_N}, got {n!r}")
+    if n < MIN_SCRYPT_N and not _weak_kdf_allowed:
+        raise KeystoreError(
+            f"scrypt cost n={n} is below the production floor of {MIN_SCRYPT_N}: such a keystore's "
+            "passphrase could be guessed quickly. Only medledger's test suite writes weaker files."
+        )
     return n
 
 
@@ -223,6 +288,7 @@ def decrypt(parsed: ParsedFile, passphrase: str, name: str, path: Path) -> tuple
     """Open both parts of a parsed keystore file. Raises WrongPassphrase or KeystoreError."""
     if not isinstance(passphrase, str):
         raise KeystoreError(f"the passphrase for keystore '{name}' must be a string")
+    check_strength(parsed, path)
     account = _open_v3(parsed, passphrase, name, path)
     key = scrypt(passphrase, parsed.salt, parsed.n, parsed.r, parsed.p)
     try:

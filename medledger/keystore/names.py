@@ -11,6 +11,14 @@ from medledger.errors import KeystoreError
 NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 #: Prefix of every passphrase variable (``MEDLEDGER_PASSPHRASE`` and ``MEDLEDGER_PASSPHRASE_<NAME>``).
 PASSPHRASE_ENV = "MEDLEDGER_PASSPHRASE"
+#: Prefixes of the environment variables that may carry secrets (passphrases, keys to import):
+#: long-lived processes medledger starts never inherit them.
+SECRET_ENV_PREFIXES = (PASSPHRASE_ENV, "MEDLEDGER_IMPORT_")
+
+
+def without_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without the variables that may carry medledger secrets."""
+    return {k: v for k, v in environ.items() if not k.startswith(SECRET_ENV_PREFIXES)}
 
 
 def is_valid_name(name: object) -> bool:

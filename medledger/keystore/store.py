@@ -33,6 +33,13 @@ class KeyInfo:
     address: str
     encryption_public: bytes
     path: Path
+    #: the weaker part's key-derivation cost as a scrypt n at r = 8 (None if unknown)
+    kdf_cost: int | None = None
+
+    @property
+    def weak(self) -> bool:
+        """The file's key derivation is below medledger's default cost."""
+        return self.kdf_cost is not None and self.kdf_cost < fmt.DEFAULT_SCRYPT_N
 
     @property
     def encryption_public_hex(self) -> str:
@@ -200,7 +207,8 @@ class Keystore:
     def public(self, name: str) -> KeyInfo:
         """Name, address and encryption public key of identity ``name`` (no passphrase needed)."""
         path, parsed = self._load(name)
-        return KeyInfo(name=name, address=parsed.address, encryption_public=parsed.public, path=path)
+        return KeyInfo(name=name, address=parsed.address, encryption_public=parsed.public, path=path,
+                       kdf_cost=parsed.weakest()[1])
 
     def list(self) -> KeyListing:
         """Public information of every readable identity in the directory, sorted by name; the

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from medledger.errors import ServiceError
 from medledger.fsutil import atomic_write
+from medledger.keystore.names import without_secrets
 
 from .config import HOST, NodeConfig
 from .process import find_binary
@@ -56,5 +57,6 @@ def prepare(config: NodeConfig) -> None:
 
 
 def env() -> dict[str, str]:
-    """anvil's environment: ours, without what would change where it listens or what it logs."""
-    return {k: v for k, v in os.environ.items() if k not in ("RUST_LOG", "ANVIL_IP_ADDR")}
+    """anvil's environment: ours, without secrets and without what would change where it listens
+    or what it logs."""
+    return {k: v for k, v in without_secrets(os.environ).items() if k not in ("RUST_LOG", "ANVIL_IP_ADDR")}

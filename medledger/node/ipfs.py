@@ -14,13 +14,14 @@ from typing import Any
 
 from medledger.errors import ServiceError
 from medledger.fsutil import atomic_write
+from medledger.keystore.names import without_secrets
 
 from .config import HOST, NodeConfig
 from .process import find_binary, log_tail, open_log, write_json
 
 
 def base_env(config: NodeConfig) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
+    env = {k: v for k, v in without_secrets(os.environ).items()
            if k not in ("DEBUG", "IPFS_MONITORING", "NODE_OPTIONS")}
     env["IPFS_PATH"] = str(config.ipfs_path)
     env["NODE_ENV"] = "test"  # js-ipfs: preload off by default

@@ -97,6 +97,35 @@ def test_keys_list_shows_the_readable_identities_and_names_the_corrupt_file(run,
     assert str(broken) in table.stderr
 
 
+def test_production_keys_create_does_not_honour_the_test_scrypt_knob(run, tmp_path):
+    """Issue 12 item 8: MEDLEDGER_KEYSTORE_SCRYPT_N=2 gave keystores 10,000 guesses in 0.19 s."""
+    from medledger.keystore import allow_weak_kdf_for_tests
+
+    env = {"MEDLEDGER_KEYSTORE": str(tmp_path / "keys"), "MEDLEDGER_KEYSTORE_SCRYPT_N": "2",
+           "MEDLEDGER_PASSPHRASE_ALICE": "alice secret"}
+    previous = allow_weak_kdf_for_tests(False)  # as outside the test suite
+    try:
+        fails(run("keys", "create", "alice", env=env), 4, "MEDLEDGER_KEYSTORE_SCRYPT_N", "does not honour")
+    finally:
+        allow_weak_kdf_for_tests(previous)
+    assert not (tmp_path / "keys" / "alice.json").exists()
+
+
+def test_unlocking_a_weak_keystore_prints_a_warning(run, tmp_path):
+    from medledger.keystore import MIN_SCRYPT_N, Keystore, allow_weak_kdf_for_tests
+
+    keys = Keystore(tmp_path / "keys", scrypt_n=MIN_SCRYPT_N)
+    keys.import_key("weak", "0x" + "42" * 32, "a passphrase")
+    previous = allow_weak_kdf_for_tests(False)
+    try:
+        result = run("patient", "emergency-opt-out", as_="weak",
+                     env={"MEDLEDGER_KEYSTORE": str(keys.path), "MEDLEDGER_PASSPHRASE_WEAK": "a passphrase"})
+    finally:
+        allow_weak_kdf_for_tests(previous)
+    assert "Warning: keystore file" in result.stderr and "weak key derivation" in result.stderr
+    assert "WeakKeystoreWarning" not in result.stderr
+
+
 def test_wrong_passphrase_exits_4_naming_the_keystore(run):
     result = run("consent", "list", as_="patient", env={"MEDLEDGER_PASSPHRASE_PATIENT": "not it"})
     # listing needs no unlock; an action does
