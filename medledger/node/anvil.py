@@ -16,7 +16,7 @@ from .process import find_binary
 
 def command(config: NodeConfig) -> list[str]:
     cmd = [str(find_binary("anvil", config)),
-           "--host", HOST, "--port", str(config.anvil_port),
+           "--host", HOST, "--port", str(config.port("anvil_port")),
            "--chain-id", str(config.chain_id),
            "--accounts", str(config.anvil_accounts),
            "--balance", str(config.anvil_balance),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from medledger import paths
+from medledger.config import DEFAULT_PORTS, PORT_KEYS, PORTS_FILE, recorded_ports
 from medledger.errors import ServiceError
 
 #: The only address any service binds to.
@@ -38,8 +39,11 @@ class NodeConfig:
     """Where the local services keep their data and which ports they use (all on 127.0.0.1)."""
 
     data_dir: Path = field(default_factory=default_data_dir)
-    #: anvil JSON-RPC port (not 8545: brownie's own tests use that one)
-    anvil_port: int = 8645
+    #: Ports: None (the default) chooses automatically: the port recorded in ``ports.json`` by the
+    #: last start of this data directory, else the default (see :data:`DEFAULT_PORTS`) if it is
+    #: free, else any free port; the choice is recorded. A number is used as is.
+    #: anvil JSON-RPC port (default 8645, not 8545: brownie's own tests use that one)
+    anvil_port: int | None = None
     chain_id: int = 1337
     mnemonic: str = DEFAULT_MNEMONIC
     anvil_accounts: int = 10
@@ -47,9 +51,9 @@ class NodeConfig:
     anvil_balance: int = 10000
     #: seconds between periodic state dumps (besides the dump on exit); None: only on exit
     anvil_state_interval: int | None = 30
-    ipfs_api_port: int = 5101
-    ipfs_gateway_port: int = 8180
-    ipfs_swarm_port: int = 4101
+    ipfs_api_port: int | None = None
+    ipfs_gateway_port: int | None = None
+    ipfs_swarm_port: int | None = None
     #: seconds to wait for all services to answer after launching them (includes a first init)
     start_timeout: float = 90.0
     #: seconds between SIGTERM and SIGKILL when stopping
@@ -66,9 +70,9 @@ class NodeConfig:
         unknown = set(self.services) - set(SERVICES)
         if unknown:
             raise ServiceError(f"unknown service(s) {sorted(unknown)}; known: {list(SERVICES)}")
-        ports = {k: getattr(self, k) for k in self.port_keys()}
+        ports = {k: getattr(self, k) for k in self.port_keys() if getattr(self, k) is not None}
         for key, port in ports.items():
-            if not isinstance(port, int) or not 0 < port < 65536:
+            if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
                 raise ServiceError(f"config key {key} must be a TCP port number, got {port!r}")
         if len(set(ports.values())) != len(ports):
             raise ServiceError(f"the service ports must all differ: {ports}")
@@ -84,28 +88,50 @@ class NodeConfig:
 
     @staticmethod
     def port_keys() -> tuple[str, ...]:
-        return ("anvil_port", "ipfs_api_port", "ipfs_gateway_port", "ipfs_swarm_port")
+        return PORT_KEYS
 
     def replace(self, **changes: Any) -> NodeConfig:
         return replace(self, **changes)
 
+    # --- ports -----------------------------------------------------------------------------------
+    @property
+    def ports_file(self) -> Path:
+        """Where the ports of the last start are recorded (what clients of this home connect to)."""
+        return self.data_dir / PORTS_FILE
+
+    def automatic(self) -> tuple[str, ...]:
+        """The port keys chosen automatically (not set in the config)."""
+        return tuple(k for k in PORT_KEYS if getattr(self, k) is None)
+
+    def port(self, key: str) -> int:
+        """The port ``key`` as set, else as recorded by the last start, else its default."""
+        value = getattr(self, key)
+        if isinstance(value, int):
+            return value
+        return recorded_ports(self.data_dir).get(key, DEFAULT_PORTS[key])
+
+    def resolved(self) -> NodeConfig:
+        """This config with every port a number (:meth:`port`)."""
+        ports: dict[str, Any] = {k: self.port(k) for k in PORT_KEYS}
+        return replace(self, **ports)
+
     # --- derived addresses and paths -------------------------------------------------------------
     @property
     def rpc_url(self) -> str:
-        return f"http://{HOST}:{self.anvil_port}"
+        return f"http://{HOST}:{self.port('anvil_port')}"
 
     @property
     def ipfs_api(self) -> str:
         """The IPFS API as a multiaddr (what :class:`medledger.storage.IpfsStore` takes)."""
-        return f"/ip4/{HOST}/tcp/{self.ipfs_api_port}/http"
+        return f"/ip4/{HOST}/tcp/{self.port('ipfs_api_port')}/http"
 
     @property
     def ipfs_api_url(self) -> str:
-        return f"http://{HOST}:{self.ipfs_api_port}"
+        return f"http://{HOST}:{self.port('ipfs_api_port')}"
 
     @property
     def ipfs_gateway_url(self) -> str:
-        return f"http://{HOST}:{self.ipfs_gateway_port}"
+        return f"http://{HOST}:{self.port('ipfs_gateway_port')}"
 
     @property
     def anvil_dir(self) -> Path:
@@ -134,10 +160,8 @@ class NodeConfig:
         return self.run_dir / f"{service}.pid"
 
     def ports_of(self, service: str) -> dict[str, int]:
-        if service == "anvil":
-            return {"anvil_port": self.anvil_port}
-        return {"ipfs_api_port": self.ipfs_api_port, "ipfs_gateway_port": self.ipfs_gateway_port,
-                "ipfs_swarm_port": self.ipfs_swarm_port}
+        keys = ("anvil_port",) if service == "anvil" else ("ipfs_api_port", "ipfs_gateway_port", "ipfs_swarm_port")
+        return {k: self.port(k) for k in keys}
 
     def address_of(self, service: str) -> str:
         return self.rpc_url if service == "anvil" else self.ipfs_api_url

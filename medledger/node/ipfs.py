@@ -64,9 +64,9 @@ def daemon_env(config: NodeConfig) -> dict[str, str]:
 def _ipfs_settings(config: NodeConfig) -> dict[str, Any]:
     return {
         "Addresses": {
-            "API": f"/ip4/{HOST}/tcp/{config.ipfs_api_port}",
-            "Gateway": f"/ip4/{HOST}/tcp/{config.ipfs_gateway_port}",
-            "Swarm": [f"/ip4/{HOST}/tcp/{config.ipfs_swarm_port}"],
+            "API": f"/ip4/{HOST}/tcp/{config.port('ipfs_api_port')}",
+            "Gateway": f"/ip4/{HOST}/tcp/{config.port('ipfs_gateway_port')}",
+            "Swarm": [f"/ip4/{HOST}/tcp/{config.port('ipfs_swarm_port')}"],
             "RPC": "",  # no gRPC-over-websocket endpoint
             "Announce": [], "NoAnnounce": [], "Delegates": [],
         },

@@ -24,10 +24,10 @@ def probe(config: NodeConfig, name: str, timeout: float = 1.0) -> bool:
     try:
         if name == "anvil":
             status_code, body = http_post(
-                config.anvil_port, "/",
+                config.port("anvil_port"), "/",
                 b'{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}', timeout)
             return status_code == 200 and b'"result"' in body
-        status_code, body = http_post(config.ipfs_api_port, "/api/v0/id", b"", timeout)
+        status_code, body = http_post(config.port("ipfs_api_port"), "/api/v0/id", b"", timeout)
         return status_code == 200 and b'"ID"' in body
     except (OSError, http.client.HTTPException):
         return False

@@ -94,8 +94,16 @@ def _alive(pid: int, create_time: float | None) -> psutil.Process | None:
         return None
 
 
+def _of_this_node(proc: psutil.Process, config: NodeConfig) -> bool:
+    """The services run in their data directory: a process elsewhere belongs to another home."""
+    try:
+        return Path(proc.cwd()).resolve() == config.data_dir.resolve()
+    except (psutil.Error, OSError):
+        return False
+
+
 def service_proc(config: NodeConfig, name: str) -> tuple[psutil.Process | None, bool]:
-    """(live process, stale pid file?) for a service."""
+    """(live process of this data directory, stale pid file?) for a service."""
     info = _read_pid_file(config.pid_file(name))
     if info is None:
         return None, False
@@ -103,6 +111,8 @@ def service_proc(config: NodeConfig, name: str) -> tuple[psutil.Process | None, 
     if not isinstance(pid, int):
         return None, True
     proc = _alive(pid, info.get("create_time"))
+    if proc is not None and not _of_this_node(proc, config):
+        proc = None  # a pid file copied from (or left over by) another home
     return proc, proc is None
 
 

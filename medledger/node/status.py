@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from .config import NodeConfig
 from .probes import probe
 from .process import service_proc
@@ -21,8 +23,15 @@ class ServiceStatus:
     log_path: Path
     #: the service answered a request just now (eth_chainId / /api/v0/id)
     responding: bool = False
-    #: a pid file was found whose process is gone (or is another program)
+    #: a pid file was found whose process is gone (or is another program, or another home's)
     stale_pid_file: bool = False
+    #: what is wrong, for a person ("" when it runs and answers)
+    problem: str = ""
+
+    @property
+    def up(self) -> bool:
+        """Running and answering, on its own port."""
+        return self.running and self.responding
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -49,6 +58,11 @@ class NodeStatus:
         """All managed services are running."""
         return all(s.running for s in self.services.values())
 
+    @property
+    def down(self) -> list[ServiceStatus]:
+        """The services that do not run or do not answer."""
+        return [s for s in self.services.values() if not s.up]
+
     def as_dict(self) -> dict[str, Any]:
         return {"data_dir": str(self.data_dir),
                 "services": {k: v.as_dict() for k, v in self.services.items()}}
@@ -58,25 +72,51 @@ class NodeStatus:
         for s in self.services.values():
             state = "running" if s.running else "stopped"
             if s.running and not s.responding:
-                state += " (not answering)"
+                state += " (not answering)" if "another program" not in s.problem else " (port taken)"
             pid = f"pid {s.pid}" if s.pid else "-"
             lines.append(f"{s.name:6} {state:26} {pid:11} {s.address:24} {s.data_path}")
         return "\n".join(lines)
 
 
+def _listens(proc: psutil.Process, port: int) -> bool:
+    """Whether ``proc`` (or a process it started) listens on ``port``."""
+    try:
+        family = [proc, *proc.children(recursive=True)]
+        for member in family:
+            getter = getattr(member, "net_connections", None) or member.connections
+            if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in getter(kind="inet")):
+                return True
+    except psutil.Error:
+        return False
+    return False
+
+
+def _problem(config: NodeConfig, name: str, proc: psutil.Process | None, answers: bool, listens: bool) -> str:
+    port = config.port("anvil_port" if name == "anvil" else "ipfs_api_port")
+    if proc is None:
+        return f"not running (start it with `medledger node up`; log {config.log_file(name)})"
+    if not answers:
+        return f"running but not answering on port {port} (see {config.log_file(name)})"
+    if not listens:
+        return f"port {port} is answered by another program, not by this home's {name}"
+    return ""
+
+
 def _one_status(config: NodeConfig, name: str, check: bool = True) -> ServiceStatus:
     proc, stale = service_proc(config, name)
-    running = proc is not None
+    answers = bool(proc is not None and check and probe(config, name, timeout=1.0))
+    port = config.port("anvil_port" if name == "anvil" else "ipfs_api_port")
+    listens = bool(answers and proc is not None and _listens(proc, port))
     return ServiceStatus(
-        name=name, running=running, pid=proc.pid if proc else None,
+        name=name, running=proc is not None, pid=proc.pid if proc else None,
         address=config.address_of(name), data_path=config.data_of(name),
-        log_path=config.log_file(name),
-        responding=bool(running and check and probe(config, name, timeout=1.0)),
-        stale_pid_file=stale)
+        log_path=config.log_file(name), responding=answers and listens,
+        stale_pid_file=stale, problem=_problem(config, name, proc, answers, listens) if check else "")
 
 
 def status(config: NodeConfig | None = None) -> NodeStatus:
-    """Per service: running (our process is alive), pid, address, data path, answering."""
-    config = config or NodeConfig()
+    """Per service: running (this home's process is alive), pid, address, data path, answering
+    (on its own port: a port answered by another program does not count)."""
+    config = (config or NodeConfig()).resolved()
     return NodeStatus(config.data_dir, {n: _one_status(config, n) for n in config.services})
 

@@ -13,9 +13,9 @@ import psutil
 
 from medledger.errors import ServiceError
 
-from . import anvil, ipfs
-from .config import HOST, NodeConfig
-from .probes import port_in_use, probe
+from . import anvil, ipfs, ports
+from .config import NodeConfig
+from .probes import probe
 from .process import (
     EXECUTABLES,
     find_binary,
@@ -27,16 +27,6 @@ from .process import (
     wait_gone,
 )
 from .status import NodeStatus, status
-
-
-def _check_ports(config: NodeConfig, names: list[str]) -> None:
-    for name in names:
-        for key, port in config.ports_of(name).items():
-            if port_in_use(port):
-                raise ServiceError(
-                    f"port {port} on {HOST} (config key `{key}`, needed by {name}) is already in "
-                    f"use by another program, not by the medledger services in {config.data_dir}. "
-                    f"Stop that program or set `{key}` to a free port.")
 
 
 def start(config: NodeConfig | None = None, *, tie_to_parent: bool = False) -> NodeStatus:
@@ -73,7 +63,7 @@ def _start(config: NodeConfig, *, tie_to_parent: bool) -> tuple[NodeStatus, list
             todo.append(name)
         for name in todo:  # fail early, before any slow step
             find_binary(EXECUTABLES[name], config)
-        _check_ports(config, todo)
+        config = ports.assign(config, todo)
         try:
             for name in todo:
                 launched[name] = _launch(config, name, deadline, tie_to_parent)

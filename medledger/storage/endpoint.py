@@ -11,12 +11,11 @@ import ipfshttpclient.exceptions as ipfs_exc
 import requests
 import urllib3.exceptions
 
+from medledger.config import DEFAULT_IPFS_API
 from medledger.errors import ServiceUnavailable
 
 #: Environment variable naming the IPFS API address (multiaddr or URL).
 ENV_IPFS_API = "MEDLEDGER_IPFS_API"
-#: API address used when neither an argument nor :data:`ENV_IPFS_API` gives one.
-DEFAULT_IPFS_API = "/ip4/127.0.0.1/tcp/5101/http"
 
 
 def api_to_multiaddr(api: str) -> str:

@@ -389,11 +389,13 @@ def test_deploy_then_already_deployed(run, tmp_path):
 
 # --- services -------------------------------------------------------------------------------------------
 def test_node_status_where_nothing_runs(run, tmp_path):
-    status = as_json(run("--home", tmp_path / "empty-home", "node", "status", "--json"))
+    result = run("--home", tmp_path / "empty-home", "node", "status", "--json")
+    assert result.exit_code == 3  # a service is down: not a success
+    status = json.loads(result.stdout)
     assert status["running"] is False
     assert status["data_dir"] == str(tmp_path / "empty-home" / "node")
     assert {name: s["running"] for name, s in status["services"].items()} == {"anvil": False, "ipfs": False}
-    text = ok(run("node", "status", "--home", tmp_path / "empty-home")).stdout
+    text = fails(run("node", "status", "--home", tmp_path / "empty-home"), 3, "anvil: not running").stdout
     assert "stopped" in text
 
 
@@ -468,12 +470,22 @@ def test_node_up_and_down_use_the_configured_ports(run, tmp_path, monkeypatch):
     monkeypatch.setattr(services, "start", fake)
     monkeypatch.setattr(services, "stop", fake)
     env = {"MEDLEDGER_RPC_URL": "http://127.0.0.1:18645", "MEDLEDGER_IPFS_API": "/ip4/127.0.0.1/tcp/15101/http",
-           "MEDLEDGER_CHAIN_ID": "4242"}
+           "MEDLEDGER_CHAIN_ID": "4242", "MEDLEDGER_IPFS_GATEWAY_PORT": "18180", "MEDLEDGER_IPFS_SWARM_PORT": "auto"}
     up = as_json(run("--home", tmp_path / "h", "node", "up", "--json", env=env))
     ok(run("node", "down", "--data-dir", tmp_path / "elsewhere", env=env))
-    assert [(c.anvil_port, c.ipfs_api_port, c.chain_id) for c in seen] == [(18645, 15101, 4242)] * 2
+    assert [(c.anvil_port, c.ipfs_api_port, c.ipfs_gateway_port, c.ipfs_swarm_port, c.chain_id) for c in seen] \
+        == [(18645, 15101, 18180, None, 4242)] * 2
     assert seen[0].data_dir == tmp_path / "h" / "node" and seen[1].data_dir == tmp_path / "elsewhere"
     assert up["services"]["anvil"]["address"] == "http://127.0.0.1:18645"
+
+
+def test_node_status_exits_3_and_names_what_is_down(run, tmp_path):
+    """Issue 9 item 4: `node status` said nothing about a service that was down (exit 0)."""
+    result = run("node", "status", "--data-dir", tmp_path / "never-started", "--json")
+    assert result.exit_code == 3, result.stdout + result.stderr
+    shown = json.loads(result.stdout)
+    assert not shown["running"] and not shown["services"]["anvil"]["running"]
+    assert "anvil: not running" in result.stderr and "ipfs: not running" in result.stderr
 
 
 def test_demo_exits_with_the_demo_result(run, monkeypatch):
@@ -548,8 +560,9 @@ def test_revoke_with_reencrypt_supersedes_old_records(run, workdir):
 
 def test_empty_home_variable_means_the_default_home(run, monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
-    status = as_json(run("node", "status", "--json", env={"MEDLEDGER_HOME": ""}))
-    assert status["data_dir"] == str(tmp_path / ".medledger" / "node")
+    result = run("node", "status", "--json", env={"MEDLEDGER_HOME": ""})
+    assert result.exit_code == 3  # nothing runs there
+    assert json.loads(result.stdout)["data_dir"] == str(tmp_path / ".medledger" / "node")
 
 
 def test_reissue_keys_sends_each_current_reader_an_envelope(run):
