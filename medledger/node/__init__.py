@@ -1,8 +1,8 @@
 """The local node medledger needs: an anvil chain and a js-ipfs node, both on 127.0.0.1 only.
 
 Modules: :mod:`.config` (NodeConfig: data directory, ports), :mod:`.supervisor` (start, stop),
-:mod:`.status`, :mod:`.process` (pid files, logs, launching), :mod:`.anvil`, :mod:`.ipfs`,
-:mod:`.probes`.
+:mod:`.status`, :mod:`.ports` (chosen at start, recorded), :mod:`.process` (pid files, logs,
+launching), :mod:`.anvil`, :mod:`.ipfs`, :mod:`.probes`.
 
 Used by ``medledger node up | down | status``, the demo and the tests::
 
@@ -21,9 +21,11 @@ Layout of the data directory::
     ipfs/                   the js-ipfs repository (IPFS_PATH)
     logs/anvil.log, logs/ipfs.log, logs/ipfs-init.log
     run/anvil.pid, run/ipfs.pid   JSON: pid and process start time (detects stale pid files)
+    ports.json              the ports of the last start; the home's clients connect to them
 
-The processes run detached (own session) so ``node up`` can return and ``node down`` in a later
-process stops them. Nothing listens on anything but 127.0.0.1 and nothing dials out: anvil has no
+The processes run detached (own session) in the data directory, so ``node up`` can return,
+``node down`` in a later process stops them, and a process of another home is never taken for
+this one's. They do not inherit passphrases or keys to import from the environment. Nothing listens on anything but 127.0.0.1 and nothing dials out: anvil has no
 fork URL; js-ipfs runs with the ``test`` profile, an empty bootstrap list, no MDNS, no
 webRTC-star, no delegates, no DHT, no NAT port mapping, no gRPC endpoint and preload disabled
 (``--enable-preload=false`` and ``NODE_ENV=test``, which is js-ipfs's own switch for the default).

@@ -30,10 +30,13 @@ Failures map onto :mod:`medledger.errors` (:mod:`.endpoint`):
 
 Messages never contain content, only addresses, CIDs and the node's own error text.
 """
+
 from __future__ import annotations
 
+from medledger.config import DEFAULT_IPFS_API
+
 from .cid import cid_from_bytes, cid_to_bytes, normalize_cid
-from .endpoint import DEFAULT_IPFS_API, ENV_IPFS_API
+from .endpoint import ENV_IPFS_API
 from .store import DEFAULT_TIMEOUT, IpfsStore
 
 __all__ = [

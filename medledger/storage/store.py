@@ -13,11 +13,11 @@ import requests
 import urllib3.exceptions
 from multiformats import CID
 
+from medledger.config import DEFAULT_IPFS_API
 from medledger.errors import ContentNotFound, ServiceUnavailable, StorageError, TamperingDetected
 
 from .cid import decode_cid, normalize_cid, same_block
 from .endpoint import (
-    DEFAULT_IPFS_API,
     ENV_IPFS_API,
     api_to_multiaddr,
     down,
