@@ -25,10 +25,11 @@ Layout of the data directory::
 
 The processes run detached (own session) in the data directory, so ``node up`` can return,
 ``node down`` in a later process stops them, and a process of another home is never taken for
-this one's. They do not inherit passphrases or keys to import from the environment. Nothing listens on anything but 127.0.0.1 and nothing dials out: anvil has no
-fork URL; js-ipfs runs with the ``test`` profile, an empty bootstrap list, no MDNS, no
-webRTC-star, no delegates, no DHT, no NAT port mapping, no gRPC endpoint and preload disabled
-(``--enable-preload=false`` and ``NODE_ENV=test``, which is js-ipfs's own switch for the default).
+this one's. They do not inherit passphrases or keys to import from the environment. Nothing
+listens on anything but 127.0.0.1 and nothing dials out: anvil has no fork URL; js-ipfs runs with
+the ``test`` profile, an empty bootstrap list, no MDNS, no webRTC-star, no delegates, no DHT, no NAT
+port mapping, no gRPC endpoint and preload disabled (``--enable-preload=false`` and
+``NODE_ENV=test``, which is js-ipfs's own switch for the default).
 """
 
 from __future__ import annotations
