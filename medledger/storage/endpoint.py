@@ -118,8 +118,8 @@ def down(url: str, error: BaseException | str) -> ServiceUnavailable:
 def hanging(url: str, what: str, waited: float) -> ServiceUnavailable:
     return ServiceUnavailable(
         f"the IPFS node at {url} is not answering: it accepted the connection but sent nothing "
-        f"within {waited:g} s ({what}), and did not answer a version request either. It hangs or is "
-        "overloaded: restart it (`medledger node down` then `medledger node up` for the local node).")
+        f"within {waited:g} s ({what}), and did not answer a version request either: it hangs or is "
+        "overloaded.")
 
 
 def garbage(url: str, what: str, error: BaseException | str) -> ServiceUnavailable:
