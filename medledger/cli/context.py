@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -122,13 +123,25 @@ class State:
         return out
 
 
+def _unlock_once(keystore: Keystore, name: str, passphrase: str) -> Identity:
+    """Unlock; a warning about a weak keystore file is shown as a note, not a Python warning."""
+    from medledger.keystore import WeakKeystoreWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", WeakKeystoreWarning)
+        identity = keystore.unlock(name, passphrase)
+    for warning in caught:
+        click.echo(f"Warning: {warning.message}", err=True)
+    return identity
+
+
 def unlock(keystore: Keystore, name: str) -> Identity:
     from medledger.keystore import passphrase_env_var, passphrase_from_env
 
     info = keystore.public(name)  # fails early (KeyNotFound) before asking for a passphrase
     passphrase = passphrase_from_env(name)
     if passphrase is not None:
-        return keystore.unlock(name, passphrase)
+        return _unlock_once(keystore, name, passphrase)
     for attempt in range(1, PASSPHRASE_ATTEMPTS + 1):
         try:
             passphrase = click.prompt(f"Passphrase for keystore '{name}' ({info.address})", hide_input=True, err=True)
@@ -138,7 +151,7 @@ def unlock(keystore: Keystore, name: str) -> Identity:
                 "command in a terminal to be asked for it"
             ) from None
         try:
-            return keystore.unlock(name, passphrase)
+            return _unlock_once(keystore, name, passphrase)
         except WrongPassphrase:
             if attempt == PASSPHRASE_ATTEMPTS:
                 raise

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from medledger import services
+from medledger import node as services
 from medledger.chain import Chain, deploy_medledger
 from medledger.client import Client
 from medledger.config import Settings

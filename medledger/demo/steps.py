@@ -227,7 +227,10 @@ def _decrypt_bypassing_chain(client: Client, reader: Identity, written: records.
     """What a revoked grantee could do with the ciphertext alone: try every key it still holds."""
     patient = client.contract.record(written.record_id).patient
     keys = Keyring(client).secrets(reader, patient, [written.category])
-    crypto.open_record_blob(io.BytesIO(client.store.cat(written.cid)), keys)
+    crypto.open_record_blob(
+        io.BytesIO(client.store.cat(written.cid)), keys,
+        expected_record_id=written.record_id, expected_patient=patient, category=written.category,
+    )  # fmt: skip
 
 
 STEPS: list[tuple[str, Callable[[Scene], None]]] = [

@@ -109,6 +109,7 @@ def read_record(
             expected_record_id=record_id,
             expected_patient=info.patient,
             expected_fingerprint=info.fingerprint,
+            category=info.category,
         )
         meta, body = split_payload(iter(decryptor))
         size, data, path = _deliver(body, out)
