@@ -88,12 +88,20 @@ def _record_event(client: Client, e: ChainEvent) -> Described | None:
     if isinstance(e, RecordAccessed):
         record, purpose = _short(e.record_id), codes.label(e.purpose)
         detail = (
-            f"read record {record[:12]}… under emergency access" if e.emergency else f"read record {record[:12]}… for {purpose}"
+            f"read record {record[:12]}… under emergency access"
+            if e.emergency
+            else f"read record {record[:12]}… for {purpose}"
         )
         return e.accessor, record, purpose, e.emergency, detail
     if isinstance(e, RecordRegistered):
         purpose = codes.label(e.purpose)
-        return e.author, _short(e.record_id), purpose, False, f"wrote a record of {codes.label(e.category)} for {purpose}"
+        return (
+            e.author,
+            _short(e.record_id),
+            purpose,
+            False,
+            f"wrote a record of {codes.label(e.category)} for {purpose}",
+        )
     if isinstance(e, BatchAnchored):
         return e.author, _short(e.root), None, False, f"anchored {e.leaf_count} {codes.label(e.category)} readings"
     if isinstance(e, RecordAmended):
@@ -121,9 +129,7 @@ def _consent_event(e: ChainEvent) -> Described:
     if isinstance(e, DelegateRemoved):
         return e.patient, None, None, False, f"removed delegate {e.delegate}"
     if isinstance(e, EmergencyAccessOpened):
-        detail = (
-            f"opened emergency access until {utc(e.expires_at)} (reason code 0x{e.reason_code.hex()[:12]}…)"
-        )
+        detail = f"opened emergency access until {utc(e.expires_at)} (reason code 0x{e.reason_code.hex()[:12]}…)"
         return e.clinician, None, None, True, detail
     if isinstance(e, EmergencyAccessClosed):
         return e.by, None, None, False, f"closed the emergency access of {e.clinician}"

@@ -219,8 +219,7 @@ def parse(enum_cls: type[E], text: str | int) -> E:
             return enum_cls(text)
         except ValueError:
             raise UnknownCode(
-                f"{text} is not a {kind} code; valid codes are "
-                f"{', '.join(f'{int(m)} ({slug(m)})' for m in enum_cls)}"
+                f"{text} is not a {kind} code; valid codes are {', '.join(f'{int(m)} ({slug(m)})' for m in enum_cls)}"
             ) from None
     if not isinstance(text, str):
         raise UnknownCode(f"a {kind} must be given as a name or a number, not {type(text).__name__}")
@@ -276,9 +275,7 @@ def from_mask(enum_cls: type[E], mask: int) -> frozenset[E]:
     unknown = mask & ~all_mask(enum_cls)
     if unknown:
         bits = [n for n in range(MASK_BITS) if unknown >> n & 1]
-        raise UnknownCode(
-            f"mask 0x{mask:04x} has bits {bits} set that are not {_kind_name(enum_cls)} codes"
-        )
+        raise UnknownCode(f"mask 0x{mask:04x} has bits {bits} set that are not {_kind_name(enum_cls)} codes")
     return frozenset(m for m in enum_cls if mask >> int(m) & 1)
 
 

@@ -83,7 +83,7 @@ def local_ipfs_port(api: str) -> int | None:
     if not api.startswith("/"):
         return local_rpc_port(api)
     parts = api.strip("/").split("/")
-    fields = dict(zip(parts[::2], parts[1::2]))
+    fields = dict(zip(parts[::2], parts[1::2], strict=False))
     host = fields.get("ip4") or fields.get("dns") or fields.get("dns4")
     if host in _LOCAL_HOSTS and fields.get("tcp", "").isdigit() and "https" not in parts:
         return int(fields["tcp"])
@@ -127,7 +127,7 @@ class Settings:
         """Per-user working state that is not secret (sync checkpoints, pending writes)."""
         return paths.cache_dir(self.home)
 
-    def with_overrides(self, **overrides: Any) -> "Settings":
+    def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -172,10 +172,12 @@ def _node_ports(section: dict[str, Any], rpc_url: str | None, ipfs_api: str | No
             continue
         port = _number(value, f"{env_name} / [node] {key}", int)
         if not 0 < port < 65536:
-            raise ConfigError(f"{env_name} / [node] {key} must be a TCP port (1-65535) or \"auto\", not {value!r}")
+            raise ConfigError(f'{env_name} / [node] {key} must be a TCP port (1-65535) or "auto", not {value!r}')
         ports[key] = port
-    for key, port in (("anvil_port", local_rpc_port(rpc_url) if rpc_url else None),
-                      ("ipfs_api_port", local_ipfs_port(ipfs_api) if ipfs_api else None)):
+    for key, port in (
+        ("anvil_port", local_rpc_port(rpc_url) if rpc_url else None),
+        ("ipfs_api_port", local_ipfs_port(ipfs_api) if ipfs_api else None),
+    ):
         if port is not None:
             ports.setdefault(key, port)
     return ports

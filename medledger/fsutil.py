@@ -1,9 +1,10 @@
 """Files that survive a crash: the one place medledger writes a file atomically and durably.
 
 Every file medledger writes (keystores, deployments, journal entries, signed requests, node state,
-caches) goes through :func:`atomic_write` (or, for streams, :func:`atomic_writer`): the data goes to a temporary file in the same directory,
-is flushed and fsynced, then renamed over the destination (or hard-linked into place when the
-destination must not exist yet), and the directory is fsynced so the rename itself is durable.
+caches) goes through :func:`atomic_write` (or, for streams, :func:`atomic_writer`): the data goes
+to a temporary file in the same directory, is flushed and fsynced, then renamed over the destination
+(or hard-linked into place when the destination must not exist yet), and the directory is fsynced so
+the rename itself is durable.
 A reader therefore sees the old file or the new one, never a torn one, even after ``kill -9`` or a
 power cut. Nothing here knows about medledger's formats.
 """

@@ -103,7 +103,9 @@ class Ingestor:
     # --- stage 2: register on chain (one thread sends in order; another collects receipts) ----------
     def _send_loop(self) -> None:
         receipts: queue.Queue[Any] = queue.Queue()
-        collector = threading.Thread(target=self._receipt_loop, args=(receipts,), name="medledger-receipts", daemon=True)
+        collector = threading.Thread(
+            target=self._receipt_loop, args=(receipts,), name="medledger-receipts", daemon=True
+        )
         collector.start()
         try:
             while True:

@@ -177,7 +177,9 @@ class Keyring:
         if key == ZERO32:
             key = self.client.contract.patient_encryption_key(account)
         if key == ZERO32:
-            raise KeyNotFound(f"{account} has no encryption key on chain: it is not a registered participant or patient")
+            raise KeyNotFound(
+                f"{account} has no encryption key on chain: it is not a registered participant or patient"
+            )
         return key
 
     # --- rotation ------------------------------------------------------------------------------

@@ -178,15 +178,11 @@ class MedledgerContract:
             codes.mask_to_purposes(purposes), int(start), int(expiry),
         )  # fmt: skip
 
-    def is_permitted(
-        self, patient: str, accessor: str, access: codes.Access, category: int, purpose: int
-    ) -> bool:
+    def is_permitted(self, patient: str, accessor: str, access: codes.Access, category: int, purpose: int) -> bool:
         args = (_address(patient), _address(accessor), int(access), int(category), int(purpose))
         return bool(self._view("isPermitted", *args))
 
-    def check_access(
-        self, patient: str, accessor: str, access: codes.Access, category: int, purpose: int
-    ) -> bool:
+    def check_access(self, patient: str, accessor: str, access: codes.Access, category: int, purpose: int) -> bool:
         """Raise :class:`~medledger.errors.AccessDenied` with the chain's reason unless the access is
         allowed now; return whether it rests on an emergency opening."""
         args = (_address(patient), _address(accessor), int(access), int(category), int(purpose))
@@ -233,9 +229,7 @@ class MedledgerContract:
         mask = codes.categories_to_mask(categories)
         return bool(self._view("isDelegate", _address(patient), _address(delegate), mask))
 
-    def appoint_delegate(
-        self, delegate: str, categories: Iterable[int], expiry: int, *, sender: Sender
-    ) -> Receipt:
+    def appoint_delegate(self, delegate: str, categories: Iterable[int], expiry: int, *, sender: Sender) -> Receipt:
         args = (_address(delegate), codes.categories_to_mask(categories), expiry)
         return self.send(Tx("appointDelegate", args), sender)
 
@@ -252,9 +246,7 @@ class MedledgerContract:
     def emergency_access_expiry(self, patient: str, clinician: str) -> int:
         return int(self._view("emergencyAccessExpiry", _address(patient), _address(clinician)))
 
-    def open_emergency_access(
-        self, patient: str, window: int, reason_code: bytes, *, sender: Sender
-    ) -> Receipt:
+    def open_emergency_access(self, patient: str, window: int, reason_code: bytes, *, sender: Sender) -> Receipt:
         return self.send(Tx("openEmergencyAccess", (_address(patient), int(window), reason_code)), sender)
 
     def close_emergency_access(self, patient: str, clinician: str, *, sender: Sender) -> Receipt:

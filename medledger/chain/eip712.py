@@ -79,7 +79,9 @@ class _Request:
         return astuple(self)
 
     def signable(self, domain_data: dict[str, Any]) -> SignableMessage:
-        return encode_typed_data(domain_data=domain_data, message_types=TYPES[self.PRIMARY], message_data=self.message())
+        return encode_typed_data(
+            domain_data=domain_data, message_types=TYPES[self.PRIMARY], message_data=self.message()
+        )
 
     def sign(self, account: LocalAccount, domain_data: dict[str, Any]) -> bytes:
         return bytes(account.sign_message(self.signable(domain_data)).signature)

@@ -221,5 +221,3 @@ def revert_data(exc: ContractLogicError) -> str | None:
     if isinstance(data, dict):
         data = data.get("data")
     return data if isinstance(data, str) else None
-
-

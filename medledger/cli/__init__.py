@@ -31,7 +31,10 @@ def _version() -> str:
 
 
 @click.group(
-    "medledger", cls=MedledgerGroup, epilog=exit_code_summary(), context_settings={"help_option_names": ["-h", "--help"]}
+    "medledger",
+    cls=MedledgerGroup,
+    epilog=exit_code_summary(),
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 @connection_options
 @identity_option(IDENTITY_ENV)

@@ -10,9 +10,7 @@ from medledger.keyring import Keyring
 from medledger.keystore import Identity
 
 
-def appoint_delegate(
-    client: Client, patient: Identity, delegate: str, categories: Iterable[int], expiry: int
-) -> bool:
+def appoint_delegate(client: Client, patient: Identity, delegate: str, categories: Iterable[int], expiry: int) -> bool:
     """Appoint a delegate (another registered patient) and deliver the keys of its categories to it."""
     delegate = as_address(delegate)
     wanted = sorted({int(c) for c in categories})

@@ -104,16 +104,25 @@ class RecordHeader:
                 f"record blob header is malformed (chunk size {chunk_size} is not between 1 and "
                 f"{MAX_CHUNK_SIZE}); the blob was altered or corrupted"
             )
-        sealed = raw[_FIXED.size:_FIXED.size + SEALED_KEY_BYTES]
-        return cls(sealed_record_key=sealed, stream_header=raw[_FIXED.size + SEALED_KEY_BYTES:],
-                   chunk_size=chunk_size, suite=suite)
+        sealed = raw[_FIXED.size : _FIXED.size + SEALED_KEY_BYTES]
+        return cls(
+            sealed_record_key=sealed,
+            stream_header=raw[_FIXED.size + SEALED_KEY_BYTES :],
+            chunk_size=chunk_size,
+            suite=suite,
+        )
 
 
 def blob_ad(header: RecordHeader, record_id: bytes | str, patient: bytes | str, category: int) -> bytes:
     """The associated data every frame of the blob is authenticated with."""
     category = check_code(category, "category", MAX_CATEGORY)
-    return (BLOB_AD_PREFIX + header.encode() + record_id_bytes(record_id) + address_bytes(patient)
-            + category.to_bytes(2, "big"))
+    return (
+        BLOB_AD_PREFIX
+        + header.encode()
+        + record_id_bytes(record_id)
+        + address_bytes(patient)
+        + category.to_bytes(2, "big")
+    )
 
 
 def blob_size(plaintext_size: int, chunk_size: int = CHUNK_SIZE) -> int:
@@ -188,8 +197,16 @@ def write_record_blob(
     chunk_size: int = CHUNK_SIZE,
 ) -> RecordBlobWriter:
     """Start a record blob; see :class:`RecordBlobWriter`. Iterate the result for the bytes."""
-    return RecordBlobWriter(plaintext, record_id, patient, category, epoch, category_public_key,
-                            record_key=record_key, chunk_size=chunk_size)
+    return RecordBlobWriter(
+        plaintext,
+        record_id,
+        patient,
+        category,
+        epoch,
+        category_public_key,
+        record_key=record_key,
+        chunk_size=chunk_size,
+    )
 
 
 def parse_record_header(
@@ -207,8 +224,7 @@ def parse_record_header(
     """
     magic = read_exact(stream, len(BLOB_MAGIC))
     if magic == LEGACY_MAGIC:
-        legacy = parse_legacy_header(stream, expected_record_id=expected_record_id,
-                                     expected_patient=expected_patient)
+        legacy = parse_legacy_header(stream, expected_record_id=expected_record_id, expected_patient=expected_patient)
         return legacy, stream
     if magic != BLOB_MAGIC:
         if len(magic) == 4 and magic[:3] == b"MLR" and magic[3:].isdigit():
@@ -216,9 +232,7 @@ def parse_record_header(
                 f"record blob format {magic[3:].decode()} is newer than this medledger understands "
                 f"(format {BLOB_FORMAT_VERSION}); upgrade medledger to read it"
             )
-        raise RecordFormatError(
-            "not a medledger record blob (the first bytes are not the 'MLR2' magic); check the CID"
-        )
+        raise RecordFormatError("not a medledger record blob (the first bytes are not the 'MLR2' magic); check the CID")
     return RecordHeader.decode(magic + read_exact(stream, HEADER_BYTES - len(magic))), stream
 
 
@@ -228,8 +242,7 @@ def _trial_open(header: RecordHeader, keys: CategoryKeys, category: int | None, 
     label = f"category {category}" if category is not None else "the category"
     if not tried:
         raise KeyNotFound(
-            f"no key for {label} to open {what}; ask the patient for a key envelope that includes "
-            "this category"
+            f"no key for {label} to open {what}; ask the patient for a key envelope that includes this category"
         )
     for epoch, secret in tried:
         try:
@@ -237,7 +250,9 @@ def _trial_open(header: RecordHeader, keys: CategoryKeys, category: int | None, 
         except DecryptionError:
             continue
         if len(record_key) != KEY_BYTES:
-            raise TamperingDetected(f"{what}: the sealed record key holds {len(record_key)} bytes instead of {KEY_BYTES}")
+            raise TamperingDetected(
+                f"{what}: the sealed record key holds {len(record_key)} bytes instead of {KEY_BYTES}"
+            )
         return record_key, epoch
     epochs = ", ".join(str(e) for e, _ in tried if e is not None) or "one key"
     raise NoKeyOpens(
@@ -278,9 +293,7 @@ def open_record_blob(
     ``expected_fingerprint`` only integrity (not origin) of the ciphertext is established. The
     result has ``record_key`` and ``key_epoch`` (the epoch of the category key that opened it).
     """
-    header, rest = parse_record_header(
-        stream, expected_record_id=expected_record_id, expected_patient=expected_patient
-    )
+    header, rest = parse_record_header(stream, expected_record_id=expected_record_id, expected_patient=expected_patient)
     if isinstance(header, LegacyRecordHeader):
         return open_legacy_blob(header, rest, category_keys, expected_fingerprint)
     if expected_record_id is None or expected_patient is None or category is None:
@@ -291,8 +304,13 @@ def open_record_blob(
     record_id = record_id_bytes(expected_record_id)
     record_key, epoch = _trial_open(header, category_keys, category, f"record 0x{record_id.hex()}")
     decryptor = PaddedDecryptor(
-        record_key, record_id, blob_ad(header, record_id, expected_patient, category), header.stream_header, rest,
-        chunk_size=header.chunk_size, expected_fingerprint=expected_fingerprint,
+        record_key,
+        record_id,
+        blob_ad(header, record_id, expected_patient, category),
+        header.stream_header,
+        rest,
+        chunk_size=header.chunk_size,
+        expected_fingerprint=expected_fingerprint,
     )
     decryptor.key_epoch = epoch
     return decryptor
@@ -313,8 +331,12 @@ def open_record_blob_into(
     On an exception ``out`` may hold a partial, unverified prefix of the plaintext: discard it.
     """
     decryptor = open_record_blob(
-        stream, category_keys, expected_record_id=expected_record_id, expected_patient=expected_patient,
-        expected_fingerprint=expected_fingerprint, category=category,
+        stream,
+        category_keys,
+        expected_record_id=expected_record_id,
+        expected_patient=expected_patient,
+        expected_fingerprint=expected_fingerprint,
+        category=category,
     )
     for chunk in decryptor:
         out.write(chunk)

@@ -13,8 +13,8 @@ from .primitives import KeyPair, secret_of
 CategoryKeys = Union[
     bytes,
     KeyPair,
-    Mapping[int, Union[bytes, KeyPair]],
-    Mapping[int, Mapping[int, Union[bytes, KeyPair]]],
+    Mapping[int, bytes | KeyPair],
+    Mapping[int, Mapping[int, bytes | KeyPair]],
 ]
 """Category secret keys: one secret, a map ``epoch -> secret``, or ``category -> epoch -> secret``
 (the shape of an opened key envelope's ``keys``)."""

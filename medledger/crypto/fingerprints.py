@@ -41,4 +41,3 @@ def leaf_fingerprint(record_key: bytes, reading_id: bytes | str, data: bytes) ->
     rid = record_id_bytes(reading_id)
     key = hkdf(record_key, LEAF_FINGERPRINT_INFO)
     return hmac.new(key, rid + as_bytes(data, "reading data"), hashlib.sha256).digest()
-

@@ -41,10 +41,19 @@ MAX_HEADER_BYTES = 64 * 1024
 _LENGTH = struct.Struct(">I")
 
 
-_HEADER_FIELDS = frozenset({
-    "format", "cipher", "record_id", "patient", "category", "key_epoch",
-    "sealed_record_key", "stream_header", "chunk_size",
-})
+_HEADER_FIELDS = frozenset(
+    {
+        "format",
+        "cipher",
+        "record_id",
+        "patient",
+        "category",
+        "key_epoch",
+        "sealed_record_key",
+        "stream_header",
+        "chunk_size",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,9 @@ def _b64(value: object, name: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise TamperingDetected(f"record blob header field {name!r} is not valid base64; the blob was altered") from None
+        raise TamperingDetected(
+            f"record blob header field {name!r} is not valid base64; the blob was altered"
+        ) from None
 
 
 def _header_from_json(obj: object) -> LegacyRecordHeader:
@@ -157,8 +168,13 @@ def _header_from_json(obj: object) -> LegacyRecordHeader:
     if len(stream_header) != STREAM_HEADER_BYTES:
         raise bad(f"'stream_header' is {len(stream_header)} bytes instead of {STREAM_HEADER_BYTES}")
     return LegacyRecordHeader(
-        record_id=record_id, patient=patient, category=obj["category"], key_epoch=obj["key_epoch"],
-        sealed_record_key=sealed, stream_header=stream_header, chunk_size=obj["chunk_size"],
+        record_id=record_id,
+        patient=patient,
+        category=obj["category"],
+        key_epoch=obj["key_epoch"],
+        sealed_record_key=sealed,
+        stream_header=stream_header,
+        chunk_size=obj["chunk_size"],
     )
 
 
@@ -200,8 +216,6 @@ def parse_legacy_header(
     return header
 
 
-
-
 def unseal_legacy_record_key(header: LegacyRecordHeader, category_keys: CategoryKeys) -> bytes:
     """The record key of a format 1 blob, unsealed with the category key of the epoch it names."""
     missing = KeyNotFound(
@@ -234,8 +248,13 @@ def open_legacy_blob(
 ) -> RecordDecryptor:
     """The decryptor of a format 1 blob whose header was parsed."""
     decryptor = RecordDecryptor(
-        unseal_legacy_record_key(header, category_keys), header.record_id, header.patient,
-        header.stream_header, rest, chunk_size=header.chunk_size, expected_fingerprint=expected_fingerprint,
+        unseal_legacy_record_key(header, category_keys),
+        header.record_id,
+        header.patient,
+        header.stream_header,
+        rest,
+        chunk_size=header.chunk_size,
+        expected_fingerprint=expected_fingerprint,
     )
     decryptor.key_epoch = header.key_epoch
     return decryptor

@@ -77,4 +77,3 @@ def verify_merkle_proof(root: bytes, reading_id: bytes | str, fingerprint: bytes
     for i, node in enumerate(proof):
         computed = _hash_pair(computed, check_len(node, 32, f"Merkle proof node {i}"))
     return hmac.compare_digest(computed, check_len(root, 32, "Merkle root"))
-

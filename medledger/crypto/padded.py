@@ -142,8 +142,7 @@ class PaddedDecryptor(PullStream):
 
     def _content(self, plain: bytes, index: int, *, full: bool) -> bytes:
         if full and len(plain) != self._chunk_size:
-            raise self._tampered(
-                f"truncated: the ciphertext ends after {index + 1} chunk(s) without the final chunk")
+            raise self._tampered(f"truncated: the ciphertext ends after {index + 1} chunk(s) without the final chunk")
         self._absorb(plain)
         return plain
 
@@ -171,4 +170,5 @@ class PaddedDecryptor(PullStream):
         if self._stream_length != padded_length(self._size):
             raise self._tampered(
                 f"the padding is not the canonical Padmé padding ({self._stream_length} bytes for "
-                f"{self._size} bytes of content)")
+                f"{self._size} bytes of content)"
+            )

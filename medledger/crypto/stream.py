@@ -86,9 +86,7 @@ class StreamBase:
     def fingerprint(self) -> bytes:
         """Keyed fingerprint of the plaintext (see :func:`fingerprint_of`), known once finished."""
         if self._fingerprint is None:
-            raise CryptoError(
-                f"the fingerprint is known only after the whole {self._whole}; iterate to the end first"
-            )
+            raise CryptoError(f"the fingerprint is known only after the whole {self._whole}; iterate to the end first")
         return self._fingerprint
 
     @property
@@ -134,7 +132,8 @@ class PullStream(StreamBase):
         self._record_id = record_id_bytes(record_id)
         self._source = source
         self._expected = (
-            None if expected_fingerprint is None
+            None
+            if expected_fingerprint is None
             else check_len(expected_fingerprint, FINGERPRINT_BYTES, "expected fingerprint")
         )
         header = as_bytes(stream_header, "stream header")
@@ -160,7 +159,8 @@ class PullStream(StreamBase):
         except nacl.exceptions.CryptoError:
             ending = (
                 " (the stream ends inside this chunk, so it may also have been cut or extended)"
-                if len(frame) < self._chunk_size + ABYTES else ""
+                if len(frame) < self._chunk_size + ABYTES
+                else ""
             )
             raise self._tampered(
                 f"authentication failed on chunk {index}{ending}: the ciphertext was altered, or "
@@ -175,8 +175,7 @@ class PullStream(StreamBase):
         digest = self._mac.digest()
         if self._expected is not None and not hmac.compare_digest(digest, self._expected):
             raise self._tampered(
-                "fingerprint mismatch: the decrypted content differs from the content "
-                "whose fingerprint was committed"
+                "fingerprint mismatch: the decrypted content differs from the content whose fingerprint was committed"
             )
         self._fingerprint = digest
 
@@ -269,8 +268,9 @@ def encrypt_bytes(
     chunk_size: int = CHUNK_SIZE,
 ) -> bytes:
     """Encrypt a small payload: returns ``stream header (24 bytes) || ciphertext``."""
-    encryptor = RecordEncryptor(record_key, record_id, patient, io.BytesIO(as_bytes(data, "data")),
-                                chunk_size=chunk_size)
+    encryptor = RecordEncryptor(
+        record_key, record_id, patient, io.BytesIO(as_bytes(data, "data")), chunk_size=chunk_size
+    )
     return encryptor.header + b"".join(encryptor)
 
 
@@ -286,8 +286,12 @@ def decrypt_bytes(
     """Decrypt the output of :func:`encrypt_bytes` (same key, record id, patient, chunk size)."""
     blob = as_bytes(blob, "ciphertext")
     decryptor = RecordDecryptor(
-        record_key, record_id, patient, blob[:STREAM_HEADER_BYTES], io.BytesIO(blob[STREAM_HEADER_BYTES:]),
-        chunk_size=chunk_size, expected_fingerprint=expected_fingerprint,
+        record_key,
+        record_id,
+        patient,
+        blob[:STREAM_HEADER_BYTES],
+        io.BytesIO(blob[STREAM_HEADER_BYTES:]),
+        chunk_size=chunk_size,
+        expected_fingerprint=expected_fingerprint,
     )
     return b"".join(decryptor)
-

@@ -86,7 +86,9 @@ def gp_gets_consent(s: Scene) -> None:
 def gp_writes_a_lab_result(s: Scene) -> None:
     lab = s.made["lab"] = records.write_record(s.client, s.gp, s.lisa.address, json.dumps(LAB_RESULT).encode())
     s.story.say(f"record {lab.record_hex[:18]}…  cid {lab.cid}")
-    s.story.expect(records.verify_fingerprint(s.client, lab.record_id, lab.fingerprint), "the chain confirms its fingerprint")
+    s.story.expect(
+        records.verify_fingerprint(s.client, lab.record_id, lab.fingerprint), "the chain confirms its fingerprint"
+    )
     on_chain = s.client.contract.record(lab.record_id)
     filed = on_chain.category == C.OBSERVATIONS and on_chain.patient == s.lisa.address
     s.story.expect(filed, "it is filed as Lisa's observations & labs")

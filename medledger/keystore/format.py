@@ -88,8 +88,10 @@ class ParsedFile:
         if v3.get("kdf") == "pbkdf2":
             v3_cost = (f"ethereum pbkdf2 c={params['c']}", DEFAULT_SCRYPT_N if params["c"] >= MIN_PBKDF2_ROUNDS else 1)
         else:
-            v3_cost = (f"ethereum scrypt n={params['n']} r={params['r']} p={params['p']}",
-                       params["n"] * params["r"] * params["p"] // SCRYPT_R)
+            v3_cost = (
+                f"ethereum scrypt n={params['n']} r={params['r']} p={params['p']}",
+                params["n"] * params["r"] * params["p"] // SCRYPT_R,
+            )
         own = (f"encryption scrypt n={self.n} r={self.r} p={self.p}", self.n * self.r * self.p // SCRYPT_R)
         return min(v3_cost, own, key=lambda cost: cost[1])
 
@@ -106,17 +108,19 @@ def check_strength(parsed: ParsedFile, path: Path) -> None:
             "can guess its passphrase quickly. Treat its keys as exposed: create a new identity and "
             "move to it (register its encryption key on chain)."
         )
-    warnings.warn(WeakKeystoreWarning(
-        f"keystore file {path} uses a weak key derivation ({what}; medledger writes n={DEFAULT_SCRYPT_N}): "
-        "its passphrase is cheaper to guess than it should be. Change its passphrase to re-encrypt it "
-        "at the default cost."), stacklevel=3)
+    warnings.warn(
+        WeakKeystoreWarning(
+            f"keystore file {path} uses a weak key derivation ({what}; medledger writes n={DEFAULT_SCRYPT_N}): "
+            "its passphrase is cheaper to guess than it should be. Change its passphrase to re-encrypt it "
+            "at the default cost."
+        ),
+        stacklevel=3,
+    )
 
 
 # --- low-level helpers ---------------------------------------------------------------------------
 def scrypt(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(
-        passphrase.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=256 * r * n + 2**20
-    )
+    return hashlib.scrypt(passphrase.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=256 * r * n + 2**20)
 
 
 def _ad(address: str, public: bytes) -> bytes:
@@ -274,7 +278,7 @@ def _open_v3(parsed: ParsedFile, passphrase: str, name: str, path: Path) -> Loca
             "cannot be decrypted. Try again (passphrases are case-sensitive); a lost passphrase "
             "cannot be recovered."
         ) from None
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure to parse the file means it is malformed
         raise KeystoreError(malformed) from None
     account: LocalAccount = Account.from_key(private_key)
     if account.address != parsed.address:

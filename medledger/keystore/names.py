@@ -28,9 +28,7 @@ def is_valid_name(name: object) -> bool:
 def validate_name(name: str) -> str:
     """Check a keystore name: 1 to 64 of ``A-Z a-z 0-9 _ . -``, not only dots."""
     if not is_valid_name(name):
-        raise KeystoreError(
-            f"invalid keystore name {name!r}: use 1 to 64 letters, digits, '_', '.' or '-'"
-        )
+        raise KeystoreError(f"invalid keystore name {name!r}: use 1 to 64 letters, digits, '_', '.' or '-'")
     return name
 
 

@@ -88,7 +88,7 @@ def _account_for(private_key: bytes | str | None) -> LocalAccount:
         account = Account.from_key(fmt.private_key_bytes(private_key))
     except KeystoreError:
         raise
-    except Exception:
+    except Exception:  # noqa: BLE001 - eth-keys raises several types for an invalid key
         raise KeystoreError("not a valid private key: it is outside the secp256k1 key range") from None
     return account
 
@@ -138,8 +138,7 @@ class Keystore:
         path = self.path_for(name)
         if path.exists():
             raise KeystoreError(
-                f"a keystore named '{name}' already exists ({path}); choose another name "
-                "or use the existing one"
+                f"a keystore named '{name}' already exists ({path}); choose another name or use the existing one"
             )
         if not isinstance(passphrase, str) or not passphrase:
             raise KeystoreError(f"cannot create keystore '{name}' with an empty passphrase")
@@ -171,9 +170,7 @@ class Keystore:
             self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
             atomic_write(path, data, mode=0o600, exclusive=not replace)
         except DestinationExists:
-            raise KeystoreError(
-                f"a keystore named '{name}' already exists ({path}); choose another name"
-            ) from None
+            raise KeystoreError(f"a keystore named '{name}' already exists ({path}); choose another name") from None
         except OSError as exc:
             raise KeystoreError(f"cannot write keystore '{name}' in {self.path}: {exc.strerror}") from None
 
@@ -199,16 +196,15 @@ class Keystore:
                 f"keystore file {path} is malformed (not valid JSON); restore it from a backup"
             ) from None
         except fmt.Malformed as exc:
-            raise KeystoreError(
-                f"keystore file {path} is malformed ({exc}); restore it from a backup"
-            ) from None
+            raise KeystoreError(f"keystore file {path} is malformed ({exc}); restore it from a backup") from None
         return path, parsed
 
     def public(self, name: str) -> KeyInfo:
         """Name, address and encryption public key of identity ``name`` (no passphrase needed)."""
         path, parsed = self._load(name)
-        return KeyInfo(name=name, address=parsed.address, encryption_public=parsed.public, path=path,
-                       kdf_cost=parsed.weakest()[1])
+        return KeyInfo(
+            name=name, address=parsed.address, encryption_public=parsed.public, path=path, kdf_cost=parsed.weakest()[1]
+        )
 
     def list(self) -> KeyListing:
         """Public information of every readable identity in the directory, sorted by name; the

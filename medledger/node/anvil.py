@@ -15,15 +15,25 @@ from .process import find_binary
 
 
 def command(config: NodeConfig) -> list[str]:
-    cmd = [str(find_binary("anvil", config)),
-           "--host", HOST, "--port", str(config.port("anvil_port")),
-           "--chain-id", str(config.chain_id),
-           "--accounts", str(config.anvil_accounts),
-           "--balance", str(config.anvil_balance),
-           "--mnemonic", config.mnemonic,
-           "--state", str(config.anvil_state),
-           # no banner: it lists the dev accounts' private keys, which must not land in logs
-           "--quiet"]
+    cmd = [
+        str(find_binary("anvil", config)),
+        "--host",
+        HOST,
+        "--port",
+        str(config.port("anvil_port")),
+        "--chain-id",
+        str(config.chain_id),
+        "--accounts",
+        str(config.anvil_accounts),
+        "--balance",
+        str(config.anvil_balance),
+        "--mnemonic",
+        config.mnemonic,
+        "--state",
+        str(config.anvil_state),
+        # no banner: it lists the dev accounts' private keys, which must not land in logs
+        "--quiet",
+    ]
     if config.anvil_state_interval:
         cmd += ["--state-interval", str(int(config.anvil_state_interval))]
     return cmd
@@ -53,7 +63,8 @@ def prepare(config: NodeConfig) -> None:
     else:
         raise ServiceError(
             f"anvil state file {state} is damaged (not valid JSON) and there is no good backup; "
-            f"move it away to start a fresh chain")
+            f"move it away to start a fresh chain"
+        )
 
 
 def env() -> dict[str, str]:

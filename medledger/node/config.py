@@ -33,7 +33,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-
 @dataclass(frozen=True)
 class NodeConfig:
     """Where the local services keep their data and which ports they use (all on 127.0.0.1)."""
@@ -168,4 +167,3 @@ class NodeConfig:
 
     def data_of(self, service: str) -> Path:
         return self.anvil_state if service == "anvil" else self.ipfs_path
-

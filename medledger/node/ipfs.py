@@ -21,8 +21,9 @@ from .process import find_binary, log_tail, open_log, write_json
 
 
 def base_env(config: NodeConfig) -> dict[str, str]:
-    env = {k: v for k, v in without_secrets(os.environ).items()
-           if k not in ("DEBUG", "IPFS_MONITORING", "NODE_OPTIONS")}
+    env = {
+        k: v for k, v in without_secrets(os.environ).items() if k not in ("DEBUG", "IPFS_MONITORING", "NODE_OPTIONS")
+    }
     env["IPFS_PATH"] = str(config.ipfs_path)
     env["NODE_ENV"] = "test"  # js-ipfs: preload off by default
     # node (for the jsipfs script) is normally on PATH; also look next to the binary
@@ -68,11 +69,12 @@ def _ipfs_settings(config: NodeConfig) -> dict[str, Any]:
             "Gateway": f"/ip4/{HOST}/tcp/{config.port('ipfs_gateway_port')}",
             "Swarm": [f"/ip4/{HOST}/tcp/{config.port('ipfs_swarm_port')}"],
             "RPC": "",  # no gRPC-over-websocket endpoint
-            "Announce": [], "NoAnnounce": [], "Delegates": [],
+            "Announce": [],
+            "NoAnnounce": [],
+            "Delegates": [],
         },
         "Bootstrap": [],
-        "Discovery": {"MDNS": {"Enabled": False, "Interval": 10},
-                      "webRTCStar": {"Enabled": False}},
+        "Discovery": {"MDNS": {"Enabled": False, "Interval": 10}, "webRTCStar": {"Enabled": False}},
         "Routing": {"Type": "none"},
         "Pubsub": {"Enabled": False, "Router": "gossipsub"},
     }
@@ -90,10 +92,7 @@ def _repo_has_blocks(repo: Path) -> bool:
     blocks = repo / "blocks"
     if not blocks.is_dir():
         return False
-    for _root, _dirs, files in os.walk(blocks):
-        if any(f.endswith(".data") for f in files):
-            return True
-    return False
+    return any(any(f.endswith(".data") for f in files) for _root, _dirs, files in os.walk(blocks))
 
 
 def init_repo(config: NodeConfig, deadline: float) -> None:
@@ -103,8 +102,9 @@ def init_repo(config: NodeConfig, deadline: float) -> None:
     if not cfg_file.exists():
         if repo.exists():
             if _repo_has_blocks(repo):
-                raise ServiceError(f"IPFS repo {repo} has blocks but no config file; move it away "
-                                   f"or restore its config")
+                raise ServiceError(
+                    f"IPFS repo {repo} has blocks but no config file; move it away or restore its config"
+                )
             shutil.rmtree(repo)  # an interrupted init: nothing of value
         repo.parent.mkdir(parents=True, exist_ok=True)
         seed = config.run_dir / "ipfs-init-config.json"
@@ -113,20 +113,23 @@ def init_repo(config: NodeConfig, deadline: float) -> None:
         with open_log(log_path) as log:
             try:
                 proc = subprocess.run(
-                    [str(find_binary("jsipfs", config)), "init", "--profile", "test",
-                     "--emptyRepo", str(seed)],
-                    env=base_env(config), stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=subprocess.STDOUT, cwd=config.data_dir,
-                    timeout=max(5.0, deadline - time.monotonic()))
+                    [str(find_binary("jsipfs", config)), "init", "--profile", "test", "--emptyRepo", str(seed)],
+                    env=base_env(config),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=config.data_dir,
+                    timeout=max(5.0, deadline - time.monotonic()),
+                )
             except subprocess.TimeoutExpired as error:
                 shutil.rmtree(repo, ignore_errors=True)
-                raise ServiceError(f"`jsipfs init` did not finish in time; log {log_path}:\n"
-                                   f"{log_tail(log_path)}") from error
+                raise ServiceError(
+                    f"`jsipfs init` did not finish in time; log {log_path}:\n{log_tail(log_path)}"
+                ) from error
         seed.unlink(missing_ok=True)
         if proc.returncode != 0 or not cfg_file.exists():
             shutil.rmtree(repo, ignore_errors=True)
-            raise ServiceError(f"`jsipfs init` failed (exit {proc.returncode}); log {log_path}:\n"
-                               f"{log_tail(log_path)}")
+            raise ServiceError(f"`jsipfs init` failed (exit {proc.returncode}); log {log_path}:\n{log_tail(log_path)}")
     try:
         current = json.loads(cfg_file.read_text())
     except (OSError, ValueError) as error:

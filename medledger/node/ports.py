@@ -67,7 +67,8 @@ def _check_explicit(resolved: NodeConfig, config: NodeConfig, starting: set[str]
             raise ServiceError(
                 f"port {port} on {HOST} (setting {SETTING[key]}, needed by {_service_of(key)}) is "
                 f"already in use by another program, not by the medledger services in "
-                f"{config.data_dir}. Stop that program, or set {key} to another port or to \"auto\".")
+                f'{config.data_dir}. Stop that program, or set {key} to another port or to "auto".'
+            )
 
 
 def record(config: NodeConfig, automatic: Iterable[str] = ()) -> None:

@@ -9,8 +9,9 @@ import socket
 from .config import HOST, NodeConfig
 
 
-def http_post(port: int, path: str, body: bytes, timeout: float,
-               content_type: str = "application/json") -> tuple[int, bytes]:
+def http_post(
+    port: int, path: str, body: bytes, timeout: float, content_type: str = "application/json"
+) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         conn.request("POST", path, body=body, headers={"Content-Type": content_type})
@@ -24,8 +25,8 @@ def probe(config: NodeConfig, name: str, timeout: float = 1.0) -> bool:
     try:
         if name == "anvil":
             status_code, body = http_post(
-                config.port("anvil_port"), "/",
-                b'{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}', timeout)
+                config.port("anvil_port"), "/", b'{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}', timeout
+            )
             return status_code == 200 and b'"result"' in body
         status_code, body = http_post(config.port("ipfs_api_port"), "/api/v0/id", b"", timeout)
         return status_code == 200 and b'"ID"' in body

@@ -55,7 +55,8 @@ def find_binary(name: str, config: NodeConfig | None = None) -> Path:
             return Path(found)
     raise ServiceError(
         f"`{name}` not found (looked in {', '.join(searched)}). Run `npm install` in {REPO_ROOT} "
-        f"(or `make setup`) to install the toolchain.")
+        f"(or `make setup`) to install the toolchain."
+    )
 
 
 # --- pid files -----------------------------------------------------------------------------------
@@ -167,24 +168,39 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
         pass
 
 
-def launch(config: NodeConfig, name: str, cmd: list[str], env: dict[str, str],
-           tie_to_parent: bool) -> subprocess.Popen[bytes]:
+def launch(
+    config: NodeConfig, name: str, cmd: list[str], env: dict[str, str], tie_to_parent: bool
+) -> subprocess.Popen[bytes]:
     """Start ``cmd`` detached (own session) in the data directory, log to the service's log, and
     write its pid file (pid, start time, ports)."""
     with open_log(config.log_file(name)) as log:
         proc = subprocess.Popen(
-            cmd, env=env, cwd=config.data_dir, stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-            preexec_fn=_die_with_parent if tie_to_parent else None)
+            cmd,
+            env=env,
+            cwd=config.data_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            preexec_fn=_die_with_parent if tie_to_parent else None,
+        )
     with _CHILDREN_LOCK:
         _CHILDREN[proc.pid] = proc
     try:
         create_time = psutil.Process(proc.pid).create_time()
     except psutil.NoSuchProcess:
         create_time = None
-    write_json(config.pid_file(name), {
-        "pid": proc.pid, "create_time": create_time, "service": name,
-        "ports": config.ports_of(name), "started": time.time()})
+    write_json(
+        config.pid_file(name),
+        {
+            "pid": proc.pid,
+            "create_time": create_time,
+            "service": name,
+            "ports": config.ports_of(name),
+            "started": time.time(),
+        },
+    )
     return proc
 
 

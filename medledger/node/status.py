@@ -64,8 +64,7 @@ class NodeStatus:
         return [s for s in self.services.values() if not s.up]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"data_dir": str(self.data_dir),
-                "services": {k: v.as_dict() for k, v in self.services.items()}}
+        return {"data_dir": str(self.data_dir), "services": {k: v.as_dict() for k, v in self.services.items()}}
 
     def __str__(self) -> str:
         lines = [f"data directory: {self.data_dir}"]
@@ -108,10 +107,16 @@ def _one_status(config: NodeConfig, name: str, check: bool = True) -> ServiceSta
     port = config.port("anvil_port" if name == "anvil" else "ipfs_api_port")
     listens = bool(answers and proc is not None and _listens(proc, port))
     return ServiceStatus(
-        name=name, running=proc is not None, pid=proc.pid if proc else None,
-        address=config.address_of(name), data_path=config.data_of(name),
-        log_path=config.log_file(name), responding=answers and listens,
-        stale_pid_file=stale, problem=_problem(config, name, proc, answers, listens) if check else "")
+        name=name,
+        running=proc is not None,
+        pid=proc.pid if proc else None,
+        address=config.address_of(name),
+        data_path=config.data_of(name),
+        log_path=config.log_file(name),
+        responding=answers and listens,
+        stale_pid_file=stale,
+        problem=_problem(config, name, proc, answers, listens) if check else "",
+    )
 
 
 def status(config: NodeConfig | None = None) -> NodeStatus:
@@ -119,4 +124,3 @@ def status(config: NodeConfig | None = None) -> NodeStatus:
     (on its own port: a port answered by another program does not count)."""
     config = (config or NodeConfig()).resolved()
     return NodeStatus(config.data_dir, {n: _one_status(config, n) for n in config.services})
-

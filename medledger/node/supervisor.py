@@ -39,8 +39,7 @@ def start(config: NodeConfig | None = None, *, tie_to_parent: bool = False) -> N
     return _start(config or NodeConfig(), tie_to_parent=tie_to_parent)[0]
 
 
-def _launch(config: NodeConfig, name: str, deadline: float,
-            tie_to_parent: bool) -> subprocess.Popen[bytes]:
+def _launch(config: NodeConfig, name: str, deadline: float, tie_to_parent: bool) -> subprocess.Popen[bytes]:
     if name == "anvil":
         anvil.prepare(config)
         return launch(config, name, anvil.command(config), anvil.env(), tie_to_parent)
@@ -75,25 +74,23 @@ def _start(config: NodeConfig, *, tie_to_parent: bool) -> tuple[NodeStatus, list
     return status(config), list(launched)
 
 
-def _wait_ready(config: NodeConfig, launched: dict[str, subprocess.Popen[bytes]],
-                deadline: float) -> None:
+def _wait_ready(config: NodeConfig, launched: dict[str, subprocess.Popen[bytes]], deadline: float) -> None:
     pending = dict(launched)
     while pending:
         for name, proc in list(pending.items()):
             if proc.poll() is not None:
                 raise ServiceError(
                     f"{name} exited during start (exit code {proc.returncode}); last lines of "
-                    f"{config.log_file(name)}:\n{log_tail(config.log_file(name))}")
+                    f"{config.log_file(name)}:\n{log_tail(config.log_file(name))}"
+                )
             if probe(config, name, timeout=1.0):
                 del pending[name]
         if not pending:
             return
         if time.monotonic() > deadline:
             names = ", ".join(pending)
-            details = "\n".join(f"{n} ({config.log_file(n)}):\n{log_tail(config.log_file(n))}"
-                                for n in pending)
-            raise ServiceError(f"{names} did not answer within {config.start_timeout:g} s; "
-                               f"last log lines:\n{details}")
+            details = "\n".join(f"{n} ({config.log_file(n)}):\n{log_tail(config.log_file(n))}" for n in pending)
+            raise ServiceError(f"{names} did not answer within {config.start_timeout:g} s; last log lines:\n{details}")
         time.sleep(0.1)
 
 
@@ -143,21 +140,24 @@ def _stop_services(config: NodeConfig, names: list[str], quiet: bool = False) ->
 def _check_anvil_saved(config: NodeConfig, *, killed: bool, signalled: float) -> None:
     state = config.anvil_state
     if killed:
-        raise ServiceError(f"anvil did not exit within {config.stop_timeout:g} s and was killed; "
-                           f"chain state after the last periodic dump to {state} may be lost")
+        raise ServiceError(
+            f"anvil did not exit within {config.stop_timeout:g} s and was killed; "
+            f"chain state after the last periodic dump to {state} may be lost"
+        )
     try:
         fresh = state.stat().st_mtime >= signalled - 1.0
     except FileNotFoundError:
         fresh = False
     if not fresh or not anvil.valid_json_file(state):
-        raise ServiceError(f"anvil exited but did not write its state to {state}; see "
-                           f"{config.log_file('anvil')}:\n{log_tail(config.log_file('anvil'))}")
+        raise ServiceError(
+            f"anvil exited but did not write its state to {state}; see "
+            f"{config.log_file('anvil')}:\n{log_tail(config.log_file('anvil'))}"
+        )
 
 
 # --- context manager -----------------------------------------------------------------------------
 @contextlib.contextmanager
-def running_services(config: NodeConfig | None = None, *,
-                     tie_to_parent: bool = True) -> Iterator[NodeStatus]:
+def running_services(config: NodeConfig | None = None, *, tie_to_parent: bool = True) -> Iterator[NodeStatus]:
     """Start the services, yield their status, and on exit stop those this call started
     (services that were already running are left running).
 

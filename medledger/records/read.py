@@ -164,8 +164,18 @@ def list_records(client: Client, patient: str, *, include_erased: bool = True) -
             continue
         out.append(
             RecordSummary(
-                record_id, patient, event.author, event.category, event.purpose, cid_from_bytes(event.cid),
-                info.created_at, info.erased, info.is_batch, info.leaf_count, info.previous, info.superseded_by,
+                record_id,
+                patient,
+                event.author,
+                event.category,
+                event.purpose,
+                cid_from_bytes(event.cid),
+                info.created_at,
+                info.erased,
+                info.is_batch,
+                info.leaf_count,
+                info.previous,
+                info.superseded_by,
             )
         )
     return sorted(out, key=lambda r: (r.created_at, r.record_id))

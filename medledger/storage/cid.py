@@ -17,7 +17,7 @@ def decode_cid(cid: str | bytes | CID) -> CID:
         if isinstance(cid, str):
             text = cid.strip()
             if text.startswith("/ipfs/"):
-                text = text[len("/ipfs/"):]
+                text = text[len("/ipfs/") :]
             return CID.decode(text)
     except (ValueError, KeyError) as error:
         shown = cid.hex() if isinstance(cid, (bytes, bytearray, memoryview)) else repr(cid)[:120]
@@ -55,4 +55,3 @@ def cid_from_bytes(data: bytes) -> str:
 def same_block(a: CID, b: CID) -> bool:
     """True if both CIDs address the same block (a blockstore is keyed by multihash only)."""
     return bytes(a.digest) == bytes(b.digest)
-

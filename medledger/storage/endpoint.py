@@ -27,8 +27,12 @@ def api_to_multiaddr(api: str) -> str:
         api = "http://" + api
     url = urllib.parse.urlsplit(api)
     if url.scheme not in ("http", "https") or not url.hostname:
-        raise ServiceUnavailable("IPFS node", api, f"cannot use this API address: expected a multiaddr like "
-                                 f"{DEFAULT_IPFS_API} or a URL like http://127.0.0.1:5101")
+        raise ServiceUnavailable(
+            "IPFS node",
+            api,
+            f"cannot use this API address: expected a multiaddr like "
+            f"{DEFAULT_IPFS_API} or a URL like http://127.0.0.1:5101",
+        )
     host = url.hostname
     port = url.port or (443 if url.scheme == "https" else 80)
     if re.fullmatch(r"[0-9.]+", host):
@@ -53,7 +57,6 @@ def multiaddr_to_url(maddr: str) -> str:
     return f"{scheme}://{host}:{port}"
 
 
-
 def duration(seconds: float) -> str:
     """A duration for the API's ``timeout`` option (Go syntax, understood by Kubo and js-ipfs)."""
     return f"{max(1, int(seconds * 1000))}ms"
@@ -62,8 +65,11 @@ def duration(seconds: float) -> str:
 def short(error: BaseException | str) -> str:
     text = str(error) if not isinstance(error, str) else error
     # requests/urllib3 messages are long and repetitive; keep the gist
-    m = re.search(r"(Connection refused|Read timed out|Connection reset by peer|Name or service "
-                  r"not known|timed out)", text)
+    m = re.search(
+        r"(Connection refused|Read timed out|Connection reset by peer|Name or service "
+        r"not known|timed out)",
+        text,
+    )
     if m and len(text) > 160:
         return m.group(1)
     return text[:300]
@@ -74,8 +80,7 @@ def is_read_timeout(error: BaseException) -> bool:
     e: BaseException | None = error
     while e is not None and id(e) not in seen:
         seen.add(id(e))
-        if isinstance(e, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError,
-                          TimeoutError)):
+        if isinstance(e, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
             return True
         for arg in getattr(e, "args", ()):
             if isinstance(arg, (urllib3.exceptions.TimeoutError, TimeoutError)):
@@ -92,7 +97,8 @@ def kind_of(error: BaseException) -> str:
     """``down``, ``timeout``, ``refusal`` (the node's own error message), ``garbage`` (an answer
     that is not the Kubo RPC API) or ``other``."""
     if isinstance(error, ipfs_exc.ConnectionError) or (
-            isinstance(error, requests.exceptions.ConnectionError) and is_refused(error)):
+        isinstance(error, requests.exceptions.ConnectionError) and is_refused(error)
+    ):
         return "down"  # (urllib3's NewConnectionError is a ConnectTimeoutError: test this first)
     if isinstance(error, ipfs_exc.TimeoutError) or is_read_timeout(error):
         return "timeout"
@@ -114,9 +120,11 @@ def down(url: str, error: BaseException | str) -> ServiceUnavailable:
 
 def hanging(url: str, what: str, waited: float) -> ServiceUnavailable:
     return ServiceUnavailable(
-        "IPFS node", url,
+        "IPFS node",
+        url,
         f"it accepted the connection but is not answering: nothing within {waited:g} s ({what}), and no "
-        "answer to a version request either; it hangs or is overloaded")
+        "answer to a version request either; it hangs or is overloaded",
+    )
 
 
 def garbage(url: str, what: str, error: BaseException | str) -> ServiceUnavailable:

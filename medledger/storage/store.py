@@ -34,8 +34,7 @@ from .upload import UPLOAD_CHUNK, Data, Source, as_reader
 from .verify import ContentCheck, verified
 
 # ipfshttpclient 0.7 passes urllib3 a ``strict`` argument that urllib3 2.x only warns about.
-warnings.filterwarnings("ignore", message="The 'strict' parameter is no longer needed",
-                        category=FutureWarning)
+warnings.filterwarnings("ignore", message="The 'strict' parameter is no longer needed", category=FutureWarning)
 
 #: Default seconds to wait for any single answer (or any chunk of a streamed answer) from the node.
 DEFAULT_TIMEOUT = 30.0
@@ -60,8 +59,7 @@ class IpfsStore:
         self.url = multiaddr_to_url(self.multiaddr)
         self.timeout = float(timeout)
         # connect()'s version check refuses js-ipfs (0.18); the Client class itself works.
-        self._client = ipfshttpclient.client.Client(
-            self.multiaddr, timeout=self.timeout, chunk_size=UPLOAD_CHUNK)
+        self._client = ipfshttpclient.client.Client(self.multiaddr, timeout=self.timeout, chunk_size=UPLOAD_CHUNK)
         # the raw HTTP layer, for the streaming requests the high-level API does not expose
         self._http = self._client._client
         host = urllib.parse.urlsplit(self.url).hostname or ""
@@ -91,8 +89,7 @@ class IpfsStore:
             return False
         return isinstance(info, Mapping) and "Version" in info
 
-    def _map(self, error: BaseException, what: str, cid: str | None = None,
-             timeout: float | None = None) -> Exception:
+    def _map(self, error: BaseException, what: str, cid: str | None = None, timeout: float | None = None) -> Exception:
         """Translate an ipfshttpclient/requests exception into a medledger error."""
         timeout = self.timeout if timeout is None else timeout
         kind = kind_of(error)
@@ -102,13 +99,15 @@ class IpfsStore:
             if cid is not None and self._answers():
                 return ContentNotFound(
                     f"content {cid} not found: the IPFS node at {self.url} did not return it "
-                    f"within {timeout:g} s ({what})")
+                    f"within {timeout:g} s ({what})"
+                )
             return hanging(self.url, what, timeout)
         if kind == "refusal":
             msg = node_message(error)
             if cid is not None and "timed out" in msg:
-                return ContentNotFound(f"content {cid} not found on the IPFS node at {self.url} "
-                                       f"within {timeout:g} s ({what}: {msg})")
+                return ContentNotFound(
+                    f"content {cid} not found on the IPFS node at {self.url} within {timeout:g} s ({what}: {msg})"
+                )
             return StorageError(f"IPFS {what} failed: {msg}")
         if kind == "garbage":
             return garbage(self.url, what, error)
@@ -139,7 +138,8 @@ class IpfsStore:
         if answered != expected:
             raise TamperingDetected(
                 f"the IPFS node at {self.url} answered CID {answered} for content whose CID is "
-                f"{expected}: the node is faulty or hostile; nothing was pinned or registered")
+                f"{expected}: the node is faulty or hostile; nothing was pinned or registered"
+            )
         return answered
 
     def add_stream(self, source: Source, *, pin: bool = True) -> str:
@@ -183,8 +183,9 @@ class IpfsStore:
         return normalize_cid(hasher.cid())
 
     # --- reading ---------------------------------------------------------------------------------
-    def cat_stream(self, cid: str, *, timeout: float | None = None,
-                   chunk_size: int = DOWNLOAD_CHUNK) -> Iterator[bytes]:
+    def cat_stream(
+        self, cid: str, *, timeout: float | None = None, chunk_size: int = DOWNLOAD_CHUNK
+    ) -> Iterator[bytes]:
         """Yield the content of ``cid`` in chunks of at most ``chunk_size`` bytes, checked against
         ``cid`` (recomputed here): TamperingDetected, before the last chunk is yielded, if the node
         served anything else.
@@ -210,11 +211,10 @@ class IpfsStore:
                     piece = next(stream)
                 except StopIteration:
                     return
-                except (ipfs_exc.Error, requests.exceptions.RequestException,
-                        urllib3.exceptions.HTTPError) as error:
+                except (ipfs_exc.Error, requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as error:
                     raise self._map(error, "cat", cid=cid, timeout=wait) from error
                 for off in range(0, len(piece), chunk_size):
-                    yield piece[off:off + chunk_size]
+                    yield piece[off : off + chunk_size]
         finally:
             stream.close()
 
@@ -242,8 +242,7 @@ class IpfsStore:
                         continue
             finally:
                 refs.close()
-        except (ipfs_exc.Error, requests.exceptions.RequestException,
-                urllib3.exceptions.HTTPError) as error:
+        except (ipfs_exc.Error, requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as error:
             raise self._map(error, "refs/local") from error
         return False
 
@@ -255,8 +254,7 @@ class IpfsStore:
         try:
             # the node's own deadline too: js-ipfs keeps a pin of missing content (and the repo
             # lock it holds, which blocks gc) pending after the client gives up
-            self._client.pin.add(norm, recursive=True, timeout=wait + 2,
-                                 opts={"timeout": duration(wait)})
+            self._client.pin.add(norm, recursive=True, timeout=wait + 2, opts={"timeout": duration(wait)})
         except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
             raise self._map(error, "pin add", cid=norm, timeout=wait) from error
 
@@ -351,7 +349,11 @@ class IpfsStore:
             answers = self._http.request("/block/rm", tuple(blocks), opts={"force": "true"}, decoder="json")
         except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
             raise self._map(error, "block rm") from error
-        return [normalize_cid(a["Hash"]) for a in answers or [] if isinstance(a, Mapping) and a.get("Hash") and not a.get("Error")]
+        return [
+            normalize_cid(a["Hash"])
+            for a in answers or []
+            if isinstance(a, Mapping) and a.get("Hash") and not a.get("Error")
+        ]
 
     # --- health ----------------------------------------------------------------------------------
     def version(self) -> str:
@@ -375,4 +377,3 @@ class IpfsStore:
         except ServiceUnavailable:
             return False
         return True
-

@@ -59,8 +59,7 @@ def _parent(children: list[_Node]) -> _Node:
     unixfs = _varint(1 << 3) + _varint(_UNIXFS_FILE) + _varint(3 << 3) + _varint(filesize)
     unixfs += b"".join(_varint(4 << 3) + _varint(child.filesize) for child in children)
     links = b"".join(
-        _field(2, _field(1, child.cid) + _field(2, b"") + _varint(3 << 3) + _varint(child.tsize))
-        for child in children
+        _field(2, _field(1, child.cid) + _field(2, b"") + _varint(3 << 3) + _varint(child.tsize)) for child in children
     )
     node = links + _field(1, unixfs)
     return _Node(_cid("dag-pb", node), len(node) + sum(child.tsize for child in children), filesize)
@@ -92,7 +91,7 @@ class UnixFsHasher:
         if len(level) == 1:
             return CID.decode(level[0].cid)
         while len(level) > 1:
-            level = [_parent(level[i:i + MAX_LINKS]) for i in range(0, len(level), MAX_LINKS)]
+            level = [_parent(level[i : i + MAX_LINKS]) for i in range(0, len(level), MAX_LINKS)]
         return CID.decode(level[0].cid)
 
 

@@ -98,13 +98,15 @@ def as_reader(source: Any, observer: Callable[[bytes], object] | None = None) ->
     if isinstance(source, (bytes, bytearray, memoryview)):
         return ChunkReader(io.BytesIO(bytes(source)), observer), None
     if isinstance(source, str):
-        raise TypeError("add_stream needs bytes, a binary file, a path object or an iterable of "
-                        "bytes; a str is ambiguous (use pathlib.Path for a file, or encode it)")
+        raise TypeError(
+            "add_stream needs bytes, a binary file, a path object or an iterable of "
+            "bytes; a str is ambiguous (use pathlib.Path for a file, or encode it)"
+        )
     if isinstance(source, os.PathLike):
         fh = open(source, "rb")  # noqa: SIM115 - closed by the caller
         return ChunkReader(fh, observer), fh
     if hasattr(source, "read") or isinstance(source, Iterable):
         return ChunkReader(source, observer), None
-    raise TypeError(f"cannot add a {type(source).__name__}: pass bytes, a binary file object, "
-                    "a path or an iterable of bytes")
-
+    raise TypeError(
+        f"cannot add a {type(source).__name__}: pass bytes, a binary file object, a path or an iterable of bytes"
+    )

@@ -37,9 +37,7 @@ def reencrypt_records(client: Client, patient: Identity, categories: Iterable[in
         read = records.read_record(client, patient, summary.record_id)
         if read.data is None:  # pragma: no cover - read_record returns data without `out`
             raise MedledgerError(f"Could not read record 0x{summary.record_id.hex()} for re-encryption")
-        written = records.amend_record(
-            client, patient, summary.record_id, read.data, content_type=read.content_type
-        )
+        written = records.amend_record(client, patient, summary.record_id, read.data, content_type=read.content_type)
         try:
             client.store.unpin(summary.cid)
         except StorageError:

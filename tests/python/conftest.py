@@ -28,8 +28,15 @@ from medledger.storage import IpfsStore
 allow_weak_kdf_for_tests()
 
 CAST = [
-    "registrar", "patient", "clinician", "researcher", "app",
-    "emergency_clinician", "delegate", "relayer", "stranger",
+    "registrar",
+    "patient",
+    "clinician",
+    "researcher",
+    "app",
+    "emergency_clinician",
+    "delegate",
+    "relayer",
+    "stranger",
 ]
 KINDS = {
     "clinician": codes.ParticipantKind.CLINICIAN,
@@ -107,9 +114,12 @@ def advance_time(client: Client, seconds: int) -> None:
 
 
 for _name in CAST:
+
     def _make(name: str):
         @pytest.fixture(name=name)
         def _actor(cast: dict[str, Identity]) -> Identity:
             return cast[name]
+
         return _actor
+
     globals()[f"_actor_{_name}"] = _make(_name)

@@ -52,7 +52,9 @@ class HostileIpfs:
         self._server.shutdown()
         self._server.server_close()
 
-    def forward(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def forward(
+        self, method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
         assert self.upstream is not None
         conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=30)
         try:
@@ -90,7 +92,7 @@ def _handler(hostile: HostileIpfs) -> type[BaseHTTPRequestHandler]:
                 parts.append(self.rfile.read(size))
                 self.rfile.readline()
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             parts = urllib.parse.urlsplit(self.path)
             hostile.calls.append(parts.path)
             body = self._body()
@@ -107,10 +109,20 @@ def _handler(hostile: HostileIpfs) -> type[BaseHTTPRequestHandler]:
             if parts.path == "/api/v0/version" and hostile.upstream is None:
                 self._answer(200, json.dumps({"Version": "0.0.0-hostile"}).encode())
                 return
-            status, headers, answer = (hostile.forward("POST", self.path, body, {
-                k: v for k, v in self.headers.items()
-                if k.lower() not in ("host", "content-length", "transfer-encoding")})
-                if hostile.upstream else (404, {}, b"404 page not found"))
+            status, headers, answer = (
+                hostile.forward(
+                    "POST",
+                    self.path,
+                    body,
+                    {
+                        k: v
+                        for k, v in self.headers.items()
+                        if k.lower() not in ("host", "content-length", "transfer-encoding")
+                    },
+                )
+                if hostile.upstream
+                else (404, {}, b"404 page not found")
+            )
             if parts.path == "/api/v0/add" and hostile.add_answer is not None:
                 answer = json.dumps({"Name": "", "Hash": hostile.add_answer, "Size": "1"}).encode()
                 status = 200

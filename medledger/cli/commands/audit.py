@@ -46,8 +46,16 @@ def audit(state: State, patient: str | None, only_accesses: bool, fmt: str) -> N
     names = state.names()
     table(
         ["", "TIME", "EVENT", "ACTOR", "DETAIL"],
-        [("!" if e.emergency else "", when(e.time), e.event, short(e.actor, names) if e.actor else "-",
-          _named(e.detail, names)) for e in entries],
+        [
+            (
+                "!" if e.emergency else "",
+                when(e.time),
+                e.event,
+                short(e.actor, names) if e.actor else "-",
+                _named(e.detail, names),
+            )
+            for e in entries
+        ],
         empty=f"No history for patient {address}.",
     )
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 else:
     records = lazy("medledger.records")
 
+
 def _scalar(text: str | None) -> Any:
     if text is None:
         return None
@@ -57,7 +58,7 @@ def read_readings(path: Path) -> list[Any]:
         if isinstance(data, dict) and isinstance(data.get("readings"), list):
             data = data["readings"]
         if not isinstance(data, list):
-            raise RecordFormatError(f"{path} must hold a JSON list of readings (or {{\"readings\": [...]}})")
+            raise RecordFormatError(f'{path} must hold a JSON list of readings (or {{"readings": [...]}})')
         return data
     sample = raw[:4096]
     try:
@@ -80,8 +81,12 @@ def read_readings(path: Path) -> list[Any]:
 @click.option("--patient", default=None, metavar="ADDRESS", help="Whose readings (default: --as).")
 @click.option("--category", type=CATEGORY, default="device", show_default=True)
 @click.option("--purpose", type=PURPOSE, default="direct-care", show_default=True)
-@click.option("--receipt", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write reading ids, fingerprints and Merkle proofs here (JSON).")
+@click.option(
+    "--receipt",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write reading ids, fingerprints and Merkle proofs here (JSON).",
+)
 @progress_option
 @common_options()
 @with_state
@@ -110,15 +115,26 @@ def batch(
             progress_bar.update(1)
     result = records.anchor_batch(client, me, patient_address, readings, category=category, purpose=purpose)
     if receipt is not None:
-        atomic_write(receipt, json.dumps({
-            "root": "0x" + result.root.hex(),
-            "cid": result.cid,
-            "patient": patient_address,
-            "readings": [
-                {"id": "0x" + rid.hex(), "fingerprint": "0x" + fp.hex(), "proof": ["0x" + p.hex() for p in proof]}
-                for rid, fp, proof in zip(result.reading_ids, result.fingerprints, result.proofs, strict=True)
-            ],
-        }, indent=2) + "\n")
+        atomic_write(
+            receipt,
+            json.dumps(
+                {
+                    "root": "0x" + result.root.hex(),
+                    "cid": result.cid,
+                    "patient": patient_address,
+                    "readings": [
+                        {
+                            "id": "0x" + rid.hex(),
+                            "fingerprint": "0x" + fp.hex(),
+                            "proof": ["0x" + p.hex() for p in proof],
+                        }
+                        for rid, fp, proof in zip(result.reading_ids, result.fingerprints, result.proofs, strict=True)
+                    ],
+                },
+                indent=2,
+            )
+            + "\n",
+        )
     data = {
         "root": "0x" + result.root.hex(),
         "cid": result.cid,
@@ -163,8 +179,9 @@ def recover(state: State) -> None:
     settled = records.recover_pending(state.client())
     emit(
         [{"record_id": rid, "outcome": outcome} for rid, outcome in settled],
-        lambda: click.echo("\n".join(f"{rid}  {outcome}" for rid, outcome in settled))
-        if settled else click.echo("No interrupted writes."),
+        lambda: (
+            click.echo("\n".join(f"{rid}  {outcome}" for rid, outcome in settled))
+            if settled
+            else click.echo("No interrupted writes.")
+        ),
     )
-
-

@@ -28,6 +28,7 @@ else:
     keyring = lazy("medledger.keyring")
     workflows = lazy("medledger.workflows")
 
+
 # --- consent -----------------------------------------------------------------------------------------
 @click.group("consent", cls=MedledgerGroup)
 def consent_group() -> None:
@@ -40,8 +41,11 @@ def consent_group() -> None:
 @terms_options
 @click.option("--starts", type=DATE, default=None, help="Valid only from this date/time (UTC).")
 @click.option("--patient", default=None, metavar="ADDRESS", help="Whose consent (for delegates; default: --as).")
-@click.option("--no-rotate", is_flag=True,
-              help="When narrowing a read consent, do not rotate the keys of the categories it drops.")
+@click.option(
+    "--no-rotate",
+    is_flag=True,
+    help="When narrowing a read consent, do not rotate the keys of the categories it drops.",
+)
 @common_options()
 @with_state
 def grant(
@@ -71,8 +75,16 @@ def grant(
     results = []
     for access in wanted:
         changed = consent.grant(
-            client, me, grantee_address, access, categories, purposes,
-            patient=patient_address, start=start, expiry=expiry, rotate=not no_rotate,
+            client,
+            me,
+            grantee_address,
+            access,
+            categories,
+            purposes,
+            patient=patient_address,
+            start=start,
+            expiry=expiry,
+            rotate=not no_rotate,
         )
         current = consent.consent_of(client, patient_address or me.address, grantee_address, access)
         results.append({**grant_json(current), "changed": changed})
@@ -93,8 +105,11 @@ def grant(
 @access_option
 @click.option("--patient", default=None, metavar="ADDRESS", help="Whose consent (for delegates; default: --as).")
 @click.option("--no-rotate", is_flag=True, help="Do not rotate the category keys after revoking a read consent.")
-@click.option("--reencrypt", is_flag=True,
-              help="Also re-encrypt your existing records of those categories under the new keys (patient only).")
+@click.option(
+    "--reencrypt",
+    is_flag=True,
+    help="Also re-encrypt your existing records of those categories under the new keys (patient only).",
+)
 @common_options()
 @with_state
 def revoke(
@@ -113,15 +128,25 @@ def revoke(
     results = []
     for access in wanted:
         changed, _ = workflows.revoke(
-            client, me, grantee_address, access, patient=patient_address, rotate=not no_rotate,
+            client,
+            me,
+            grantee_address,
+            access,
+            patient=patient_address,
+            rotate=not no_rotate,
             reencrypt=reencrypt and access == codes.Access.READ,
         )
-        results.append({
-            "patient": patient_address or me.address, "grantee": grantee_address,
-            "access": codes.slug(access), "revoked": True, "changed": changed,
-            "keys_rotated": changed and access == codes.Access.READ and not no_rotate,
-            "reencrypted": changed and access == codes.Access.READ and reencrypt,
-        })
+        results.append(
+            {
+                "patient": patient_address or me.address,
+                "grantee": grantee_address,
+                "access": codes.slug(access),
+                "revoked": True,
+                "changed": changed,
+                "keys_rotated": changed and access == codes.Access.READ and not no_rotate,
+                "reencrypted": changed and access == codes.Access.READ and reencrypt,
+            }
+        )
 
     def human() -> None:
         for r in results:
@@ -154,15 +179,20 @@ def reissue_keys(state: State, patient: str | None) -> None:
     )
 
 
-
 def _grant_rows(grants: Sequence[consent.Grant], who: str, names: dict[str, str]) -> Sequence[tuple[str, ...]]:
     rows = []
     for g in grants:
         party = g.grantee if who == "grantee" else g.patient
-        rows.append((
-            short(party, names), codes.slug(g.access), code_list(g.categories), code_list(g.purposes),
-            when(g.start) if g.start else "-", until(g.expiry),
-        ))
+        rows.append(
+            (
+                short(party, names),
+                codes.slug(g.access),
+                code_list(g.categories),
+                code_list(g.purposes),
+                when(g.start) if g.start else "-",
+                until(g.expiry),
+            )
+        )
     return rows
 
 
@@ -222,8 +252,11 @@ def check(
     grantee_address = state.address(grantee, "GRANTEE")
     client = state.client()
     base = {
-        "patient": patient_address, "grantee": grantee_address, "access": codes.slug(access),
-        "category": codes.slug(category), "purpose": codes.slug(purpose),
+        "patient": patient_address,
+        "grantee": grantee_address,
+        "access": codes.slug(access),
+        "category": codes.slug(category),
+        "purpose": codes.slug(purpose),
     }
     try:
         emergency = consent.check_access(client, patient_address, grantee_address, access, category, purpose)

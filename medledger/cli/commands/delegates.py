@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 else:
     consent = lazy("medledger.consent")
 
+
 # --- delegates ----------------------------------------------------------------------------------------
 @click.group(cls=MedledgerGroup)
 def delegate() -> None:
@@ -47,8 +48,14 @@ def delegate_add(
     expiry = expiry_from(client, expires, days, default=consent.FOREVER)
     changed = consent.appoint_delegate(client, me, account, categories, expiry)
     emit(
-        {"patient": me.address, "delegate": account, "categories": sorted(codes.slug(c) for c in categories),
-         "expiry": expiry, "expiry_utc": when(expiry), "changed": changed},
+        {
+            "patient": me.address,
+            "delegate": account,
+            "categories": sorted(codes.slug(c) for c in categories),
+            "expiry": expiry,
+            "expiry_utc": when(expiry),
+            "changed": changed,
+        },
         f"{account} {'is now' if changed else 'already was'} your delegate for {code_labels(categories)} "
         f"until {when(expiry)}.",
     )
@@ -80,8 +87,12 @@ def emergency() -> None:
 @emergency.command("open")
 @click.argument("patient")
 @click.option("--hours", type=click.FloatRange(min=0, min_open=True), required=True, help="How long (hours).")
-@click.option("--reason-code", type=HexType(32, pad=True), required=True,
-              help="Up to 32 bytes of hex (a coded reason, padded with zeros); no free text on chain.")
+@click.option(
+    "--reason-code",
+    type=HexType(32, pad=True),
+    required=True,
+    help="Up to 32 bytes of hex (a coded reason, padded with zeros); no free text on chain.",
+)
 @common_options()
 @with_state
 def emergency_open(state: State, patient: str, hours: float, reason_code: bytes) -> None:
@@ -92,7 +103,8 @@ def emergency_open(state: State, patient: str, hours: float, reason_code: bytes)
     until = consent.open_emergency(client, me, account, int(hours * 3600), reason_code)
     emit(
         {"patient": account, "clinician": me.address, "expires_at": until, "expires_utc": when(until)},
-        f"Emergency access to {account} is open for {me.address} until {when(until)}; it is flagged in the audit trail.",
+        f"Emergency access to {account} is open for {me.address} until {when(until)}; "
+        "it is flagged in the audit trail.",
     )
 
 
@@ -111,9 +123,9 @@ def emergency_close(state: State, patient: str, clinician: str | None) -> None:
     emit(
         {"patient": account, "clinician": clinician_address, "changed": changed},
         f"Closed the emergency access of {clinician_address} to {account}."
-        if changed else f"{clinician_address} had no open emergency access to {account}.",
+        if changed
+        else f"{clinician_address} had no open emergency access to {account}.",
     )
 
 
 COMMANDS = [delegate, emergency]
-

@@ -17,8 +17,12 @@ else:
 
 
 @click.command("demo")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep the demo's chain and IPFS data here (default: a temporary directory).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the demo's chain and IPFS data here (default: a temporary directory).",
+)
 def demo(data_dir: Path | None) -> None:
     """Run Lisa's story end to end on a fresh local chain and IPFS node (exit 0 if every step held)."""
     code = demo_lib.run(sys.stdout, data_dir)

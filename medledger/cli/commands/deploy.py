@@ -22,8 +22,10 @@ def deploy(state: State, force: bool, admin: str | None) -> None:
     identity = state.identity()
     admin_address = state.address(admin, "--admin") if admin else None
     chain = Chain(settings.rpc_url, settings.chain_id, settings.rpc_timeout)
-    note(f"Deploying Medledger from {identity.address} via {settings.rpc_url}"
-         + ("…" if force else " unless this chain already has it…"))
+    note(
+        f"Deploying Medledger from {identity.address} via {settings.rpc_url}"
+        + ("…" if force else " unless this chain already has it…")
+    )
     deployment, deployed = deploy_medledger(chain, identity.account, settings.deployments, admin_address, force)
     path = deployment_file(settings.deployments, deployment.chain_id)
     data = {

@@ -77,9 +77,7 @@ def _new_passphrase(name: str) -> str:
     if passphrase is not None:
         return passphrase
     try:
-        return click.prompt(
-            f"New passphrase for '{name}'", hide_input=True, confirmation_prompt=True, err=True
-        )
+        return click.prompt(f"New passphrase for '{name}'", hide_input=True, confirmation_prompt=True, err=True)
     except click.Abort:
         raise KeystoreError(
             f"no passphrase for the new keystore '{name}': set {keystore.passphrase_env_var(name)} or run the "
@@ -90,11 +88,15 @@ def _new_passphrase(name: str) -> str:
 @keys.command("create")
 @click.argument("name")
 @click.option(
-    "--import-key", "import_key", is_flag=True,
+    "--import-key",
+    "import_key",
+    is_flag=True,
     help=f"Use an existing Ethereum private key (read from ${IMPORT_KEY_ENV} or a hidden prompt, never argv).",
 )
 @click.option(
-    "--import-encryption-key", "import_encryption", is_flag=True,
+    "--import-encryption-key",
+    "import_encryption",
+    is_flag=True,
     help=f"Restore an existing X25519 encryption secret (from ${IMPORT_ENCRYPTION_KEY_ENV} or a hidden prompt).",
 )
 @common_options(identity=False)

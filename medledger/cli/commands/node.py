@@ -52,7 +52,9 @@ def _show(st: services.NodeStatus) -> None:
 
 def data_dir_option(f: Any) -> Any:
     return click.option(
-        "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
         help="Data directory of the services (default <home>/node).",
     )(f)
 

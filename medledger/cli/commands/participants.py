@@ -141,9 +141,15 @@ def registrar() -> None:
 
 @registrar.command("register")
 @click.argument("address")
-@click.option("--kind", type=KIND, required=True, help="clinician, care-provider, researcher, app, commissioner, auditor.")
-@click.option("--credential-ref", type=HEX32, default=None,
-              help="32-byte reference to the credential checked off chain (default: none recorded).")
+@click.option(
+    "--kind", type=KIND, required=True, help="clinician, care-provider, researcher, app, commissioner, auditor."
+)
+@click.option(
+    "--credential-ref",
+    type=HEX32,
+    default=None,
+    help="32-byte reference to the credential checked off chain (default: none recorded).",
+)
 @click.option("--encryption-key", type=HEX32, default=None, help="The participant's X25519 public key (32 bytes).")
 @click.option("--from-keystore", metavar="NAME", default=None, help="Take the encryption key from local keystore NAME.")
 @common_options()
@@ -163,7 +169,9 @@ def register(
     if from_keystore is not None:
         info = state.keystore().public(from_keystore)
         if info.address != account:
-            note(f"Note: keystore '{from_keystore}' belongs to {info.address}, not {account}; using its encryption key.")
+            note(
+                f"Note: keystore '{from_keystore}' belongs to {info.address}, not {account}; using its encryption key."
+            )
         encryption_key = info.encryption_public
     if credential_ref is None:
         note("Note: no --credential-ref given; an all-zero credential reference is recorded.")
@@ -172,16 +180,25 @@ def register(
     me = state.identity()
     participants.register_participant(client, me, account, kind, credential_ref, encryption_key)  # type: ignore[arg-type]
     emit(
-        {"address": account, "kind": codes.slug(kind), "credential_ref": credential_ref,
-         "encryption_key": encryption_key, "registered_by": me.address},
+        {
+            "address": account,
+            "kind": codes.slug(kind),
+            "credential_ref": credential_ref,
+            "encryption_key": encryption_key,
+            "registered_by": me.address,
+        },
         f"Registered {account} as {codes.label(kind)}.",
     )
 
 
 @registrar.command("suspend")
 @click.argument("address")
-@click.option("--reason-code", type=HexType(32, pad=True), default=None,
-              help="Up to 32 bytes of hex (padded with zeros); no free text on chain.")
+@click.option(
+    "--reason-code",
+    type=HexType(32, pad=True),
+    default=None,
+    help="Up to 32 bytes of hex (padded with zeros); no free text on chain.",
+)
 @common_options()
 @with_state
 def suspend(state: State, address: str, reason_code: bytes | None) -> None:

@@ -41,8 +41,14 @@ def bar(enabled: bool, total: int | None, desc: str, unit: str = "B") -> tqdm[An
     from tqdm import tqdm
 
     return tqdm(
-        total=total, desc=desc, unit=unit, unit_scale=unit == "B", file=sys.stderr, disable=not enabled,
-        leave=True, dynamic_ncols=True,
+        total=total,
+        desc=desc,
+        unit=unit,
+        unit_scale=unit == "B",
+        file=sys.stderr,
+        disable=not enabled,
+        leave=True,
+        dynamic_ncols=True,
     )
 
 
@@ -108,7 +114,13 @@ def add(
     me = state.identity()
     with bar(progress_enabled(progress), file.stat().st_size, "encrypt+upload") as progress_bar:
         result = records.write_record(
-            client, me, patient_address, file, category=category, purpose=purpose, content_type=ctype,
+            client,
+            me,
+            patient_address,
+            file,
+            category=category,
+            purpose=purpose,
+            content_type=ctype,
             progress=progress_bar.update,
         )
     data = _write_json(result, patient_address, file, author=me.address, purpose=codes.slug(purpose))
@@ -132,7 +144,9 @@ def amend(
     client = state.client()
     me = state.identity()
     with bar(progress_enabled(progress), file.stat().st_size, "encrypt+upload") as progress_bar:
-        result = records.amend_record(client, me, previous, file, purpose=purpose, content_type=ctype, progress=progress_bar.update)
+        result = records.amend_record(
+            client, me, previous, file, purpose=purpose, content_type=ctype, progress=progress_bar.update
+        )
     patient = client.contract.record(result.record_id).patient
     data = _write_json(result, patient, file, author=me.address, supersedes="0x" + previous.hex())
     emit(data, _write_text(data, "Amended") + f"\n  supersedes   {data['supersedes']}")
@@ -145,8 +159,13 @@ def _is_text(content_type: str) -> bool:
 @records_group.command("read")
 @click.argument("record")
 @click.option("--purpose", type=PURPOSE, required=True, help="Why you read it (recorded in the audit trail).")
-@click.option("--out", "out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
-              help="Write the content here (- for stdout, any type). Without it text content is printed.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    default=None,
+    help="Write the content here (- for stdout, any type). Without it text content is printed.",
+)
 @common_options()
 @with_state
 def read(state: State, record: str, purpose: codes.Purpose, out: Path | None) -> None:
@@ -252,8 +271,17 @@ def list_(state: State, patient: str | None, live: bool) -> None:
         [r.to_json() for r in found],
         lambda: table(
             ["RECORD", "CATEGORY", "PURPOSE", "AUTHOR", "CREATED", "STATUS"],
-            [("0x" + r.record_id.hex(), codes.slug(r.category), codes.slug(r.purpose), short(r.author, names),
-              when(r.created_at), _status(r)) for r in found],
+            [
+                (
+                    "0x" + r.record_id.hex(),
+                    codes.slug(r.category),
+                    codes.slug(r.purpose),
+                    short(r.author, names),
+                    when(r.created_at),
+                    _status(r),
+                )
+                for r in found
+            ],
             empty=f"No records for patient {address}.",
         ),
     )
@@ -281,7 +309,6 @@ def verify(state: State, record: str, fingerprint: str) -> None:
         {"record_id": "0x" + rid.hex(), "fingerprint": "0x" + fp.hex(), "matches": True},
         f"The fingerprint matches record 0x{rid.hex()}.",
     )
-
 
 
 COMMANDS = [records_group]

@@ -28,16 +28,23 @@ else:
 
 DAY = 86400
 
+
 def _deadline(client: Client, deadline_days: float) -> int:
     return client.now() + int(deadline_days * DAY)
 
 
 _deadline_option = click.option(
-    "--deadline-days", type=click.FloatRange(min=0, min_open=True), default=7.0, show_default=True,
+    "--deadline-days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=7.0,
+    show_default=True,
     help="The signed request can be submitted for this many days.",
 )
 _out_option = click.option(
-    "--out", "out", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True,
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    required=True,
     help="Where to write the signed request (JSON).",
 )
 
@@ -92,8 +99,14 @@ def sign(
     me = state.identity()
     expiry = expiry_from(client, expires, days, default=consent.FOREVER)
     request = consent.sign_grant(
-        client, me, grantee_address, access, categories, purposes,
-        expiry=expiry, deadline=_deadline(client, deadline_days),
+        client,
+        me,
+        grantee_address,
+        access,
+        categories,
+        purposes,
+        expiry=expiry,
+        deadline=_deadline(client, deadline_days),
     )
     consent.write_request(request, out)
     _signed_output(state, request, out)
@@ -158,6 +171,6 @@ def submit(state: State, file: Path, expect_signer: str | None) -> None:
     emit(
         {"file": str(file), "kind": request["kind"], "signer": signer, "relayer": relayer.address, "changed": changed},
         f"Submitted the signed {request['kind'].lower()} of {signer} as {relayer.address}"
-        + ("" if changed else " (it changed nothing)") + ".",
+        + ("" if changed else " (it changed nothing)")
+        + ".",
     )
-

@@ -66,8 +66,9 @@ Run = Callable[..., Result]
 def run(client, cli_env: dict[str, str | None]) -> Run:
     """``run("consent", "list", as_="patient", env={...}, input="...")`` -> click Result."""
 
-    def invoke(*args: Any, as_: str | None = None, env: dict[str, str | None] | None = None,
-               input: str | None = None) -> Result:
+    def invoke(
+        *args: Any, as_: str | None = None, env: dict[str, str | None] | None = None, input: str | None = None
+    ) -> Result:
         argv = [str(a) for a in args]
         if as_ is not None:
             argv = ["--as", as_, *argv]

@@ -44,8 +44,21 @@ def write_json(path: Path, data: Any) -> Path:
 
 
 def grant(run, grantee: str, access: str, categories: str, purposes: str, *extra: str) -> Any:
-    return as_json(run("consent", "grant", grantee, f"--{access}", "--categories", categories,
-                       "--purposes", purposes, "--json", *extra, as_="patient"))
+    return as_json(
+        run(
+            "consent",
+            "grant",
+            grantee,
+            f"--{access}",
+            "--categories",
+            categories,
+            "--purposes",
+            purposes,
+            "--json",
+            *extra,
+            as_="patient",
+        )
+    )
 
 
 def add_observation(run, workdir: Path, data: dict = OBS) -> dict:
@@ -56,16 +69,27 @@ def add_observation(run, workdir: Path, data: dict = OBS) -> dict:
 
 # --- keys ------------------------------------------------------------------------------------------
 def test_keys_create_list_show(run, tmp_path, cast):
-    env = {"MEDLEDGER_KEYSTORE": str(tmp_path / "keys"), "MEDLEDGER_KEYSTORE_SCRYPT_N": "16",
-           "MEDLEDGER_PASSPHRASE_ALICE": "alice secret"}
+    env = {
+        "MEDLEDGER_KEYSTORE": str(tmp_path / "keys"),
+        "MEDLEDGER_KEYSTORE_SCRYPT_N": "16",
+        "MEDLEDGER_PASSPHRASE_ALICE": "alice secret",
+    }
     created = as_json(run("keys", "create", "alice", "--json", env=env))
     assert created["name"] == "alice" and created["address"].startswith("0x")
     assert created["passphrase_env"] == "MEDLEDGER_PASSPHRASE_ALICE"
 
     # passphrase asked twice (hidden prompt) when not in the environment; key imported from env
     key = cast["stranger"].account.key.hex()
-    imported = ok(run("keys", "create", "bob", "--import-key", input="bob secret\nbob secret\n",
-                      env={**env, "MEDLEDGER_IMPORT_KEY": key}))
+    imported = ok(
+        run(
+            "keys",
+            "create",
+            "bob",
+            "--import-key",
+            input="bob secret\nbob secret\n",
+            env={**env, "MEDLEDGER_IMPORT_KEY": key},
+        )
+    )
     assert cast["stranger"].address in imported.stdout
     assert "bob secret" not in imported.stdout + imported.stderr
 
@@ -85,8 +109,11 @@ def test_keys_create_list_show(run, tmp_path, cast):
 
 
 def test_keys_list_shows_the_readable_identities_and_names_the_corrupt_file(run, tmp_path):
-    env = {"MEDLEDGER_KEYSTORE": str(tmp_path / "keys"), "MEDLEDGER_KEYSTORE_SCRYPT_N": "16",
-           "MEDLEDGER_PASSPHRASE": "a secret"}
+    env = {
+        "MEDLEDGER_KEYSTORE": str(tmp_path / "keys"),
+        "MEDLEDGER_KEYSTORE_SCRYPT_N": "16",
+        "MEDLEDGER_PASSPHRASE": "a secret",
+    }
     for name in ("alice", "bob"):
         ok(run("keys", "create", name, env=env))
     broken = tmp_path / "keys" / "broken.json"
@@ -103,8 +130,11 @@ def test_production_keys_create_does_not_honour_the_test_scrypt_knob(run, tmp_pa
     """Issue 12 item 8: MEDLEDGER_KEYSTORE_SCRYPT_N=2 gave keystores 10,000 guesses in 0.19 s."""
     from medledger.keystore import allow_weak_kdf_for_tests
 
-    env = {"MEDLEDGER_KEYSTORE": str(tmp_path / "keys"), "MEDLEDGER_KEYSTORE_SCRYPT_N": "2",
-           "MEDLEDGER_PASSPHRASE_ALICE": "alice secret"}
+    env = {
+        "MEDLEDGER_KEYSTORE": str(tmp_path / "keys"),
+        "MEDLEDGER_KEYSTORE_SCRYPT_N": "2",
+        "MEDLEDGER_PASSPHRASE_ALICE": "alice secret",
+    }
     previous = allow_weak_kdf_for_tests(False)  # as outside the test suite
     try:
         fails(run("keys", "create", "alice", env=env), 4, "MEDLEDGER_KEYSTORE_SCRYPT_N", "does not honour")
@@ -120,8 +150,12 @@ def test_unlocking_a_weak_keystore_prints_a_warning(run, tmp_path):
     keys.import_key("weak", "0x" + "42" * 32, "a passphrase")
     previous = allow_weak_kdf_for_tests(False)
     try:
-        result = run("patient", "emergency-opt-out", as_="weak",
-                     env={"MEDLEDGER_KEYSTORE": str(keys.path), "MEDLEDGER_PASSPHRASE_WEAK": "a passphrase"})
+        result = run(
+            "patient",
+            "emergency-opt-out",
+            as_="weak",
+            env={"MEDLEDGER_KEYSTORE": str(keys.path), "MEDLEDGER_PASSPHRASE_WEAK": "a passphrase"},
+        )
     finally:
         allow_weak_kdf_for_tests(previous)
     assert "Warning: keystore file" in result.stderr and "weak key derivation" in result.stderr
@@ -135,12 +169,18 @@ def test_wrong_passphrase_exits_4_naming_the_keystore(run):
     result = run("patient", "emergency-opt-out", as_="patient", env={"MEDLEDGER_PASSPHRASE_PATIENT": "not it"})
     fails(result, 4, "wrong passphrase for keystore 'patient'")
     # prompted: three wrong answers
-    result = run("patient", "emergency-opt-out", as_="patient", input="a\nb\nc\n",
-                 env={"MEDLEDGER_PASSPHRASE_PATIENT": None})
+    result = run(
+        "patient", "emergency-opt-out", as_="patient", input="a\nb\nc\n", env={"MEDLEDGER_PASSPHRASE_PATIENT": None}
+    )
     fails(result, 4, "wrong passphrase for keystore 'patient'", "try again")
     # prompted: right on the second try
-    result = run("patient", "emergency-opt-out", as_="patient", input="a\npass-patient-phrase\n",
-                 env={"MEDLEDGER_PASSPHRASE_PATIENT": None})
+    result = run(
+        "patient",
+        "emergency-opt-out",
+        as_="patient",
+        input="a\npass-patient-phrase\n",
+        env={"MEDLEDGER_PASSPHRASE_PATIENT": None},
+    )
     ok(result)
 
 
@@ -154,13 +194,25 @@ def test_passphrase_is_never_an_option(run, tmp_path):
 
 
 def test_usage_errors_exit_2(run):
-    fails(run("consent", "grant", "researcher", "--read", "--categories", "bones", "--purposes", "research",
-              as_="patient"), 2, "unknown category 'bones'", "genomics")
-    fails(run("consent", "grant", "researcher", "--categories", "obs", "--purposes", "research", as_="patient"),
-          2, "--read or --write")
+    fails(
+        run(
+            "consent", "grant", "researcher", "--read", "--categories", "bones", "--purposes", "research", as_="patient"
+        ),
+        2,
+        "unknown category 'bones'",
+        "genomics",
+    )
+    fails(
+        run("consent", "grant", "researcher", "--categories", "obs", "--purposes", "research", as_="patient"),
+        2,
+        "--read or --write",
+    )
     fails(run("patient", "register"), 2, "--as NAME")
-    fails(run("consent", "check", "patient", "nobody-known", "--category", "obs", "--purpose", "research", "--read"),
-          2, "neither an address")
+    fails(
+        run("consent", "check", "patient", "nobody-known", "--category", "obs", "--purpose", "research", "--read"),
+        2,
+        "neither an address",
+    )
 
 
 # --- consent ---------------------------------------------------------------------------------------
@@ -178,16 +230,29 @@ def test_consent_grant_list_held_check_revoke(run, patient, researcher):
     assert len(held) == 1 and held[0]["patient"] == patient.address and held[0]["expiry_utc"]
     assert as_json(run("grants", "--json", as_="researcher")) == held
 
-    permitted = as_json(run("consent", "check", "patient", "researcher", "--category", "obs",
-                            "--purpose", "research", "--read", "--json"))
+    permitted = as_json(
+        run(
+            "consent",
+            "check",
+            "patient",
+            "researcher",
+            "--category",
+            "obs",
+            "--purpose",
+            "research",
+            "--read",
+            "--json",
+        )
+    )
     assert permitted["permitted"] is True and permitted["emergency"] is False
     denied = run("consent", "check", "patient", "researcher", "--category", "obs", "--purpose", "commercial", "--read")
     fails(denied, 10, "does not cover the purpose commercial")
 
     revoked = as_json(run("consent", "revoke", "researcher", "--read", "--json", as_="patient"))
     assert revoked["changed"] is True and revoked["keys_rotated"] is True
-    denied = run("consent", "check", "patient", "researcher", "--category", "obs", "--purpose", "research",
-                 "--read", "--json")
+    denied = run(
+        "consent", "check", "patient", "researcher", "--category", "obs", "--purpose", "research", "--read", "--json"
+    )
     assert denied.exit_code == 10
     assert json.loads(denied.stdout)["permitted"] is False
     assert as_json(run("consent", "held", "--json", as_="researcher")) == []
@@ -195,8 +260,23 @@ def test_consent_grant_list_held_check_revoke(run, patient, researcher):
 
 def test_sign_then_relayer_submits(run, workdir, patient, researcher, relayer, client):
     request = workdir / "grant.json"
-    ok(run("consent", "sign", "researcher", "--read", "--categories", "obs", "--purposes", "research",
-           "--days", "10", "--out", request, as_="patient"))
+    ok(
+        run(
+            "consent",
+            "sign",
+            "researcher",
+            "--read",
+            "--categories",
+            "obs",
+            "--purposes",
+            "research",
+            "--days",
+            "10",
+            "--out",
+            request,
+            as_="patient",
+        )
+    )
     body = json.loads(request.read_text())
     assert body["kind"] == "Grant" and body["message"]["patient"] == patient.address
 
@@ -316,8 +396,9 @@ def test_batch_from_csv(run, workdir):
         for i in range(20):
             writer.writerow([1_700_000_000 + 300 * i, 60 + i, "rest" if i % 2 else ""])
     receipt = workdir / "receipt.json"
-    result = run("records", "batch", path, "--category", "device", "--receipt", receipt, "--progress", "--json",
-                 as_="patient")
+    result = run(
+        "records", "batch", path, "--category", "device", "--receipt", receipt, "--progress", "--json", as_="patient"
+    )
     data = as_json(result)
     assert data["readings"] == 20 and data["category"] == "device-data"
     assert "readings" in result.stderr  # the progress bar, forced on
@@ -341,15 +422,28 @@ def test_records_recover_with_nothing_pending(run):
 def test_registrar_registers_suspends_reinstates(run, stranger, cli_keys):
     before = as_json(run("patient", "show", "stranger", "--json"))
     assert before["patient"] is False and before["participant"] is None
-    ok(run("registrar", "register", "stranger", "--kind", "researcher", "--credential-ref", "0x" + "ab" * 32,
-           "--from-keystore", "stranger", as_="registrar"))
+    ok(
+        run(
+            "registrar",
+            "register",
+            "stranger",
+            "--kind",
+            "researcher",
+            "--credential-ref",
+            "0x" + "ab" * 32,
+            "--from-keystore",
+            "stranger",
+            as_="registrar",
+        )
+    )
     shown = as_json(run("patient", "show", stranger.address, "--json"))
     assert shown["participant"]["kind"] == "researcher"
     assert shown["participant"]["encryption_key"] == cli_keys.public("stranger").encryption_public_hex
 
     fails(run("registrar", "suspend", "stranger", as_="patient"), 10, "registrars only")
-    assert as_json(run("registrar", "suspend", "stranger", "--reason-code", "0x01", "--json",
-                       as_="registrar"))["changed"]
+    assert as_json(run("registrar", "suspend", "stranger", "--reason-code", "0x01", "--json", as_="registrar"))[
+        "changed"
+    ]
     assert as_json(run("patient", "show", "stranger", "--json"))["participant"]["suspended"] is True
     assert as_json(run("registrar", "reinstate", "stranger", "--json", as_="registrar"))["changed"]
     text = ok(run("patient", "show", "patient")).stdout
@@ -357,25 +451,59 @@ def test_registrar_registers_suspends_reinstates(run, stranger, cli_keys):
 
 
 def test_delegate_and_emergency_commands(run, delegate, emergency_clinician):
-    added = as_json(run("delegate", "add", "delegate", "--categories", "obs", "--days", "30", "--json",
-                        as_="patient"))
+    added = as_json(run("delegate", "add", "delegate", "--categories", "obs", "--days", "30", "--json", as_="patient"))
     assert added["delegate"] == delegate.address and added["changed"]
     # the delegate manages the patient's consents within its categories
-    ok(run("consent", "grant", "researcher", "--read", "--categories", "obs", "--purposes", "research",
-           "--patient", "patient", as_="delegate"))
-    fails(run("consent", "grant", "researcher", "--read", "--categories", "genomics", "--purposes", "research",
-              "--patient", "patient", as_="delegate"), 10, "may manage only")
+    ok(
+        run(
+            "consent",
+            "grant",
+            "researcher",
+            "--read",
+            "--categories",
+            "obs",
+            "--purposes",
+            "research",
+            "--patient",
+            "patient",
+            as_="delegate",
+        )
+    )
+    fails(
+        run(
+            "consent",
+            "grant",
+            "researcher",
+            "--read",
+            "--categories",
+            "genomics",
+            "--purposes",
+            "research",
+            "--patient",
+            "patient",
+            as_="delegate",
+        ),
+        10,
+        "may manage only",
+    )
     assert as_json(run("delegate", "remove", "delegate", "--json", as_="patient"))["changed"]
 
-    opened = as_json(run("emergency", "open", "patient", "--hours", "1", "--reason-code", "0x01", "--json",
-                         as_="emergency_clinician"))
+    opened = as_json(
+        run(
+            "emergency", "open", "patient", "--hours", "1", "--reason-code", "0x01", "--json", as_="emergency_clinician"
+        )
+    )
     assert opened["clinician"] == emergency_clinician.address
-    closed = as_json(run("emergency", "close", "patient", "--clinician", "emergency_clinician", "--json",
-                         as_="patient"))
+    closed = as_json(
+        run("emergency", "close", "patient", "--clinician", "emergency_clinician", "--json", as_="patient")
+    )
     assert closed["changed"] is True
     ok(run("patient", "emergency-opt-out", as_="patient"))
-    fails(run("emergency", "open", "patient", "--hours", "1", "--reason-code", "0x01", as_="emergency_clinician"),
-          10, "opted out")
+    fails(
+        run("emergency", "open", "patient", "--hours", "1", "--reason-code", "0x01", as_="emergency_clinician"),
+        10,
+        "opted out",
+    )
     assert as_json(run("patient", "show", "patient", "--json"))["emergency_opted_out"] is True
 
 
@@ -435,8 +563,9 @@ def test_amend_progress_and_binary_content(run, workdir, patient):
     scan = workdir / "scan.pdf"
     scan.write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 4)
     grant(run, "clinician", "write", "clinical-documents", "direct-care")
-    added = as_json(run("records", "add", scan, "--patient", "patient", "--category", "documents", "--json",
-                        as_="clinician"))
+    added = as_json(
+        run("records", "add", scan, "--patient", "patient", "--category", "documents", "--json", as_="clinician")
+    )
     assert added["content_type"] == "application/pdf"
     fails(run("records", "read", added["record_id"], "--purpose", "direct-care", as_="patient"), 2, "--out FILE")
     out = workdir / "copy.pdf"
@@ -471,12 +600,18 @@ def test_node_up_and_down_use_the_configured_ports(run, tmp_path, monkeypatch):
 
     monkeypatch.setattr(services, "start", fake)
     monkeypatch.setattr(services, "stop", fake)
-    env = {"MEDLEDGER_RPC_URL": "http://127.0.0.1:18645", "MEDLEDGER_IPFS_API": "/ip4/127.0.0.1/tcp/15101/http",
-           "MEDLEDGER_CHAIN_ID": "4242", "MEDLEDGER_IPFS_GATEWAY_PORT": "18180", "MEDLEDGER_IPFS_SWARM_PORT": "auto"}
+    env = {
+        "MEDLEDGER_RPC_URL": "http://127.0.0.1:18645",
+        "MEDLEDGER_IPFS_API": "/ip4/127.0.0.1/tcp/15101/http",
+        "MEDLEDGER_CHAIN_ID": "4242",
+        "MEDLEDGER_IPFS_GATEWAY_PORT": "18180",
+        "MEDLEDGER_IPFS_SWARM_PORT": "auto",
+    }
     up = as_json(run("--home", tmp_path / "h", "node", "up", "--json", env=env))
     ok(run("node", "down", "--data-dir", tmp_path / "elsewhere", env=env))
-    assert [(c.anvil_port, c.ipfs_api_port, c.ipfs_gateway_port, c.ipfs_swarm_port, c.chain_id) for c in seen] \
-        == [(18645, 15101, 18180, None, 4242)] * 2
+    assert [(c.anvil_port, c.ipfs_api_port, c.ipfs_gateway_port, c.ipfs_swarm_port, c.chain_id) for c in seen] == [
+        (18645, 15101, 18180, None, 4242)
+    ] * 2
     assert seen[0].data_dir == tmp_path / "h" / "node" and seen[1].data_dir == tmp_path / "elsewhere"
     assert up["services"]["anvil"]["address"] == "http://127.0.0.1:18645"
 
@@ -503,10 +638,21 @@ def test_exit_codes_are_the_documented_ones_and_live_in_the_cli():
     from medledger.cli.errors import EXIT_CODES, exit_code
 
     documented = {
-        errors.ConfigError: 2, errors.UnknownCode: 2, errors.InvalidRequest: 2, errors.ServiceUnavailable: 3,
-        errors.WrongPassphrase: 4, errors.KeyNotFound: 4, errors.KeysNotPublished: 4, errors.DecryptionError: 5,
-        errors.TamperingDetected: 6, errors.RecordFormatError: 7, errors.ContentNotFound: 8,
-        errors.DeploymentNotFound: 9, errors.WrongChain: 9, errors.AccessDenied: 10, errors.RecordErased: 11,
+        errors.ConfigError: 2,
+        errors.UnknownCode: 2,
+        errors.InvalidRequest: 2,
+        errors.ServiceUnavailable: 3,
+        errors.WrongPassphrase: 4,
+        errors.KeyNotFound: 4,
+        errors.KeysNotPublished: 4,
+        errors.DecryptionError: 5,
+        errors.TamperingDetected: 6,
+        errors.RecordFormatError: 7,
+        errors.ContentNotFound: 8,
+        errors.DeploymentNotFound: 9,
+        errors.WrongChain: 9,
+        errors.AccessDenied: 10,
+        errors.RecordErased: 11,
     }
     for cls, code in documented.items():
         assert exit_code(cls.__new__(cls)) == code, cls
@@ -526,13 +672,28 @@ def test_ipfs_down_exits_3_and_registers_nothing(run, workdir):
 
 def test_read_to_a_missing_directory_is_refused_before_reading(run, workdir):
     written = add_observation(run, workdir)
-    fails(run("records", "read", written["record_id"], "--purpose", "direct-care", "--out", workdir / "no" / "x.json",
-              as_="patient"), 2, "does not exist")
+    fails(
+        run(
+            "records",
+            "read",
+            written["record_id"],
+            "--purpose",
+            "direct-care",
+            "--out",
+            workdir / "no" / "x.json",
+            as_="patient",
+        ),
+        2,
+        "does not exist",
+    )
 
 
 def test_unfunded_identity_gets_a_chain_error(run, tmp_path):
-    env = {"MEDLEDGER_KEYSTORE": str(tmp_path / "keys"), "MEDLEDGER_KEYSTORE_SCRYPT_N": "16",
-           "MEDLEDGER_PASSPHRASE_NEWBIE": "newbie secret"}
+    env = {
+        "MEDLEDGER_KEYSTORE": str(tmp_path / "keys"),
+        "MEDLEDGER_KEYSTORE_SCRYPT_N": "16",
+        "MEDLEDGER_PASSPHRASE_NEWBIE": "newbie secret",
+    }
     ok(run("keys", "create", "newbie", env=env))
     fails(run("patient", "register", as_="newbie", env=env), 9, "Insufficient funds", "needs ETH for gas")
 

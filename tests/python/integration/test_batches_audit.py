@@ -79,7 +79,9 @@ def test_granted_reader_reads_a_batch_and_is_audited(client, patient, app):
 def test_erased_batch_no_longer_verifies(client, patient):
     batch = records.anchor_batch(client, patient, patient.address, readings(3))
     assert records.erase_record(client, patient, batch.root)
-    assert not records.verify_reading_on_chain(client, batch.root, batch.reading_ids[0], batch.fingerprints[0], batch.proofs[0])
+    assert not records.verify_reading_on_chain(
+        client, batch.root, batch.reading_ids[0], batch.fingerprints[0], batch.proofs[0]
+    )
     assert not client.store.is_pinned(batch.cid)
     with pytest.raises(RecordErased):
         records.read_batch(client, patient, batch.root)
@@ -88,13 +90,17 @@ def test_erased_batch_no_longer_verifies(client, patient):
 # --- audit ---------------------------------------------------------------------------------------
 def test_trail_holds_every_change_in_order_and_exports(client, patient, clinician, researcher, emergency_clinician):
     consent.grant(client, patient, clinician.address, A.WRITE, [C.OBSERVATIONS], [P.DIRECT_CARE])
-    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH], expiry=client.now() + 30 * DAY)
+    consent.grant(
+        client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH], expiry=client.now() + 30 * DAY
+    )
     lab = records.write_record(client, clinician, patient.address, obs_bytes())
     records.read_record(client, researcher, lab.record_id, purpose=P.RESEARCH)
     records.read_record(client, patient, lab.record_id)  # the patient's own read is not audited
     consent.open_emergency(client, emergency_clinician, patient.address, 3600, b"\x07" * 32)
     keyring = Keyring(client)
-    pointer = keyring.envelope_for(patient, patient.address, keyring.recipient_key(emergency_clinician.address), [C.OBSERVATIONS])
+    pointer = keyring.envelope_for(
+        patient, patient.address, keyring.recipient_key(emergency_clinician.address), [C.OBSERVATIONS]
+    )
     client.contract.publish_key_envelope(patient.address, emergency_clinician.address, pointer, sender=patient)
     records.read_record(client, emergency_clinician, lab.record_id, purpose=P.EMERGENCY)
     consent.revoke(client, patient, researcher.address, A.READ)
@@ -105,8 +111,15 @@ def test_trail_holds_every_change_in_order_and_exports(client, patient, clinicia
     core = [
         (e.event, e.actor)
         for e in entries
-        if e.event in {"ConsentGranted", "RecordRegistered", "RecordAccessed", "EmergencyAccessOpened",
-                       "ConsentRevoked", "RecordErased"}
+        if e.event
+        in {
+            "ConsentGranted",
+            "RecordRegistered",
+            "RecordAccessed",
+            "EmergencyAccessOpened",
+            "ConsentRevoked",
+            "RecordErased",
+        }
     ]
     assert core == [
         ("ConsentGranted", patient.address),
@@ -129,7 +142,9 @@ def test_trail_holds_every_change_in_order_and_exports(client, patient, clinicia
     assert next(e for e in entries if e.event == "RecordErased").record == rid
 
     assert [e.event for e in audit.accesses(client, patient.address)] == [
-        "RecordAccessed", "EmergencyAccessOpened", "RecordAccessed"
+        "RecordAccessed",
+        "EmergencyAccessOpened",
+        "RecordAccessed",
     ]
 
     as_json = json.loads(audit.to_json(entries))
@@ -157,10 +172,12 @@ def test_python_merkle_check_agrees_with_the_contract(client, patient):
     from eth_utils import keccak
 
     batch = records.anchor_batch(client, patient, patient.address, readings(5))
-    leaves = [crypto.batch_leaf(rid, fp) for rid, fp in zip(batch.reading_ids, batch.fingerprints)]
+    leaves = [crypto.batch_leaf(rid, fp) for rid, fp in zip(batch.reading_ids, batch.fingerprints, strict=False)]
     left, right = sorted(leaves[:2])
     upper = batch.proofs[0][1:]
-    cases = [(rid, fp, proof) for rid, fp, proof in zip(batch.reading_ids, batch.fingerprints, batch.proofs)]
+    cases = [
+        (rid, fp, proof) for rid, fp, proof in zip(batch.reading_ids, batch.fingerprints, batch.proofs, strict=False)
+    ]
     cases += [(left, right, upper), (keccak(left + right), keccak(left + right), upper)]
     cases += [(batch.reading_ids[0], batch.fingerprints[1], batch.proofs[0])]
     for rid, fp, proof in cases:

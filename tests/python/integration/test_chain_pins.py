@@ -31,7 +31,12 @@ def _walk(node: Any, found: dict[str, Any]) -> None:
             found[node["name"]] = [m["name"] for m in node["members"]]
         value = node.get("value")
         constant = node.get("nodeType") == "VariableDeclaration" and node.get("constant")
-        if constant and isinstance(value, dict) and value.get("nodeType") == "Literal" and not value.get("subdenomination"):
+        if (
+            constant
+            and isinstance(value, dict)
+            and value.get("nodeType") == "Literal"
+            and not value.get("subdenomination")
+        ):
             found[node["name"]] = int(value["value"])
         for child in node.values():
             _walk(child, found)

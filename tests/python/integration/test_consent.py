@@ -77,7 +77,10 @@ def test_grants_held_and_given_follow_chain_state(client, patient, delegate, res
         assert g == consent.consent_of(client, g.patient, g.grantee, g.access)  # confirmed against chain
     given = consent.grants_given(client, patient.address)
     assert {(g.grantee, g.access) for g in given} == {
-        (researcher.address, A.READ), (app.address, A.READ), (clinician.address, A.WRITE), (clinician.address, A.READ)
+        (researcher.address, A.READ),
+        (app.address, A.READ),
+        (clinician.address, A.WRITE),
+        (clinician.address, A.READ),
     }
     assert [g.to_json() for g in given]
 

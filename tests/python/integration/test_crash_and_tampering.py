@@ -50,7 +50,11 @@ def run_crashing_writer(settings, author, patient, record_id: bytes, when: str) 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run(
         [sys.executable, str(CRASH_WRITER), json.dumps(args)],
-        capture_output=True, text=True, timeout=120, env=env, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=REPO,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     cids = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("CID ")]
@@ -136,10 +140,17 @@ def test_journal_entry_of_a_live_process_is_settled_only_once_it_is_gone(client)
         cid = client.store.add_bytes(os.urandom(64))
         record_id = os.urandom(32)
         path = journal_dir(client) / f"{record_id.hex()}.json"
-        path.write_text(json.dumps({
-            "record_id": "0x" + record_id.hex(), "cid": cid, "patient": "0x" + "00" * 20,
-            "pid": sleeper.pid, "started": process_started(sleeper.pid),
-        }))
+        path.write_text(
+            json.dumps(
+                {
+                    "record_id": "0x" + record_id.hex(),
+                    "cid": cid,
+                    "patient": "0x" + "00" * 20,
+                    "pid": sleeper.pid,
+                    "started": process_started(sleeper.pid),
+                }
+            )
+        )
         assert records.recover_pending(client) == []
         assert path.exists() and client.store.is_pinned(cid)
     finally:
@@ -224,10 +235,15 @@ def test_altered_ciphertext_is_also_caught_by_the_decryption(client, patient, la
     keys = Keyring(client).secrets(patient, patient.address, [C.OBSERVATIONS])
     blob = flip_last_byte(client.store.cat(lab.cid))
     with pytest.raises(TamperingDetected, match="authentication failed"):
-        b"".join(crypto.open_record_blob(
-            io.BytesIO(blob), keys, expected_record_id=lab.record_id, expected_patient=patient.address,
-            category=C.OBSERVATIONS,
-        ))
+        b"".join(
+            crypto.open_record_blob(
+                io.BytesIO(blob),
+                keys,
+                expected_record_id=lab.record_id,
+                expected_patient=patient.address,
+                category=C.OBSERVATIONS,
+            )
+        )
 
 
 def _register_real_blob(client, author, patient, data: bytes, category, fingerprint_of_record=None):
@@ -275,10 +291,15 @@ def test_ciphertext_of_another_record_is_refused(client, patient, lab):
     keys = Keyring(client).secrets(patient, patient.address, [C.OBSERVATIONS])
     blob = client.store.cat(other.cid)
     with pytest.raises(TamperingDetected):
-        b"".join(crypto.open_record_blob(
-            io.BytesIO(blob), keys, expected_record_id=lab.record_id, expected_patient=patient.address,
-            category=C.OBSERVATIONS,
-        ))
+        b"".join(
+            crypto.open_record_blob(
+                io.BytesIO(blob),
+                keys,
+                expected_record_id=lab.record_id,
+                expected_patient=patient.address,
+                category=C.OBSERVATIONS,
+            )
+        )
 
 
 # --- wrong keys ----------------------------------------------------------------------------------
@@ -310,7 +331,12 @@ def test_category_key_of_another_category_cannot_open_a_record(client, patient, 
     wrong = {int(C.OBSERVATIONS): keys[int(C.GENOMICS)]}  # right category number, wrong secret
     blob = client.store.cat(lab.cid)
     with pytest.raises(DecryptionError, match="cannot open the record key"):
-        b"".join(crypto.open_record_blob(
-            io.BytesIO(blob), wrong, expected_record_id=lab.record_id, expected_patient=patient.address,
-            category=C.OBSERVATIONS,
-        ))
+        b"".join(
+            crypto.open_record_blob(
+                io.BytesIO(blob),
+                wrong,
+                expected_record_id=lab.record_id,
+                expected_patient=patient.address,
+                category=C.OBSERVATIONS,
+            )
+        )

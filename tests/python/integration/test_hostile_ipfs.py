@@ -32,8 +32,9 @@ def through(settings, hostile: HostileIpfs) -> Client:
 def test_a_forged_key_directory_is_refused_before_anything_is_sealed(client, settings, patient, gp_writes, proxy):
     real = Keyring(client).directory(patient.address)
     attacker = crypto.generate_keypair()
-    forged = dataclasses.replace(real, categories={
-        c: dataclasses.replace(entry, public=attacker.public) for c, entry in real.categories.items()})
+    forged = dataclasses.replace(
+        real, categories={c: dataclasses.replace(entry, public=attacker.public) for c, entry in real.categories.items()}
+    )
     pointer = client.contract.key_directory(patient.address)
     proxy.forge_cat[cid_from_digest(pointer)] = forged.encode()
     liar = through(settings, proxy)
@@ -60,8 +61,9 @@ def test_a_forged_key_envelope_is_refused(client, settings, patient, researcher,
     consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
     [event] = client.contract.logs(ConsentGranted, patient=patient.address, grantee=researcher.address)
     envelope = event.key_envelope
-    junk = crypto.make_envelope(researcher.encryption.public, patient.address,
-                                {C.OBSERVATIONS: {0: crypto.generate_keypair().secret}})
+    junk = crypto.make_envelope(
+        researcher.encryption.public, patient.address, {C.OBSERVATIONS: {0: crypto.generate_keypair().secret}}
+    )
     proxy.forge_cat[cid_from_digest(envelope)] = junk
     with pytest.raises(TamperingDetected, match=cid_from_digest(envelope)):
         records.read_record(through(settings, proxy), researcher, written.record_id, purpose=P.RESEARCH)

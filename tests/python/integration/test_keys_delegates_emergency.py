@@ -22,9 +22,15 @@ def open_bypassing_chain(client, reader, written) -> bytes:
     patient = client.contract.record(written.record_id).patient
     keys = Keyring(client).secrets(reader, patient, [written.category])
     blob = client.store.cat(written.cid)
-    return b"".join(crypto.open_record_blob(
-        io.BytesIO(blob), keys, expected_record_id=written.record_id, expected_patient=patient, category=written.category
-    ))
+    return b"".join(
+        crypto.open_record_blob(
+            io.BytesIO(blob),
+            keys,
+            expected_record_id=written.record_id,
+            expected_patient=patient,
+            category=written.category,
+        )
+    )
 
 
 # --- key rotation --------------------------------------------------------------------------------
@@ -107,7 +113,9 @@ def test_reinstated_grantee_reads_records_written_after_a_rotation_during_its_su
 
 # --- delegates -----------------------------------------------------------------------------------
 def test_delegate_reads_for_family_care(client, patient, delegate, lab):
-    consent.appoint_delegate(client, patient, delegate.address, [C.OBSERVATIONS, C.MEDICATIONS], client.now() + 30 * DAY)
+    consent.appoint_delegate(
+        client, patient, delegate.address, [C.OBSERVATIONS, C.MEDICATIONS], client.now() + 30 * DAY
+    )
     read = records.read_record(client, delegate, lab.record_id, purpose=P.FAMILY_CARE)
     assert json.loads(read.data) == observation()
     event = client.contract.logs(ev.RecordAccessed, record_id=lab.record_id)[-1]
@@ -165,7 +173,9 @@ def test_removed_delegate_can_no_longer_read(client, patient, delegate, lab):
     with pytest.raises(KeyNotFound):
         open_bypassing_chain(client, delegate, later)
     with pytest.raises(AccessDenied, match="may not manage the consents"):
-        consent.grant(client, delegate, "0x" + "22" * 20, A.WRITE, [C.OBSERVATIONS], [P.RESEARCH], patient=patient.address)
+        consent.grant(
+            client, delegate, "0x" + "22" * 20, A.WRITE, [C.OBSERVATIONS], [P.RESEARCH], patient=patient.address
+        )
 
 
 def test_expired_delegation_stops_reading(client, patient, delegate, lab):

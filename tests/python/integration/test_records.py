@@ -65,8 +65,13 @@ def test_multi_chunk_record_of_one_megabyte(client, patient, tmp_path):
     blob = os.urandom(1_000_000) + b"tail"
     seen: list[int] = []
     written = records.write_record(
-        client, patient, patient.address, blob, category=C.IMAGING,
-        content_type="application/dicom", progress=seen.append,
+        client,
+        patient,
+        patient.address,
+        blob,
+        category=C.IMAGING,
+        content_type="application/dicom",
+        progress=seen.append,
     )
     assert written.size == len(blob)
     assert sum(seen) == len(blob)

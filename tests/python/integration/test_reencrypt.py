@@ -29,12 +29,18 @@ def test_revoke_with_reencrypt_closes_old_records_to_the_revoked_grantee(client,
     consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
     consent.grant(client, patient, clinician.address, A.READ, [C.OBSERVATIONS], [P.DIRECT_CARE])
     old = records.write_record(client, patient, patient.address, lab(6.1))
-    other = records.write_record(client, patient, patient.address, b"%PDF-1.7 scan", category=C.IMAGING, content_type="application/pdf")
+    other = records.write_record(
+        client, patient, patient.address, b"%PDF-1.7 scan", category=C.IMAGING, content_type="application/pdf"
+    )
     # Before: the researcher's keys open the old ciphertext.
     before = Keyring(client).secrets(researcher, patient.address, [C.OBSERVATIONS])
     assert crypto.open_record_blob(
-        io.BytesIO(store.cat(old.cid)), before, expected_record_id=old.record_id, expected_patient=patient.address,
-        category=C.OBSERVATIONS, expected_fingerprint=old.fingerprint,
+        io.BytesIO(store.cat(old.cid)),
+        before,
+        expected_record_id=old.record_id,
+        expected_patient=patient.address,
+        category=C.OBSERVATIONS,
+        expected_fingerprint=old.fingerprint,
     )
 
     changed, done = workflows.revoke(client, patient, researcher.address, A.READ, reencrypt=True)
@@ -51,7 +57,10 @@ def test_revoke_with_reencrypt_closes_old_records_to_the_revoked_grantee(client,
     keys = Keyring(client).secrets(researcher, patient.address, [C.OBSERVATIONS])
     with pytest.raises(KeyNotFound):
         crypto.open_record_blob(
-            io.BytesIO(store.cat(new_cid)), keys, expected_record_id=new_id, expected_patient=patient.address,
+            io.BytesIO(store.cat(new_cid)),
+            keys,
+            expected_record_id=new_id,
+            expected_patient=patient.address,
             category=C.OBSERVATIONS,
         )
     # Records of other categories are untouched.

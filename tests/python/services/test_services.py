@@ -93,10 +93,8 @@ def test_services_listen_on_loopback_only(node, node_config) -> None:
             assert c.laddr.ip == "127.0.0.1", (name, c)
             if c.raddr:
                 assert c.raddr.ip == "127.0.0.1", (name, c)
-    ipfs_ports = {c.laddr.port for c in _connections(status(node_config).ipfs.pid)
-                  if c.status == psutil.CONN_LISTEN}
-    assert ipfs_ports == {node_config.ipfs_api_port, node_config.ipfs_gateway_port,
-                          node_config.ipfs_swarm_port}
+    ipfs_ports = {c.laddr.port for c in _connections(status(node_config).ipfs.pid) if c.status == psutil.CONN_LISTEN}
+    assert ipfs_ports == {node_config.ipfs_api_port, node_config.ipfs_gateway_port, node_config.ipfs_swarm_port}
     cfg = json.loads((node_config.ipfs_path / "config").read_text())
     assert cfg["Bootstrap"] == []
     assert cfg["Discovery"]["MDNS"]["Enabled"] is False
@@ -107,8 +105,7 @@ def test_start_is_idempotent(node, node_config) -> None:
     before = status(node_config)
     again = start(node_config)
     assert again.running
-    assert {n: s.pid for n, s in again.services.items()} == \
-        {n: s.pid for n, s in before.services.items()}
+    assert {n: s.pid for n, s in again.services.items()} == {n: s.pid for n, s in before.services.items()}
 
 
 def test_restart_keeps_chain_state_and_ipfs_content(node, node_config) -> None:
@@ -121,8 +118,7 @@ def test_restart_keeps_chain_state_and_ipfs_content(node, node_config) -> None:
     assert receipt.status == 1
     # a contract whose runtime code returns 42 (init code copies it out and returns it)
     runtime = bytes.fromhex("602a60005260206000f3")
-    deploy = w3.eth.send_transaction({"from": sender,
-                                      "data": "0x69" + runtime.hex() + "600052600a6016f3"})
+    deploy = w3.eth.send_transaction({"from": sender, "data": "0x69" + runtime.hex() + "600052600a6016f3"})
     contract = w3.eth.wait_for_transaction_receipt(deploy, timeout=10).contractAddress
     assert bytes(w3.eth.get_code(contract)) == runtime
     block = w3.eth.block_number
@@ -181,8 +177,7 @@ def test_failing_service_reports_its_log(tmp_path) -> None:
     fake = bindir / "anvil"
     fake.write_text("#!/bin/sh\necho 'simulated failure: cannot open database' >&2\nexit 3\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    cfg = NodeConfig.ephemeral(tmp_path / "node").replace(bin_dir=bindir, services=("anvil",),
-                                                          start_timeout=10)
+    cfg = NodeConfig.ephemeral(tmp_path / "node").replace(bin_dir=bindir, services=("anvil",), start_timeout=10)
     with pytest.raises(ServiceError) as info:
         start(cfg)
     assert "simulated failure: cannot open database" in str(info.value)
@@ -196,8 +191,9 @@ def test_start_timeout_reports_log(tmp_path) -> None:
     fake = bindir / "anvil"
     fake.write_text("#!/bin/sh\necho 'still warming up'\nexec sleep 30\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    cfg = NodeConfig.ephemeral(tmp_path / "node").replace(bin_dir=bindir, services=("anvil",),
-                                                          start_timeout=1.5, stop_timeout=2)
+    cfg = NodeConfig.ephemeral(tmp_path / "node").replace(
+        bin_dir=bindir, services=("anvil",), start_timeout=1.5, stop_timeout=2
+    )
     started = time.monotonic()
     with pytest.raises(ServiceError) as info:
         start(cfg)

@@ -33,8 +33,11 @@ def _assert_base32_v1(cid: str) -> None:
     assert str(decoded) == cid
 
 
-@pytest.mark.parametrize("size", [0, 11, 256 * 1024, 256 * 1024 + 1, 300_000, MiB + 12345],
-                         ids=["empty", "small", "one-chunk", "chunk+1", "multi-chunk", "over-1MiB"])
+@pytest.mark.parametrize(
+    "size",
+    [0, 11, 256 * 1024, 256 * 1024 + 1, 300_000, MiB + 12345],
+    ids=["empty", "small", "one-chunk", "chunk+1", "multi-chunk", "over-1MiB"],
+)
 def test_add_cat_round_trip(store: IpfsStore, size: int) -> None:
     data = os.urandom(size)
     cid = store.add_bytes(data)
@@ -50,18 +53,16 @@ def test_add_cat_round_trip(store: IpfsStore, size: int) -> None:
 def test_cids_match_kubo(store: IpfsStore) -> None:
     # what `ipfs add --cid-version=1` (Kubo, raw leaves) prints for the same bytes
     assert store.cid_of(b"") == "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
-    assert store.cid_of(b"hello world") == \
-        "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
+    assert store.cid_of(b"hello world") == "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
 
 
 def test_stream_sources_give_same_cid(store: IpfsStore, tmp_path) -> None:
     data = os.urandom(700_000)
     expected = store.cid_of(data)
     # odd-sized chunks, bytearray/memoryview chunks, a file object, a path
-    chunks = [data[i:i + 9999] for i in range(0, len(data), 9999)]
+    chunks = [data[i : i + 9999] for i in range(0, len(data), 9999)]
     assert store.add_stream(iter(chunks)) == expected
-    assert store.add_stream(bytearray(c) if i % 2 else memoryview(c)
-                            for i, c in enumerate(chunks)) == expected
+    assert store.add_stream(bytearray(c) if i % 2 else memoryview(c) for i, c in enumerate(chunks)) == expected
     assert store.add_stream(io.BytesIO(data)) == expected
     path = tmp_path / "blob.bin"
     path.write_bytes(data)
@@ -225,10 +226,13 @@ def test_cat_unknown_cid_times_out(store: IpfsStore) -> None:
 def test_node_down_is_service_unavailable(monkeypatch) -> None:
     port = free_port()
     down = IpfsStore(f"http://127.0.0.1:{port}", timeout=2)
-    for call in (lambda: down.add_bytes(b"x"), lambda: down.cat(
-            "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"),
-            down.version, lambda: down.unpin(
-            "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"), down.gc):
+    for call in (
+        lambda: down.add_bytes(b"x"),
+        lambda: down.cat("bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"),
+        down.version,
+        lambda: down.unpin("bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"),
+        down.gc,
+    ):
         with pytest.raises(ServiceUnavailable) as info:
             call()
         assert f"127.0.0.1:{port}" in str(info.value)
@@ -253,8 +257,7 @@ def test_version_and_ping(store: IpfsStore) -> None:
     assert store.ping() is True
 
 
-def test_damaged_content_is_content_not_found_and_node_survives(store: IpfsStore,
-                                                                node_config) -> None:
+def test_damaged_content_is_content_not_found_and_node_survives(store: IpfsStore, node_config) -> None:
     """A DAG with a block missing (deleted behind our back) times out without killing js-ipfs."""
     import json
 
@@ -265,8 +268,9 @@ def test_damaged_content_is_content_not_found_and_node_survives(store: IpfsStore
     api = node_config.ipfs_api_url + "/api/v0"
     session = requests.Session()
     session.trust_env = False
-    refs = [json.loads(line)["Ref"]
-            for line in session.post(f"{api}/refs", params={"arg": cid}, timeout=10).text.split()]
+    refs = [
+        json.loads(line)["Ref"] for line in session.post(f"{api}/refs", params={"arg": cid}, timeout=10).text.split()
+    ]
     assert len(refs) == 4  # 4 raw leaves of 256 KiB
     removed = session.post(f"{api}/block/rm", params={"arg": refs[-1]}, timeout=10)
     assert removed.status_code == 200

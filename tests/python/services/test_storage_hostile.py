@@ -34,15 +34,17 @@ def node_hash(node_config, data: bytes) -> str:
     """What the real node answers for ``add --only-hash`` (CIDv1, raw leaves)."""
     session = requests.Session()
     session.trust_env = False
-    answer = session.post(f"{node_config.ipfs_api_url}/api/v0/add",
-                          params={"only-hash": "true", "cid-version": "1", "raw-leaves": "true"},
-                          files={"file": ("", data, "application/octet-stream")}, timeout=60)
+    answer = session.post(
+        f"{node_config.ipfs_api_url}/api/v0/add",
+        params={"only-hash": "true", "cid-version": "1", "raw-leaves": "true"},
+        files={"file": ("", data, "application/octet-stream")},
+        timeout=60,
+    )
     return normalize_cid(answer.json()["Hash"])
 
 
 # --- local CIDs ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("size", [0, 1, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES + 5,
-                                  MAX_LINKS * CHUNK_BYTES + 1])
+@pytest.mark.parametrize("size", [0, 1, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES + 5, MAX_LINKS * CHUNK_BYTES + 1])
 def test_local_cid_equals_the_nodes(node, node_config, size: int) -> None:
     data = os.urandom(size)
     assert normalize_cid(cid_of_bytes(data)) == node_hash(node_config, data)
@@ -61,8 +63,13 @@ def test_forged_content_is_refused(store, proxy, size: int) -> None:
     cid = store.add_bytes(real)
     hostile = via(proxy)
     assert hostile.cat(cid) == real  # an honest answer passes through the proxy
-    for forged in (os.urandom(size), real[:-1] + bytes([real[-1] ^ 1]), real[: size // 2], real + b"\0",
-                   b'{"patient": "0x0", "keys": {}}'):
+    for forged in (
+        os.urandom(size),
+        real[:-1] + bytes([real[-1] ^ 1]),
+        real[: size // 2],
+        real + b"\0",
+        b'{"patient": "0x0", "keys": {}}',
+    ):
         proxy.forge_cat[cid] = forged
         with pytest.raises(TamperingDetected, match=cid):
             hostile.cat(cid)
@@ -134,7 +141,7 @@ def test_a_node_that_answers_garbage_says_so() -> None:
         hostile.garbage = True
         store = via(hostile, timeout=3)
         for call in (lambda: store.add_bytes(b"x"), store.version, lambda: store.pin(store.cid_of(b"x"))):
-            with pytest.raises(ServiceUnavailable, match="not .*IPFS") as raised:
+            with pytest.raises(ServiceUnavailable, match=r"not .*IPFS") as raised:
                 call()
             assert hostile.url in str(raised.value)
         with pytest.raises(TamperingDetected):  # a page instead of the content: it is not the content
@@ -145,5 +152,5 @@ def test_a_node_that_answers_garbage_says_so() -> None:
 def test_a_server_that_is_no_ipfs_node_says_so() -> None:
     with HostileIpfs() as nothing:  # no upstream: 404 for everything but version
         store = via(nothing, timeout=3)
-        with pytest.raises(ServiceUnavailable, match="not .*IPFS"):
+        with pytest.raises(ServiceUnavailable, match=r"not .*IPFS"):
             store.add_bytes(b"x")

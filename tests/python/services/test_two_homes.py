@@ -21,8 +21,13 @@ PORT_KEYS = ("anvil_port", "ipfs_api_port", "ipfs_gateway_port", "ipfs_swarm_por
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MEDLEDGER_RPC_URL", "MEDLEDGER_IPFS_API", "MEDLEDGER_CONFIG", "MEDLEDGER_HOME",
-                 *(f"MEDLEDGER_{k.upper()}" for k in PORT_KEYS)):
+    for name in (
+        "MEDLEDGER_RPC_URL",
+        "MEDLEDGER_IPFS_API",
+        "MEDLEDGER_CONFIG",
+        "MEDLEDGER_HOME",
+        *(f"MEDLEDGER_{k.upper()}" for k in PORT_KEYS),
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -34,7 +39,7 @@ def test_two_homes_side_by_side_both_come_up(tmp_path: Path, clean_env: None) ->
         assert set(recorded[0]["automatic"]) == set(PORT_KEYS)
         used = [{recorded[i][k] for k in PORT_KEYS} for i in range(2)]
         assert len(used[0]) == len(used[1]) == 4 and not used[0] & used[1]
-        for home, config, started, ports in zip(homes, configs, (first, second), recorded):
+        for home, config, started, ports in zip(homes, configs, (first, second), recorded, strict=False):
             # the home's clients find their own node through the recorded ports
             settings = load_settings(home=home)
             assert settings.rpc_url == f"http://127.0.0.1:{ports['anvil_port']}"

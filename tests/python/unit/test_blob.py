@@ -61,32 +61,65 @@ REFUSED = (TamperingDetected, RecordFormatError, DecryptionError, KeyNotFound)
 prop = settings(max_examples=80, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def make_blob(data: bytes = SECRET_TEXT, *, category: int = CATEGORY, epoch: int = EPOCH,
-              pair: KeyPair | None = None, chunk_size: int = SMALL, record_id: bytes = RECORD_ID,
-              patient: bytes = PATIENT) -> tuple[bytes, crypto.RecordBlobWriter, KeyPair]:
+def make_blob(
+    data: bytes = SECRET_TEXT,
+    *,
+    category: int = CATEGORY,
+    epoch: int = EPOCH,
+    pair: KeyPair | None = None,
+    chunk_size: int = SMALL,
+    record_id: bytes = RECORD_ID,
+    patient: bytes = PATIENT,
+) -> tuple[bytes, crypto.RecordBlobWriter, KeyPair]:
     pair = pair or generate_keypair()
-    writer = write_record_blob(io.BytesIO(data), record_id, patient, category, epoch, pair.public,
-                               chunk_size=chunk_size)
+    writer = write_record_blob(
+        io.BytesIO(data), record_id, patient, category, epoch, pair.public, chunk_size=chunk_size
+    )
     return b"".join(writer), writer, pair
 
 
-def open_blob(blob: bytes, keys: crypto.CategoryKeys, *, record_id: bytes = RECORD_ID, patient: bytes = PATIENT,
-              category: int = CATEGORY, fingerprint: bytes | None = None) -> bytes:
+def open_blob(
+    blob: bytes,
+    keys: crypto.CategoryKeys,
+    *,
+    record_id: bytes = RECORD_ID,
+    patient: bytes = PATIENT,
+    category: int = CATEGORY,
+    fingerprint: bytes | None = None,
+) -> bytes:
     """Open and read to the end (the checks of the end run only then)."""
-    return b"".join(open_record_blob(io.BytesIO(blob), keys, expected_record_id=record_id,
-                                     expected_patient=patient, category=category,
-                                     expected_fingerprint=fingerprint))
+    return b"".join(
+        open_record_blob(
+            io.BytesIO(blob),
+            keys,
+            expected_record_id=record_id,
+            expected_patient=patient,
+            category=category,
+            expected_fingerprint=fingerprint,
+        )
+    )
 
 
 # --- what a blob shows -----------------------------------------------------------------------------
 def test_blob_names_no_record_patient_category_or_epoch() -> None:
     """Reproduces issue 12 item 7 against format 1 (its JSON header named all four)."""
     checksummed = to_checksum_address(PATIENT)
-    blobs = [make_blob(record_id=rid, patient=who, category=cat, epoch=ep)[0]
-             for rid, who, cat, ep in [(RECORD_ID, PATIENT, 8, 5), (OTHER_RECORD_ID, OTHER_PATIENT, 3, 0)]]
+    blobs = [
+        make_blob(record_id=rid, patient=who, category=cat, epoch=ep)[0]
+        for rid, who, cat, ep in [(RECORD_ID, PATIENT, 8, 5), (OTHER_RECORD_ID, OTHER_PATIENT, 3, 0)]
+    ]
     for blob in blobs:
-        for needle in (RECORD_ID, RECORD_ID.hex().encode(), PATIENT, PATIENT.hex().encode(),
-                       checksummed.encode(), checksummed[2:].encode(), b"category", b"epoch", b"patient"):
+        for needle in (
+            RECORD_ID,
+            RECORD_ID.hex().encode(),
+            PATIENT,
+            PATIENT.hex().encode(),
+            checksummed.encode(),
+            checksummed[2:].encode(),
+            b"category",
+            b"epoch",
+            b"patient",
+        ):
             assert needle not in blob
     # the same content size gives the same blob size whatever the patient, category and epoch
     assert len(blobs[0]) == len(blobs[1])
@@ -128,18 +161,29 @@ def test_header_is_113_fixed_bytes_of_which_only_random_ones_differ() -> None:
 
 # --- round trips ---------------------------------------------------------------------------------------
 @prop
-@given(data=st.binary(max_size=3000), chunk_size=st.integers(1, 300), category=st.integers(0, 15),
-       epoch=st.integers(0, 2**64 - 1), others=st.lists(st.integers(0, 2**64 - 1), max_size=4))
+@given(
+    data=st.binary(max_size=3000),
+    chunk_size=st.integers(1, 300),
+    category=st.integers(0, 15),
+    epoch=st.integers(0, 2**64 - 1),
+    others=st.lists(st.integers(0, 2**64 - 1), max_size=4),
+)
 def test_blob_round_trips_and_the_reader_trial_opens_its_epochs(
-        data: bytes, chunk_size: int, category: int, epoch: int, others: list[int]) -> None:
+    data: bytes, chunk_size: int, category: int, epoch: int, others: list[int]
+) -> None:
     pair = generate_keypair()
     blob, writer, _ = make_blob(data, category=category, epoch=epoch, pair=pair, chunk_size=chunk_size)
     assert len(blob) == blob_size(len(data), chunk_size)
     keys = {e: generate_keypair().secret for e in others if e != epoch} | {epoch: pair.secret}
     for shape in (keys, {category: keys}):
-        decryptor = open_record_blob(io.BytesIO(blob), shape, expected_record_id=RECORD_ID,
-                                     expected_patient=PATIENT, category=category,
-                                     expected_fingerprint=writer.fingerprint)
+        decryptor = open_record_blob(
+            io.BytesIO(blob),
+            shape,
+            expected_record_id=RECORD_ID,
+            expected_patient=PATIENT,
+            category=category,
+            expected_fingerprint=writer.fingerprint,
+        )
         assert b"".join(decryptor) == data
         assert decryptor.verified and decryptor.key_epoch == epoch and decryptor.plaintext_size == len(data)
         assert decryptor.record_key == writer.record_key
@@ -165,9 +209,15 @@ def test_blob_opens_with_keys_from_an_envelope() -> None:
 def test_open_record_blob_into_writes_the_plaintext() -> None:
     blob, writer, pair = make_blob(bytes(range(256)) * 3)
     out = io.BytesIO()
-    decryptor = open_record_blob_into(io.BytesIO(blob), out, {EPOCH: pair.secret}, expected_record_id=RECORD_ID,
-                                      expected_patient=PATIENT, category=CATEGORY,
-                                      expected_fingerprint=writer.fingerprint)
+    decryptor = open_record_blob_into(
+        io.BytesIO(blob),
+        out,
+        {EPOCH: pair.secret},
+        expected_record_id=RECORD_ID,
+        expected_patient=PATIENT,
+        category=CATEGORY,
+        expected_fingerprint=writer.fingerprint,
+    )
     assert out.getvalue() == bytes(range(256)) * 3 and decryptor.verified
 
 
@@ -202,8 +252,9 @@ def test_blob_memory_stays_flat_for_16_mb() -> None:
         baseline = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
         writer = write_record_blob(PatternStream(total), RECORD_ID, PATIENT, CATEGORY, EPOCH, pair.public)
-        decryptor = open_record_blob(IterStream(writer), pair, expected_record_id=RECORD_ID,
-                                     expected_patient=PATIENT, category=CATEGORY)
+        decryptor = open_record_blob(
+            IterStream(writer), pair, expected_record_id=RECORD_ID, expected_patient=PATIENT, category=CATEGORY
+        )
         produced = sum(len(chunk) for chunk in decryptor)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -217,7 +268,7 @@ def test_blob_memory_stays_flat_for_16_mb() -> None:
 @given(position=st.integers(0, HEADER_BYTES - 1), mask=st.integers(1, 255), size=st.integers(0, 300))
 def test_any_altered_header_byte_is_refused(position: int, mask: int, size: int) -> None:
     blob, writer, pair = make_blob(bytes(size))
-    altered = blob[:position] + bytes([blob[position] ^ mask]) + blob[position + 1:]
+    altered = blob[:position] + bytes([blob[position] ^ mask]) + blob[position + 1 :]
     with pytest.raises(REFUSED):
         open_blob(altered, {EPOCH: pair.secret}, fingerprint=writer.fingerprint)
 
@@ -225,7 +276,7 @@ def test_any_altered_header_byte_is_refused(position: int, mask: int, size: int)
 def test_every_header_byte_is_bound() -> None:
     blob, writer, pair = make_blob(bytes(100))
     for position in range(HEADER_BYTES):
-        altered = blob[:position] + bytes([blob[position] ^ 0x01]) + blob[position + 1:]
+        altered = blob[:position] + bytes([blob[position] ^ 0x01]) + blob[position + 1 :]
         with pytest.raises(REFUSED):
             open_blob(altered, {EPOCH: pair.secret}, fingerprint=writer.fingerprint)
 
@@ -250,9 +301,10 @@ def test_a_resealed_record_key_fails_authentication() -> None:
         open_blob(blob[:9] + resealed + blob[89:], pair)
 
 
-@pytest.mark.parametrize("magic,error,says", [(b"MLR3", RecordFormatError, "upgrade"),
-                                              (b"%PDF", RecordFormatError, "MLR2"),
-                                              (b"MLR2", None, None)])
+@pytest.mark.parametrize(
+    "magic,error,says",
+    [(b"MLR3", RecordFormatError, "upgrade"), (b"%PDF", RecordFormatError, "MLR2"), (b"MLR2", None, None)],
+)
 def test_magic(magic: bytes, error: type[Exception] | None, says: str | None) -> None:
     blob, _, pair = make_blob()
     if error is None:
@@ -284,13 +336,17 @@ def test_blob_truncated_inside_its_header_is_refused(cut: int) -> None:
 
 # --- tampering: the reader's context ---------------------------------------------------------------
 @prop
-@given(record_id=st.binary(min_size=32, max_size=32), patient=st.binary(min_size=20, max_size=20),
-       category=st.integers(0, 15))
+@given(
+    record_id=st.binary(min_size=32, max_size=32),
+    patient=st.binary(min_size=20, max_size=20),
+    category=st.integers(0, 15),
+)
 def test_another_record_patient_or_category_fails(record_id: bytes, patient: bytes, category: int) -> None:
     blob, _, pair = make_blob()
     for context in ({"record_id": record_id}, {"patient": patient}, {"category": category}):
-        honest = context == {"record_id": RECORD_ID} or context == {"patient": PATIENT} \
-            or context == {"category": CATEGORY}
+        honest = (
+            context == {"record_id": RECORD_ID} or context == {"patient": PATIENT} or context == {"category": CATEGORY}
+        )
         if honest:
             continue
         with pytest.raises(TamperingDetected, match="authentication failed"):
@@ -307,7 +363,7 @@ def test_keys_of_another_category_do_not_open_it() -> None:
 
 
 def test_a_reader_without_the_epoch_gets_no_key_opens() -> None:
-    blob, _, pair = make_blob(epoch=2)
+    blob, _, _pair = make_blob(epoch=2)
     with pytest.raises(NoKeyOpens, match="epoch 1, 0"):
         open_blob(blob, {0: generate_keypair().secret, 1: generate_keypair().secret})
 
@@ -318,7 +374,7 @@ def test_a_reader_without_the_epoch_gets_no_key_opens() -> None:
 def test_any_altered_or_cut_ciphertext_is_refused(size: int, data: st.DataObject) -> None:
     blob, writer, pair = make_blob(bytes(size))
     position = data.draw(st.integers(HEADER_BYTES, len(blob) - 1))
-    flipped = blob[:position] + bytes([blob[position] ^ 1]) + blob[position + 1:]
+    flipped = blob[:position] + bytes([blob[position] ^ 1]) + blob[position + 1 :]
     for altered in (flipped, blob[:position], blob + data.draw(st.binary(min_size=1, max_size=40))):
         with pytest.raises(TamperingDetected):
             open_blob(altered, pair, fingerprint=writer.fingerprint)
@@ -329,10 +385,16 @@ def test_dropped_reordered_or_duplicated_frames_are_refused() -> None:
     blob, _, pair = make_blob(bytes(1000), chunk_size=16)
     head, body = blob[:HEADER_BYTES], blob[HEADER_BYTES:]
     frame = 16 + 17
-    frames = [body[i:i + frame] for i in range(0, len(body), frame)]
+    frames = [body[i : i + frame] for i in range(0, len(body), frame)]
     assert len(frames) == 64 and len(body) == 64 * frame
-    variants = [frames[:2] + frames[3:], [frames[1], frames[0]] + frames[2:], frames[:3] + frames[2:],
-                frames[:-2] + frames[-1:], frames[:-1], frames[:-2] + frames[-1:] + frames[-2:-1]]
+    variants = [
+        frames[:2] + frames[3:],
+        [frames[1], frames[0], *frames[2:]],
+        frames[:3] + frames[2:],
+        frames[:-2] + frames[-1:],
+        frames[:-1],
+        frames[:-2] + frames[-1:] + frames[-2:-1],
+    ]
     for variant in variants:
         with pytest.raises(TamperingDetected):
             open_blob(head + b"".join(variant), pair)
@@ -351,8 +413,14 @@ def test_non_canonical_padding_is_refused(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_fingerprint_mismatch_is_raised_before_the_last_piece_is_yielded() -> None:
     blob, _, pair = make_blob(bytes(4 * SMALL + 5))
-    decryptor = open_record_blob(io.BytesIO(blob), pair, expected_record_id=RECORD_ID, expected_patient=PATIENT,
-                                 category=CATEGORY, expected_fingerprint=b"\x01" * 32)
+    decryptor = open_record_blob(
+        io.BytesIO(blob),
+        pair,
+        expected_record_id=RECORD_ID,
+        expected_patient=PATIENT,
+        category=CATEGORY,
+        expected_fingerprint=b"\x01" * 32,
+    )
     got = b""
     with pytest.raises(TamperingDetected, match="fingerprint mismatch"):
         for piece in decryptor:
@@ -361,21 +429,33 @@ def test_fingerprint_mismatch_is_raised_before_the_last_piece_is_yielded() -> No
 
 
 # --- format 1 (read only) --------------------------------------------------------------------------
-def legacy_blob(data: bytes = SECRET_TEXT, *, category: int = CATEGORY, epoch: int = EPOCH,
-                pair: KeyPair | None = None, chunk_size: int = SMALL) -> tuple[bytes, RecordEncryptor, KeyPair]:
+def legacy_blob(
+    data: bytes = SECRET_TEXT,
+    *,
+    category: int = CATEGORY,
+    epoch: int = EPOCH,
+    pair: KeyPair | None = None,
+    chunk_size: int = SMALL,
+) -> tuple[bytes, RecordEncryptor, KeyPair]:
     """A format 1 blob, as medledger wrote them before format 2."""
     pair = pair or generate_keypair()
     key = crypto.new_record_key()
     encryptor = RecordEncryptor(key, RECORD_ID, PATIENT, io.BytesIO(data), chunk_size=chunk_size)
     header = crypto.LegacyRecordHeader(
-        record_id=RECORD_ID, patient=to_checksum_address(PATIENT), category=category, key_epoch=epoch,
-        sealed_record_key=seal(pair.public, key), stream_header=encryptor.header, chunk_size=chunk_size)
+        record_id=RECORD_ID,
+        patient=to_checksum_address(PATIENT),
+        category=category,
+        key_epoch=epoch,
+        sealed_record_key=seal(pair.public, key),
+        stream_header=encryptor.header,
+        chunk_size=chunk_size,
+    )
     return header.encode() + b"".join(encryptor), encryptor, pair
 
 
 def split_legacy(blob: bytes) -> tuple[dict, bytes]:
     (length,) = struct.unpack(">I", blob[4:8])
-    return json.loads(blob[8:8 + length]), blob[8 + length:]
+    return json.loads(blob[8 : 8 + length]), blob[8 + length :]
 
 
 def join_legacy(header: dict, body: bytes) -> bytes:
@@ -386,8 +466,13 @@ def join_legacy(header: dict, body: bytes) -> bytes:
 def test_legacy_blob_still_opens_and_checks_its_fingerprint() -> None:
     data = bytes(range(256)) * 3
     blob, encryptor, pair = legacy_blob(data)
-    decryptor = open_record_blob(io.BytesIO(blob), {EPOCH: pair.secret}, expected_record_id=RECORD_ID,
-                                 expected_patient=PATIENT, expected_fingerprint=encryptor.fingerprint)
+    decryptor = open_record_blob(
+        io.BytesIO(blob),
+        {EPOCH: pair.secret},
+        expected_record_id=RECORD_ID,
+        expected_patient=PATIENT,
+        expected_fingerprint=encryptor.fingerprint,
+    )
     assert b"".join(decryptor) == data and decryptor.verified and decryptor.key_epoch == EPOCH
     header, rest = parse_record_header(io.BytesIO(blob))
     assert isinstance(header, crypto.LegacyRecordHeader) and rest.read() == split_legacy(blob)[1]
@@ -401,8 +486,9 @@ def test_legacy_blob_header_for_another_record_or_patient_is_tampering() -> None
         open_record_blob(io.BytesIO(blob), pair.secret, expected_patient=OTHER_PATIENT)
 
 
-@pytest.mark.parametrize("field,value", [("record_id", "0x" + OTHER_RECORD_ID.hex()),
-                                         ("patient", to_checksum_address(OTHER_PATIENT))])
+@pytest.mark.parametrize(
+    "field,value", [("record_id", "0x" + OTHER_RECORD_ID.hex()), ("patient", to_checksum_address(OTHER_PATIENT))]
+)
 def test_legacy_rewritten_binding_fails_authentication(field: str, value: str) -> None:
     blob, _, pair = legacy_blob()
     header, body = split_legacy(blob)
@@ -425,8 +511,10 @@ def test_legacy_blob_with_invalid_json_header_is_tampering() -> None:
         parse_record_header(io.BytesIO(b"MLR1" + struct.pack(">I", len(raw)) + raw))
 
 
-@pytest.mark.parametrize("field", ["record_id", "patient", "category", "key_epoch", "sealed_record_key",
-                                   "stream_header", "chunk_size", "cipher"])
+@pytest.mark.parametrize(
+    "field",
+    ["record_id", "patient", "category", "key_epoch", "sealed_record_key", "stream_header", "chunk_size", "cipher"],
+)
 def test_legacy_header_missing_a_field_is_tampering(field: str) -> None:
     blob, _, _ = legacy_blob()
     header, body = split_legacy(blob)
@@ -435,16 +523,26 @@ def test_legacy_header_missing_a_field_is_tampering(field: str) -> None:
         parse_record_header(io.BytesIO(join_legacy(header, body)))
 
 
-@pytest.mark.parametrize("field,value", [("category", -1), ("category", "4"), ("key_epoch", 1.5),
-                                         ("chunk_size", 0), ("chunk_size", 2**40), ("record_id", "0x12"),
-                                         ("patient", "nobody"), ("sealed_record_key", "!!"),
-                                         ("stream_header", base64.b64encode(b"short").decode()),
-                                         ("extra", "field")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("category", -1),
+        ("category", "4"),
+        ("key_epoch", 1.5),
+        ("chunk_size", 0),
+        ("chunk_size", 2**40),
+        ("record_id", "0x12"),
+        ("patient", "nobody"),
+        ("sealed_record_key", "!!"),
+        ("stream_header", base64.b64encode(b"short").decode()),
+        ("extra", "field"),
+    ],
+)
 def test_legacy_header_with_invalid_field_is_tampering(field: str, value: object) -> None:
     blob, _, _ = legacy_blob()
     header, body = split_legacy(blob)
     header[field] = value
-    with pytest.raises(TamperingDetected, match="malformed|altered"):
+    with pytest.raises(TamperingDetected, match=r"malformed|altered"):
         parse_record_header(io.BytesIO(join_legacy(header, body)))
 
 
@@ -459,7 +557,7 @@ def test_legacy_truncated_or_extended_ciphertext_is_tampering() -> None:
         b"".join(open_record_blob(io.BytesIO(blob[: -(SMALL + 17)]), pair.secret))
     with pytest.raises(TamperingDetected, match="extra data"):
         b"".join(open_record_blob(io.BytesIO(legacy_blob(bytes(2 * SMALL), pair=pair)[0] + b"\x00"), pair.secret))
-    with pytest.raises(TamperingDetected, match="authentication failed on chunk 0 .*extended"):
+    with pytest.raises(TamperingDetected, match=r"authentication failed on chunk 0 .*extended"):
         b"".join(open_record_blob(io.BytesIO(legacy_blob(b"short", pair=pair)[0] + b"\x00"), pair.secret))
 
 

@@ -32,52 +32,77 @@ ALL_ENUMS: list[type[IntEnum]] = [Category, Purpose, Access, ParticipantKind]
 
 def test_category_values_match_the_contracts() -> None:
     assert {c.name: int(c) for c in Category} == {
-        "DEMOGRAPHICS": 0, "ALLERGIES": 1, "MEDICATIONS": 2, "CONDITIONS": 3, "OBSERVATIONS": 4,
-        "IMAGING": 5, "GENOMICS": 6, "MENTAL_HEALTH": 7, "SEXUAL_HEALTH": 8, "DEVICE_DATA": 9,
-        "PROCEDURES": 10, "IMMUNIZATIONS": 11, "CLINICAL_DOCUMENTS": 12,
+        "DEMOGRAPHICS": 0,
+        "ALLERGIES": 1,
+        "MEDICATIONS": 2,
+        "CONDITIONS": 3,
+        "OBSERVATIONS": 4,
+        "IMAGING": 5,
+        "GENOMICS": 6,
+        "MENTAL_HEALTH": 7,
+        "SEXUAL_HEALTH": 8,
+        "DEVICE_DATA": 9,
+        "PROCEDURES": 10,
+        "IMMUNIZATIONS": 11,
+        "CLINICAL_DOCUMENTS": 12,
     }
 
 
 def test_purpose_access_and_participant_kind_values_match_the_contracts() -> None:
     assert [(p.name, int(p)) for p in Purpose] == [
-        ("DIRECT_CARE", 0), ("RESEARCH", 1), ("COMMISSIONING_AND_AUDIT", 2), ("COMMERCIAL", 3),
-        ("FAMILY_CARE", 4), ("EMERGENCY", 5),
+        ("DIRECT_CARE", 0),
+        ("RESEARCH", 1),
+        ("COMMISSIONING_AND_AUDIT", 2),
+        ("COMMERCIAL", 3),
+        ("FAMILY_CARE", 4),
+        ("EMERGENCY", 5),
     ]
     assert [(a.name, int(a)) for a in Access] == [("READ", 0), ("WRITE", 1)]
     assert [(k.name, int(k)) for k in ParticipantKind] == [
-        ("NONE", 0), ("CARE_PROVIDER", 1), ("CLINICIAN", 2), ("RESEARCHER", 3), ("APP", 4),
-        ("COMMISSIONER", 5), ("AUDITOR", 6),
+        ("NONE", 0),
+        ("CARE_PROVIDER", 1),
+        ("CLINICIAN", 2),
+        ("RESEARCHER", 3),
+        ("APP", 4),
+        ("COMMISSIONER", 5),
+        ("AUDITOR", 6),
     ]
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("genomics", Category.GENOMICS),
-    ("GENOMICS", Category.GENOMICS),
-    ("observations", Category.OBSERVATIONS),
-    ("labs", Category.OBSERVATIONS),
-    ("Observations & Labs", Category.OBSERVATIONS),
-    ("mental-health", Category.MENTAL_HEALTH),
-    ("Mental_Health", Category.MENTAL_HEALTH),
-    ("  mental   health ", Category.MENTAL_HEALTH),
-    ("wearables", Category.DEVICE_DATA),
-    ("device & wearable data", Category.DEVICE_DATA),
-    ("clinical-documents", Category.CLINICAL_DOCUMENTS),
-    ("12", Category.CLINICAL_DOCUMENTS),
-    (6, Category.GENOMICS),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("genomics", Category.GENOMICS),
+        ("GENOMICS", Category.GENOMICS),
+        ("observations", Category.OBSERVATIONS),
+        ("labs", Category.OBSERVATIONS),
+        ("Observations & Labs", Category.OBSERVATIONS),
+        ("mental-health", Category.MENTAL_HEALTH),
+        ("Mental_Health", Category.MENTAL_HEALTH),
+        ("  mental   health ", Category.MENTAL_HEALTH),
+        ("wearables", Category.DEVICE_DATA),
+        ("device & wearable data", Category.DEVICE_DATA),
+        ("clinical-documents", Category.CLINICAL_DOCUMENTS),
+        ("12", Category.CLINICAL_DOCUMENTS),
+        (6, Category.GENOMICS),
+    ],
+)
 def test_parse_category_names_aliases_and_numbers(text: str | int, expected: Category) -> None:
     assert parse(Category, text) is expected
 
 
-@pytest.mark.parametrize("enum_cls,text,expected", [
-    (Purpose, "direct-care", Purpose.DIRECT_CARE),
-    (Purpose, "audit", Purpose.COMMISSIONING_AND_AUDIT),
-    (Purpose, "Family_Care", Purpose.FAMILY_CARE),
-    (Access, "WRITE", Access.WRITE),
-    (ParticipantKind, "care-provider", ParticipantKind.CARE_PROVIDER),
-    (ParticipantKind, "provider", ParticipantKind.CARE_PROVIDER),
-    (ParticipantKind, "auditor", ParticipantKind.AUDITOR),
-])
+@pytest.mark.parametrize(
+    "enum_cls,text,expected",
+    [
+        (Purpose, "direct-care", Purpose.DIRECT_CARE),
+        (Purpose, "audit", Purpose.COMMISSIONING_AND_AUDIT),
+        (Purpose, "Family_Care", Purpose.FAMILY_CARE),
+        (Access, "WRITE", Access.WRITE),
+        (ParticipantKind, "care-provider", ParticipantKind.CARE_PROVIDER),
+        (ParticipantKind, "provider", ParticipantKind.CARE_PROVIDER),
+        (ParticipantKind, "auditor", ParticipantKind.AUDITOR),
+    ],
+)
 def test_parse_other_code_tables(enum_cls: type[IntEnum], text: str, expected: IntEnum) -> None:
     assert parse(enum_cls, text) is expected
 
@@ -118,7 +143,10 @@ def test_labels_are_human_readable() -> None:
 
 def test_parse_many_reads_comma_separated_names_and_all() -> None:
     assert parse_many(Category, "genomics, labs,mental-health") == {
-        Category.GENOMICS, Category.OBSERVATIONS, Category.MENTAL_HEALTH}
+        Category.GENOMICS,
+        Category.OBSERVATIONS,
+        Category.MENTAL_HEALTH,
+    }
     assert parse_many(Purpose, "all") == set(Purpose)
     assert parse_many(Purpose, "") == frozenset()
     assert parse_many(Access, ["read", 1]) == {Access.READ, Access.WRITE}

@@ -10,8 +10,12 @@ import pytest
 from medledger.config import DEFAULT_IPFS_API, DEFAULT_RPC_URL, load_settings
 from medledger.errors import ConfigError
 
-PORT_ENV = ("MEDLEDGER_ANVIL_PORT", "MEDLEDGER_IPFS_API_PORT", "MEDLEDGER_IPFS_GATEWAY_PORT",
-            "MEDLEDGER_IPFS_SWARM_PORT")
+PORT_ENV = (
+    "MEDLEDGER_ANVIL_PORT",
+    "MEDLEDGER_IPFS_API_PORT",
+    "MEDLEDGER_IPFS_GATEWAY_PORT",
+    "MEDLEDGER_IPFS_SWARM_PORT",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -32,13 +36,19 @@ def test_defaults_point_at_the_default_local_node(tmp_path: Path) -> None:
 
 
 def test_every_node_port_is_set_by_the_config_file_or_the_environment(tmp_path: Path, monkeypatch) -> None:
-    write_config(tmp_path, '[node]\nanvil_port = 9645\nipfs_api_port = 9101\nipfs_gateway_port = "auto"\n'
-                           "ipfs_swarm_port = 9401\n")
+    write_config(
+        tmp_path,
+        '[node]\nanvil_port = 9645\nipfs_api_port = 9101\nipfs_gateway_port = "auto"\nipfs_swarm_port = 9401\n',
+    )
     monkeypatch.setenv("MEDLEDGER_IPFS_SWARM_PORT", "19401")
     monkeypatch.setenv("MEDLEDGER_IPFS_GATEWAY_PORT", "19180")
     settings = load_settings(home=tmp_path)
-    assert settings.node_ports == {"anvil_port": 9645, "ipfs_api_port": 9101, "ipfs_gateway_port": 19180,
-                                   "ipfs_swarm_port": 19401}
+    assert settings.node_ports == {
+        "anvil_port": 9645,
+        "ipfs_api_port": 9101,
+        "ipfs_gateway_port": 19180,
+        "ipfs_swarm_port": 19401,
+    }
     # clients of the home talk to the node's ports
     assert settings.rpc_url == "http://127.0.0.1:9645"
     assert settings.ipfs_api == "/ip4/127.0.0.1/tcp/9101/http"
@@ -57,9 +67,17 @@ def test_a_local_rpc_url_or_ipfs_api_fixes_the_node_port(tmp_path: Path, monkeyp
 
 def test_without_urls_of_their_own_clients_follow_the_ports_the_node_recorded(tmp_path: Path) -> None:
     (tmp_path / "node").mkdir(parents=True)
-    (tmp_path / "node" / "ports.json").write_text(json.dumps(
-        {"anvil_port": 28645, "ipfs_api_port": 25101, "ipfs_gateway_port": 28180, "ipfs_swarm_port": 24101,
-         "automatic": ["anvil_port", "ipfs_api_port"]}))
+    (tmp_path / "node" / "ports.json").write_text(
+        json.dumps(
+            {
+                "anvil_port": 28645,
+                "ipfs_api_port": 25101,
+                "ipfs_gateway_port": 28180,
+                "ipfs_swarm_port": 24101,
+                "automatic": ["anvil_port", "ipfs_api_port"],
+            }
+        )
+    )
     settings = load_settings(home=tmp_path)
     assert settings.rpc_url == "http://127.0.0.1:28645"
     assert settings.ipfs_api == "/ip4/127.0.0.1/tcp/25101/http"
@@ -67,11 +85,16 @@ def test_without_urls_of_their_own_clients_follow_the_ports_the_node_recorded(tm
     assert load_settings(home=tmp_path, rpc_url="http://127.0.0.1:1234").rpc_url == "http://127.0.0.1:1234"
 
 
-@pytest.mark.parametrize("text,says", [("[node]\nanvil_port = 0\n", "TCP port"),
-                                       ("[node]\nanvil_port = 70000\n", "TCP port"),
-                                       ('[node]\nanvil_port = "eight"\n', "must be a int"),
-                                       ("[node]\ngateway = 1\n", "Unknown key"),
-                                       ("[nodes]\n", "Unknown section")])
+@pytest.mark.parametrize(
+    "text,says",
+    [
+        ("[node]\nanvil_port = 0\n", "TCP port"),
+        ("[node]\nanvil_port = 70000\n", "TCP port"),
+        ('[node]\nanvil_port = "eight"\n', "must be a int"),
+        ("[node]\ngateway = 1\n", "Unknown key"),
+        ("[nodes]\n", "Unknown section"),
+    ],
+)
 def test_bad_node_settings_are_configuration_errors(tmp_path: Path, text: str, says: str) -> None:
     write_config(tmp_path, text)
     with pytest.raises(ConfigError, match=says):

@@ -59,13 +59,21 @@ SECRET_TEXT = b"HbA1c 48 mmol/mol; diagnosis: type 2 diabetes"
 fast = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def enc(data: bytes, *, key: bytes = KEY, record_id: bytes = RECORD_ID, patient: bytes = PATIENT,
-        chunk_size: int = SMALL) -> bytes:
+def enc(
+    data: bytes, *, key: bytes = KEY, record_id: bytes = RECORD_ID, patient: bytes = PATIENT, chunk_size: int = SMALL
+) -> bytes:
     return encrypt_bytes(key, record_id, patient, data, chunk_size=chunk_size)
 
 
-def dec(blob: bytes, *, key: bytes = KEY, record_id: bytes = RECORD_ID, patient: bytes = PATIENT,
-        chunk_size: int = SMALL, expected: bytes | None = None) -> bytes:
+def dec(
+    blob: bytes,
+    *,
+    key: bytes = KEY,
+    record_id: bytes = RECORD_ID,
+    patient: bytes = PATIENT,
+    chunk_size: int = SMALL,
+    expected: bytes | None = None,
+) -> bytes:
     return decrypt_bytes(key, record_id, patient, blob, chunk_size=chunk_size, expected_fingerprint=expected)
 
 
@@ -216,8 +224,8 @@ def test_chunks_are_authenticated_with_the_documented_associated_data() -> None:
     state = sodium.crypto_secretstream_xchacha20poly1305_state()
     sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, blob[:24], KEY)
     ad = b"medledger/record/v1" + RECORD_ID + PATIENT
-    first, tag0 = sodium.crypto_secretstream_xchacha20poly1305_pull(state, blob[24:24 + SMALL + ABYTES], ad)
-    last, tag1 = sodium.crypto_secretstream_xchacha20poly1305_pull(state, blob[24 + SMALL + ABYTES:], ad)
+    first, tag0 = sodium.crypto_secretstream_xchacha20poly1305_pull(state, blob[24 : 24 + SMALL + ABYTES], ad)
+    last, tag1 = sodium.crypto_secretstream_xchacha20poly1305_pull(state, blob[24 + SMALL + ABYTES :], ad)
     assert first + last == bytes(range(100))
     assert tag0 == sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
     assert tag1 == sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
@@ -236,8 +244,9 @@ def test_encryptor_yields_full_chunks_from_a_trickling_stream() -> None:
     encryptor = RecordEncryptor(KEY, RECORD_ID, PATIENT, TrickleStream(data), chunk_size=SMALL)
     chunks = list(encryptor)
     assert [len(c) for c in chunks] == [SMALL + ABYTES] * 3 + [200 - 3 * SMALL + ABYTES]
-    plain = RecordDecryptor(KEY, RECORD_ID, PATIENT, encryptor.header,
-                            TrickleStream(b"".join(chunks), step=5), chunk_size=SMALL)
+    plain = RecordDecryptor(
+        KEY, RECORD_ID, PATIENT, encryptor.header, TrickleStream(b"".join(chunks), step=5), chunk_size=SMALL
+    )
     assert b"".join(plain) == data
 
 
@@ -329,7 +338,7 @@ def test_decrypt_rejects_bytes_appended_after_final_chunk(extra: bytes) -> None:
 def test_decrypt_rejects_reordered_chunks() -> None:
     blob = enc(bytes(range(3 * SMALL)))
     size = SMALL + ABYTES
-    header, c0, c1, rest = blob[:24], blob[24:24 + size], blob[24 + size:24 + 2 * size], blob[24 + 2 * size:]
+    header, c0, c1, rest = blob[:24], blob[24 : 24 + size], blob[24 + size : 24 + 2 * size], blob[24 + 2 * size :]
     with pytest.raises(TamperingDetected, match="chunk 0"):
         dec(header + c1 + c0 + rest)
 
@@ -338,7 +347,7 @@ def test_decrypt_rejects_a_dropped_middle_chunk() -> None:
     blob = enc(bytes(range(4 * SMALL)))
     size = SMALL + ABYTES
     with pytest.raises(TamperingDetected, match="chunk 1"):
-        dec(blob[:24 + size] + blob[24 + 2 * size:])
+        dec(blob[: 24 + size] + blob[24 + 2 * size :])
 
 
 def test_decrypt_rejects_ciphertext_of_another_record_spliced_in() -> None:
@@ -364,8 +373,9 @@ def test_decrypt_verifies_expected_fingerprint() -> None:
 def test_fingerprint_mismatch_is_raised_before_the_last_chunk_is_yielded() -> None:
     data = bytes(range(150))
     blob = enc(data)
-    decryptor = RecordDecryptor(KEY, RECORD_ID, PATIENT, blob[:24], io.BytesIO(blob[24:]),
-                                chunk_size=SMALL, expected_fingerprint=b"\x00" * 32)
+    decryptor = RecordDecryptor(
+        KEY, RECORD_ID, PATIENT, blob[:24], io.BytesIO(blob[24:]), chunk_size=SMALL, expected_fingerprint=b"\x00" * 32
+    )
     received = []
     with pytest.raises(TamperingDetected, match="fingerprint"):
         for chunk in decryptor:
@@ -376,8 +386,15 @@ def test_fingerprint_mismatch_is_raised_before_the_last_chunk_is_yielded() -> No
 
 def test_decryptor_reports_verified_only_with_a_matching_fingerprint() -> None:
     blob = enc(SECRET_TEXT)
-    checked = RecordDecryptor(KEY, RECORD_ID, PATIENT, blob[:24], io.BytesIO(blob[24:]), chunk_size=SMALL,
-                              expected_fingerprint=fingerprint_of(KEY, SECRET_TEXT))
+    checked = RecordDecryptor(
+        KEY,
+        RECORD_ID,
+        PATIENT,
+        blob[:24],
+        io.BytesIO(blob[24:]),
+        chunk_size=SMALL,
+        expected_fingerprint=fingerprint_of(KEY, SECRET_TEXT),
+    )
     unchecked = RecordDecryptor(KEY, RECORD_ID, PATIENT, blob[:24], io.BytesIO(blob[24:]), chunk_size=SMALL)
     b"".join(checked), b"".join(unchecked)
     assert checked.verified and checked.plaintext_size == len(SECRET_TEXT)
@@ -517,8 +534,7 @@ def test_verify_merkle_proof_rejects_proof_nodes_of_the_wrong_size() -> None:
 
 
 @fast
-@given(leaves=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=40),
-       pick=st.integers(min_value=0))
+@given(leaves=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=40), pick=st.integers(min_value=0))
 def test_random_leaf_sets_give_verifiable_proofs(leaves: list[bytes], pick: int) -> None:
     index = pick % len(leaves)
     root = merkle_root(leaves)
@@ -565,15 +581,18 @@ def test_envelope_for_another_recipient_raises_decryption_error() -> None:
         open_envelope(generate_keypair(), blob)
 
 
-@pytest.mark.parametrize("content", [
-    b"not json",
-    b"[]",
-    b'{"format":"medledger/envelope/v1","patient":"0x00","keys":{}}',
-    b'{"format":"other","patient":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","keys":{}}',
-    b'{"format":"medledger/envelope/v1","patient":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","keys":{"x":{}}}',
-    b'{"format":"medledger/envelope/v1","patient":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","keys":{"1":{"0":"AAAA"}}}',
-    b'{"format":"medledger/envelope/v1","patient":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","keys":{"1":[]}}',
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"not json",
+        b"[]",
+        b'{"format":"medledger/envelope/v1","patient":"0x00","keys":{}}',
+        b'{"format":"other","patient":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","keys":{}}',
+        b'{"format":"medledger/envelope/v1","patient":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","keys":{"x":{}}}',
+        b'{"format":"medledger/envelope/v1","patient":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","keys":{"1":{"0":"AAAA"}}}',
+        b'{"format":"medledger/envelope/v1","patient":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","keys":{"1":[]}}',
+    ],
+)
 def test_envelope_with_malformed_content_is_tampering(content: bytes) -> None:
     recipient = generate_keypair()
     with pytest.raises(TamperingDetected, match="malformed"):

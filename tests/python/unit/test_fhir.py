@@ -24,10 +24,14 @@ CODE = {"text": "code"}
 MINIMAL: dict[str, tuple[dict[str, Any], Category]] = {
     "Patient": ({}, Category.DEMOGRAPHICS),
     "AllergyIntolerance": ({"patient": SUBJECT}, Category.ALLERGIES),
-    "MedicationStatement": ({"status": "active", "medicationCodeableConcept": CODE, "subject": SUBJECT},
-                            Category.MEDICATIONS),
-    "MedicationRequest": ({"status": "active", "intent": "order", "medicationCodeableConcept": CODE,
-                           "subject": SUBJECT}, Category.MEDICATIONS),
+    "MedicationStatement": (
+        {"status": "active", "medicationCodeableConcept": CODE, "subject": SUBJECT},
+        Category.MEDICATIONS,
+    ),
+    "MedicationRequest": (
+        {"status": "active", "intent": "order", "medicationCodeableConcept": CODE, "subject": SUBJECT},
+        Category.MEDICATIONS,
+    ),
     "Medication": ({}, Category.MEDICATIONS),
     "Condition": ({"subject": SUBJECT}, Category.CONDITIONS),
     "Observation": ({"status": "final", "code": CODE}, Category.OBSERVATIONS),
@@ -37,12 +41,18 @@ MINIMAL: dict[str, tuple[dict[str, Any], Category]] = {
     "Device": ({}, Category.DEVICE_DATA),
     "DeviceMetric": ({"type": CODE, "category": "measurement"}, Category.DEVICE_DATA),
     "Procedure": ({"status": "completed", "subject": SUBJECT}, Category.PROCEDURES),
-    "Immunization": ({"status": "completed", "vaccineCode": CODE, "patient": SUBJECT,
-                      "occurrenceDateTime": "2024-01-01"}, Category.IMMUNIZATIONS),
-    "DocumentReference": ({"status": "current", "content": [{"attachment": {"contentType": "text/plain"}}]},
-                          Category.CLINICAL_DOCUMENTS),
-    "Composition": ({"status": "final", "type": CODE, "date": "2024-01-01", "author": [SUBJECT],
-                     "title": "Discharge summary"}, Category.CLINICAL_DOCUMENTS),
+    "Immunization": (
+        {"status": "completed", "vaccineCode": CODE, "patient": SUBJECT, "occurrenceDateTime": "2024-01-01"},
+        Category.IMMUNIZATIONS,
+    ),
+    "DocumentReference": (
+        {"status": "current", "content": [{"attachment": {"contentType": "text/plain"}}]},
+        Category.CLINICAL_DOCUMENTS,
+    ),
+    "Composition": (
+        {"status": "final", "type": CODE, "date": "2024-01-01", "author": [SUBJECT], "title": "Discharge summary"},
+        Category.CLINICAL_DOCUMENTS,
+    ),
 }
 
 
@@ -110,13 +120,16 @@ def test_bundle_with_one_unmapped_type_has_no_category() -> None:
     assert validate_fhir(bundle(resource("Observation"), encounter)).category is None
 
 
-@pytest.mark.parametrize("data,match", [
-    (b"{", "not valid JSON: .* line 1 column 2"),
-    (b"\xff\xfe{}", "not UTF-8|not valid JSON"),
-    (b"[1, 2]", "must be a JSON object"),
-    (b'{"id": "x"}', "no 'resourceType'"),
-    (b'{"resourceType": "NotAThing"}', "not a FHIR R4B resource type"),
-])
+@pytest.mark.parametrize(
+    "data,match",
+    [
+        (b"{", "not valid JSON: .* line 1 column 2"),
+        (b"\xff\xfe{}", "not UTF-8|not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'{"id": "x"}', "no 'resourceType'"),
+        (b'{"resourceType": "NotAThing"}', "not a FHIR R4B resource type"),
+    ],
+)
 def test_non_fhir_input_raises_record_format_error(data: bytes, match: str) -> None:
     with pytest.raises(RecordFormatError, match=match):
         validate_fhir(data)
@@ -157,22 +170,25 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name,data,expected", [
-    ("report.bin", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "application/pdf"),
-    ("scan", b"\x89PNG\r\n\x1a\n" + bytes(40), "image/png"),
-    ("photo.dat", b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(40), "image/jpeg"),
-    ("ct-slice", bytes(128) + b"DICM" + b"\x02\x00\x00\x00UL", "application/dicom"),
-    ("labs", b"date,test,value\n2024-01-01,hba1c,48\n2024-02-01,hba1c,46\n", "text/csv"),
-    ("labs.txt", b"date;test;value\n2024-01-01;hba1c;48\n", "text/csv"),
-    ("export.csv", b"single column\nvalue\n", "text/csv"),
-    ("obs", json.dumps({"resourceType": "Observation"}).encode(), "application/fhir+json"),
-    ("data.json", b'{"steps": [1, 2, 3]}', "application/json"),
-    ("list.json", b"[1, 2, 3]", "application/json"),
-    ("notes", "Patient seen today, feeling better.\nNo changes — follow up in 2 weeks.\n".encode(), "text/plain"),
-    ("broken.json", b'{"resourceType": ', "text/plain"),
-    ("blob", bytes(range(256)) * 4, "application/octet-stream"),
-    ("latin1", "caf\xe9 \xe9t\xe9".encode("latin-1"), "application/octet-stream"),
-])
+@pytest.mark.parametrize(
+    "name,data,expected",
+    [
+        ("report.bin", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "application/pdf"),
+        ("scan", b"\x89PNG\r\n\x1a\n" + bytes(40), "image/png"),
+        ("photo.dat", b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(40), "image/jpeg"),
+        ("ct-slice", bytes(128) + b"DICM" + b"\x02\x00\x00\x00UL", "application/dicom"),
+        ("labs", b"date,test,value\n2024-01-01,hba1c,48\n2024-02-01,hba1c,46\n", "text/csv"),
+        ("labs.txt", b"date;test;value\n2024-01-01;hba1c;48\n", "text/csv"),
+        ("export.csv", b"single column\nvalue\n", "text/csv"),
+        ("obs", json.dumps({"resourceType": "Observation"}).encode(), "application/fhir+json"),
+        ("data.json", b'{"steps": [1, 2, 3]}', "application/json"),
+        ("list.json", b"[1, 2, 3]", "application/json"),
+        ("notes", "Patient seen today, feeling better.\nNo changes — follow up in 2 weeks.\n".encode(), "text/plain"),
+        ("broken.json", b'{"resourceType": ', "text/plain"),
+        ("blob", bytes(range(256)) * 4, "application/octet-stream"),
+        ("latin1", "caf\xe9 \xe9t\xe9".encode("latin-1"), "application/octet-stream"),
+    ],
+)
 def test_detect_content_type_by_content(tmp_path: Path, name: str, data: bytes, expected: str) -> None:
     assert detect_content_type(write(tmp_path, name, data)) == expected
 
@@ -187,13 +203,16 @@ def test_detect_content_type_recognises_large_fhir_json_by_its_start(tmp_path: P
     assert detect_content_type(write(tmp_path, "big", json.dumps(document).encode())) == "application/fhir+json"
 
 
-@pytest.mark.parametrize("override,expected", [
-    ("pdf", "application/pdf"),
-    ("DICOM", "application/dicom"),
-    ("fhir", "application/fhir+json"),
-    ("application/vnd.ms-excel", "application/vnd.ms-excel"),
-    ("Text/Plain", "text/plain"),
-])
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("pdf", "application/pdf"),
+        ("DICOM", "application/dicom"),
+        ("fhir", "application/fhir+json"),
+        ("application/vnd.ms-excel", "application/vnd.ms-excel"),
+        ("Text/Plain", "text/plain"),
+    ],
+)
 def test_explicit_override_wins_over_content(tmp_path: Path, override: str, expected: str) -> None:
     path = write(tmp_path, "x.pdf", b"%PDF-1.4")
     assert detect_content_type(path, override=override) == expected

@@ -172,7 +172,7 @@ def test_missing_keystore_names_the_directory_and_the_fix(store: Keystore) -> No
 def test_malformed_json_raises_keystore_error_naming_the_file(store: Keystore) -> None:
     store.path.mkdir(parents=True)
     (store.path / "broken.json").write_text("{ not json")
-    with pytest.raises(KeystoreError, match="broken.json is malformed") as caught:
+    with pytest.raises(KeystoreError, match=r"broken\.json is malformed") as caught:
         store.unlock("broken", PASSPHRASE)
     assert not isinstance(caught.value, (WrongPassphrase, KeyNotFound))
     listing = store.list()
@@ -190,7 +190,9 @@ def test_one_corrupt_file_does_not_hide_the_other_identities(store: Keystore) ->
     listing = store.list()
     assert [info.name for info in listing] == ["alice", "carol"]
     assert [(u.name, u.path) for u in listing.unreadable] == [
-        ("bob", store.path / "bob.json"), ("dave", store.path / "dave.json")]
+        ("bob", store.path / "bob.json"),
+        ("dave", store.path / "dave.json"),
+    ]
     assert "not valid JSON" in listing.unreadable[0].reason
     assert "'encryption' is missing" in listing.unreadable[1].reason
     assert store.unlock("carol", PASSPHRASE).name == "carol"
@@ -203,7 +205,7 @@ def test_keystore_missing_a_field_raises_keystore_error_naming_the_file(store: K
     document = json.loads(path.read_text())
     del document[field]
     path.write_text(json.dumps(document))
-    with pytest.raises(KeystoreError, match="alice.json is malformed"):
+    with pytest.raises(KeystoreError, match=r"alice\.json is malformed"):
         store.unlock("alice", PASSPHRASE)
 
 
