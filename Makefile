@@ -32,7 +32,7 @@ demo: setup
 
 ## The whole test suite: lint, format and layering; types (mypy); contracts (brownie);
 ## fuzz/invariants (forge); Python tooling.
-test: setup test-contracts test-forge test-python
+test: setup lint types test-contracts test-forge test-python
 
 # tests/contracts, bench/gas.py and scripts/deploy.py join once the contract work on them has landed
 # (so that they are formatted once, on the combined tree).
