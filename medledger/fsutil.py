@@ -94,8 +94,9 @@ def atomic_write(
     ``mode`` is applied to the file before it becomes visible (use ``0o600`` for secrets).
     ``exclusive`` refuses to replace an existing file (:class:`DestinationExists`); the check and
     the creation are one atomic ``link``. ``durable=False`` skips the fsyncs, for caches that can be
-    rebuilt. Raises :class:`OSError` (with ``errno``) when the directory cannot be written, and
-    leaves no temporary file behind.
+    rebuilt and for files whose loss in a power cut costs nothing but cleanup (the write journal).
+    Raises :class:`OSError` (with ``errno``) when the directory cannot be written, and leaves no
+    temporary file behind.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     with atomic_writer(path, mode=mode, exclusive=exclusive, durable=durable) as handle:
