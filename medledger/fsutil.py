@@ -50,6 +50,7 @@ def atomic_writer(
     On an exception nothing is left behind, neither the destination nor a temporary file."""
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    left_behind = True
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
@@ -57,20 +58,22 @@ def atomic_writer(
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())
-        _place(tmp, target, exclusive)
+        left_behind = _place(tmp, target, exclusive)
     finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        if left_behind:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
     if durable:
         fsync_directory(target.parent)
 
 
-def _place(tmp: str, target: Path, exclusive: bool) -> None:
+def _place(tmp: str, target: Path, exclusive: bool) -> bool:
+    """Put ``tmp`` in place as ``target``; return whether ``tmp`` is still there (to remove)."""
     if not exclusive:
         os.replace(tmp, target)
-        return
+        return False
     try:
         os.link(tmp, target)
     except FileExistsError:
@@ -79,6 +82,8 @@ def _place(tmp: str, target: Path, exclusive: bool) -> None:
         if target.exists():
             raise DestinationExists(f"{target} already exists") from None
         os.replace(tmp, target)
+        return False
+    return True
 
 
 def atomic_write(
