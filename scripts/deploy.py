@@ -5,7 +5,7 @@
     brownie run scripts/deploy.py --network NAME  # any network brownie knows
 
 The file is ``$MEDLEDGER_DEPLOYMENTS/<chain id>.json`` (default ``deployments/`` in this repo), in
-the format ``medledger`` reads (see ``medledger/deployments.py``). On a development network the
+the format ``medledger`` reads (its deployments module). On a development network the
 deployer is brownie's first account; elsewhere it is the brownie account named in
 ``$MEDLEDGER_DEPLOYER_ACCOUNT`` (brownie asks for its password) or the key in
 ``$MEDLEDGER_DEPLOYER_KEY``. Keys never come from the command line.
@@ -22,7 +22,10 @@ from brownie import Medledger, accounts, chain, network, web3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from medledger.deployments import Deployment, read_deployment, write_deployment  # noqa: E402
+try:  # the package's layered layout (chain/ holds deployments) ...
+    from medledger.chain.deployments import Deployment, read_deployment, write_deployment  # noqa: E402
+except ImportError:  # ... or the flat one it is moving from
+    from medledger.deployments import Deployment, read_deployment, write_deployment  # noqa: E402
 from medledger.errors import DeploymentNotFound  # noqa: E402
 
 
