@@ -8,12 +8,12 @@ import {IConsentManager} from "../interfaces/IConsentManager.sol";
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
 
 /// @title ConsentManager
-/// @notice The access-control list of medledger: participants, consents, delegates, emergency access.
+/// @notice The access-control list of medledger: consents, delegates, emergency access, and the
+/// release of category keys to readers.
 /// @dev Abstract: deployed as part of {Medledger}, so that record writes and accesses check consent
 /// without a cross-contract call. Other contracts can still ask {checkAccess}.
 abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712, Nonces {
-    /// @dev Number of category codes (0..12) and purpose codes (0..5); masks must stay inside them.
-    uint8 internal constant CATEGORY_COUNT = 13;
+    /// @dev Number of purpose codes (0..5); masks must stay inside them (categories: {CATEGORY_COUNT}).
     uint8 internal constant PURPOSE_COUNT = 6;
     uint16 internal constant ALL_CATEGORIES = uint16((1 << CATEGORY_COUNT) - 1);
     uint16 internal constant ALL_PURPOSES = uint16((1 << PURPOSE_COUNT) - 1);
@@ -24,13 +24,17 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
     uint32 public constant MAX_EMERGENCY_WINDOW = 24 hours;
 
     /// @inheritdoc IConsentManager
+    uint32 public constant MAX_EMERGENCY_RUN = 72 hours;
+
+    /// @inheritdoc IConsentManager
     bytes32 public constant GRANT_TYPEHASH = keccak256(
-        "Grant(address patient,address grantee,uint8 access,uint16 categories,uint16 purposes,uint64 start,uint64 expiry,bytes32 keyEnvelope,uint256 nonce,uint256 deadline)"
+        "Grant(address patient,address grantee,uint8 access,uint16 categories,uint16 purposes,uint64 start,uint64 expiry,bytes32 keyEnvelope,uint64 issuedAt,uint256 nonce,uint256 deadline)"
     );
 
     /// @inheritdoc IConsentManager
-    bytes32 public constant REVOKE_TYPEHASH =
-        keccak256("Revoke(address patient,address grantee,uint8 access,uint256 nonce,uint256 deadline)");
+    bytes32 public constant REVOKE_TYPEHASH = keccak256(
+        "Revoke(address patient,address grantee,uint8 access,uint64 issuedAt,uint256 nonce,uint256 deadline)"
+    );
 
     /// @dev Why an access is refused. `None` means it is permitted.
     enum Denial {
@@ -42,13 +46,41 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         Expired,
         CategoryNotCovered,
         PurposeNotCovered,
+        DelegationEnded,
+        DelegationSuspended,
         Suspended
     }
 
-    mapping(address patient => mapping(address grantee => mapping(Access access => Consent))) private _consents;
-    mapping(address patient => mapping(address delegate => Delegation)) private _delegations;
-    mapping(address patient => mapping(address clinician => uint64 expiresAt)) private _emergencyAccess;
-    mapping(address patient => bytes32 directory) private _keyDirectories;
+    /// @dev Who decided a change of consent, and when: the patient or a delegate (`delegation` = its
+    /// id) directly (`time` = now), or the patient by a signed request (`time` = its `issuedAt`).
+    struct Decision {
+        address by;
+        uint24 delegation;
+        uint64 time;
+        bool signed;
+    }
+
+    /// @dev One delegation, under its id: zeroed on removal, so consents that name it end at once.
+    struct DelegationTerms {
+        address delegate;
+        uint16 categories;
+        uint64 expiry;
+    }
+
+    /// @dev One clinician's emergency access to one patient.
+    /// @param generation The patient's opt-out generation when the window was opened.
+    /// @param keyCategories Categories whose keys were released to the clinician in this run.
+    struct EmergencyState {
+        uint64 expiresAt;
+        uint64 runStart;
+        uint32 generation;
+        uint16 keyCategories;
+    }
+
+    mapping(address patient => mapping(address grantee => mapping(Access access => ConsentState))) private _consents;
+    mapping(address patient => mapping(address delegate => uint24 id)) private _delegationIds;
+    mapping(address patient => mapping(uint24 id => DelegationTerms)) private _delegations;
+    mapping(address patient => mapping(address clinician => EmergencyState)) private _emergencies;
 
     /// @param admin Receives the admin and registrar roles.
     constructor(address admin) ParticipantRegistry(admin) EIP712("medledger", "1") {}
@@ -62,53 +94,65 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         external
         returns (bool changed)
     {
-        uint16 touched = terms.categories;
-        if (msg.sender != patient) {
+        address caller = _msgSender();
+        uint24 delegationId;
+        if (caller != patient) {
             // A delegate changes the whole consent: it must cover what it removes as well as what it adds.
-            touched |= _consents[patient][grantee][access].categories;
+            delegationId =
+                _checkManager(patient, caller, terms.categories | _consents[patient][grantee][access].categories);
+            if (grantee == caller) revert ConsentDelegateSelfGrant(caller);
         }
-        _checkManager(patient, msg.sender, touched);
-        return _grant(patient, grantee, access, terms, keyEnvelope, msg.sender);
+        return _grant(patient, grantee, access, terms, keyEnvelope, Decision(caller, delegationId, _now(), false));
     }
 
     /// @inheritdoc IConsentManager
     function revoke(address patient, address grantee, Access access) external returns (bool changed) {
-        _checkManager(patient, msg.sender, _consents[patient][grantee][access].categories);
-        return _revoke(patient, grantee, access, msg.sender);
+        address caller = _msgSender();
+        uint24 delegationId = _checkManager(patient, caller, _consents[patient][grantee][access].categories);
+        return _revoke(patient, grantee, access, Decision(caller, delegationId, _now(), false));
     }
 
     /// @inheritdoc IConsentManager
     function grantBySig(GrantRequest calldata request, bytes calldata signature) external returns (bool changed) {
-        _checkSignedRequest(
-            request.patient,
-            request.nonce,
-            request.deadline,
-            keccak256(abi.encode(GRANT_TYPEHASH, request)),
-            signature
-        );
+        _checkSignedRequest(request.patient, request.issuedAt, request.nonce, request.deadline, _hashGrant(request), signature);
         Consent memory terms = Consent({
             categories: request.categories,
             purposes: request.purposes,
             start: request.start,
             expiry: request.expiry
         });
-        return _grant(request.patient, request.grantee, request.access, terms, request.keyEnvelope, request.patient);
+        return _grant(
+            request.patient,
+            request.grantee,
+            request.access,
+            terms,
+            request.keyEnvelope,
+            Decision(request.patient, 0, request.issuedAt, true)
+        );
     }
 
     /// @inheritdoc IConsentManager
     function revokeBySig(RevokeRequest calldata request, bytes calldata signature) external returns (bool changed) {
-        _checkSignedRequest(
-            request.patient,
-            request.nonce,
-            request.deadline,
-            keccak256(abi.encode(REVOKE_TYPEHASH, request)),
-            signature
-        );
-        return _revoke(request.patient, request.grantee, request.access, request.patient);
+        _checkSignedRequest(request.patient, request.issuedAt, request.nonce, request.deadline, _hashRevoke(request), signature);
+        _checkPatient(request.patient);
+        return _revoke(request.patient, request.grantee, request.access, Decision(request.patient, 0, request.issuedAt, true));
     }
 
     /// @inheritdoc IConsentManager
-    function consent(address patient, address grantee, Access access) external view returns (Consent memory) {
+    function invalidateSignedRequests(address patient) external returns (uint256 newNonce) {
+        address caller = _msgSender();
+        _checkManager(patient, caller, 0);
+        newNonce = _useNonce(patient) + 1;
+        emit SignedRequestsInvalidated(patient, newNonce, caller);
+    }
+
+    /// @inheritdoc IConsentManager
+    function nonces(address patient) public view override(IConsentManager, Nonces) returns (uint256) {
+        return super.nonces(patient);
+    }
+
+    /// @inheritdoc IConsentManager
+    function consent(address patient, address grantee, Access access) external view returns (ConsentState memory) {
         return _consents[patient][grantee][access];
     }
 
@@ -143,36 +187,59 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
 
     /// @inheritdoc IConsentManager
     function appointDelegate(address delegate, uint16 categories, uint64 expiry) external returns (bool changed) {
-        address patient = msg.sender;
+        address patient = _msgSender();
         _checkPatient(patient);
-        if (delegate == address(0) || delegate == patient || !_patients[delegate].registered) {
+        if (delegate == address(0) || delegate == patient || !_patientState(delegate).registered) {
             revert DelegationInvalidDelegate(patient, delegate);
         }
         _checkCategories(categories);
         if (expiry <= block.timestamp) revert DelegationInvalidExpiry(expiry);
-        Delegation storage current = _delegations[patient][delegate];
-        if (current.categories == categories && current.expiry == expiry) return false;
-        _delegations[patient][delegate] = Delegation({categories: categories, expiry: expiry});
-        emit DelegateAppointed(patient, delegate, categories, expiry);
+        uint24 id = _delegationIds[patient][delegate];
+        DelegationTerms storage terms = _delegations[patient][id];
+        if (id != 0 && terms.expiry > block.timestamp) {
+            // A live delegate keeps its id: its consents are bounded by the new terms from now on.
+            if (terms.categories == categories && terms.expiry == expiry) return false;
+            _expireKeys(patient, terms.categories & ~categories);
+            if (expiry < terms.expiry) _limitKeys(patient, categories & terms.categories, expiry);
+            terms.categories = categories;
+            terms.expiry = expiry;
+        } else {
+            // A new delegation (or one after expiry): consents made under an ended one stay ended.
+            id = ++_patientState(patient).delegationCount;
+            _delegationIds[patient][delegate] = id;
+            _delegations[patient][id] = DelegationTerms({delegate: delegate, categories: categories, expiry: expiry});
+        }
+        emit DelegateAppointed(patient, delegate, id, categories, expiry);
         return true;
     }
 
     /// @inheritdoc IConsentManager
     function removeDelegate(address delegate) external returns (bool changed) {
-        if (_delegations[msg.sender][delegate].expiry == 0) return false;
-        delete _delegations[msg.sender][delegate];
-        emit DelegateRemoved(msg.sender, delegate);
+        address patient = _msgSender();
+        uint24 id = _delegationIds[patient][delegate];
+        if (id == 0) return false;
+        uint16 categories = _delegations[patient][id].categories;
+        delete _delegationIds[patient][delegate];
+        delete _delegations[patient][id];
+        _expireKeys(patient, categories);
+        emit DelegateRemoved(patient, delegate, id);
         return true;
     }
 
     /// @inheritdoc IConsentManager
     function delegation(address patient, address delegate) external view returns (Delegation memory) {
-        return _delegations[patient][delegate];
+        return _delegationView(patient, _delegationIds[patient][delegate]);
+    }
+
+    /// @inheritdoc IConsentManager
+    function delegationById(address patient, uint24 id) external view returns (Delegation memory) {
+        return _delegationView(patient, id);
     }
 
     /// @inheritdoc IConsentManager
     function isDelegate(address patient, address delegate, uint16 categories) external view returns (bool) {
-        return _isLiveDelegate(patient, delegate, categories);
+        DelegationTerms memory terms = _delegations[patient][_delegationIds[patient][delegate]];
+        return terms.expiry > block.timestamp && categories & terms.categories == categories && !_isSuspended(delegate);
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -184,132 +251,289 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         external
         returns (uint64 expiresAt)
     {
-        _checkClinician(msg.sender);
+        address clinician = _msgSender();
+        _checkClinician(clinician);
         if (window == 0 || window > MAX_EMERGENCY_WINDOW) revert EmergencyInvalidWindow(window, MAX_EMERGENCY_WINDOW);
-        PatientState memory state = _patients[patient];
+        PatientState storage state = _patientState(patient);
         if (!state.registered) revert RegistryPatientNotRegistered(patient);
         if (state.emergencyOptOut) revert EmergencyOptedOut(patient);
-        expiresAt = uint64(block.timestamp) + window;
-        uint64 current = _emergencyAccess[patient][msg.sender];
-        if (current >= expiresAt) return current; // re-opening never shortens an open window
-        _emergencyAccess[patient][msg.sender] = expiresAt;
-        emit EmergencyAccessOpened(patient, msg.sender, expiresAt, reasonCode);
+        EmergencyState memory e = _emergencies[patient][clinician];
+        uint64 nowTime = _now();
+        if (e.generation != state.emergencyGeneration || e.runStart == 0 || nowTime >= e.expiresAt + MAX_EMERGENCY_WINDOW)
+        {
+            // No window open or recently closed in this opt-out generation: a new run starts now.
+            e = EmergencyState({
+                expiresAt: 0,
+                runStart: nowTime,
+                generation: state.emergencyGeneration,
+                keyCategories: 0
+            });
+        }
+        expiresAt = nowTime + window;
+        if (e.expiresAt >= expiresAt) return e.expiresAt; // re-opening never shortens an open window
+        uint64 runEnd = e.runStart + MAX_EMERGENCY_RUN;
+        if (expiresAt > runEnd) revert EmergencyRunExceeded(patient, clinician, runEnd);
+        e.expiresAt = expiresAt;
+        _emergencies[patient][clinician] = e;
+        emit EmergencyAccessOpened(patient, clinician, expiresAt, e.runStart, reasonCode);
+    }
+
+    /// @inheritdoc IConsentManager
+    function confirmEmergencyAccess(address patient, address clinician) external returns (bool changed) {
+        address caller = _msgSender();
+        _checkManager(patient, caller, 0);
+        EmergencyState storage e = _emergencies[patient][clinician];
+        uint64 nowTime = _now();
+        if (e.runStart == 0 || e.runStart == nowTime) return false;
+        e.runStart = nowTime;
+        emit EmergencyAccessConfirmed(patient, clinician, caller);
+        return true;
     }
 
     /// @inheritdoc IConsentManager
     function closeEmergencyAccess(address patient, address clinician) external returns (bool changed) {
-        if (msg.sender != clinician) _checkManager(patient, msg.sender, 0);
-        if (_emergencyAccess[patient][clinician] <= block.timestamp) return false;
-        delete _emergencyAccess[patient][clinician];
-        emit EmergencyAccessClosed(patient, clinician, msg.sender);
+        address caller = _msgSender();
+        if (caller != clinician) _checkManager(patient, caller, 0);
+        EmergencyState storage e = _emergencies[patient][clinician];
+        if (!_isEmergencyOpen(patient, e)) return false;
+        e.expiresAt = _now();
+        uint16 released = e.keyCategories;
+        if (released != 0) {
+            e.keyCategories = 0;
+            _expireKeys(patient, released);
+        }
+        emit EmergencyAccessClosed(patient, clinician, caller);
         return true;
     }
 
     /// @inheritdoc IConsentManager
     function setEmergencyOptOut(bool optedOut) external returns (bool changed) {
-        _checkPatient(msg.sender);
-        PatientState storage state = _patients[msg.sender];
+        address patient = _msgSender();
+        _checkPatient(patient);
+        PatientState storage state = _patientState(patient);
         if (state.emergencyOptOut == optedOut) return false;
         state.emergencyOptOut = optedOut;
-        emit EmergencyOptOutChanged(msg.sender, optedOut);
+        if (optedOut) {
+            // Closes every open window: they were opened under the previous generation.
+            state.emergencyGeneration += 1;
+            uint16 released = state.emergencyKeyCategories;
+            if (released != 0) {
+                state.emergencyKeyCategories = 0;
+                _expireKeys(patient, released);
+            }
+        }
+        emit EmergencyOptOutChanged(patient, optedOut);
         return true;
     }
 
     /// @inheritdoc IConsentManager
     function emergencyOptedOut(address patient) external view returns (bool) {
-        return _patients[patient].emergencyOptOut;
+        return _patientState(patient).emergencyOptOut;
     }
 
     /// @inheritdoc IConsentManager
-    function emergencyAccessExpiry(address patient, address clinician) external view returns (uint64) {
-        return _emergencyAccess[patient][clinician];
+    function emergencyAccess(address patient, address clinician) external view returns (EmergencyAccess memory) {
+        EmergencyState storage e = _emergencies[patient][clinician];
+        return EmergencyAccess({expiresAt: e.expiresAt, runStart: e.runStart, open: _isEmergencyOpen(patient, e)});
     }
 
     // ------------------------------------------------------------------------------------------------
-    // Key distribution
+    // Category keys
     // ------------------------------------------------------------------------------------------------
 
     /// @inheritdoc IConsentManager
-    function publishKeyEnvelope(address patient, address recipient, bytes32 envelope) external {
-        _checkManager(patient, msg.sender, 0);
-        emit KeyEnvelopePublished(patient, recipient, envelope, msg.sender);
+    function setCategoryKeys(address patient, uint16 categories, bytes32[] calldata publicKeys) external {
+        address caller = _msgSender();
+        _checkManager(patient, caller, categories);
+        _checkCategories(categories);
+        uint256 count;
+        for (uint16 rest = categories; rest != 0; rest &= rest - 1) ++count;
+        if (publicKeys.length != count) revert KeyCountMismatch(count, publicKeys.length);
+        uint256 next;
+        for (uint8 category; category < CATEGORY_COUNT; ++category) {
+            if (categories & (uint16(1) << category) != 0) {
+                _rotateCategoryKey(patient, category, publicKeys[next++], caller);
+            }
+        }
     }
 
     /// @inheritdoc IConsentManager
-    function setKeyDirectory(address patient, bytes32 directory) external returns (bool changed) {
-        _checkManager(patient, msg.sender, 0);
-        if (_keyDirectories[patient] == directory) return false;
-        _keyDirectories[patient] = directory;
-        emit KeyDirectoryChanged(patient, directory, msg.sender);
-        return true;
+    function publishKeyEnvelope(address patient, address recipient, uint16 categories, bytes32 envelope) external {
+        address caller = _msgSender();
+        _checkManager(patient, caller, categories);
+        _checkCategories(categories);
+        if (envelope == bytes32(0)) revert KeyInvalidEnvelope();
+        if (recipient != patient) _releaseKeys(patient, recipient, categories);
+        emit KeyEnvelopePublished(patient, recipient, categories, envelope, caller);
     }
 
-    /// @inheritdoc IConsentManager
-    function keyDirectory(address patient) external view returns (bytes32) {
-        return _keyDirectories[patient];
+    /// @notice Answers {IConsentManager} as well as {IParticipantRegistry} and access control.
+    function supportsInterface(bytes4 interfaceId) public view virtual override returns (bool) {
+        return interfaceId == type(IConsentManager).interfaceId || super.supportsInterface(interfaceId);
     }
 
     // ------------------------------------------------------------------------------------------------
     // Internal mutators: idempotent, emit only on change
     // ------------------------------------------------------------------------------------------------
 
-    /// @dev Stores `terms` as `patient`'s `access` consent to `grantee`; `by` is who authorised it.
+    /// @dev Stores `terms` as `patient`'s `access` consent to `grantee`, as decided by `decision`;
+    /// releases the keys of `terms.categories` if `keyEnvelope` is set (read access only).
     function _grant(
         address patient,
         address grantee,
         Access access,
         Consent memory terms,
         bytes32 keyEnvelope,
-        address by
+        Decision memory decision
     ) internal virtual returns (bool changed) {
         _checkTerms(terms);
         if (grantee == patient) revert ConsentSelfGrant(patient);
+        if (access == Access.Write && keyEnvelope != bytes32(0)) revert ConsentEnvelopeForWrite(grantee);
         _checkPatient(patient);
         _checkActiveParticipant(grantee);
-        Consent storage current = _consents[patient][grantee][access];
+        ConsentState storage slot = _consents[patient][grantee][access];
+        ConsentState memory current = slot;
+        _checkDecisionOrder(patient, grantee, current, decision);
         if (
             current.categories == terms.categories && current.purposes == terms.purposes
                 && current.start == terms.start && current.expiry == terms.expiry
-        ) return false;
-        _consents[patient][grantee][access] = terms;
+                && current.delegation == decision.delegation
+        ) {
+            _consumeUnchanged(slot, patient, grantee, access, decision);
+            return false;
+        }
+        bool keysReleased = current.keysReleased;
+        if (keysReleased || keyEnvelope != bytes32(0)) {
+            // The grantee holds keys: a dropped category is lost now, the rest must not outlive the consent.
+            if (keysReleased) _expireKeys(patient, current.categories & ~terms.categories);
+            _limitKeys(patient, terms.categories, _consentEnd(patient, terms.expiry, decision.delegation));
+            keysReleased = true;
+        }
+        slot.categories = terms.categories;
+        slot.purposes = terms.purposes;
+        slot.start = terms.start;
+        slot.expiry = terms.expiry;
+        slot.updatedAt = decision.time;
+        slot.delegation = decision.delegation;
+        slot.keysReleased = keysReleased;
         emit ConsentGranted(
-            patient, grantee, access, terms.categories, terms.purposes, terms.start, terms.expiry, keyEnvelope, by
+            patient,
+            grantee,
+            access,
+            terms.categories,
+            terms.purposes,
+            terms.start,
+            terms.expiry,
+            keyEnvelope,
+            decision.by,
+            decision.delegation
         );
         return true;
     }
 
-    /// @dev Deletes `patient`'s `access` consent to `grantee`.
-    function _revoke(address patient, address grantee, Access access, address by)
+    /// @dev Revokes `patient`'s `access` consent to `grantee`, leaving a tombstone (zero terms,
+    /// `updatedAt` = the decision's time). Keys released to a reader become stale.
+    function _revoke(address patient, address grantee, Access access, Decision memory decision)
         internal
         virtual
         returns (bool changed)
     {
-        if (_consents[patient][grantee][access].expiry == 0) return false;
-        delete _consents[patient][grantee][access];
-        emit ConsentRevoked(patient, grantee, access, by);
+        ConsentState storage slot = _consents[patient][grantee][access];
+        ConsentState memory current = slot;
+        _checkDecisionOrder(patient, grantee, current, decision);
+        if (current.expiry == 0) {
+            _consumeUnchanged(slot, patient, grantee, access, decision);
+            return false;
+        }
+        if (current.keysReleased) _expireKeys(patient, current.categories);
+        _consents[patient][grantee][access] = ConsentState({
+            categories: 0,
+            purposes: 0,
+            start: 0,
+            expiry: 0,
+            updatedAt: decision.time,
+            delegation: 0,
+            keysReleased: false
+        });
+        emit ConsentRevoked(patient, grantee, access, decision.by);
         return true;
+    }
+
+    /// @dev A signed request that changes no terms still moves `updatedAt` (it can never be replayed)
+    /// and says so in an event; a direct call that changes nothing writes and emits nothing.
+    function _consumeUnchanged(
+        ConsentState storage slot,
+        address patient,
+        address grantee,
+        Access access,
+        Decision memory decision
+    ) private {
+        if (!decision.signed) return;
+        slot.updatedAt = decision.time;
+        emit SignedConsentConsumed(patient, grantee, access, decision.time);
+    }
+
+    /// @dev Clamps the keys of `categories` to the end of `recipient`'s live read access covering them
+    /// (consent, delegation, emergency), and notes the release on each access it rests on.
+    function _releaseKeys(address patient, address recipient, uint16 categories) private {
+        uint64 end;
+        ConsentState storage slot = _consents[patient][recipient][Access.Read];
+        if (slot.start <= block.timestamp && slot.categories & categories == categories && !_isSuspended(recipient)) {
+            uint64 consentEnd = _consentEnd(patient, slot.expiry, slot.delegation);
+            if (consentEnd > block.timestamp && _delegationCovers(patient, slot.delegation, categories)) {
+                end = consentEnd;
+                if (!slot.keysReleased) slot.keysReleased = true;
+            }
+        }
+        DelegationTerms memory terms = _delegations[patient][_delegationIds[patient][recipient]];
+        if (
+            terms.expiry > block.timestamp && terms.categories & categories == categories && !_isSuspended(recipient)
+                && terms.expiry > end
+        ) end = terms.expiry;
+        EmergencyState storage e = _emergencies[patient][recipient];
+        if (_isEmergencyOpen(patient, e) && !_isSuspended(recipient)) {
+            if (e.expiresAt > end) end = e.expiresAt;
+            e.keyCategories |= categories;
+            _patientState(patient).emergencyKeyCategories |= categories;
+        }
+        if (end == 0) revert KeyRecipientWithoutAccess(patient, recipient, categories);
+        _limitKeys(patient, categories, end);
     }
 
     // ------------------------------------------------------------------------------------------------
     // Checks (small and overridable)
     // ------------------------------------------------------------------------------------------------
 
-    /// @dev Reverts unless `caller` is `patient` or a live delegate covering `categories`.
-    function _checkManager(address patient, address caller, uint16 categories) internal view virtual {
+    /// @dev Reverts unless `caller` is `patient` (registered) or a live, unsuspended delegate covering
+    /// `categories`; returns the caller's delegation id (0 for the patient).
+    function _checkManager(address patient, address caller, uint16 categories) internal view virtual returns (uint24 id) {
         if (caller == patient) {
             _checkPatient(patient);
-            return;
+            return 0;
         }
-        Delegation memory d = _delegations[patient][caller];
-        if (d.expiry <= block.timestamp) revert ConsentUnauthorized(caller, patient);
-        if (categories & d.categories != categories) {
-            revert ConsentDelegateOutOfBounds(caller, d.categories, categories);
+        id = _delegationIds[patient][caller];
+        DelegationTerms memory terms = _delegations[patient][id];
+        if (id == 0 || terms.expiry <= block.timestamp) revert ConsentUnauthorized(caller, patient);
+        if (_isSuspended(caller)) revert RegistryParticipantSuspended(caller);
+        if (categories & terms.categories != categories) {
+            revert ConsentDelegateOutOfBounds(caller, terms.categories, categories);
+        }
+    }
+
+    /// @dev Reverts if a signed `decision` is not newer than the last decision on `current`.
+    function _checkDecisionOrder(address patient, address grantee, ConsentState memory current, Decision memory decision)
+        internal
+        pure
+        virtual
+    {
+        if (decision.signed && decision.time <= current.updatedAt) {
+            revert ConsentRequestSuperseded(patient, grantee, decision.time, current.updatedAt);
         }
     }
 
     /// @dev Reverts unless `account` is an active clinician or care provider.
     function _checkClinician(address account) internal view virtual {
-        ParticipantState memory state = _participants[account];
+        ParticipantState memory state = _participantState(account);
         if (state.kind != ParticipantKind.Clinician && state.kind != ParticipantKind.CareProvider) {
             revert EmergencyNotClinician(account);
         }
@@ -326,21 +550,24 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         _checkCategories(terms.categories);
         if (terms.purposes == 0 || terms.purposes & ~ALL_PURPOSES != 0) revert ConsentInvalidPurposes(terms.purposes);
         if (terms.expiry <= terms.start || terms.expiry <= block.timestamp) {
-            revert ConsentInvalidWindow(terms.start, terms.expiry, uint64(block.timestamp));
+            revert ConsentInvalidWindow(terms.start, terms.expiry, _now());
         }
     }
 
-    /// @dev Consumes `patient`'s `nonce` and reverts unless `signature` is the patient's signature of
-    /// `structHash` before `deadline`.
+    /// @dev Reverts unless `signature` is `patient`'s signature of `structHash`, submitted by
+    /// `deadline`, issued no later than now, and carrying the patient's current nonce (not consumed).
     function _checkSignedRequest(
         address patient,
+        uint64 issuedAt,
         uint256 nonce,
         uint256 deadline,
         bytes32 structHash,
         bytes calldata signature
-    ) internal virtual {
+    ) internal view virtual {
         if (block.timestamp > deadline) revert ConsentSignatureExpired(deadline);
-        _useCheckedNonce(patient, nonce);
+        if (issuedAt > block.timestamp) revert ConsentInvalidIssuedAt(issuedAt, _now());
+        uint256 current = nonces(patient);
+        if (nonce != current) revert InvalidAccountNonce(patient, current);
         if (!SignatureChecker.isValidSignatureNowCalldata(patient, _hashTypedDataV4(structHash), signature)) {
             revert ConsentInvalidSignature(patient);
         }
@@ -354,50 +581,58 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         virtual
         returns (bool emergency)
     {
-        (Denial denial, bool viaEmergency, Consent memory c) = _evaluate(patient, accessor, access, category, purpose);
+        (Denial denial, bool viaEmergency, ConsentState memory c) =
+            _evaluate(patient, accessor, access, category, purpose);
         if (denial == Denial.None) return viaEmergency;
         if (denial == Denial.UnknownCode) revert ConsentUnknownCode(category, purpose);
         if (denial == Denial.PatientNotRegistered) revert RegistryPatientNotRegistered(patient);
         if (denial == Denial.NotFound) {
-            if (!_patients[patient].registered) revert RegistryPatientNotRegistered(patient);
+            if (!_patientState(patient).registered) revert RegistryPatientNotRegistered(patient);
             revert ConsentNotFound(patient, accessor, access);
         }
         if (denial == Denial.NotYetValid) revert ConsentNotYetValid(patient, accessor, c.start);
         if (denial == Denial.Expired) revert ConsentExpired(patient, accessor, c.expiry);
         if (denial == Denial.CategoryNotCovered) revert ConsentCategoryNotCovered(patient, accessor, category);
         if (denial == Denial.PurposeNotCovered) revert ConsentPurposeNotCovered(patient, accessor, purpose);
+        if (denial == Denial.DelegationEnded) revert ConsentDelegationEnded(patient, accessor, c.delegation);
+        if (denial == Denial.DelegationSuspended) revert ConsentDelegationSuspended(patient, accessor, c.delegation);
         revert RegistryParticipantSuspended(accessor);
     }
 
+    // ------------------------------------------------------------------------------------------------
+    // The access decision and its parts
+    // ------------------------------------------------------------------------------------------------
+
     /// @dev The single place that decides an access. Order: the patient itself; a consent held by an
-    /// active participant; then, for reads, a live delegate (family care) and an open emergency access
-    /// (emergency purpose, active participant). A suspended participant's consent is void, but a
-    /// delegation it holds as a person still counts.
+    /// active participant (bounded by the delegation that made it, if any); then, for reads, a live
+    /// delegate (family care) and an open emergency access (emergency purpose). A suspended account
+    /// reads nothing, whatever its access rests on.
     function _evaluate(address patient, address accessor, Access access, uint8 category, uint8 purpose)
         internal
         view
         virtual
-        returns (Denial denial, bool emergency, Consent memory c)
+        returns (Denial denial, bool emergency, ConsentState memory c)
     {
         if (category >= CATEGORY_COUNT || purpose >= PURPOSE_COUNT) return (Denial.UnknownCode, false, c);
         if (accessor == patient) {
-            return (_patients[patient].registered ? Denial.None : Denial.PatientNotRegistered, false, c);
+            return (_patientState(patient).registered ? Denial.None : Denial.PatientNotRegistered, false, c);
         }
         c = _consents[patient][accessor][access];
         denial = _consentDenial(c, category, purpose);
+        if (denial == Denial.None && c.delegation != 0) denial = _delegationDenial(patient, c.delegation, category);
         if (denial == Denial.None) {
-            ParticipantState memory state = _participants[accessor];
+            ParticipantState memory state = _participantState(accessor);
             if (!state.suspended && state.kind != ParticipantKind.None) return (Denial.None, false, c);
-            // Suspension voids what the participant was granted, not a family delegation it also holds.
             denial = Denial.Suspended;
         }
         if (access == Access.Read) {
-            if (purpose == PURPOSE_FAMILY_CARE && _isLiveDelegate(patient, accessor, uint16(1) << category)) {
-                return (Denial.None, false, c);
-            }
-            if (purpose == PURPOSE_EMERGENCY && _emergencyAccess[patient][accessor] > block.timestamp) {
-                ParticipantState memory state = _participants[accessor];
-                if (state.suspended) return (Denial.Suspended, false, c);
+            if (purpose == PURPOSE_FAMILY_CARE) {
+                DelegationTerms memory terms = _delegations[patient][_delegationIds[patient][accessor]];
+                if (terms.expiry > block.timestamp && terms.categories & (uint16(1) << category) != 0) {
+                    return (_isSuspended(accessor) ? Denial.Suspended : Denial.None, false, c);
+                }
+            } else if (purpose == PURPOSE_EMERGENCY && _isEmergencyOpen(patient, _emergencies[patient][accessor])) {
+                if (_isSuspended(accessor)) return (Denial.Suspended, false, c);
                 return (Denial.None, true, c);
             }
         }
@@ -405,7 +640,12 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
     }
 
     /// @dev Why consent `c` does not cover `category` and `purpose` now (`None` if it does).
-    function _consentDenial(Consent memory c, uint8 category, uint8 purpose) internal view virtual returns (Denial) {
+    function _consentDenial(ConsentState memory c, uint8 category, uint8 purpose)
+        internal
+        view
+        virtual
+        returns (Denial)
+    {
         if (c.expiry == 0) return Denial.NotFound;
         if (block.timestamp < c.start) return Denial.NotYetValid;
         if (block.timestamp >= c.expiry) return Denial.Expired;
@@ -414,9 +654,69 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         return Denial.None;
     }
 
-    /// @dev Whether `delegate` is a live delegate of `patient` covering every category in `categories`.
-    function _isLiveDelegate(address patient, address delegate, uint16 categories) internal view returns (bool) {
-        Delegation memory d = _delegations[patient][delegate];
-        return d.expiry > block.timestamp && categories & d.categories == categories;
+    /// @dev Why delegation `id` of `patient` no longer carries a consent it made for `category`.
+    function _delegationDenial(address patient, uint24 id, uint8 category) internal view virtual returns (Denial) {
+        DelegationTerms memory terms = _delegations[patient][id];
+        if (terms.expiry <= block.timestamp) return Denial.DelegationEnded;
+        if (_isSuspended(terms.delegate)) return Denial.DelegationSuspended;
+        if (terms.categories & (uint16(1) << category) == 0) return Denial.CategoryNotCovered;
+        return Denial.None;
+    }
+
+    /// @dev Whether delegation `id` (0: the patient's own decision) is live, unsuspended and covers `categories`.
+    function _delegationCovers(address patient, uint24 id, uint16 categories) private view returns (bool) {
+        if (id == 0) return true;
+        DelegationTerms memory terms = _delegations[patient][id];
+        return terms.expiry > block.timestamp && !_isSuspended(terms.delegate)
+            && terms.categories & categories == categories;
+    }
+
+    /// @dev When a consent ending at `expiry`, made by delegation `id` (0: the patient), ends: the
+    /// earlier of its expiry and the delegation's.
+    function _consentEnd(address patient, uint64 expiry, uint24 id) private view returns (uint64) {
+        if (id == 0) return expiry;
+        uint64 delegationExpiry = _delegations[patient][id].expiry;
+        return delegationExpiry < expiry ? delegationExpiry : expiry;
+    }
+
+    /// @dev Whether emergency access `e` to `patient` is open now: not expired or closed, and opened
+    /// in the patient's current opt-out generation while not opted out.
+    function _isEmergencyOpen(address patient, EmergencyState storage e) private view returns (bool) {
+        if (e.expiresAt <= block.timestamp) return false;
+        PatientState storage state = _patientState(patient);
+        return !state.emergencyOptOut && e.generation == state.emergencyGeneration;
+    }
+
+    function _delegationView(address patient, uint24 id) private view returns (Delegation memory view_) {
+        DelegationTerms memory terms = _delegations[patient][id];
+        if (terms.delegate == address(0)) return view_;
+        return Delegation({id: id, delegate: terms.delegate, categories: terms.categories, expiry: terms.expiry});
+    }
+
+    function _hashGrant(GrantRequest calldata r) private pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                GRANT_TYPEHASH,
+                r.patient,
+                r.grantee,
+                r.access,
+                r.categories,
+                r.purposes,
+                r.start,
+                r.expiry,
+                r.keyEnvelope,
+                r.issuedAt,
+                r.nonce,
+                r.deadline
+            )
+        );
+    }
+
+    function _hashRevoke(RevokeRequest calldata r) private pure returns (bytes32) {
+        return keccak256(abi.encode(REVOKE_TYPEHASH, r.patient, r.grantee, r.access, r.issuedAt, r.nonce, r.deadline));
+    }
+
+    function _now() internal view returns (uint64) {
+        return uint64(block.timestamp);
     }
 }

@@ -20,6 +20,7 @@ READ, WRITE = 0, 1
 CARE_PROVIDER, CLINICIAN, RESEARCHER, APP, COMMISSIONER, AUDITOR = range(1, 7)
 
 DAY = 24 * 3600
+DELEGATE_BOUNDS = (1 << ALLERGIES) | (1 << MEDICATIONS) | (1 << CONDITIONS)  # the usual delegation
 ZERO = "0x" + "00" * 20
 ZERO32 = "0x" + "00" * 32
 
@@ -31,6 +32,16 @@ def mask(*codes: int) -> int:
 def key(n: int) -> str:
     """A distinct, non-zero bytes32 (stands for an X25519 public key, a credential ref, a digest)."""
     return "0x" + n.to_bytes(32, "big").hex()
+
+
+def category_keys(n: int) -> list[str]:
+    """The 13 category public keys of the patient registered with key(n) (distinct from every key(m))."""
+    return [key((n << 16) + 0x100 + category) for category in range(13)]
+
+
+def register_patient(contract, account, n: int):
+    """`account` registers as a patient with encryption key key(n) and category_keys(n)."""
+    return contract.registerPatient(key(n), category_keys(n), {"from": account})
 
 
 @pytest.fixture(autouse=True)
@@ -101,12 +112,42 @@ def registry(medledger):
 @pytest.fixture(scope="module")
 def network(consent, registry, registrar, patient, clinician, researcher, app, delegate):
     """The usual cast registered: patient and delegate as patients, the rest as participants."""
-    consent.registerPatient(key(1), {"from": patient})
-    consent.registerPatient(key(2), {"from": delegate})
+    register_patient(consent, patient, 1)
+    register_patient(consent, delegate, 2)
     consent.registerParticipant(clinician, CLINICIAN, key(10), key(11), {"from": registrar})
     consent.registerParticipant(researcher, RESEARCHER, key(20), key(21), {"from": registrar})
     consent.registerParticipant(app, APP, key(30), key(31), {"from": registrar})
     return consent
+
+
+def now() -> int:
+    """The chain's clock: the latest block's timestamp (what an eth_call sees as block.timestamp).
+
+    Not brownie's `chain.time()`: after brownie's per-test revert, anvil rewinds its clock to the
+    snapshot block while brownie keeps its wall-clock offset, so `chain.time()` runs ahead."""
+    return web3.eth.get_block("latest").timestamp
+
+
+def mine_at(timestamp: int) -> None:
+    """Mine a block at exactly `timestamp`, so that views see block.timestamp == timestamp.
+    (brownie's `chain.mine(timestamp=...)` sends a request anvil rejects.)"""
+    assert timestamp > now()
+    web3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
+    chain.mine()
+    assert now() == timestamp
+
+
+def consent_terms(contract, patient, grantee, access) -> tuple:
+    """The terms (categories, purposes, start, expiry) of a stored consent; all zero if none or revoked."""
+    return tuple(contract.consent(patient, grantee, access))[:4]
+
+
+@pytest.fixture
+def appointed(network, patient, delegate):
+    """The delegate (delegation id 1) manages DELEGATE_BOUNDS for 10 days. Returns its expiry."""
+    expiry = now() + 10 * DAY
+    network.appointDelegate(delegate, DELEGATE_BOUNDS, expiry, {"from": patient})
+    return expiry
 
 
 def terms(categories: int, purposes: int, start: int = 0, expiry: int | None = None) -> tuple:

@@ -5,6 +5,7 @@ import brownie
 import pytest
 from brownie import chain, web3
 from conftest import (
+    DELEGATE_BOUNDS,
     ALLERGIES,
     CARE_PROVIDER,
     COMMERCIAL,
@@ -27,9 +28,13 @@ from conftest import (
     ZERO32,
     assert_custom_error,
     assert_only_event,
+    consent_terms,
     custom_error_message,
     key,
     mask,
+    mine_at,
+    now,
+    register_patient,
     terms,
 )
 
@@ -39,21 +44,7 @@ MAX_WINDOW = 24 * 3600
 HOUR = 3600
 
 CARE = mask(ALLERGIES, MEDICATIONS)  # what the clinician's usual consent covers
-BOUNDS = mask(ALLERGIES, MEDICATIONS, CONDITIONS)  # what the delegate's usual delegation covers
-
-
-def latest_time() -> int:
-    """block.timestamp as seen by an eth_call against the latest block."""
-    return chain[-1].timestamp
-
-
-def mine_at(timestamp: int) -> None:
-    """Mine a block at exactly `timestamp`, so that views see block.timestamp == timestamp.
-    (brownie's `chain.mine(timestamp=...)` sends a request anvil rejects.)"""
-    assert timestamp > latest_time()
-    web3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
-    chain.mine()
-    assert latest_time() == timestamp
+BOUNDS = DELEGATE_BOUNDS
 
 
 @pytest.fixture
@@ -64,7 +55,7 @@ def granted(network, patient, clinician):
     return t
 
 
-def assert_granted(tx, patient, grantee, access, t, envelope, by) -> None:
+def assert_granted(tx, patient, grantee, access, t, envelope, by, delegation=0) -> None:
     """`tx` emitted exactly one ConsentGranted with these arguments (`t` is the Consent tuple)."""
     assert_only_event(
         tx,
@@ -78,15 +69,9 @@ def assert_granted(tx, patient, grantee, access, t, envelope, by) -> None:
         expiry=t[3],
         keyEnvelope=envelope,
         by=by,
+        delegation=delegation,
     )
 
-
-@pytest.fixture
-def appointed(network, patient, delegate):
-    """The delegate manages allergies, medications and conditions for 10 days. Returns its expiry."""
-    expiry = chain.time() + 10 * DAY
-    network.appointDelegate(delegate, BOUNDS, expiry, {"from": patient})
-    return expiry
 
 
 @pytest.fixture
@@ -107,8 +92,9 @@ def test_grant_new_consent_stores_terms_and_emits_event(network, patient, clinic
 
     assert tx.return_value is True
     assert_granted(tx, patient, clinician, READ, t, key(100), by=patient)
-    assert tuple(network.consent(patient, clinician, READ)) == t
-    assert tuple(network.consent(patient, clinician, WRITE)) == (0, 0, 0, 0)
+    # (terms, updatedAt = the decision's time, made by the patient (delegation 0), keys released)
+    assert tuple(network.consent(patient, clinician, READ)) == (*t, tx.timestamp, 0, True)
+    assert tuple(network.consent(patient, clinician, WRITE)) == (0, 0, 0, 0, 0, 0, False)
 
 
 def test_grant_widening_consent_emits_event_with_new_terms(network, patient, clinician, granted):
@@ -128,8 +114,9 @@ def test_grant_widening_consent_emits_event_with_new_terms(network, patient, cli
         expiry=wider[3],
         keyEnvelope=ZERO32,
         by=patient,
+        delegation=0,
     )
-    assert tuple(network.consent(patient, clinician, READ)) == wider
+    assert consent_terms(network, patient, clinician, READ) == wider
     assert network.isPermitted(patient, clinician, READ, IMAGING, RESEARCH) is True
 
 
@@ -139,7 +126,7 @@ def test_grant_narrowing_consent_emits_event_and_takes_effect(network, patient, 
 
     assert tx.return_value is True
     assert tx.events["ConsentGranted"]["categories"] == mask(ALLERGIES)
-    assert tuple(network.consent(patient, clinician, READ)) == narrower
+    assert consent_terms(network, patient, clinician, READ) == narrower
     assert network.isPermitted(patient, clinician, READ, ALLERGIES, DIRECT_CARE) is True
     with assert_custom_error("ConsentCategoryNotCovered", patient, clinician, MEDICATIONS):
         network.checkAccess(patient, clinician, READ, MEDICATIONS, DIRECT_CARE)
@@ -157,7 +144,7 @@ def test_grant_identical_terms_returns_false_and_emits_nothing(network, patient,
     assert tx.return_value is False
     assert len(tx.events) == 0
     assert "ConsentGranted" not in tx.events
-    assert tuple(network.consent(patient, clinician, READ)) == granted
+    assert consent_terms(network, patient, clinician, READ) == granted
 
 
 def test_grant_identical_terms_with_new_key_envelope_emits_nothing(network, patient, clinician, granted):
@@ -172,7 +159,7 @@ def test_grant_reverts_when_caller_is_not_patient(network, request, patient, cli
     caller = request.getfixturevalue(caller_name)
     with assert_custom_error("ConsentUnauthorized", caller, patient):
         network.grant(patient, clinician, READ, terms(CARE, mask(DIRECT_CARE)), ZERO32, {"from": caller})
-    assert tuple(network.consent(patient, clinician, READ)) == (0, 0, 0, 0)
+    assert consent_terms(network, patient, clinician, READ) == (0, 0, 0, 0)
 
 
 @pytest.mark.parametrize("categories", [0, 1 << 13, 1 << 15, ALL_CATEGORIES + 1, 0xFFFF])
@@ -196,24 +183,24 @@ def test_grant_reverts_when_expiry_not_after_start(network, patient, clinician):
     start = chain.time() + DAY
     with pytest.raises(brownie.exceptions.VirtualMachineError) as info:
         network.grant(patient, clinician, READ, (CARE, mask(DIRECT_CARE), start, start), ZERO32, {"from": patient})
-    now = brownie.history[-1].timestamp
-    assert info.value.revert_msg == custom_error_message("ConsentInvalidWindow", start, start, now)
+    at = brownie.history[-1].timestamp
+    assert info.value.revert_msg == custom_error_message("ConsentInvalidWindow", start, start, at)
 
 
 def test_grant_reverts_when_expiry_already_passed(network, patient, clinician):
-    expiry = latest_time() - 10
+    expiry = now() - 10
     with pytest.raises(brownie.exceptions.VirtualMachineError) as info:
         network.grant(patient, clinician, READ, (CARE, mask(DIRECT_CARE), 0, expiry), ZERO32, {"from": patient})
-    now = brownie.history[-1].timestamp
-    assert info.value.revert_msg == custom_error_message("ConsentInvalidWindow", 0, expiry, now)
+    at = brownie.history[-1].timestamp
+    assert info.value.revert_msg == custom_error_message("ConsentInvalidWindow", 0, expiry, at)
 
 
 def test_grant_reverts_when_expiry_is_now(network, patient, clinician):
-    now = latest_time()
-    with assert_custom_error("ConsentInvalidWindow", 0, now, now):
-        network.grant.call(patient, clinician, READ, (CARE, mask(DIRECT_CARE), 0, now), ZERO32, {"from": patient})
+    at = now()
+    with assert_custom_error("ConsentInvalidWindow", 0, at, at):
+        network.grant.call(patient, clinician, READ, (CARE, mask(DIRECT_CARE), 0, at), ZERO32, {"from": patient})
     assert network.grant.call(
-        patient, clinician, READ, (CARE, mask(DIRECT_CARE), 0, now + 1), ZERO32, {"from": patient}
+        patient, clinician, READ, (CARE, mask(DIRECT_CARE), 0, at + 1), ZERO32, {"from": patient}
     ) is True
 
 
@@ -256,13 +243,14 @@ def test_grant_with_future_start_is_stored_but_not_yet_valid(network, patient, c
 # =================================================================================================
 
 
-def test_revoke_deletes_consent_and_emits_event(network, patient, clinician, granted):
+def test_revoke_leaves_a_tombstone_and_emits_event(network, patient, clinician, granted):
     assert network.isPermitted(patient, clinician, READ, ALLERGIES, DIRECT_CARE) is True
     tx = network.revoke(patient, clinician, READ, {"from": patient})
 
     assert tx.return_value is True
     assert_only_event(tx, "ConsentRevoked", patient=patient, grantee=clinician, access=READ, by=patient)
-    assert tuple(network.consent(patient, clinician, READ)) == (0, 0, 0, 0)
+    # Zero terms, but the time of the decision stays: no older signed grant can bring the consent back.
+    assert tuple(network.consent(patient, clinician, READ)) == (0, 0, 0, 0, tx.timestamp, 0, False)
 
 
 def test_revoke_takes_effect_immediately(network, patient, clinician, granted):
@@ -291,7 +279,7 @@ def test_revoke_reverts_when_caller_is_not_patient(network, request, patient, cl
     caller = request.getfixturevalue(caller_name)
     with assert_custom_error("ConsentUnauthorized", caller, patient):
         network.revoke(patient, clinician, READ, {"from": caller})
-    assert tuple(network.consent(patient, clinician, READ)) == granted
+    assert consent_terms(network, patient, clinician, READ) == granted
 
 
 def test_revoke_works_for_suspended_grantee(network, registrar, patient, clinician, granted):
@@ -308,7 +296,7 @@ def test_revoke_of_expired_consent_clears_it(network, patient, clinician):
     chain.sleep(2 * HOUR)
     tx = network.revoke(patient, clinician, READ, {"from": patient})
     assert tx.return_value is True
-    assert tuple(network.consent(patient, clinician, READ)) == (0, 0, 0, 0)
+    assert consent_terms(network, patient, clinician, READ) == (0, 0, 0, 0)
 
 
 def test_revoke_by_unregistered_patient_reverts(network, stranger, clinician):
@@ -406,7 +394,7 @@ def test_consent_of_suspended_grantee_stops_working_until_reinstated(
     assert network.isPermitted(patient, clinician, READ, ALLERGIES, DIRECT_CARE) is False
     with assert_custom_error("RegistryParticipantSuspended", clinician):
         network.checkAccess(patient, clinician, READ, ALLERGIES, DIRECT_CARE)
-    assert tuple(network.consent(patient, clinician, READ)) == granted  # kept, merely inactive
+    assert consent_terms(network, patient, clinician, READ) == granted  # kept, merely inactive
 
     network.reinstateParticipant(clinician, {"from": registrar})
     assert network.isPermitted(patient, clinician, READ, ALLERGIES, DIRECT_CARE) is True
@@ -434,11 +422,11 @@ def test_read_and_write_consents_are_independent(network, patient, clinician, gr
     assert network.isPermitted(patient, clinician, WRITE, CONDITIONS, DIRECT_CARE) is True
     assert network.isPermitted(patient, clinician, WRITE, ALLERGIES, DIRECT_CARE) is False
     assert network.isPermitted(patient, clinician, READ, CONDITIONS, DIRECT_CARE) is False
-    assert tuple(network.consent(patient, clinician, READ)) == granted
+    assert consent_terms(network, patient, clinician, READ) == granted
 
     network.revoke(patient, clinician, READ, {"from": patient})
     assert network.isPermitted(patient, clinician, WRITE, CONDITIONS, DIRECT_CARE) is True
-    assert tuple(network.consent(patient, clinician, WRITE)) == write_terms
+    assert consent_terms(network, patient, clinician, WRITE) == write_terms
 
 
 def test_consent_to_one_grantee_does_not_extend_to_another(network, patient, clinician, researcher, granted):
@@ -456,8 +444,11 @@ def test_appoint_delegate_stores_bounds_and_emits_event(network, patient, delega
     tx = network.appointDelegate(delegate, BOUNDS, expiry, {"from": patient})
 
     assert tx.return_value is True
-    assert_only_event(tx, "DelegateAppointed", patient=patient, delegate=delegate, categories=BOUNDS, expiry=expiry)
-    assert tuple(network.delegation(patient, delegate)) == (BOUNDS, expiry)
+    assert_only_event(
+        tx, "DelegateAppointed", patient=patient, delegate=delegate, id=1, categories=BOUNDS, expiry=expiry
+    )
+    assert tuple(network.delegation(patient, delegate)) == (1, delegate, BOUNDS, expiry)
+    assert tuple(network.delegationById(patient, 1)) == (1, delegate, BOUNDS, expiry)
     assert network.isDelegate(patient, delegate, BOUNDS) is True
     assert network.isDelegate(patient, delegate, mask(ALLERGIES)) is True
     assert network.isDelegate(patient, delegate, mask(ALLERGIES, GENOMICS)) is False
@@ -468,9 +459,10 @@ def test_appoint_delegate_changes_bounds_with_event(network, patient, delegate, 
 
     assert tx.return_value is True
     assert_only_event(
-        tx, "DelegateAppointed", patient=patient, delegate=delegate, categories=mask(ALLERGIES), expiry=appointed + DAY
+        tx, "DelegateAppointed", patient=patient, delegate=delegate, id=1, categories=mask(ALLERGIES),
+        expiry=appointed + DAY,
     )
-    assert tuple(network.delegation(patient, delegate)) == (mask(ALLERGIES), appointed + DAY)
+    assert tuple(network.delegation(patient, delegate)) == (1, delegate, mask(ALLERGIES), appointed + DAY)
     assert network.isDelegate(patient, delegate, mask(MEDICATIONS)) is False
 
 
@@ -496,15 +488,15 @@ def test_appoint_delegate_reverts_on_invalid_categories(network, patient, delega
 def test_appoint_delegate_reverts_on_past_expiry(network, patient, delegate):
     with assert_custom_error("DelegationInvalidExpiry", 0):
         network.appointDelegate(delegate, BOUNDS, 0, {"from": patient})
-    past = latest_time() - 1
+    past = now() - 1
     with assert_custom_error("DelegationInvalidExpiry", past):
         network.appointDelegate(delegate, BOUNDS, past, {"from": patient})
 
 
 def test_appoint_delegate_reverts_on_expiry_now(network, patient, delegate):
-    now = latest_time()
-    with assert_custom_error("DelegationInvalidExpiry", now):
-        network.appointDelegate.call(delegate, BOUNDS, now, {"from": patient})
+    at = now()
+    with assert_custom_error("DelegationInvalidExpiry", at):
+        network.appointDelegate.call(delegate, BOUNDS, at, {"from": patient})
 
 
 def test_appoint_delegate_reverts_when_caller_is_not_patient(network, stranger, clinician, delegate):
@@ -516,13 +508,14 @@ def test_appoint_delegate_reverts_when_caller_is_not_patient(network, stranger, 
 def test_delegate_appointing_appoints_for_its_own_account_not_the_patients(
     network, patient, delegate, stranger, appointed
 ):
-    network.registerPatient(key(3), {"from": stranger})
+    register_patient(network, stranger, 3)
     tx = network.appointDelegate(stranger, mask(ALLERGIES), appointed, {"from": delegate})
 
     assert_only_event(
-        tx, "DelegateAppointed", patient=delegate, delegate=stranger, categories=mask(ALLERGIES), expiry=appointed
+        tx, "DelegateAppointed", patient=delegate, delegate=stranger, id=1, categories=mask(ALLERGIES),
+        expiry=appointed,
     )
-    assert tuple(network.delegation(patient, stranger)) == (0, 0)
+    assert tuple(network.delegation(patient, stranger)) == (0, ZERO, 0, 0)
     assert network.isDelegate(patient, stranger, mask(ALLERGIES)) is False
     with assert_custom_error("ConsentUnauthorized", stranger, patient):
         network.revoke(patient, ZERO, READ, {"from": stranger})
@@ -532,8 +525,9 @@ def test_remove_delegate_deletes_delegation_and_emits_event(network, patient, de
     tx = network.removeDelegate(delegate, {"from": patient})
 
     assert tx.return_value is True
-    assert_only_event(tx, "DelegateRemoved", patient=patient, delegate=delegate)
-    assert tuple(network.delegation(patient, delegate)) == (0, 0)
+    assert_only_event(tx, "DelegateRemoved", patient=patient, delegate=delegate, id=1)
+    assert tuple(network.delegation(patient, delegate)) == (0, ZERO, 0, 0)
+    assert tuple(network.delegationById(patient, 1)) == (0, ZERO, 0, 0)
     assert network.isDelegate(patient, delegate, mask(ALLERGIES)) is False
     with assert_custom_error("ConsentUnauthorized", delegate, patient):
         network.grant(patient, clinician, READ, terms(mask(ALLERGIES), mask(DIRECT_CARE)), ZERO32, {"from": delegate})
@@ -560,16 +554,25 @@ def test_remove_delegate_by_other_caller_leaves_patients_delegation(
     tx = network.removeDelegate(delegate, {"from": caller})
     assert tx.return_value is False
     assert len(tx.events) == 0
-    assert tuple(network.delegation(patient, delegate)) == (BOUNDS, appointed)
+    assert tuple(network.delegation(patient, delegate)) == (1, delegate, BOUNDS, appointed)
 
 
 def test_delegate_grants_within_bounds(network, patient, delegate, clinician, appointed):
     t = terms(mask(ALLERGIES, CONDITIONS), mask(DIRECT_CARE))
-    tx = network.grant(patient, clinician, WRITE, t, key(7), {"from": delegate})
+    tx = network.grant(patient, clinician, WRITE, t, ZERO32, {"from": delegate})
 
     assert tx.return_value is True
-    assert_granted(tx, patient, clinician, WRITE, t, key(7), by=delegate)
+    assert_granted(tx, patient, clinician, WRITE, t, ZERO32, by=delegate, delegation=1)
+    assert tuple(network.consent(patient, clinician, WRITE)) == (*t, tx.timestamp, 1, False)
     assert network.isPermitted(patient, clinician, WRITE, CONDITIONS, DIRECT_CARE) is True
+
+
+@pytest.mark.parametrize("caller_name", ["patient", "delegate"])
+def test_write_grant_with_key_envelope_reverts(network, request, patient, clinician, appointed, caller_name):
+    """Writers seal to public keys; an envelope of secret keys to a writer would escape key tracking."""
+    caller = request.getfixturevalue(caller_name)
+    with assert_custom_error("ConsentEnvelopeForWrite", clinician):
+        network.grant(patient, clinician, WRITE, terms(mask(ALLERGIES), mask(DIRECT_CARE)), key(7), {"from": caller})
 
 
 def test_delegate_revokes_within_bounds(network, patient, delegate, clinician, granted, appointed):
@@ -657,9 +660,10 @@ def test_open_emergency_access_emits_event_with_expiry(network, patient, clinici
 
     assert tx.return_value == expires_at
     assert_only_event(
-        tx, "EmergencyAccessOpened", patient=patient, clinician=clinician, expiresAt=expires_at, reasonCode=key(500)
+        tx, "EmergencyAccessOpened", patient=patient, clinician=clinician, expiresAt=expires_at,
+        runStart=tx.timestamp, reasonCode=key(500),
     )
-    assert network.emergencyAccessExpiry(patient, clinician) == expires_at
+    assert tuple(network.emergencyAccess(patient, clinician)) == (expires_at, tx.timestamp, True)
 
 
 def test_open_emergency_access_by_care_provider(network, registrar, patient, stranger):
@@ -754,14 +758,14 @@ def test_reopening_emergency_access_moves_expiry(network, patient, clinician, em
     tx = network.openEmergencyAccess(patient, HOUR, key(501), {"from": clinician})
     assert tx.return_value == tx.timestamp + HOUR > emergency
     assert tx.events["EmergencyAccessOpened"]["expiresAt"] == tx.timestamp + HOUR
-    assert network.emergencyAccessExpiry(patient, clinician) == tx.timestamp + HOUR
+    assert network.emergencyAccess(patient, clinician)[0] == tx.timestamp + HOUR
 
 
 def test_reopening_emergency_access_with_a_shorter_window_keeps_the_longer_one(network, patient, clinician, emergency):
     tx = network.openEmergencyAccess(patient, 60, key(502), {"from": clinician})
     assert tx.return_value == emergency
     assert len(tx.events) == 0
-    assert network.emergencyAccessExpiry(patient, clinician) == emergency
+    assert network.emergencyAccess(patient, clinician)[0] == emergency
 
 
 @pytest.mark.parametrize("closer_name", ["patient", "delegate", "clinician"])
@@ -771,7 +775,8 @@ def test_close_emergency_access(network, request, patient, clinician, appointed,
 
     assert tx.return_value is True
     assert_only_event(tx, "EmergencyAccessClosed", patient=patient, clinician=clinician, by=closer)
-    assert network.emergencyAccessExpiry(patient, clinician) == 0
+    opened_at = emergency - HOUR
+    assert tuple(network.emergencyAccess(patient, clinician)) == (tx.timestamp, opened_at, False)
     assert network.isPermitted(patient, clinician, READ, ALLERGIES, EMERGENCY) is False
 
 
@@ -782,7 +787,7 @@ def test_close_emergency_access_reverts_when_caller_unauthorized(
     caller = request.getfixturevalue(caller_name)  # the delegate here has not been appointed
     with assert_custom_error("ConsentUnauthorized", caller, patient):
         network.closeEmergencyAccess(patient, clinician, {"from": caller})
-    assert network.emergencyAccessExpiry(patient, clinician) == emergency
+    assert network.emergencyAccess(patient, clinician)[0] == emergency
 
 
 def test_close_emergency_access_twice_returns_false_and_emits_nothing(network, patient, clinician, emergency):
@@ -835,8 +840,25 @@ def test_set_emergency_opt_out_reverts_when_caller_is_not_patient(network, reque
         network.setEmergencyOptOut(True, {"from": caller})
 
 
-def test_opting_out_does_not_close_open_emergency_access(network, patient, clinician, emergency):
+def test_opting_out_closes_open_emergency_access(network, patient, clinician, emergency):
+    """Issue 7 item 8: the emergency path checks the opt-out at access time."""
+    assert network.checkAccess(patient, clinician, READ, ALLERGIES, EMERGENCY) is True
     network.setEmergencyOptOut(True, {"from": patient})
+    assert network.isPermitted(patient, clinician, READ, ALLERGIES, EMERGENCY) is False
+    with assert_custom_error("ConsentNotFound", patient, clinician, READ):
+        network.checkAccess(patient, clinician, READ, ALLERGIES, EMERGENCY)
+    assert network.emergencyAccess(patient, clinician)[2] is False
+
+
+def test_opting_back_in_does_not_reopen_a_window_closed_by_the_opt_out(network, patient, clinician, emergency):
+    network.setEmergencyOptOut(True, {"from": patient})
+    network.setEmergencyOptOut(False, {"from": patient})
+    assert network.isPermitted(patient, clinician, READ, ALLERGIES, EMERGENCY) is False
+    assert network.emergencyAccess(patient, clinician)[2] is False
+    tx = network.closeEmergencyAccess(patient, clinician, {"from": patient})  # nothing open to close
+    assert tx.return_value is False and len(tx.events) == 0
+    tx = network.openEmergencyAccess(patient, HOUR, key(501), {"from": clinician})  # a new run
+    assert tx.events["EmergencyAccessOpened"]["runStart"] == tx.timestamp
     assert network.checkAccess(patient, clinician, READ, ALLERGIES, EMERGENCY) is True
 
 
@@ -845,90 +867,6 @@ def test_opting_back_in_allows_emergency_access_again(network, patient, clinicia
     network.setEmergencyOptOut(False, {"from": patient})
     tx = network.openEmergencyAccess(patient, HOUR, key(500), {"from": clinician})
     assert "EmergencyAccessOpened" in tx.events
-
-
-# =================================================================================================
-# Key distribution
-# =================================================================================================
-
-
-def test_publish_key_envelope_by_patient_emits_event(network, patient, clinician):
-    tx = network.publishKeyEnvelope(patient, clinician, key(900), {"from": patient})
-    assert_only_event(
-        tx, "KeyEnvelopePublished", patient=patient, recipient=clinician, envelope=key(900), by=patient
-    )
-
-
-def test_publish_key_envelope_by_delegate_emits_event(network, patient, delegate, clinician, appointed):
-    tx = network.publishKeyEnvelope(patient, clinician, key(900), {"from": delegate})
-    assert_only_event(
-        tx, "KeyEnvelopePublished", patient=patient, recipient=clinician, envelope=key(900), by=delegate
-    )
-
-
-def test_publish_key_envelope_twice_emits_twice(network, patient, clinician):
-    """Event only, nothing stored: a re-publication is a new event (not an idempotent setter)."""
-    network.publishKeyEnvelope(patient, clinician, key(900), {"from": patient})
-    tx = network.publishKeyEnvelope(patient, clinician, key(900), {"from": patient})
-    assert len(tx.events["KeyEnvelopePublished"]) == 1
-
-
-@pytest.mark.parametrize("caller_name", ["stranger", "clinician", "delegate"])
-def test_publish_key_envelope_reverts_when_caller_unauthorized(network, request, patient, clinician, caller_name):
-    caller = request.getfixturevalue(caller_name)
-    with assert_custom_error("ConsentUnauthorized", caller, patient):
-        network.publishKeyEnvelope(patient, clinician, key(900), {"from": caller})
-
-
-def test_publish_key_envelope_reverts_for_expired_delegate(network, patient, delegate, clinician, appointed):
-    mine_at(appointed)
-    with assert_custom_error("ConsentUnauthorized", delegate, patient):
-        network.publishKeyEnvelope(patient, clinician, key(900), {"from": delegate})
-
-
-def test_publish_key_envelope_reverts_for_unregistered_patient(network, stranger, clinician):
-    with assert_custom_error("RegistryPatientNotRegistered", stranger):
-        network.publishKeyEnvelope(stranger, clinician, key(900), {"from": stranger})
-
-
-def test_key_directory_is_zero_by_default(network, patient):
-    assert network.keyDirectory(patient) == ZERO32
-
-
-def test_set_key_directory_stores_and_emits_event(network, patient):
-    tx = network.setKeyDirectory(patient, key(800), {"from": patient})
-    assert tx.return_value is True
-    assert_only_event(tx, "KeyDirectoryChanged", patient=patient, directory=key(800), by=patient)
-    assert network.keyDirectory(patient) == key(800)
-
-
-def test_set_key_directory_twice_returns_false_and_emits_nothing(network, patient):
-    network.setKeyDirectory(patient, key(800), {"from": patient})
-    tx = network.setKeyDirectory(patient, key(800), {"from": patient})
-    assert tx.return_value is False
-    assert len(tx.events) == 0
-
-
-def test_set_key_directory_by_delegate(network, patient, delegate, appointed):
-    tx = network.setKeyDirectory(patient, key(801), {"from": delegate})
-    assert_only_event(tx, "KeyDirectoryChanged", patient=patient, directory=key(801), by=delegate)
-    assert network.keyDirectory(patient) == key(801)
-    assert network.keyDirectory(delegate) == ZERO32
-
-
-def test_set_key_directory_back_to_zero_emits_event(network, patient):
-    network.setKeyDirectory(patient, key(800), {"from": patient})
-    tx = network.setKeyDirectory(patient, ZERO32, {"from": patient})
-    assert_only_event(tx, "KeyDirectoryChanged", patient=patient, directory=ZERO32, by=patient)
-    assert network.keyDirectory(patient) == ZERO32
-
-
-@pytest.mark.parametrize("caller_name", ["stranger", "clinician", "delegate"])
-def test_set_key_directory_reverts_when_caller_unauthorized(network, request, patient, caller_name):
-    caller = request.getfixturevalue(caller_name)
-    with assert_custom_error("ConsentUnauthorized", caller, patient):
-        network.setKeyDirectory(patient, key(800), {"from": caller})
-    assert network.keyDirectory(patient) == ZERO32
 
 
 def test_check_access_names_an_unregistered_patient_rather_than_a_missing_consent(network, researcher, stranger):
