@@ -62,6 +62,22 @@ class KeysNotPublished(KeyNotFound):
         super().__init__(f"Patient {patient} has not published category keys")
 
 
+class StaleCategoryKey(KeyNotFound):
+    """The current key of ``category`` of ``patient`` (epoch ``epoch``) is stale since
+    ``valid_until``: a reader it was released to has lost (or will have lost) its access by then, so
+    no record may be sealed to it. The patient (or a delegate) rotates the category's key."""
+
+    def __init__(self, message: str, patient: str, category: int, epoch: int, valid_until: int) -> None:
+        self.patient, self.category, self.epoch, self.valid_until = patient, category, epoch, valid_until
+        super().__init__(message)
+
+
+class RejectedKeyWarning(UserWarning):
+    """A category secret delivered in a key envelope does not match the public key the chain
+    recorded for its category and epoch: it was ignored (never used). Its envelope was junk or
+    forged by whoever published it."""
+
+
 # --- cryptography and integrity ------------------------------------------------------------------
 class CryptoError(MedledgerError):
     """Encryption or decryption failed for a reason other than tampering (bad key length, format)."""
@@ -157,11 +173,25 @@ class DeploymentNotFound(ChainError):
 
 
 class UnknownRecord(ChainError):
-    """No record or batch with ``record_id`` is registered on chain ``chain_id``."""
+    """No record or batch with ``record_id`` is registered on chain ``chain_id`` (for ``patient``,
+    when one was named: ids are per patient)."""
 
-    def __init__(self, record_id: bytes, chain_id: int, what: str = "") -> None:
-        self.record_id, self.chain_id = record_id, chain_id
-        super().__init__(what or f"No record or batch has id 0x{record_id.hex()} on chain {chain_id}")
+    def __init__(self, record_id: bytes, chain_id: int, what: str = "", patient: str | None = None) -> None:
+        self.record_id, self.chain_id, self.patient = record_id, chain_id, patient
+        whose = f" of patient {patient}" if patient else ""
+        super().__init__(what or f"No record or batch{whose} has id 0x{record_id.hex()} on chain {chain_id}")
+
+
+class AmbiguousRecord(InvalidRequest):
+    """Several patients have a record named ``record_id`` (ids are per patient): the caller must say
+    whose it means (``patients``: every one of them)."""
+
+    def __init__(self, record_id: bytes, patients: list[str]) -> None:
+        self.record_id, self.patients = record_id, patients
+        super().__init__(
+            f"Record id 0x{record_id.hex()} exists under {len(patients)} patients ({', '.join(patients)}); "
+            "say whose record you mean"
+        )
 
 
 # --- codes ---------------------------------------------------------------------------------------

@@ -1,12 +1,16 @@
-"""Bulk ingest: many records for one patient and category, pipelined.
+"""Bulk ingest: many records for one patient and category, pipelined, several per transaction.
 
 A hospital system or a device gateway writes records in volume. :class:`Ingestor` does the per-batch
-work once (settle interrupted writes, check the write consent, fetch the category key) and then
-overlaps the two slow stages: worker threads validate, encrypt and add ciphertext to IPFS while one
-sender thread registers the fingerprints on chain in order, through the chain layer's fast path
-(:class:`~medledger.chain.fastpath.FastRegistrar`: bare JSON-RPC, local nonces). The crash-safety of
-:func:`records.write_record` holds record by record: each ciphertext is journaled before its
-transaction and unpinned if the transaction fails.
+work once (settle interrupted writes, check the write consent) and then overlaps the two slow stages:
+worker threads validate, encrypt and add ciphertext to IPFS while one sender thread registers the
+fingerprints on chain in order, as many ready records per ``registerRecords`` transaction as it finds
+(up to ``max_per_tx``), through the chain layer's fast path
+(:class:`~medledger.chain.fastpath.FastRegistrar`: bare JSON-RPC, local nonces). Each record reads
+the category's current key before it is sealed and is refused if the key is stale (a revocation or
+an ended access since the ingest began); records sealed to different epochs never share a
+transaction. A transaction registers all its records or none: a refusal fails every record in it.
+The crash-safety of :func:`records.write_record` holds record by record: each ciphertext is
+journaled before its transaction and unpinned if the transaction fails.
 
     with Ingestor(client, author, patient, category=Category.IMAGING) as ingest:
         futures = [ingest.submit(path) for path in paths]
@@ -19,21 +23,38 @@ import queue
 import secrets
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from . import codes
 from .access import check_access
+from .chain import RecordEntry
 from .chain.fastpath import FastRegistrar
 from .client import Client, as_address
 from .errors import MedledgerError
-from .keyring import Keyring
+from .keyring import check_writable
 from .keystore import Identity
 from .records import WriteResult, prepare, recover_pending
 from .records.payload import Source
 from .records.write import Stored, discard, seal_and_store
 from .storage import cid_to_bytes
 
+#: The most records one ``registerRecords`` transaction carries.
+MAX_PER_TX = 50
+
 _STOP = object()
+
+
+@dataclass(frozen=True)
+class _Sealed:
+    """A record encrypted, added and journaled, with the key epoch it was sealed to."""
+
+    stored: Stored
+    result: WriteResult
+    epoch: int
+
+
+_Item = tuple["Future[_Sealed]", "Future[WriteResult]"]
 
 
 class Ingestor:
@@ -49,6 +70,7 @@ class Ingestor:
         purpose: int = codes.Purpose.DIRECT_CARE,
         workers: int = 2,
         content_type: str | None = None,
+        max_per_tx: int = MAX_PER_TX,
     ) -> None:
         self.client = client
         self.author = author
@@ -56,14 +78,14 @@ class Ingestor:
         self.category = codes.Category(int(category))
         self.purpose = codes.Purpose(int(purpose))
         self.content_type = content_type
+        self.max_per_tx = max(1, int(max_per_tx))
         recover_pending(client)
         check_access(client, self.patient, author.address, codes.Access.WRITE, self.category, self.purpose)
-        self.epoch, self.public = Keyring(client).directory(self.patient).public_key(self.category)
-        self._registrar = FastRegistrar(
-            client.contract, author, self.patient, self.category, self.purpose, key_epoch=self.epoch
-        )
+        self._registrar = FastRegistrar(client.contract, author, self.patient, self.category, self.purpose)
+        check_writable(*self._registrar.category_key())  # refuse at once if the key is stale already
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medledger-encrypt")
-        self._chain_queue: queue.Queue[Any] = queue.Queue(maxsize=workers * 2)
+        # Bounded: what waits here is what one transaction can carry (and what sits in memory).
+        self._chain_queue: queue.Queue[Any] = queue.Queue(maxsize=max(workers * 4, 2))
         self._sender = threading.Thread(target=self._send_loop, name="medledger-register", daemon=True)
         self._sender.start()
 
@@ -81,8 +103,8 @@ class Ingestor:
                 f"This ingest writes {codes.label(self.category)}, but the record is {codes.label(category)}"
             )
         done: Future[WriteResult] = Future()
-        stored = self._pool.submit(self._store, source, content_type)
-        self._chain_queue.put((stored, done))  # order of registration = order of submission
+        sealed = self._pool.submit(self._store, source, content_type)
+        self._chain_queue.put((sealed, done))  # order of registration = order of submission
         return done
 
     def close(self) -> None:
@@ -91,14 +113,18 @@ class Ingestor:
         self._pool.shutdown(wait=True)
 
     # --- stage 1: encrypt and add (worker threads) --------------------------------------------------
-    def _store(self, source: Source, content_type: str) -> tuple[Stored, WriteResult]:
+    def _store(self, source: Source, content_type: str) -> _Sealed:
+        key = check_writable(*self._registrar.category_key())  # per record: never seal to a stale key
         stored = seal_and_store(
-            self.client, source, record_id=secrets.token_bytes(32), patient=self.patient, category=self.category,
-            epoch=self.epoch, public=self.public, content_type=content_type,
-        )  # fmt: skip
-        return stored, WriteResult(
-            stored.record_id, stored.cid, stored.fingerprint, self.category, content_type, stored.size
+            self.client,
+            source,
+            record_id=secrets.token_bytes(32),
+            author=self.author.address,
+            key=key,
+            content_type=content_type,
         )
+        result = WriteResult(stored.record_id, stored.cid, stored.fingerprint, self.category, content_type, stored.size)
+        return _Sealed(stored, result, key.epoch)
 
     # --- stage 2: register on chain (one thread sends in order; another collects receipts) ----------
     def _send_loop(self) -> None:
@@ -107,41 +133,75 @@ class Ingestor:
             target=self._receipt_loop, args=(receipts,), name="medledger-receipts", daemon=True
         )
         collector.start()
+        carry: Any = None
         try:
             while True:
-                item = self._chain_queue.get()
+                item, carry = (carry if carry is not None else self._chain_queue.get()), None
                 if item is _STOP:
                     return
-                pending, done = item
-                try:
-                    stored, result = pending.result()
-                except BaseException as exc:  # noqa: BLE001 - the record's own failure goes to its future
-                    done.set_exception(exc)
+                first = self._resolve(item)
+                if first is None:
                     continue
-                try:
-                    sent = self._registrar.send(result.record_id, result.fingerprint, cid_to_bytes(result.cid))
-                except BaseException as exc:  # noqa: BLE001 - goes to the record's future
-                    self._fail(stored, done, exc)
-                    continue
-                receipts.put((sent, done, stored, result))
+                batch, carry = self._fill([(first, item[1])])
+                self._send(batch, receipts)
         finally:
             receipts.put(_STOP)
             collector.join()
+
+    def _fill(self, batch: list[tuple[_Sealed, Future[WriteResult]]]) -> tuple[list[Any], Any]:
+        """Add the records that are ready (sealed to the same epoch) to ``batch``; the first one that is
+        not is carried to the next transaction."""
+        while len(batch) < self.max_per_tx:
+            try:
+                item = self._chain_queue.get_nowait()
+            except queue.Empty:
+                return batch, None
+            if item is _STOP or not item[0].done():
+                return batch, item
+            sealed = self._resolve(item)
+            if sealed is None:
+                continue
+            if sealed.epoch != batch[0][0].epoch:
+                return batch, item
+            batch.append((sealed, item[1]))
+        return batch, None
+
+    @staticmethod
+    def _resolve(item: _Item) -> _Sealed | None:
+        """The sealed record of ``item``, or None after handing its own failure to its future."""
+        pending, done = item
+        try:
+            return pending.result()
+        except BaseException as exc:  # noqa: BLE001 - the record's own failure goes to its future
+            done.set_exception(exc)
+            return None
+
+    def _send(self, batch: list[tuple[_Sealed, Future[WriteResult]]], receipts: queue.Queue[Any]) -> None:
+        entries = [RecordEntry(s.result.record_id, s.result.fingerprint, cid_to_bytes(s.result.cid)) for s, _ in batch]
+        try:
+            sent = self._registrar.send(batch[0][0].epoch, entries)
+        except BaseException as exc:  # noqa: BLE001 - goes to the records' futures
+            self._fail(batch, exc)
+            return
+        receipts.put((sent, batch))
 
     def _receipt_loop(self, receipts: queue.Queue[Any]) -> None:
         while True:
             item = receipts.get()
             if item is _STOP:
                 return
-            sent, done, stored, result = item
+            sent, batch = item
             try:
                 self._registrar.wait(sent)
-            except BaseException as exc:  # noqa: BLE001 - goes to the record's future
-                self._fail(stored, done, exc)
+            except BaseException as exc:  # noqa: BLE001 - goes to the records' futures
+                self._fail(batch, exc)
                 continue
-            stored.journal.unlink(missing_ok=True)
-            done.set_result(result)
+            for sealed, done in batch:
+                sealed.stored.journal.unlink(missing_ok=True)
+                done.set_result(sealed.result)
 
-    def _fail(self, stored: Stored, done: Future[WriteResult], exc: BaseException) -> None:
-        discard(self.client, stored)
-        done.set_exception(exc)
+    def _fail(self, batch: list[tuple[_Sealed, Future[WriteResult]]], exc: BaseException) -> None:
+        """A transaction registers all its records or none: each one's ciphertext goes, each future fails."""
+        for sealed, done in batch:
+            discard(self.client, sealed.stored)
+            done.set_exception(exc)

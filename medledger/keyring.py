@@ -1,93 +1,95 @@
 """Category keys: how a patient's records are opened to exactly the people she consented to.
 
-* Each patient has an X25519 key pair per category (13 of them) and key *epoch*. Every record key is
-  sealed to the current public key of its category, so anyone allowed to write can add a record
-  without being able to read the others.
-* The patient's **key directory** (JSON on IPFS; its digest on chain via ``setKeyDirectory``) lists
-  each category's current epoch and public key, and, per category, the secret keys of every epoch
-  sealed to the patient's own encryption key (so a delegate can rotate one category without
-  holding the others).
-* A read grant carries a **key envelope**: the secret keys (all epochs) of the granted categories
-  sealed to the grantee, referenced from the ``ConsentGranted`` event. Later envelopes (after a
-  rotation, or for a delegate) are referenced by ``KeyEnvelopePublished`` events.
-* **Revoking** rotates the affected categories: new key pairs (epoch + 1), a new directory, and new
-  envelopes for the readers who remain. Records written afterwards are closed to the revoked
-  grantee. What it already decrypted, or the old keys it already holds, cannot be taken back.
+* Each patient has an X25519 key pair per category (13 of them). The chain holds each category's
+  current **public** key, its epoch and until when it may be sealed to (``categoryKey``), and logs
+  every key it ever held (``CategoryKeyRotated``). Every record key is sealed to the current public
+  key of its category, so anyone allowed to write can add a record without being able to read others.
+* Registering generates the 13 pairs, registers their public keys (``registerPatient``) and sends the
+  patient her own secrets in a **key envelope** to herself (``publishKeyEnvelope(patient, patient,
+  ...)``): the secrets live only in envelopes, each on IPFS behind an on-chain digest.
+* A read grant carries an envelope for the grantee (``ConsentGranted.keyEnvelope``); later ones (after
+  a rotation, for a delegate or an emergency clinician) are ``KeyEnvelopePublished`` events. A holder's
+  secrets are what its envelopes carry, **each checked against the public key the chain recorded for
+  its category and epoch**: a secret that does not match (or lies outside the categories its
+  publication names) is ignored and reported (:class:`~medledger.errors.RejectedKeyWarning`,
+  :attr:`Keyring.rejected`), never used.
+* Writers read the category's key per record and refuse a **stale** one (chain time at or past
+  ``validUntil``: a reader it was released to has lost access) with
+  :class:`~medledger.errors.StaleCategoryKey`; the chain refuses such a record too.
+* **Rotating** (after a revocation, a narrowing, a delegate's removal) makes new pairs: the patient's
+  envelope first, then ``setCategoryKeys``, then fresh envelopes (every epoch) for every reader that
+  still has live access. What a former reader already decrypted, or the old keys it holds, cannot be
+  taken back; records written afterwards are closed to it.
 """
 
 from __future__ import annotations
 
-import base64
-import json
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from . import codes, crypto
-from .chain import ZERO32
-from .chain.events import ConsentGranted, DelegateAppointed, KeyEnvelopePublished
+from .chain import ZERO32, CategoryKey, utc
+from .chain.events import CategoryKeyRotated, ConsentGranted, DelegateAppointed, KeyEnvelopePublished
 from .client import Client, as_address
-from .errors import DecryptionError, KeyNotFound, KeysNotPublished, TamperingDetected
+from .errors import (
+    DecryptionError,
+    KeyNotFound,
+    KeysNotPublished,
+    RejectedKeyWarning,
+    StaleCategoryKey,
+    TamperingDetected,
+)
 from .keystore import Identity
 
-DIRECTORY_FORMAT = 1
 ALL_CATEGORIES = tuple(int(c) for c in codes.Category)
 
 SecretKeys = dict[int, dict[int, bytes]]  # category -> epoch -> X25519 secret
 
 
 @dataclass(frozen=True)
-class CategoryEntry:
-    epoch: int
-    public: bytes
-    owner_sealed: bytes  # {"epoch": secret hex, ...} sealed to the patient's encryption key
+class RejectedKey:
+    """A delivered secret that was not used (``category``/``epoch`` None: the whole envelope)."""
+
+    patient: str
+    envelope: bytes  # the on-chain pointer of the envelope
+    published_by: str
+    category: int | None
+    epoch: int | None
+    reason: str
+
+    def describe(self) -> str:
+        what = "a key envelope" if self.category is None else (
+            f"the {codes.label(codes.Category(self.category))} key of epoch {self.epoch} in a key envelope"
+        )  # fmt: skip
+        return (
+            f"Ignored {what} of patient {self.patient} published by {self.published_by} "
+            f"(0x{self.envelope.hex()[:16]}…): {self.reason}"
+        )
 
 
 @dataclass(frozen=True)
-class KeyDirectory:
-    """A patient's published category keys."""
+class _Source:
+    """An envelope delivered to someone: its pointer, the categories its publication names, who sent it."""
 
-    patient: str
-    categories: dict[int, CategoryEntry]
+    pointer: bytes
+    categories: frozenset[int]
+    by: str
 
-    def encode(self) -> bytes:
-        body = {
-            "format": DIRECTORY_FORMAT,
-            "patient": self.patient,
-            "categories": {
-                str(c): {
-                    "epoch": e.epoch,
-                    "public": e.public.hex(),
-                    "owner": base64.b64encode(e.owner_sealed).decode(),
-                }
-                for c, e in sorted(self.categories.items())
-            },
-        }
-        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
-    @classmethod
-    def decode(cls, raw: bytes, patient: str) -> KeyDirectory:
-        try:
-            body = json.loads(raw)
-            if body["format"] != DIRECTORY_FORMAT or as_address(body["patient"]) != as_address(patient):
-                raise ValueError("format or patient mismatch")
-            categories = {
-                int(c): CategoryEntry(int(e["epoch"]), bytes.fromhex(e["public"]), base64.b64decode(e["owner"]))
-                for c, e in body["categories"].items()
-            }
-        except (ValueError, KeyError, TypeError) as exc:
-            raise TamperingDetected(
-                f"The key directory of patient {patient} is malformed ({exc}); it was not written by medledger"
-            ) from None
-        return cls(as_address(patient), categories)
-
-    def public_key(self, category: int) -> tuple[int, bytes]:
-        entry = self.categories.get(int(category))
-        if entry is None:
-            raise KeyNotFound(
-                f"Patient {self.patient} has no key for {codes.label(codes.Category(category))} yet; "
-                "the patient (or a delegate) must initialise it."
-            )
-        return entry.epoch, entry.public
+def check_writable(key: CategoryKey, now: int) -> CategoryKey:
+    """``key`` if a record may be sealed to it at chain time ``now``; else :class:`KeysNotPublished`
+    (no key: the patient is not registered) or :class:`StaleCategoryKey`."""
+    if not key.exists:
+        raise KeysNotPublished(key.patient)
+    if key.stale(now):
+        raise StaleCategoryKey(
+            f"The {codes.label(key.category)} key of patient {key.patient} (epoch {key.epoch}) is stale since "
+            f"{utc(key.valid_until)}: a reader it was released to lost its access, so no record may be sealed to "
+            "it until the patient (or a delegate) rotates it; nothing was written",
+            key.patient, int(key.category), key.epoch, key.valid_until,
+        )  # fmt: skip
+    return key
 
 
 class Keyring:
@@ -96,65 +98,94 @@ class Keyring:
     def __init__(self, client: Client) -> None:
         self.client = client
         self._envelopes: dict[bytes, bytes] = {}
+        #: Every delivered secret this keyring refused to use, with why (also warned about).
+        self.rejected: list[RejectedKey] = []
 
-    # --- directory -----------------------------------------------------------------------------
-    def directory(self, patient: str) -> KeyDirectory:
-        pointer = self.client.contract.key_directory(patient)
-        if pointer == ZERO32:
-            raise KeysNotPublished(as_address(patient))
-        return KeyDirectory.decode(self.client.get_small(pointer), patient)
+    # --- registration -----------------------------------------------------------------------------
+    def register(self, patient: Identity) -> None:
+        """Register ``patient`` with fresh key pairs for every category and send it its own secrets."""
+        pairs = {c: crypto.generate_keypair() for c in ALL_CATEGORIES}
+        receipt = self.client.contract.register_patient(
+            patient.encryption.public, [pairs[c].public for c in ALL_CATEGORIES], sender=patient
+        )
+        epochs = {int(e.category): e.epoch for e in receipt.of(CategoryKeyRotated)}
+        keys = {c: {epochs[c]: pairs[c].secret} for c in ALL_CATEGORIES}
+        self._send(patient, patient.address, patient.address, patient.encryption.public, keys)
 
-    def _publish_directory(self, manager: Identity, directory: KeyDirectory) -> None:
-        pointer = self.client.put_small(directory.encode())
-        self.client.contract.set_key_directory(directory.patient, pointer, sender=manager)
+    def unheld(self, patient: Identity) -> list[int]:
+        """The categories whose current secret ``patient`` holds no (valid) envelope for: lost, e.g.
+        by a registration interrupted before the envelope; rotating them is the repair."""
+        held = self.secrets(patient, patient.address)
+        current: dict[int, int] = {}
+        for (category, epoch), _ in self.public_keys(patient.address).items():
+            current[category] = max(epoch, current.get(category, 0))
+        return [c for c, epoch in sorted(current.items()) if epoch not in held.get(c, {})]
 
-    def initialise(self, patient: Identity) -> KeyDirectory:
-        """Create epoch-0 key pairs for every category and publish the directory (patient only)."""
-        entries = {}
-        for category in ALL_CATEGORIES:
-            pair = crypto.generate_keypair()
-            entries[category] = CategoryEntry(
-                0, pair.public, crypto.seal(patient.encryption.public, _secrets_json({0: pair.secret}))
-            )
-        directory = KeyDirectory(patient.address, entries)
-        self._publish_directory(patient, directory)
-        return directory
+    # --- writers ------------------------------------------------------------------------------------
+    def current_key(self, patient: str, category: int) -> CategoryKey:
+        """The key a new record of ``category`` is sealed to now (its epoch goes on chain with it);
+        refuses a stale one (:func:`check_writable`)."""
+        return check_writable(self.client.contract.category_key(patient, category), self.client.now())
 
-    # --- secrets -------------------------------------------------------------------------------
+    # --- holders ------------------------------------------------------------------------------------
+    def public_keys(self, patient: str) -> dict[tuple[int, int], bytes]:
+        """Every public key the chain recorded for ``patient``: ``(category, epoch) -> key``."""
+        return {
+            (int(e.category), e.epoch): e.public_key
+            for e in self.client.contract.logs(CategoryKeyRotated, patient=as_address(patient))
+        }
+
     def secrets(self, holder: Identity, patient: str, categories: Iterable[int] | None = None) -> SecretKeys:
-        """Every category secret (all epochs) that ``holder`` can open for ``patient``."""
+        """Every category secret (all epochs) that envelopes delivered to ``holder`` carry for ``patient``
+        and that match the public key the chain recorded for its category and epoch."""
         patient = as_address(patient)
         wanted = set(ALL_CATEGORIES if categories is None else (int(c) for c in categories))
+        public = self.public_keys(patient)
         found: SecretKeys = {}
-        if holder.address == patient:
-            directory = self.directory(patient)
-            for category, entry in directory.categories.items():
-                if category in wanted:
-                    found[category] = _open_secrets_json(crypto.unseal(holder.encryption, entry.owner_sealed))
-            return found
-        for pointer in self._envelope_pointers(holder.address, patient):
-            blob = self._envelopes.get(pointer)
-            if blob is None:
-                blob = self._envelopes[pointer] = self.client.get_small(pointer)
+        for source in self._sources(holder.address, patient):
             try:
+                blob = self._fetch(source.pointer)
                 contents = crypto.open_envelope(holder.encryption, blob, expected_patient=patient)
             except DecryptionError:
                 continue  # sealed to an older encryption key of the holder
+            except TamperingDetected as exc:
+                self._reject(RejectedKey(patient, source.pointer, source.by, None, None, str(exc)))
+                continue
             for category, epochs in contents["keys"].items():
-                if int(category) in wanted:
-                    found.setdefault(int(category), {}).update({int(e): s for e, s in epochs.items()})
+                if category not in wanted:
+                    continue
+                for epoch, secret in epochs.items():
+                    reason = _mismatch(source, category, epoch, secret, public)
+                    if reason:
+                        self._reject(RejectedKey(patient, source.pointer, source.by, category, epoch, reason))
+                    else:
+                        found.setdefault(category, {})[epoch] = secret
         return found
 
-    def _envelope_pointers(self, recipient: str, patient: str) -> list[bytes]:
-        pointers = []
+    def _sources(self, recipient: str, patient: str) -> list[_Source]:
         contract = self.client.contract
-        for granted in contract.logs(ConsentGranted, patient=patient, grantee=recipient):
-            if granted.key_envelope != ZERO32:
-                pointers.append(granted.key_envelope)
-        for published in contract.logs(KeyEnvelopePublished, patient=patient, recipient=recipient):
-            pointers.append(published.envelope)
-        return pointers
+        sources = [
+            _Source(e.key_envelope, frozenset(int(c) for c in e.categories), e.by)
+            for e in contract.logs(ConsentGranted, patient=patient, grantee=recipient)
+            if e.key_envelope != ZERO32
+        ]
+        for e in contract.logs(KeyEnvelopePublished, patient=patient, recipient=recipient):
+            sources.append(_Source(e.envelope, frozenset(int(c) for c in e.categories), e.by))
+        return sources
 
+    def _fetch(self, pointer: bytes) -> bytes:
+        """An envelope's bytes, checked against the digest the chain points with (the store checks every
+        fetched object against the CID asked for)."""
+        if pointer not in self._envelopes:
+            self._envelopes[pointer] = self.client.get_small(pointer)
+        return self._envelopes[pointer]
+
+    def _reject(self, rejected: RejectedKey) -> None:
+        if rejected not in self.rejected:
+            self.rejected.append(rejected)
+            warnings.warn(RejectedKeyWarning(rejected.describe()), stacklevel=3)
+
+    # --- passing keys on ------------------------------------------------------------------------------
     def envelope_for(
         self, granter: Identity, patient: str, recipient_public: bytes, categories: Iterable[int]
     ) -> bytes:
@@ -168,8 +199,7 @@ class Keyring:
             raise KeyNotFound(
                 f"{granter.name} holds no key for {names} of patient {patient}, so it cannot pass them on."
             )
-        blob = crypto.make_envelope(bytes(recipient_public), patient, secrets)
-        return self.client.put_small(blob)
+        return self.client.put_small(crypto.make_envelope(bytes(recipient_public), patient, secrets))
 
     def recipient_key(self, account: str) -> bytes:
         """The encryption public key registered on chain for a participant or patient."""
@@ -182,35 +212,35 @@ class Keyring:
             )
         return key
 
-    # --- rotation ------------------------------------------------------------------------------
-    def rotate(self, manager: Identity, patient: str, categories: Iterable[int]) -> KeyDirectory:
-        """New key pairs for ``categories``, a new directory, and fresh envelopes for every reader
-        who still holds a live read consent or delegation covering them."""
+    def _send(self, manager: Identity, patient: str, recipient: str, public: bytes, keys: SecretKeys) -> None:
+        pointer = self.client.put_small(crypto.make_envelope(public, patient, keys))
+        self.client.contract.publish_key_envelope(patient, recipient, pointer, categories=keys, sender=manager)
+
+    # --- rotation -------------------------------------------------------------------------------------
+    def rotate(self, manager: Identity, patient: str, categories: Iterable[int]) -> dict[int, int]:
+        """New key pairs for ``categories`` (each a new epoch), sent to the patient first, then to every
+        reader that still has live access to them (every epoch the manager holds). Returns the new
+        epochs by category."""
         patient = as_address(patient)
         categories = sorted({int(c) for c in categories})
-        directory = self.directory(patient)
+        contract = self.client.contract
         held = self.secrets(manager, patient, categories)
-        patient_public = self.client.contract.patient_encryption_key(patient)
-        entries = dict(directory.categories)
-        rotated: SecretKeys = {}
-        for category in categories:
-            old = entries[category]
-            epochs = dict(held.get(category, {}))
-            pair = crypto.generate_keypair()
-            epochs[old.epoch + 1] = pair.secret
-            rotated[category] = epochs
-            entries[category] = CategoryEntry(
-                old.epoch + 1, pair.public, crypto.seal(patient_public, _secrets_json(epochs))
-            )
-        new_directory = KeyDirectory(patient, entries)
-        self._publish_directory(manager, new_directory)
-        # Seal the keys just made (all epochs) of the rotated categories each reader covers: the new
-        # secrets are not in any envelope yet, so they cannot be re-read with secrets() (a delegate
-        # managing the rotation, itself a reader, gets its own envelope too). Readers keep the
-        # envelopes they already hold for their other categories. If this stops halfway (a node went
-        # down), reissue() completes it.
+        pairs = {c: crypto.generate_keypair() for c in categories}
+        publics = {c: pairs[c].public for c in categories}
+        contract.set_category_keys(patient, publics, sender=manager, simulate=True)  # refusals: before anything
+        epochs = {c: contract.category_key(patient, c).epoch + 1 for c in categories}
+        rotated = {c: {**held.get(c, {}), epochs[c]: pairs[c].secret} for c in categories}
+        # The patient's envelope goes first: once the new keys are on chain, writers seal to them, and
+        # nobody must be left as the only holder of their secrets.
+        self._send(manager, patient, patient, contract.patient_encryption_key(patient), rotated)
+        receipt = contract.set_category_keys(patient, publics, sender=manager)
+        landed = {int(e.category): e.epoch for e in receipt.of(CategoryKeyRotated)}
+        if landed != epochs:  # another rotation landed between: the patient's envelope names wrong epochs
+            rotated = {c: {**held.get(c, {}), landed[c]: pairs[c].secret} for c in categories}
+            self._send(manager, patient, patient, contract.patient_encryption_key(patient), rotated)
+        # If this stops halfway (a node went down), reissue() completes it.
         self._deliver(manager, patient, rotated)
-        return new_directory
+        return landed
 
     def reissue(self, manager: Identity, patient: str, categories: Iterable[int] | None = None) -> int:
         """Publish fresh envelopes (every epoch) to each current reader for the categories it covers.
@@ -219,49 +249,65 @@ class Keyring:
         ``manager`` (the patient, or a delegate for its categories) must hold the keys. Returns how
         many envelopes were published."""
         patient = as_address(patient)
+        if categories is None:  # all the manager may manage: every category, or its delegation's
+            delegation = self.client.contract.delegation(patient, manager.address)
+            categories = ALL_CATEGORIES if manager.address == patient else delegation.categories
+        wanted = sorted({int(c) for c in categories})
         # Refuse at once (with the chain's reason) if the caller may not publish for this patient.
-        self.client.contract.publish_key_envelope(patient, patient, ZERO32, sender=manager, simulate=True)
-        wanted = set(ALL_CATEGORIES if categories is None else (int(c) for c in categories))
+        self.client.contract.publish_key_envelope(
+            patient, patient, b"\1" * 32, categories=wanted, sender=manager, simulate=True
+        )
         return self._deliver(manager, patient, self.secrets(manager, patient, wanted))
 
     def _deliver(self, manager: Identity, patient: str, keys: SecretKeys) -> int:
-        """One envelope per reader with the ``keys`` of the categories it may read."""
+        """One envelope per reader and source of its access, with the ``keys`` of the categories that
+        access covers (the chain accepts an envelope only for categories its recipient may read)."""
         published = 0
-        for reader, covered in sorted(self.readers(patient).items()):
-            overlap = covered & set(keys)
-            if not overlap:
-                continue
-            blob = crypto.make_envelope(self.recipient_key(reader), patient, {c: keys[c] for c in sorted(overlap)})
-            pointer = self.client.put_small(blob)
-            self.client.contract.publish_key_envelope(patient, reader, pointer, sender=manager, categories=overlap)
-            published += 1
+        for reader, covered in self._access(patient):
+            overlap = sorted(covered & set(keys))
+            if overlap:
+                self._send(manager, patient, reader, self.recipient_key(reader), {c: keys[c] for c in overlap})
+                published += 1
         return published
 
-    def readers(self, patient: str) -> dict[str, set[int]]:
-        """Everyone other than the patient who may now read some category: category sets by address."""
+    def _access(self, patient: str) -> list[tuple[str, frozenset[int]]]:
+        """``(reader, categories)`` for each live read consent and each live delegation of ``patient``
+        held by an unsuspended account (the chain releases keys to nobody else)."""
         patient = as_address(patient)
         contract = self.client.contract
         now = self.client.now()
-        readers: dict[str, set[int]] = {}
-        for grantee in {e.grantee for e in contract.logs(ConsentGranted, patient=patient)}:
+        found: list[tuple[str, frozenset[int]]] = []
+        for grantee in sorted({e.grantee for e in contract.logs(ConsentGranted, patient=patient)}):
             consent = contract.consent(patient, grantee, codes.Access.READ)
-            # a suspended grantee still holds its consent (the chain refuses it until reinstated);
-            # leaving it out would lock it out of every later record once it is reinstated
-            if consent.expiry > now:
-                readers[grantee] = {int(c) for c in consent.categories}
-        for delegate in {e.delegate for e in contract.logs(DelegateAppointed, patient=patient)}:
+            covered = frozenset(int(c) for c in consent.categories)
+            if consent.delegation:
+                delegation = contract.delegation_by_id(patient, consent.delegation)
+                covered &= frozenset(int(c) for c in delegation.categories) if delegation.live(now) else frozenset()
+            if covered and consent.live(now) and not contract.participant(grantee).suspended:
+                found.append((grantee, covered))
+        for delegate in sorted({e.delegate for e in contract.logs(DelegateAppointed, patient=patient)}):
             delegation = contract.delegation(patient, delegate)
-            if delegation.expiry > now:
-                readers.setdefault(delegate, set()).update(int(c) for c in delegation.categories)
+            if delegation.live(now) and not contract.participant(delegate).suspended:
+                found.append((delegate, frozenset(int(c) for c in delegation.categories)))
+        return found
+
+    def readers(self, patient: str) -> dict[str, set[int]]:
+        """Everyone other than the patient who may now read some category: category sets by address."""
+        readers: dict[str, set[int]] = {}
+        for reader, covered in self._access(patient):
+            readers.setdefault(reader, set()).update(covered)
         return readers
 
 
-def _secrets_json(epochs: Mapping[int, bytes]) -> bytes:
-    return json.dumps({str(e): s.hex() for e, s in sorted(epochs.items())}, sort_keys=True).encode()
-
-
-def _open_secrets_json(raw: bytes) -> dict[int, bytes]:
-    try:
-        return {int(e): bytes.fromhex(s) for e, s in json.loads(raw).items()}
-    except (ValueError, AttributeError) as exc:
-        raise TamperingDetected(f"A sealed category key entry is malformed ({exc})") from None
+def _mismatch(
+    source: _Source, category: int, epoch: int, secret: bytes, public: Mapping[tuple[int, int], bytes]
+) -> str | None:
+    """Why a delivered secret may not be used (None: it may)."""
+    if category not in source.categories:
+        return "its publication does not name this category"
+    expected = public.get((category, epoch))
+    if expected is None:
+        return "the chain recorded no key of this category and epoch"
+    if crypto.public_from_secret(secret) != expected:
+        return "it does not match the public key the chain recorded for this category and epoch"
+    return None

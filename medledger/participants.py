@@ -14,14 +14,17 @@ ParticipantInfo = Participant
 
 
 def register_patient(client: Client, patient: Identity) -> bool:
-    """Register ``patient`` with its encryption key and publish its category keys (idempotent).
-    Returns whether anything was done."""
-    state = client.contract.patient_state(patient.address)
-    if not state.registered:
-        client.contract.register_patient(patient.encryption.public, sender=patient)
-    if not state.keys_published:
-        Keyring(client).initialise(patient)
-    return not (state.registered and state.keys_published)
+    """Register ``patient`` with its encryption key and fresh category keys, and send it its own
+    category secrets (idempotent; a registration whose envelope never landed is repaired by rotating
+    the categories whose secrets the patient does not hold). Returns whether anything was done."""
+    keyring = Keyring(client)
+    if not client.contract.is_patient(patient.address):
+        keyring.register(patient)
+        return True
+    unheld = keyring.unheld(patient)
+    if unheld:
+        keyring.rotate(patient, patient.address, unheld)
+    return bool(unheld)
 
 
 def register_participant(

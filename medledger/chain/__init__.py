@@ -3,7 +3,8 @@
 - :mod:`~medledger.chain.rpc`: :class:`Chain`, the JSON-RPC connection (calls, signed transactions,
   blocks, logs), mapping transport failures to medledger's errors;
 - :mod:`~medledger.chain.reverts`: custom-error reverts decoded into typed exceptions and sentences;
-- :mod:`~medledger.chain.contract`: :class:`MedledgerContract`, the typed facade over the contract;
+- :mod:`~medledger.chain.contract`: :class:`MedledgerContract`, the typed facade over the contract
+  (its plumbing in :mod:`~medledger.chain.base`, its record calls in :mod:`~medledger.chain.records`);
   :mod:`~medledger.chain.types` and :mod:`~medledger.chain.events` the values it returns;
 - :mod:`~medledger.chain.eip712`: the signed consent requests (types, domain, signing);
 - :mod:`~medledger.chain.fastpath`: bulk registration over bare JSON-RPC with local nonces;
@@ -19,25 +20,48 @@ from .deployments import Deployment, deployment_file, read_deployment, write_dep
 from .events import ChainEvent, Receipt
 from .reverts import ErrorDecoder, describe_revert, utc
 from .rpc import Chain, foreign_error
-from .types import FOREVER, ZERO32, Consent, ConsentTerms, Delegation, Participant, PatientState, RecordInfo
+from .types import (
+    FOREVER,
+    ZERO32,
+    CategoryKey,
+    Consent,
+    ConsentState,
+    ConsentTerms,
+    Delegation,
+    EmergencyAccess,
+    Participant,
+    PatientState,
+    RecordEntry,
+    RecordHeader,
+    RecordInfo,
+    cid_from_parts,
+    cid_parts,
+)
 
 __all__ = [
     "FOREVER",
     "ZERO32",
+    "CategoryKey",
     "Chain",
     "ChainEvent",
     "Consent",
+    "ConsentState",
     "ConsentTerms",
     "Delegation",
     "Deployment",
+    "EmergencyAccess",
     "ErrorDecoder",
     "MedledgerContract",
     "Participant",
     "PatientState",
     "Receipt",
+    "RecordEntry",
+    "RecordHeader",
     "RecordInfo",
     "Sender",
     "Tx",
+    "cid_from_parts",
+    "cid_parts",
     "deploy_medledger",
     "deployment_file",
     "describe_revert",

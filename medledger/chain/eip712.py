@@ -3,6 +3,11 @@
 A patient's wallet signs a :class:`GrantRequest` or :class:`RevokeRequest` off chain; anyone submits
 it with ``grantBySig``/``revokeBySig``. The field lists below must match the contract's
 ``GRANT_TYPEHASH`` and ``REVOKE_TYPEHASH`` (a test pins them against the compiled contract).
+
+Lifecycle: ``issuedAt`` is the chain time at signing (the latest block's timestamp, never later) and
+must be newer than the consent's ``updatedAt`` when it is executed (so a replay, or an older request
+held back, is refused); ``nonce`` is the patient's current cancellation generation (not consumed by
+use: ``invalidateSignedRequests`` moves it on and voids every older request).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ GRANT_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "start", "type": "uint64"},
         {"name": "expiry", "type": "uint64"},
         {"name": "keyEnvelope", "type": "bytes32"},
+        {"name": "issuedAt", "type": "uint64"},
         {"name": "nonce", "type": "uint256"},
         {"name": "deadline", "type": "uint256"},
     ]
@@ -38,6 +44,7 @@ REVOKE_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "patient", "type": "address"},
         {"name": "grantee", "type": "address"},
         {"name": "access", "type": "uint8"},
+        {"name": "issuedAt", "type": "uint64"},
         {"name": "nonce", "type": "uint256"},
         {"name": "deadline", "type": "uint256"},
     ]
@@ -103,6 +110,7 @@ class GrantRequest(_Request):
     start: int
     expiry: int
     keyEnvelope: bytes  # noqa: N815 - the EIP-712 member name
+    issuedAt: int  # noqa: N815 - the EIP-712 member name
     nonce: int
     deadline: int
 
@@ -114,11 +122,36 @@ class RevokeRequest(_Request):
     patient: str
     grantee: str
     access: int
+    issuedAt: int  # noqa: N815 - the EIP-712 member name
     nonce: int
     deadline: int
 
 
 SignedRequest = GrantRequest | RevokeRequest
+
+#: The signed-request file: the kind, the EIP-712 domain, the message and the signature.
+REQUEST_FORMAT = "medledger-signed-consent/2"
+
+
+def document(request: SignedRequest, domain_data: dict[str, Any], signature: bytes) -> dict[str, Any]:
+    """The signed-request file's content for ``request`` signed in ``domain_data``."""
+    printable = {k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in request.message().items()}
+    return {
+        "format": REQUEST_FORMAT,
+        "kind": request.PRIMARY,
+        "domain": domain_data,
+        "message": printable,
+        "signature": "0x" + signature.hex(),
+    }
+
+
+def from_document(doc: dict[str, Any]) -> tuple[SignedRequest, bytes]:
+    """The typed request and the signature of a signed-request file's content. Raises
+    :class:`KeyError`, :class:`TypeError` or :class:`ValueError` if it is malformed."""
+    if doc.get("format") != REQUEST_FORMAT or doc.get("kind") not in TYPES:
+        raise ValueError(f"not a {REQUEST_FORMAT} document")
+    signature = bytes.fromhex(str(doc["signature"]).removeprefix("0x"))
+    return request_from_message(doc["kind"], doc["message"]), signature
 
 
 def request_from_message(primary: str, message: dict[str, Any]) -> SignedRequest:

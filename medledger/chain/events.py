@@ -22,6 +22,8 @@ from eth_utils import keccak, to_checksum_address
 
 from medledger import codes
 
+from .types import cid_from_parts
+
 
 @dataclass(frozen=True)
 class LogPosition:
@@ -53,6 +55,15 @@ class PatientRegistered(ChainEvent):
 class PatientKeyRotated(ChainEvent):
     patient: str
     encryption_key: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class CategoryKeyRotated(ChainEvent):
+    patient: str
+    category: codes.Category
+    epoch: int
+    public_key: bytes
+    by: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +106,7 @@ class ConsentGranted(ChainEvent):
     expiry: int
     key_envelope: bytes
     by: str
+    delegation: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,9 +118,25 @@ class ConsentRevoked(ChainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SignedConsentConsumed(ChainEvent):
+    patient: str
+    grantee: str
+    access: codes.Access
+    issued_at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignedRequestsInvalidated(ChainEvent):
+    patient: str
+    new_nonce: int
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class DelegateAppointed(ChainEvent):
     patient: str
     delegate: str
+    id: int
     categories: frozenset[codes.Category]
     expiry: int
 
@@ -117,6 +145,7 @@ class DelegateAppointed(ChainEvent):
 class DelegateRemoved(ChainEvent):
     patient: str
     delegate: str
+    id: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,7 +153,15 @@ class EmergencyAccessOpened(ChainEvent):
     patient: str
     clinician: str
     expires_at: int
+    run_start: int
     reason_code: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmergencyAccessConfirmed(ChainEvent):
+    patient: str
+    clinician: str
+    by: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,14 +181,8 @@ class EmergencyOptOutChanged(ChainEvent):
 class KeyEnvelopePublished(ChainEvent):
     patient: str
     recipient: str
+    categories: frozenset[codes.Category]
     envelope: bytes
-    by: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class KeyDirectoryChanged(ChainEvent):
-    patient: str
-    directory: bytes
     by: str
 
 
@@ -163,8 +194,15 @@ class RecordRegistered(ChainEvent):
     author: str
     category: codes.Category
     purpose: codes.Purpose
+    key_epoch: int
     fingerprint: bytes
-    cid: bytes
+    cid_codec: int
+    cid_digest: bytes
+
+    @property
+    def cid(self) -> bytes:
+        """The binary CIDv1 of the ciphertext."""
+        return cid_from_parts(self.cid_codec, self.cid_digest)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,8 +219,15 @@ class BatchAnchored(ChainEvent):
     author: str
     category: codes.Category
     purpose: codes.Purpose
+    key_epoch: int
     leaf_count: int
-    cid: bytes
+    cid_codec: int
+    cid_digest: bytes
+
+    @property
+    def cid(self) -> bytes:
+        """The binary CIDv1 of the batch's ciphertext."""
+        return cid_from_parts(self.cid_codec, self.cid_digest)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,11 +248,11 @@ class RecordAccessed(ChainEvent):
 EVENT_TYPES: dict[str, type[ChainEvent]] = {
     cls.__name__: cls
     for cls in (
-        PatientRegistered, PatientKeyRotated, ParticipantRegistered, ParticipantKeyRotated,
-        ParticipantSuspended, ParticipantReinstated, ConsentGranted, ConsentRevoked, DelegateAppointed,
-        DelegateRemoved, EmergencyAccessOpened, EmergencyAccessClosed, EmergencyOptOutChanged,
-        KeyEnvelopePublished, KeyDirectoryChanged, RecordRegistered, RecordAmended, BatchAnchored,
-        RecordErased, RecordAccessed,
+        PatientRegistered, PatientKeyRotated, CategoryKeyRotated, ParticipantRegistered,
+        ParticipantKeyRotated, ParticipantSuspended, ParticipantReinstated, ConsentGranted, ConsentRevoked,
+        SignedConsentConsumed, SignedRequestsInvalidated, DelegateAppointed, DelegateRemoved,
+        EmergencyAccessOpened, EmergencyAccessConfirmed, EmergencyAccessClosed, EmergencyOptOutChanged,
+        KeyEnvelopePublished, RecordRegistered, RecordAmended, BatchAnchored, RecordErased, RecordAccessed,
     )
 }  # fmt: skip
 
@@ -304,7 +349,7 @@ class EventCodec:
         topics: list[str | None] = [self.topic0(cls)]
         for spec in indexed:
             value = filters.get(snake(spec["name"]))
-            topics.append(None if value is None else _hex(abi_encode([_abi_type(spec)], [_plain(value)])))
+            topics.append(None if value is None else encode_topic(_abi_type(spec), value))
         while topics and topics[-1] is None:
             topics.pop()
         return topics
@@ -328,6 +373,11 @@ class EventCodec:
 
     def decode_all(self, logs: Iterable[Mapping[str, Any]]) -> list[ChainEvent]:
         return [event for event in (self.decode(log) for log in logs) if event is not None]
+
+
+def encode_topic(abi_type: str, value: Any) -> str:
+    """The log topic of an indexed argument of ``abi_type`` with ``value``."""
+    return _hex(abi_encode([abi_type], [_plain(value)]))
 
 
 def _plain(value: Any) -> Any:

@@ -18,7 +18,7 @@ from eth_utils import keccak, to_checksum_address
 from web3.exceptions import ContractLogicError
 
 from medledger import codes
-from medledger.errors import AccessDenied, ChainError, ContractRevert, RecordErased
+from medledger.errors import AccessDenied, ChainError, ContractRevert, MedledgerError, RecordErased, StaleCategoryKey
 
 # Errors that mean "you may not do this": raised as AccessDenied.
 _ACCESS_ERRORS = {
@@ -36,7 +36,14 @@ _ACCESS_ERRORS = {
     "EmergencyOptedOut",
     "EmergencyNotClinician",
     "RecordNotPatient",
+    "RecordNotAuthor",
     "AccessControlUnauthorizedAccount",
+    "ConsentDelegateSelfGrant",
+    "ConsentDelegationEnded",
+    "ConsentDelegationSuspended",
+    "ConsentRequestSuperseded",
+    "EmergencyRunExceeded",
+    "KeyRecipientWithoutAccess",
 }
 
 
@@ -75,6 +82,28 @@ Context = Mapping[str, Any]
 
 def _cats(mask: int) -> str:
     return ", ".join(codes.label(c) for c in sorted(codes.mask_to_categories(mask)))
+
+
+def _cat(code: int) -> str:
+    return codes.label(codes.Category(code)) if code < len(codes.Category) else f"category {code}"
+
+
+def _record(a: Args) -> str:
+    return f"record {_short(a['recordId'])} of patient {a['patient']}"
+
+
+def _stale_key(a: Args, _context: Context) -> str:
+    category, epoch, current = _cat(a["category"]), a["epoch"], a["currentEpoch"]
+    if epoch != current:
+        return (
+            f"The {category} key of patient {a['patient']} is at epoch {current}, not {epoch}: seal the record to "
+            "the current key"
+        )
+    return (
+        f"The {category} key of patient {a['patient']} (epoch {epoch}) is stale since {utc(a['validUntil'])}: a "
+        "reader it was released to lost its access, so nothing may be sealed to it until the patient (or a "
+        "delegate) rotates it"
+    )
 
 
 def _consent_not_found(a: Args, ctx: Context) -> str:
@@ -119,9 +148,51 @@ _SENTENCES: dict[str, Callable[[Args, Context], str]] = {
         "or altered)"
     ),
     "InvalidAccountNonce": lambda a, c: (
-        f"The signed request was already used or is out of order: patient {a['account']}'s next nonce "
-        f"is {a['currentNonce']}"
+        f"The signed request was cancelled: patient {a['account']} invalidated its outstanding signed requests "
+        f"(the current nonce is {a['currentNonce']}); ask for a new one"
     ),
+    "ConsentInvalidIssuedAt": lambda a, c: (
+        f"The signed request claims to be issued at {utc(a['issuedAt'])}, after the chain's time {utc(a['nowTime'])}"
+    ),
+    "ConsentRequestSuperseded": lambda a, c: (
+        f"The signed request (issued {utc(a['issuedAt'])}) is not newer than the last decision on the consent of "
+        f"patient {a['patient']} to {a['grantee']} ({utc(a['updatedAt'])}): it was already used, or a later "
+        "decision overrides it"
+    ),
+    "ConsentDelegateSelfGrant": lambda a, c: f"Delegate {a['delegate']} cannot grant consent to itself",
+    "ConsentEnvelopeForWrite": lambda a, c: (
+        f"A write consent carries no key envelope (writers need no keys); the grant to {a['grantee']} had one"
+    ),
+    "ConsentDelegationEnded": lambda a, c: (
+        f"The consent of patient {a['patient']} to {a['grantee']} was made by delegation {a['delegationId']}, "
+        "which has ended"
+    ),
+    "ConsentDelegationSuspended": lambda a, c: (
+        f"The consent of patient {a['patient']} to {a['grantee']} was made by delegation {a['delegationId']}, "
+        "whose delegate is suspended"
+    ),
+    "ConsentSelfGrant": lambda a, c: f"Patient {a['patient']} cannot grant consent to itself",
+    "ConsentInvalidCategories": lambda a, c: f"{a['categories']:#06x} is not a valid non-empty set of categories",
+    "ConsentInvalidPurposes": lambda a, c: f"{a['purposes']:#06x} is not a valid non-empty set of purposes",
+    "ConsentUnknownCode": lambda a, c: f"Category {a['category']} or purpose {a['purpose']} is not a known code",
+    "DelegationInvalidExpiry": lambda a, c: f"A delegation must end in the future, not at {utc(a['expiry'])}",
+    "EmergencyRunExceeded": lambda a, c: (
+        f"Emergency access of {a['clinician']} to patient {a['patient']} may not last past {utc(a['runEnd'])} "
+        "without the patient's (or a delegate's) confirmation"
+    ),
+    "KeyCountMismatch": lambda a, c: f"{a['given']} public keys were given for {a['expected']} categories",
+    "KeyInvalidEnvelope": lambda a, c: "A key envelope pointer cannot be zero",
+    "KeyRecipientWithoutAccess": lambda a, c: (
+        f"{a['recipient']} holds no live read access to {_cats(a['categories'])} of patient {a['patient']}, so "
+        "it may not be sent their keys"
+    ),
+    "RegistryInvalidCategoryKey": lambda a, c: (
+        f"The new key of {_cat(a['category'])} is zero or the same as the current one"
+    ),
+    "RegistryUnknownCategory": lambda a, c: f"{a['category']} is not a category code",
+    "RegistryInvalidEncryptionKey": lambda a, c: "The encryption key is zero or the same as the current one",
+    "RegistryInvalidKind": lambda a, c: "Not a participant kind that can be registered",
+    "RegistryInvalidAccount": lambda a, c: "The zero address cannot be registered",
     "RegistryParticipantSuspended": lambda a, c: (
         f"{a['account']} is suspended by a registrar; nothing it was granted works until it is reinstated"
     ),
@@ -138,15 +209,29 @@ _SENTENCES: dict[str, Callable[[Args, Context], str]] = {
     "EmergencyInvalidWindow": lambda a, c: (
         f"An emergency window must be between 1 and {a['maximum']} seconds, not {a['requested']}"
     ),
-    "RecordIsErased": lambda a, c: (
-        f"Record {_short(a['recordId'])} was erased by its patient; it can no longer be read"
+    "RecordIsErased": lambda a, c: _sentence(f"{_record(a)} was erased by its patient; it can no longer be read"),
+    "RecordNotFound": lambda a, c: (
+        f"Patient {a['patient']} has no record or batch with id {_short(a['recordId'])} on this chain"
     ),
-    "RecordNotFound": lambda a, c: f"No record or batch has id {_short(a['recordId'])} on this chain",
-    "RecordAlreadyExists": lambda a, c: f"Record id {_short(a['recordId'])} is already registered",
-    "RecordAlreadySuperseded": lambda a, c: (
-        f"Record {_short(a['recordId'])} was already superseded by {_short(a['supersededBy'])}; "
-        "amend the latest version"
+    "RecordAlreadyExists": lambda a, c: f"Patient {a['patient']} already has a record with id {_short(a['recordId'])}",
+    "RecordAlreadySuperseded": lambda a, c: _sentence(
+        f"{_record(a)} was already superseded by {_short(a['supersededBy'])}; amend the latest version"
     ),
+    "RecordHeaderMismatch": lambda a, c: _sentence(
+        f"{_record(a)} changed meanwhile (amended or erased): the header given is not its current one"
+    ),
+    "RecordIsBatch": lambda a, c: _sentence(f"{_record(a)} is a batch; batches cannot be amended"),
+    "RecordNotAuthor": lambda a, c: (
+        f"Only the patient or the record's author {a['author']} may amend it, not {a['caller']}"
+    ),
+    "RecordStaleKey": _stale_key,
+    "RecordInvalidCid": lambda a, c: (
+        f"Only a CIDv1 (raw or dag-pb, sha2-256) goes on chain, not codec {a['codec']:#x} with digest "
+        f"{_short(a['digest'])}"
+    ),
+    "RecordInvalidId": lambda a, c: "A record id cannot be zero",
+    "RecordInvalidFingerprint": lambda a, c: "A record fingerprint cannot be zero",
+    "RecordEmptyBatch": lambda a, c: "A batch (or a bulk registration) needs at least one record",
     "RecordNotPatient": lambda a, c: f"Only patient {a['patient']} may do this to its records (caller {a['caller']})",
     "AccessControlUnauthorizedAccount": lambda a, c: (
         f"{a['account']} lacks the role {_short(a['neededRole'])} (registrars only)"
@@ -154,6 +239,13 @@ _SENTENCES: dict[str, Callable[[Args, Context], str]] = {
     "DelegationInvalidDelegate": lambda a, c: (
         f"{a['delegate']} cannot be a delegate of {a['patient']}: it must be another registered patient"
     ),
+    "AccessControlEnforcedDefaultAdminRules": lambda a, c: (
+        "The default admin changes only by beginDefaultAdminTransfer and, after the delay, acceptDefaultAdminTransfer"
+    ),
+    "AccessControlEnforcedDefaultAdminDelay": lambda a, c: (
+        f"The admin transfer can be accepted only from {utc(a['schedule'])}"
+    ),
+    "AccessControlInvalidDefaultAdmin": lambda a, c: f"{a['defaultAdmin']} is not a valid default admin here",
 }
 
 
@@ -195,12 +287,14 @@ class ErrorDecoder:
 
     def to_exception(
         self, data: str | bytes | None, context: Mapping[str, Any] | None = None, fallback: str = ""
-    ) -> ChainError:
+    ) -> MedledgerError:
         decoded = self.decode(data)
         if decoded is None:
             return ChainError(f"The transaction reverted without a known reason{': ' + fallback if fallback else ''}")
         name, args = decoded
         message = describe_revert(name, args, context)
+        if name == "RecordStaleKey":
+            return StaleCategoryKey(message, args["patient"], args["category"], args["epoch"], args["validUntil"])
         cls: type[ContractRevert] = ContractRevert
         if name == "RecordIsErased":
             cls = RecordErased

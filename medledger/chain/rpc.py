@@ -9,7 +9,7 @@ signed locally; a revert in simulation raises before anything is sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -68,6 +68,27 @@ class Chain:
             raise ChainError(f"{method} failed: {error.get('message', error)}")
         return answer["result"]
 
+    def rpc_batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        """Several bare JSON-RPC calls in one request (one round trip); their results in order."""
+        if self._session is None:
+            self._session = requests.Session()
+        session = self._session
+        first = self._rpc_id + 1
+        self._rpc_id += len(calls)
+        body = [
+            {"jsonrpc": "2.0", "id": first + i, "method": method, "params": params}
+            for i, (method, params) in enumerate(calls)
+        ]
+        response = self.guarded(lambda: session.post(self.rpc_url, json=body, timeout=self.timeout))
+        answers = {a.get("id"): a for a in response.json()}
+        results = []
+        for i, (method, _) in enumerate(calls):
+            answer = answers.get(first + i, {"error": {"message": "no answer"}})
+            if "error" in answer:
+                raise ChainError(f"{method} failed: {answer['error'].get('message', answer['error'])}")
+            results.append(answer["result"])
+        return results
+
     def guarded(self, call: Callable[[], T]) -> T:
         """Run one request to the node, mapping transport failures and node refusals to medledger's
         errors."""
@@ -123,14 +144,14 @@ class Chain:
     def has_code(self, address: str) -> bool:
         return len(self.guarded(lambda: self.w3.eth.get_code(to_checksum_address(address)))) > 0
 
-    def logs(self, address: str, topics: list[str | None], from_block: int) -> list[dict[str, Any]]:
+    def logs(self, address: str, topics: Sequence[str | list[str] | None], from_block: int) -> list[dict[str, Any]]:
         """Raw logs of ``address`` matching ``topics`` from ``from_block`` to the latest block, fetched
         in chunks (nodes cap the range of one request)."""
         latest = self.block_number()
         out: list[dict[str, Any]] = []
         for lo in range(from_block, latest + 1, LOG_CHUNK_BLOCKS):
             hi = min(lo + LOG_CHUNK_BLOCKS - 1, latest)
-            query = {"address": address, "topics": topics, "fromBlock": hex(lo), "toBlock": hex(hi)}
+            query = {"address": address, "topics": list(topics), "fromBlock": hex(lo), "toBlock": hex(hi)}
             out.extend(self.rpc("eth_getLogs", [query]))
         return out
 

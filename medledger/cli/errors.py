@@ -9,6 +9,7 @@ error); the hints here are built from it, so the library never names a command.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import click
@@ -73,6 +74,13 @@ def hint(exc: e.MedledgerError) -> str | None:
         return "Deploy with `medledger deploy` (or `brownie run scripts/deploy.py`)."
     if isinstance(exc, e.KeysNotPublished):
         return "Run `medledger patient register` as that patient (it publishes the keys)."
+    if isinstance(exc, e.StaleCategoryKey):
+        return (
+            "The patient (or a delegate) must rotate that category's key first; revoking a read consent with "
+            "`medledger consent revoke` rotates the keys it covered."
+        )
+    if isinstance(exc, e.AmbiguousRecord):
+        return "Name the patient with --patient ADDRESS."
     if isinstance(exc, e.InsufficientFunds):
         return "The sending account needs ETH for gas (or have a relayer submit a signed request)."
     if isinstance(exc, e.TransactionPending):
@@ -112,6 +120,19 @@ class MedledgerGroup(click.Group):
     """A group whose errors become ``Error: <message>`` on stderr and the error's exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", e.RejectedKeyWarning)
+                return self._invoke(ctx)
+        finally:
+            for warning in caught:  # a key delivered to us that did not check out: say so, plainly
+                if issubclass(warning.category, e.RejectedKeyWarning):
+                    click.echo(f"Warning: {warning.message}", err=True)
+                else:
+                    warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):

@@ -5,13 +5,23 @@ revoking *and re-encrypting* is the workflow :func:`medledger.workflows.revoke`.
 """
 
 from medledger.access import check_access, consent_of, grants_given, grants_held, is_permitted
-from medledger.chain import FOREVER, Consent
+from medledger.chain import FOREVER, Consent, ConsentState
 from medledger.chain.eip712 import GRANT_TYPES, REVOKE_TYPES
 
 from .delegates import appoint_delegate, remove_delegate
-from .emergency import close_emergency, open_emergency, set_emergency_opt_out
+from .emergency import close_emergency, confirm_emergency, emergency_access, open_emergency, set_emergency_opt_out
 from .grants import grant, revoke
-from .signed import REQUEST_FORMAT, read_request, recover_signer, sign_grant, sign_revoke, submit, write_request
+from .signed import (
+    REQUEST_FORMAT,
+    check_request,
+    invalidate_signed_requests,
+    read_request,
+    recover_signer,
+    sign_grant,
+    sign_revoke,
+    submit,
+    write_request,
+)
 
 #: A consent as it stands on chain (kept under its earlier name).
 Grant = Consent
@@ -22,14 +32,19 @@ __all__ = [
     "REQUEST_FORMAT",
     "REVOKE_TYPES",
     "Consent",
+    "ConsentState",
     "Grant",
     "appoint_delegate",
     "check_access",
+    "check_request",
     "close_emergency",
+    "confirm_emergency",
     "consent_of",
+    "emergency_access",
     "grant",
     "grants_given",
     "grants_held",
+    "invalidate_signed_requests",
     "is_permitted",
     "open_emergency",
     "read_request",

@@ -10,16 +10,24 @@ from medledger.keyring import Keyring
 from medledger.keystore import Identity
 
 
-def appoint_delegate(client: Client, patient: Identity, delegate: str, categories: Iterable[int], expiry: int) -> bool:
-    """Appoint a delegate (another registered patient) and deliver the keys of its categories to it."""
+def appoint_delegate(
+    client: Client, patient: Identity, delegate: str, categories: Iterable[int], expiry: int, *, rotate: bool = True
+) -> bool:
+    """Appoint a delegate (another registered patient) and deliver the keys of its categories to it.
+    Narrowing a live delegation rotates the keys of the categories it drops (unless ``rotate`` is
+    False), as revoking does: the chain makes them stale at once."""
     delegate = as_address(delegate)
     wanted = sorted({int(c) for c in categories})
+    before = client.contract.delegation(patient.address, delegate)
     receipt = client.contract.appoint_delegate(delegate, wanted, expiry, sender=patient)
     changed = receipt.emitted(DelegateAppointed)
     if changed:
         keyring = Keyring(client)
         pointer = keyring.envelope_for(patient, patient.address, keyring.recipient_key(delegate), wanted)
         client.contract.publish_key_envelope(patient.address, delegate, pointer, sender=patient, categories=wanted)
+        dropped = {int(c) for c in before.categories} - set(wanted) if before.live(client.now()) else set()
+        if rotate and dropped:
+            keyring.rotate(patient, patient.address, dropped)
     return changed
 
 

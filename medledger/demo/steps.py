@@ -57,10 +57,16 @@ class Scene:
 
 def lisa_registers(s: Scene) -> None:
     participants.register_patient(s.client, s.lisa)
-    directory = Keyring(s.client).directory(s.lisa.address)
+    keyring = Keyring(s.client)
     s.story.expect(participants.is_patient(s.client, s.lisa.address), "Lisa is a registered patient")
-    every = len(directory.categories) == len(codes.Category)
-    s.story.expect(every, f"her key directory lists a public key for each of {len(codes.Category)} categories")
+    on_chain = [s.client.contract.category_key(s.lisa.address, c) for c in codes.Category]
+    every = all(key.exists and not key.stale(s.client.now()) for key in on_chain)
+    s.story.expect(every, f"the chain holds a current public key for each of her {len(codes.Category)} categories")
+    held = keyring.secrets(s.lisa, s.lisa.address)
+    s.story.expect(
+        len(held) == len(codes.Category) and not keyring.rejected,
+        "she holds every category secret (in a key envelope to herself), each matching its key on chain",
+    )
 
 
 def registrar_registers_the_others(s: Scene) -> None:
@@ -89,8 +95,8 @@ def gp_writes_a_lab_result(s: Scene) -> None:
     s.story.expect(
         records.verify_fingerprint(s.client, lab.record_id, lab.fingerprint), "the chain confirms its fingerprint"
     )
-    on_chain = s.client.contract.record(lab.record_id)
-    filed = on_chain.category == C.OBSERVATIONS and on_chain.patient == s.lisa.address
+    on_chain = s.client.contract.record(s.lisa.address, lab.record_id)
+    filed = on_chain.exists and on_chain.category == C.OBSERVATIONS and on_chain.author == s.gp.address
     s.story.expect(filed, "it is filed as Lisa's observations & labs")
 
 
@@ -227,7 +233,7 @@ def the_whole_history(s: Scene) -> None:
 
 def _decrypt_bypassing_chain(client: Client, reader: Identity, written: records.WriteResult) -> None:
     """What a revoked grantee could do with the ciphertext alone: try every key it still holds."""
-    patient = client.contract.record(written.record_id).patient
+    patient = records.find_record(client, written.record_id).patient
     keys = Keyring(client).secrets(reader, patient, [written.category])
     crypto.open_record_blob(
         io.BytesIO(client.store.cat(written.cid)), keys,
@@ -236,7 +242,8 @@ def _decrypt_bypassing_chain(client: Client, reader: Identity, written: records.
 
 
 STEPS: list[tuple[str, Callable[[Scene], None]]] = [
-    ("Lisa registers as a patient; her 13 category key pairs are published", lisa_registers),
+    ("Lisa registers as a patient: 13 category public keys on chain, their secrets in an envelope to herself",
+     lisa_registers),
     ("The registrar registers her GP, a research study, a commercial app and an A&E clinician",
      registrar_registers_the_others),
     ("Lisa lets her GP write and read her clinical data for direct care", gp_gets_consent),

@@ -19,7 +19,7 @@ from .models import (
     WriteResult,
 )
 from .payload import prepare
-from .read import erase_record, list_records, read_record, verify_fingerprint
+from .read import erase_record, find_record, list_records, read_record, verify_fingerprint
 from .write import amend_record, write_record
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "amend_record",
     "anchor_batch",
     "erase_record",
+    "find_record",
     "list_records",
     "prepare",
     "read_batch",

@@ -11,7 +11,6 @@ from typing import Any
 
 from medledger import codes, crypto
 from medledger.access import check_access
-from medledger.chain.events import BatchAnchored
 from medledger.client import Client, as_address
 from medledger.errors import RecordFormatError, TamperingDetected
 from medledger.keyring import Keyring
@@ -21,7 +20,7 @@ from medledger.storage import cid_from_bytes, cid_to_bytes
 from .journal import recover_pending
 from .models import BATCH_CONTENT_TYPE, BatchResult
 from .payload import split_payload
-from .read import audit, check_readable, fetch_verified, precheck
+from .read import audit, check_readable, fetch_verified, find_record, precheck
 from .write import commit, seal_and_store
 
 
@@ -49,29 +48,33 @@ def anchor_batch(
     body = json.dumps(
         {"readings": [{"id": "0x" + rid.hex(), "data": d.decode()} for rid, d in zip(reading_ids, items, strict=True)]}
     ).encode()
-    epoch, public = Keyring(client).directory(patient).public_key(category)
+    sealed_to = Keyring(client).current_key(patient, category)
     stored = seal_and_store(
-        client, body, record_id=root, patient=patient, category=category, epoch=epoch, public=public,
-        content_type=BATCH_CONTENT_TYPE, record_key=key,
+        client, body, record_id=root, author=author.address, key=sealed_to, content_type=BATCH_CONTENT_TYPE,
+        record_key=key, batch=True,
     )  # fmt: skip
     cid = cid_to_bytes(stored.cid)
     commit(client, stored, lambda: client.contract.anchor_batch(
-        root, patient, category, purpose, len(items), cid, sender=author, key_epoch=epoch
+        patient, root, category, purpose, sealed_to.epoch, len(items), cid, sender=author
     ))  # fmt: skip
     return BatchResult(root, stored.cid, reading_ids, fingerprints, crypto.merkle_proofs(leaves))
 
 
 def read_batch(
-    client: Client, reader: Identity, root: bytes, *, purpose: int = codes.Purpose.DIRECT_CARE
+    client: Client,
+    reader: Identity,
+    root: bytes,
+    *,
+    patient: str | None = None,
+    purpose: int = codes.Purpose.DIRECT_CARE,
 ) -> list[dict[str, Any]]:
-    """Read an anchored batch; every reading is checked against the on-chain Merkle root."""
-    info = check_readable(client, root)
+    """Read ``patient``'s anchored batch ``root``; every reading is checked against the Merkle root."""
+    info = check_readable(client, root, patient)
     if not info.is_batch:
         raise RecordFormatError(f"0x{root.hex()} is a single record; read it with read_record")
-    anchored = client.contract.logs(BatchAnchored, root=root)
     precheck(client, reader, info, purpose)
     with tempfile.TemporaryFile() as spool:
-        fetch_verified(client, cid_from_bytes(anchored[-1].cid), spool)
+        fetch_verified(client, cid_from_bytes(info.cid), spool)
         audit(client, reader, info, purpose)
         keys = Keyring(client).secrets(reader, info.patient, [info.category])
         # The record key is needed both to decrypt and to recompute the leaves.
@@ -95,6 +98,14 @@ def read_batch(
 
 
 def verify_reading_on_chain(
-    client: Client, root: bytes, reading_id: bytes, fingerprint: bytes, proof: Sequence[bytes]
+    client: Client,
+    root: bytes,
+    reading_id: bytes,
+    fingerprint: bytes,
+    proof: Sequence[bytes],
+    *,
+    patient: str | None = None,
 ) -> bool:
-    return client.contract.verify_batch_inclusion(root, reading_id, fingerprint, proof)
+    """Whether the reading is in ``patient``'s batch ``root`` (False once the batch was erased)."""
+    info = find_record(client, root, patient)
+    return client.contract.verify_batch_inclusion(info.patient, root, info.current(), reading_id, fingerprint, proof)

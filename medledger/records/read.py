@@ -1,6 +1,11 @@
 """Reading records: check consent, record the access on chain (the audit trail), fetch the
 ciphertext, check its CID, decrypt, check the fingerprint. Plaintext reaches its destination only
-once every check passed. Also listing, erasure and fingerprint checks."""
+once every check passed. Also listing, erasure and fingerprint checks.
+
+Record ids are per patient: every function takes the ``patient`` whose record is meant; without
+one, the one patient that has a record of that id (:func:`find_record`; several:
+:class:`~medledger.errors.AmbiguousRecord`). The record's current header is rebuilt from its events
+and checked against the chain (:meth:`~medledger.chain.contract.MedledgerContract.record`)."""
 
 from __future__ import annotations
 
@@ -12,10 +17,10 @@ from typing import BinaryIO
 from medledger import codes, crypto
 from medledger.access import check_access
 from medledger.chain import RecordInfo, utc
-from medledger.chain.events import BatchAnchored, RecordAccessed, RecordErased, RecordRegistered
+from medledger.chain.events import RecordAccessed, RecordErased
 from medledger.client import Client, as_address
+from medledger.errors import AmbiguousRecord, RecordFormatError, StorageError, TamperingDetected, UnknownRecord
 from medledger.errors import RecordErased as RecordErasedError
-from medledger.errors import RecordFormatError, StorageError, TamperingDetected, UnknownRecord
 from medledger.fsutil import atomic_writer
 from medledger.keyring import Keyring
 from medledger.keystore import Identity
@@ -25,24 +30,33 @@ from .models import ReadResult, RecordSummary
 from .payload import split_payload
 
 
-def record_info(client: Client, record_id: bytes) -> RecordInfo:
-    """The on-chain header of a record or batch; :class:`UnknownRecord` if there is none."""
-    info = client.contract.record(record_id)
+def find_record(client: Client, record_id: bytes, patient: str | None = None) -> RecordInfo:
+    """The record or batch ``record_id`` of ``patient`` (None: of the one patient that has a record
+    of that id); :class:`UnknownRecord` if there is none, :class:`AmbiguousRecord` if several
+    patients have one and none was named."""
+    if patient is None:
+        patients = client.contract.patients_with_record(record_id)
+        if len(patients) > 1:
+            raise AmbiguousRecord(record_id, patients)
+        if not patients:
+            raise UnknownRecord(record_id, client.chain.chain_id)
+        patient = patients[0]
+    info = client.contract.record(as_address(patient), record_id)
     if not info.exists:
-        raise UnknownRecord(record_id, client.chain.chain_id)
+        raise UnknownRecord(record_id, client.chain.chain_id, patient=info.patient)
     return info
 
 
-def check_readable(client: Client, record_id: bytes) -> RecordInfo:
-    """The header of a record that exists and was not erased."""
-    info = record_info(client, record_id)
+def check_readable(client: Client, record_id: bytes, patient: str | None = None) -> RecordInfo:
+    """The record (as :func:`find_record`) if it was not erased."""
+    info = find_record(client, record_id, patient)
     if info.erased:
-        erased = client.contract.logs(RecordErased, record_id=record_id)
+        erased = client.contract.logs(RecordErased, record_id=record_id, patient=info.patient)
         when = f" on {utc(client.block_time(erased[-1].log.block_number))}" if erased else ""
         raise RecordErasedError(
             f"Record 0x{record_id.hex()} was erased by its patient{when}; it can no longer be read.",
             "RecordIsErased",
-            {"recordId": record_id},
+            {"patient": info.patient, "recordId": record_id},
         )
     return info
 
@@ -58,9 +72,7 @@ def audit(client: Client, reader: Identity, info: RecordInfo, purpose: int) -> b
     recorded. Returns whether the access rests on an emergency opening."""
     if reader.address == info.patient:
         return False
-    receipt = client.contract.record_access(
-        info.record_id, purpose, sender=reader, category=info.category, patient=info.patient
-    )
+    receipt = client.contract.record_access(info.patient, info.record_id, info.current(), purpose, sender=reader)
     accessed = receipt.first(RecordAccessed)
     return bool(accessed and accessed.emergency)
 
@@ -82,6 +94,7 @@ def read_record(
     reader: Identity,
     record_id: bytes,
     *,
+    patient: str | None = None,
     purpose: int = codes.Purpose.DIRECT_CARE,
     out: Path | None = None,
 ) -> ReadResult:
@@ -89,18 +102,14 @@ def read_record(
 
     With ``out`` the plaintext is written there (atomically, only if every check passes);
     otherwise it is returned in ``ReadResult.data``."""
-    info = check_readable(client, record_id)
+    info = check_readable(client, record_id, patient)
     if info.is_batch:
         raise RecordFormatError(f"0x{record_id.hex()} is a batch; read it with read_batch")
-    registration = client.contract.logs(RecordRegistered, record_id=record_id)
-    if not registration:
-        raise UnknownRecord(record_id, client.chain.chain_id, f"Record 0x{record_id.hex()} has no registration event")
-    event = registration[-1]
     precheck(client, reader, info, purpose)
     with tempfile.TemporaryFile() as spool:
         # Fetch and verify the ciphertext before the audit entry: a read that cannot even fetch
         # leaves no access in the trail. The ciphertext alone reveals nothing.
-        fetch_verified(client, cid_from_bytes(event.cid), spool)
+        fetch_verified(client, cid_from_bytes(info.cid), spool)
         emergency = audit(client, reader, info, purpose)
         keys = Keyring(client).secrets(reader, info.patient, [info.category])
         decryptor = crypto.open_record_blob(
@@ -114,7 +123,7 @@ def read_record(
         meta, body = split_payload(iter(decryptor))
         size, data, path = _deliver(body, out)
     content_type = meta.get("content_type", "application/octet-stream")
-    return ReadResult(record_id, info.patient, event.author, info.category, content_type, size, emergency, data, path)
+    return ReadResult(record_id, info.patient, info.author, info.category, content_type, size, emergency, data, path)
 
 
 def _deliver(body: Iterator[bytes], out: Path | None) -> tuple[int, bytes | None, Path | None]:
@@ -131,55 +140,34 @@ def _deliver(body: Iterator[bytes], out: Path | None) -> tuple[int, bytes | None
     return size, None, Path(out)
 
 
-def erase_record(client: Client, patient: Identity, record_id: bytes) -> bool:
+def erase_record(client: Client, caller: Identity, record_id: bytes, *, patient: str | None = None) -> bool:
     """Erase a record (GDPR): mark it erased on chain, then unpin its ciphertext and delete its blocks
-    (the only copy of its sealed record key) from our IPFS node. Returns whether it was erased now."""
-    info = record_info(client, record_id)
-    receipt = client.contract.erase_record(record_id, sender=patient, patient=info.patient)
-    cids: list[bytes]
-    if info.is_batch:
-        cids = [e.cid for e in client.contract.logs(BatchAnchored, root=record_id)]
-    else:
-        cids = [e.cid for e in client.contract.logs(RecordRegistered, record_id=record_id)]
-    for cid in cids:
-        try:
-            client.store.remove(cid_from_bytes(cid))
-        except StorageError:
-            pass  # the chain state is what makes it unreadable through medledger
+    (the only copy of its sealed record key) from our IPFS node. Only its patient may (the chain
+    refuses anyone else). Returns whether it was erased now."""
+    info = find_record(client, record_id, patient)
+    receipt = client.contract.erase_record(info.patient, record_id, info.current(), sender=caller)
+    try:
+        client.store.remove(cid_from_bytes(info.cid))
+    except StorageError:
+        pass  # the chain state is what makes it unreadable through medledger
     return receipt.emitted(RecordErased)
 
 
 def list_records(client: Client, patient: str, *, include_erased: bool = True) -> list[RecordSummary]:
-    """A patient's records and batches (from chain events), oldest first."""
+    """A patient's records and batches (rebuilt from chain events), oldest first."""
     patient = as_address(patient)
-    found: list[RecordRegistered | BatchAnchored] = [
-        *client.contract.logs(RecordRegistered, patient=patient),
-        *client.contract.logs(BatchAnchored, patient=patient),
-    ]
-    out = []
-    for event in found:
-        record_id = event.record_id if isinstance(event, RecordRegistered) else event.root
-        info = client.contract.record(record_id)
-        if info.erased and not include_erased:
-            continue
-        out.append(
-            RecordSummary(
-                record_id,
-                patient,
-                event.author,
-                event.category,
-                event.purpose,
-                cid_from_bytes(event.cid),
-                info.created_at,
-                info.erased,
-                info.is_batch,
-                info.leaf_count,
-                info.previous,
-                info.superseded_by,
-            )
-        )
+    out = [_summary(info) for info in client.contract.records_of(patient) if include_erased or not info.erased]
     return sorted(out, key=lambda r: (r.created_at, r.record_id))
 
 
-def verify_fingerprint(client: Client, record_id: bytes, fingerprint: bytes) -> bool:
-    return client.contract.verify_fingerprint(record_id, fingerprint)
+def _summary(info: RecordInfo) -> RecordSummary:
+    return RecordSummary(
+        info.record_id, info.patient, info.author, info.category, info.purpose, cid_from_bytes(info.cid),
+        info.created_at, info.erased, info.is_batch, info.leaf_count, info.previous, info.superseded_by,
+    )  # fmt: skip
+
+
+def verify_fingerprint(client: Client, record_id: bytes, fingerprint: bytes, *, patient: str | None = None) -> bool:
+    """Whether ``fingerprint`` is the one registered for the record (False once it was erased)."""
+    info = find_record(client, record_id, patient)
+    return client.contract.verify_fingerprint(info.patient, record_id, info.current(), fingerprint)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from medledger import codes, crypto
 from medledger.access import check_access
-from medledger.chain import Receipt
+from medledger.chain import ZERO32, CategoryKey, Receipt, RecordInfo
 from medledger.client import Client, as_address
-from medledger.errors import MedledgerError, UnknownRecord
+from medledger.errors import MedledgerError
 from medledger.keyring import Keyring
 from medledger.keystore import Identity
 from medledger.storage import cid_to_bytes
@@ -21,6 +21,7 @@ from medledger.storage import cid_to_bytes
 from .journal import journal_write, recover_pending, registered
 from .models import Progress, WriteResult
 from .payload import Concat, Source, open_source, payload_header, prepare
+from .read import find_record
 
 
 @dataclass(frozen=True)
@@ -39,27 +40,34 @@ def seal_and_store(
     source: Source,
     *,
     record_id: bytes,
-    patient: str,
-    category: int,
-    epoch: int,
-    public: bytes,
+    author: str,
+    key: CategoryKey,
     content_type: str,
     record_key: bytes | None = None,
     progress: Progress | None = None,
+    batch: bool = False,
 ) -> Stored:
-    """The first half of every write: encrypt ``source`` under a record key sealed to the category
-    key, add the ciphertext to IPFS and journal it. Follow with :func:`commit` (or :func:`discard`)."""
+    """The first half of every write: encrypt ``source`` as ``key.patient``'s record of ``key.category``
+    under a record key sealed to ``key`` (the current category key), add the ciphertext to IPFS and
+    journal it (a ``batch``'s header holds no fingerprint). Follow with :func:`commit` (or
+    :func:`discard`)."""
     stream, name, owned = open_source(source)
     try:
         header = payload_header(content_type, name)
         writer = crypto.write_record_blob(
-            Concat(header, stream, progress), record_id, patient, category, epoch, public, record_key=record_key
+            Concat(header, stream, progress),
+            record_id,
+            key.patient,
+            int(key.category),
+            key.epoch,
+            key.public_key,
+            record_key=record_key,
         )
         cid = client.store.add_stream(iter(writer))
     finally:
         if owned:
             stream.close()
-    journal = journal_write(client, record_id, cid, patient)
+    journal = journal_write(client, record_id, cid, key.patient, author, ZERO32 if batch else writer.fingerprint)
     return Stored(record_id, cid, writer.fingerprint, writer.plaintext_size - len(header), journal)
 
 
@@ -109,15 +117,16 @@ def amend_record(
     previous: bytes,
     source: Source,
     *,
+    patient: str | None = None,
     purpose: int = codes.Purpose.DIRECT_CARE,
     content_type: str | None = None,
     progress: Progress | None = None,
 ) -> WriteResult:
-    """Register ``source`` as a new version of record ``previous`` (same patient and category)."""
-    info = client.contract.record(previous)
-    if not info.exists:
-        raise UnknownRecord(previous, client.chain.chain_id)
-    return _write(client, author, info.patient, source, info.category, purpose, content_type, previous, None, progress)
+    """Register ``source`` as a new version of ``patient``'s record ``previous`` (same category; None:
+    the one patient that has a record of that id). Only the patient or the previous version's author
+    may amend it."""
+    info = find_record(client, previous, patient)
+    return _write(client, author, info.patient, source, info.category, purpose, content_type, info, None, progress)
 
 
 def _write(
@@ -128,33 +137,32 @@ def _write(
     category: int | None,
     purpose: int,
     content_type: str | None,
-    supersedes: bytes | None,
+    supersedes: RecordInfo | None,
     record_id: bytes | None,
     progress: Progress | None,
 ) -> WriteResult:
     recover_pending(client)
     content_type, cat = prepare(source, content_type, category)
     check_access(client, patient, author.address, codes.Access.WRITE, cat, purpose)
-    if record_id is not None and registered(client, record_id):
+    if record_id is not None and registered(client, patient, record_id):
         raise MedledgerError(
-            f"Record 0x{record_id.hex()} is already registered, so nothing was written; read it, or write "
-            "with another record id"
+            f"Patient {patient} already has a record 0x{record_id.hex()}, so nothing was written; read it, or "
+            "write with another record id"
         )
     rid = record_id or secrets.token_bytes(32)  # 32 random bytes: no collision to check for
-    epoch, public = Keyring(client).directory(patient).public_key(cat)
+    key = Keyring(client).current_key(patient, cat)  # per record: a stale key is refused here
     stored = seal_and_store(
-        client, source, record_id=rid, patient=patient, category=cat, epoch=epoch, public=public,
-        content_type=content_type, progress=progress,
-    )  # fmt: skip
+        client, source, record_id=rid, author=author.address, key=key, content_type=content_type, progress=progress
+    )
     cid = cid_to_bytes(stored.cid)
     contract = client.contract
     if supersedes is None:
         commit(client, stored, lambda: contract.register_record(
-            rid, patient, cat, purpose, stored.fingerprint, cid, sender=author, key_epoch=epoch
+            patient, rid, cat, purpose, key.epoch, stored.fingerprint, cid, sender=author
         ))  # fmt: skip
     else:
         commit(client, stored, lambda: contract.amend_record(
-            supersedes, rid, purpose, stored.fingerprint, cid, sender=author, category=cat, patient=patient,
-            key_epoch=epoch,
+            patient, supersedes.record_id, supersedes.current(), rid, purpose, key.epoch, stored.fingerprint, cid,
+            sender=author,
         ))  # fmt: skip
     return WriteResult(rid, stored.cid, stored.fingerprint, cat, content_type, stored.size)

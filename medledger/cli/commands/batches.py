@@ -152,16 +152,21 @@ def batch(
 
 @records_group.command("read-batch")
 @click.argument("root")
+@click.option(
+    "--patient", "owner", default=None, metavar="ADDRESS",
+    help="Whose batch (roots are per patient; default: the one patient that has a batch of this root).",
+)  # fmt: skip
 @click.option("--purpose", type=PURPOSE, required=True, help="Why you read it (recorded in the audit trail).")
 @common_options()
 @with_state
-def read_batch(state: State, root: str, purpose: codes.Purpose) -> None:
+def read_batch(state: State, root: str, owner: str | None, purpose: codes.Purpose) -> None:
     """Read the readings of batch ROOT; each is checked against the Merkle root on chain.
 
     Prints one reading per line (JSON lines), or one JSON list with --json."""
     rid = record_id(root, "ROOT")
     client = state.client()
-    readings = records.read_batch(client, state.identity(), rid, purpose=purpose)
+    patient = state.address(owner, "--patient") if owner else None
+    readings = records.read_batch(client, state.identity(), rid, patient=patient, purpose=purpose)
 
     def human() -> None:
         for r in readings:

@@ -104,7 +104,12 @@ def grant(
 @click.argument("grantee")
 @access_option
 @click.option("--patient", default=None, metavar="ADDRESS", help="Whose consent (for delegates; default: --as).")
-@click.option("--no-rotate", is_flag=True, help="Do not rotate the category keys after revoking a read consent.")
+@click.option(
+    "--no-rotate",
+    is_flag=True,
+    help="Do not rotate the category keys after revoking a read consent (if the grantee held them, the chain "
+    "then refuses new records of those categories until they are rotated).",
+)
 @click.option(
     "--reencrypt",
     is_flag=True,
@@ -176,6 +181,24 @@ def reissue_keys(state: State, patient: str | None) -> None:
     emit(
         {"patient": patient_address, "envelopes_published": published},
         lambda: click.echo(f"Published {published} key envelope(s) to the current readers of {patient_address}."),
+    )
+
+
+@consent_group.command("invalidate-requests")
+@click.option("--patient", default=None, metavar="ADDRESS", help="Whose requests (for delegates; default: --as).")
+@common_options()
+@with_state
+def invalidate_requests(state: State, patient: str | None) -> None:
+    """Void every signed request of the patient not yet submitted (e.g. one a relayer holds back).
+
+    Requests signed afterwards carry the new nonce and are valid again."""
+    client = state.client()
+    me = state.identity()
+    patient_address = state.address(patient, "--patient") if patient else me.address
+    nonce = consent.invalidate_signed_requests(client, me, patient=patient_address)
+    emit(
+        {"patient": patient_address, "nonce": nonce, "invalidated": True},
+        f"Every outstanding signed request of {patient_address} is void (the nonce is now {nonce}).",
     )
 
 

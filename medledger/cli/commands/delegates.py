@@ -108,6 +108,34 @@ def emergency_open(state: State, patient: str, hours: float, reason_code: bytes)
     )
 
 
+@emergency.command("confirm")
+@click.argument("patient")
+@click.option("--clinician", required=True, metavar="ADDRESS", help="Whose emergency access to confirm.")
+@common_options()
+@with_state
+def emergency_confirm(state: State, patient: str, clinician: str) -> None:
+    """Confirm a clinician's emergency access to PATIENT (as the patient or a delegate): its run starts
+    again, so it may be kept open (window by window) for up to the maximum run from now."""
+    account = state.address(patient, "PATIENT")
+    clinician_address = state.address(clinician, "--clinician")
+    client = state.client()
+    changed = consent.confirm_emergency(client, state.identity(), account, clinician_address)
+    access = consent.emergency_access(client, account, clinician_address)
+    emit(
+        {
+            "patient": account,
+            "clinician": clinician_address,
+            "changed": changed,
+            "open": access.open,
+            "expires_at": access.expires_at,
+            "run_start": access.run_start,
+        },
+        f"Confirmed the emergency access of {clinician_address} to {account} (open until {when(access.expires_at)})."
+        if changed
+        else f"{clinician_address} has no emergency access run to {account} to confirm (or it was just confirmed).",
+    )
+
+
 @emergency.command("close")
 @click.argument("patient")
 @click.option("--clinician", default=None, metavar="ADDRESS", help="Whose access to close (default: --as).")

@@ -36,17 +36,16 @@ def patient() -> None:
 @common_options()
 @with_state
 def register_patient(state: State) -> None:
-    """Register the --as identity as a patient and publish its 13 category keys (idempotent)."""
+    """Register the --as identity as a patient with 13 category keys (idempotent; also repairs a
+    registration whose key envelope never landed)."""
     client = state.client()
     me = state.identity()
-    before = participants.patient_state(client, me.address)
-    already = before.registered and before.keys_published
-    if not already:
-        note(f"Registering {me.address} and publishing its category keys…")
-        participants.register_patient(client, me)
+    if not participants.is_patient(client, me.address):
+        note(f"Registering {me.address} and its 13 category keys…")
+    changed = participants.register_patient(client, me)
     emit(
-        {"patient": me.address, "registered": True, "changed": not already},
-        f"{me.address} is {'already' if already else 'now'} a registered patient with published category keys.",
+        {"patient": me.address, "registered": True, "changed": changed},
+        f"{me.address} is {'now' if changed else 'already'} a registered patient holding its category keys.",
     )
 
 
@@ -90,7 +89,7 @@ def account_info(client: Client, address: str) -> dict[str, Any]:
     }
     if held.registered:
         data["patient_encryption_key"] = "0x" + held.encryption_key.hex()
-        data["category_keys_published"] = held.keys_published
+        data["category_keys_published"] = True  # registered with them
         data["emergency_opted_out"] = held.emergency_opted_out
     if p.registered:
         data["participant"] = {

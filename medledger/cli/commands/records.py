@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from medledger import codes
-from medledger.errors import TamperingDetected, UnknownRecord
+from medledger.errors import TamperingDetected
 
 from ..context import State, with_state
 from ..errors import MedledgerGroup
@@ -81,6 +81,19 @@ def _content_type(path: Path, override: str | None) -> str | None:
     return fhir.detect_content_type(path, override) if override else None
 
 
+_record_patient_option = click.option(
+    "--patient",
+    "owner",
+    default=None,
+    metavar="ADDRESS",
+    help="Whose record (ids are per patient; default: the one patient that has a record of this id).",
+)
+
+
+def _owner(state: State, owner: str | None) -> str | None:
+    return state.address(owner, "--patient") if owner else None
+
+
 _file_argument = click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 _content_type_option = click.option(
     "--content-type", default=None, help="MIME type or short name (fhir, pdf, dicom, csv, text…); default: detected."
@@ -130,24 +143,32 @@ def add(
 @records_group.command("amend")
 @click.argument("record")
 @_file_argument
+@_record_patient_option
 @click.option("--purpose", type=PURPOSE, default="direct-care", show_default=True)
 @_content_type_option
 @progress_option
 @common_options()
 @with_state
 def amend(
-    state: State, record: str, file: Path, purpose: codes.Purpose, content_type: str | None, progress: bool | None
+    state: State,
+    record: str,
+    file: Path,
+    owner: str | None,
+    purpose: codes.Purpose,
+    content_type: str | None,
+    progress: bool | None,
 ) -> None:
-    """Add FILE as a new version of RECORD (same patient and category)."""
+    """Add FILE as a new version of RECORD (same patient and category; the patient or its author)."""
     previous = record_id(record)
     ctype = _content_type(file, content_type)
     client = state.client()
     me = state.identity()
+    patient = records.find_record(client, previous, _owner(state, owner)).patient
     with bar(progress_enabled(progress), file.stat().st_size, "encrypt+upload") as progress_bar:
         result = records.amend_record(
-            client, me, previous, file, purpose=purpose, content_type=ctype, progress=progress_bar.update
-        )
-    patient = client.contract.record(result.record_id).patient
+            client, me, previous, file, patient=patient, purpose=purpose, content_type=ctype,
+            progress=progress_bar.update,
+        )  # fmt: skip
     data = _write_json(result, patient, file, author=me.address, supersedes="0x" + previous.hex())
     emit(data, _write_text(data, "Amended") + f"\n  supersedes   {data['supersedes']}")
 
@@ -158,6 +179,7 @@ def _is_text(content_type: str) -> bool:
 
 @records_group.command("read")
 @click.argument("record")
+@_record_patient_option
 @click.option("--purpose", type=PURPOSE, required=True, help="Why you read it (recorded in the audit trail).")
 @click.option(
     "--out",
@@ -168,7 +190,7 @@ def _is_text(content_type: str) -> bool:
 )
 @common_options()
 @with_state
-def read(state: State, record: str, purpose: codes.Purpose, out: Path | None) -> None:
+def read(state: State, record: str, owner: str | None, purpose: codes.Purpose, out: Path | None) -> None:
     """Read RECORD: consent check, audit entry on chain, fetch, verify and decrypt.
 
     Text and JSON content is printed unless --out is given; other content needs --out."""
@@ -177,7 +199,9 @@ def read(state: State, record: str, purpose: codes.Purpose, out: Path | None) ->
     client = state.client()
     me = state.identity()
     to_stdout = out is not None and str(out) == "-"
-    result = records.read_record(client, me, rid, purpose=purpose, out=None if to_stdout else out)
+    result = records.read_record(
+        client, me, rid, patient=_owner(state, owner), purpose=purpose, out=None if to_stdout else out
+    )
     data: dict[str, Any] = {
         "record_id": "0x" + rid.hex(),
         "patient": result.patient,
@@ -226,17 +250,18 @@ def read(state: State, record: str, purpose: codes.Purpose, out: Path | None) ->
 
 @records_group.command("erase")
 @click.argument("record")
+@_record_patient_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @common_options()
 @with_state
-def erase(state: State, record: str, yes: bool) -> None:
+def erase(state: State, record: str, owner: str | None, yes: bool) -> None:
     """Erase RECORD (a record or a batch) for good: it can never be read again (patient only)."""
     rid = record_id(record)
     client = state.client()
     me = state.identity()
     if not yes:
         click.confirm(f"Erase record 0x{rid.hex()} for good? It cannot be read again", abort=True, err=True)
-    changed = records.erase_record(client, me, rid)
+    changed = records.erase_record(client, me, rid, patient=_owner(state, owner))
     emit(
         {"record_id": "0x" + rid.hex(), "erased": True, "changed": changed},
         f"Erased record 0x{rid.hex()}." if changed else f"Record 0x{rid.hex()} was already erased.",
@@ -290,17 +315,16 @@ def list_(state: State, patient: str | None, live: bool) -> None:
 @records_group.command("verify")
 @click.argument("record")
 @click.argument("fingerprint")
+@_record_patient_option
 @common_options(identity=False)
 @with_state
-def verify(state: State, record: str, fingerprint: str) -> None:
+def verify(state: State, record: str, fingerprint: str, owner: str | None) -> None:
     """Check FINGERPRINT (hex) against the one registered for RECORD. Exit 0 if it matches, 6 if not."""
     rid = record_id(record)
     fp = record_id(fingerprint, "FINGERPRINT")
     client = state.client()
-    info = client.contract.record(rid)
-    if not info.exists:
-        raise UnknownRecord(rid, client.chain.chain_id)
-    if not records.verify_fingerprint(client, rid, fp):
+    info = records.find_record(client, rid, _owner(state, owner))
+    if not records.verify_fingerprint(client, rid, fp, patient=info.patient):
         erased = " (the record was erased, so no fingerprint is registered any more)" if info.erased else ""
         raise TamperingDetected(
             f"Fingerprint 0x{fp.hex()} does not match the one registered for record 0x{rid.hex()}{erased}"

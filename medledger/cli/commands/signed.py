@@ -36,9 +36,10 @@ def _deadline(client: Client, deadline_days: float) -> int:
 _deadline_option = click.option(
     "--deadline-days",
     type=click.FloatRange(min=0, min_open=True),
-    default=7.0,
+    default=1.0,
     show_default=True,
-    help="The signed request can be submitted for this many days.",
+    help="The signed request can be submitted for this many days (keep it short: until then a relayer may "
+    "hold it back; `consent invalidate-requests` voids it earlier).",
 )
 _out_option = click.option(
     "--out",
@@ -65,7 +66,7 @@ def _describe_request(request: dict[str, Any], names: dict[str, str]) -> list[st
         ]
     lines += [
         f"chain       {request['domain']['chainId']}  contract {request['domain']['verifyingContract']}",
-        f"nonce       {m['nonce']}  submit before {when(int(m['deadline']))}",
+        f"issued      {when(int(m['issuedAt']))}  nonce {m['nonce']}  submit before {when(int(m['deadline']))}",
     ]
     return lines
 

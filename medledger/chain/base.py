@@ -1,0 +1,101 @@
+"""The plumbing of the contract facade: transactions, views, simulation and event logs.
+
+:class:`ContractBase` is what :class:`~medledger.chain.contract.MedledgerContract` and its parts
+(:class:`~medledger.chain.records.RecordCalls`) share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from eth_utils import to_checksum_address
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+
+from .deployments import Deployment
+from .events import ChainEvent, EventCodec, Receipt
+from .reverts import ErrorDecoder
+from .rpc import Chain
+
+E = TypeVar("E", bound=ChainEvent)
+
+
+class Sender(Protocol):
+    """Who signs a transaction: a keystore identity, or anything with an address and a local key."""
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def account(self) -> LocalAccount: ...
+
+
+@dataclass(frozen=True)
+class Tx:
+    """A contract transaction, prepared but not sent."""
+
+    function: str
+    args: tuple[Any, ...]
+    context: dict[str, int] = field(default_factory=dict)
+
+
+def address_of(value: str) -> ChecksumAddress:
+    return to_checksum_address(value)
+
+
+class ContractBase:
+    """The plumbing every part of the facade shares: views, transactions, simulation, logs."""
+
+    def __init__(self, chain: Chain, deployment: Deployment) -> None:
+        self.chain = chain
+        self.deployment = deployment
+        self.address = address_of(deployment.address)
+        self.decoder = ErrorDecoder(deployment.abi)
+        self.codec = EventCodec(deployment.abi)
+        self._contract: Contract = chain.w3.eth.contract(address=self.address, abi=deployment.abi)
+
+    # --- plumbing ---------------------------------------------------------------------------------
+    def bound(self, tx: Tx) -> ContractFunction:
+        """``tx`` as a web3 contract function (for the chain layer's own use)."""
+        return self._contract.functions[tx.function](*tx.args)
+
+    def _view(self, name: str, *args: Any, sender: str | None = None, **context: int) -> Any:
+        return self.chain.call(self.bound(Tx(name, args)), self.decoder, sender, context)
+
+    def send(self, tx: Tx, sender: Sender) -> Receipt:
+        """Send ``tx`` from ``sender`` and wait for it (the one way a transaction leaves medledger)."""
+        raw = self.chain.transact(self.bound(tx), sender.account, self.decoder, tx.context)
+        return Receipt(
+            tx_hash="0x" + bytes(raw["transactionHash"]).hex(),
+            block_number=int(raw["blockNumber"]),
+            gas_used=int(raw["gasUsed"]),
+            events=tuple(self.codec.decode_all(raw["logs"])),
+        )
+
+    def simulate(self, tx: Tx, sender: Sender | str) -> Any:
+        """Run ``tx`` as an ``eth_call`` from ``sender``: its return value, or the decoded refusal."""
+        address = sender if isinstance(sender, str) else sender.address
+        return self.chain.call(self.bound(tx), self.decoder, address, tx.context)
+
+    def _transact(self, tx: Tx, sender: Sender, simulate: bool) -> Receipt:
+        if simulate:
+            self.simulate(tx, sender)
+            return Receipt(tx_hash="", block_number=0, gas_used=0, simulated=True)
+        return self.send(tx, sender)
+
+    def logs(self, kind: type[E], *, from_block: int | None = None, **filters: Any) -> list[E]:
+        """Every ``kind`` event since the deployment whose indexed arguments match ``filters``
+        (snake_case names, e.g. ``patient=``, ``record_id=``), oldest first."""
+        start = self.deployment.block_number if from_block is None else from_block
+        topics = self.codec.topics(kind, {k: v for k, v in filters.items() if v is not None})
+        raw = self.chain.logs(self.address, topics, start)
+        return [e for e in self.codec.decode_all(raw) if isinstance(e, kind)]
+
+    def raw_logs(self, topics: list[Any], *, from_block: int | None = None) -> list[ChainEvent]:
+        """The decoded events matching raw ``topics`` (a position may list several alternatives: a
+        list of topics), oldest first."""
+        start = self.deployment.block_number if from_block is None else from_block
+        return self.codec.decode_all(self.chain.logs(self.address, topics, start))
