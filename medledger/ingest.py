@@ -3,8 +3,8 @@
 A hospital system or a device gateway writes records in volume. :class:`Ingestor` does the per-batch
 work once (settle interrupted writes, check the write consent) and then overlaps the two slow stages:
 worker threads validate, encrypt and add ciphertext to IPFS while one sender thread registers the
-fingerprints on chain in order, as many ready records per ``registerRecords`` transaction as it finds
-(up to ``max_per_tx``), through the chain layer's fast path
+fingerprints on chain in order, as many records per ``registerRecords`` transaction as have been
+submitted behind the first (up to ``max_per_tx``), through the chain layer's fast path
 (:class:`~medledger.chain.fastpath.FastRegistrar`: bare JSON-RPC, local nonces). Each record reads
 the category's current key before it is sealed and is refused if the key is stale (a revocation or
 an ended access since the ingest began); records sealed to different epochs never share a
@@ -149,14 +149,15 @@ class Ingestor:
             collector.join()
 
     def _fill(self, batch: list[tuple[_Sealed, Future[WriteResult]]]) -> tuple[list[Any], Any]:
-        """Add the records that are ready (sealed to the same epoch) to ``batch``; the first one that is
-        not is carried to the next transaction."""
+        """Add the records submitted behind the first (waiting for their encryption: the workers are the
+        slow stage, so this costs no throughput) while they are sealed to the same epoch; the first
+        that is not goes to the next transaction."""
         while len(batch) < self.max_per_tx:
             try:
                 item = self._chain_queue.get_nowait()
             except queue.Empty:
                 return batch, None
-            if item is _STOP or not item[0].done():
+            if item is _STOP:
                 return batch, item
             sealed = self._resolve(item)
             if sealed is None:

@@ -143,8 +143,8 @@ class Keyring:
         public = self.public_keys(patient)
         found: SecretKeys = {}
         for source in self._sources(holder.address, patient):
+            blob = self._fetch(source.pointer)  # a node serving other bytes than the chain points at: raised
             try:
-                blob = self._fetch(source.pointer)
                 contents = crypto.open_envelope(holder.encryption, blob, expected_patient=patient)
             except DecryptionError:
                 continue  # sealed to an older encryption key of the holder
