@@ -297,7 +297,9 @@ def test_sign_then_relayer_submits(run, workdir, patient, researcher, relayer, c
     held = as_json(run("consent", "held", "--json", as_="researcher"))
     assert [h["purposes"] for h in held] == [["research"]]
 
-    # a signed revocation, submitted the same way
+    # a signed revocation, submitted the same way (signed after the grant's second: it must be newer)
+    client.chain.rpc("evm_increaseTime", [1])
+    client.chain.rpc("evm_mine", [])
     revoke_file = workdir / "revoke.json"
     ok(run("consent", "sign-revoke", "researcher", "--read", "--out", revoke_file, as_="patient"))
     ok(run("consent", "submit", revoke_file, "--expect-signer", "patient", as_="relayer"))
@@ -450,7 +452,7 @@ def test_registrar_registers_suspends_reinstates(run, stranger, cli_keys):
     assert "patient            yes" in text and "emergency access   allowed" in text
 
 
-def test_delegate_and_emergency_commands(run, delegate, emergency_clinician):
+def test_delegate_and_emergency_commands(run, client, delegate, emergency_clinician):
     added = as_json(run("delegate", "add", "delegate", "--categories", "obs", "--days", "30", "--json", as_="patient"))
     assert added["delegate"] == delegate.address and added["changed"]
     # the delegate manages the patient's consents within its categories
@@ -494,6 +496,13 @@ def test_delegate_and_emergency_commands(run, delegate, emergency_clinician):
         )
     )
     assert opened["clinician"] == emergency_clinician.address
+    fails(run("emergency", "confirm", "patient", "--clinician", "emergency_clinician", as_="emergency_clinician"), 10)
+    client.chain.rpc("evm_increaseTime", [60])
+    client.chain.rpc("evm_mine", [])
+    confirmed = as_json(
+        run("emergency", "confirm", "patient", "--clinician", "emergency_clinician", "--json", as_="patient")
+    )
+    assert confirmed["changed"] is True and confirmed["open"] is True and confirmed["run_start"] == client.now()
     closed = as_json(
         run("emergency", "close", "patient", "--clinician", "emergency_clinician", "--json", as_="patient")
     )
@@ -732,6 +741,17 @@ def test_empty_home_variable_means_the_default_home(run, monkeypatch, tmp_path):
     result = run("node", "status", "--json", env={"MEDLEDGER_HOME": ""})
     assert result.exit_code == 3  # nothing runs there
     assert json.loads(result.stdout)["data_dir"] == str(tmp_path / ".medledger" / "node")
+
+
+def test_invalidate_requests_voids_a_signed_request_not_yet_submitted(run, workdir, patient, client):
+    request = workdir / "grant.json"
+    ok(run("consent", "sign", "researcher", "--read", "--categories", "obs", "--purposes", "research",
+           "--out", request, as_="patient"))  # fmt: skip
+    nonce = client.contract.nonces(patient.address)
+    done = as_json(run("consent", "invalidate-requests", "--json", as_="patient"))
+    assert done == {"patient": patient.address, "nonce": nonce + 1, "invalidated": True}
+    fails(run("consent", "submit", request, as_="relayer"), 10, "invalidated its outstanding signed requests")
+    fails(run("consent", "invalidate-requests", "--patient", "patient", as_="stranger"), 10, "may not manage")
 
 
 def test_reissue_keys_sends_each_current_reader_an_envelope(run):

@@ -39,8 +39,9 @@ def registered_ids(client: Client) -> set[bytes]:
     return {bytes(e.record_id) for e in client.contract.logs(ev.RecordRegistered)}
 
 
-def on_chain(client: Client, record_id: bytes) -> bool:
-    return client.contract.record(record_id).exists
+def on_chain(client: Client, patient: str, record_id: bytes) -> bool:
+    """Whether ``patient`` has a record ``record_id`` (ids are per patient)."""
+    return client.contract.record(patient, record_id).exists
 
 
 def journal_entries(client: Client) -> list[Path]:

@@ -13,6 +13,7 @@ from medledger.chain import events as ev
 from medledger.chain import utc
 from medledger.errors import RecordErased
 from medledger.keyring import Keyring
+from medledger.storage import cid_to_bytes
 
 from .helpers import DAY, A, C, P, obs_bytes
 
@@ -32,9 +33,10 @@ def test_anchor_and_read_batches(client, patient, n):
     data = readings(n)
     batch = records.anchor_batch(client, patient, patient.address, data)
     assert len(batch.reading_ids) == len(batch.fingerprints) == len(batch.proofs) == n
-    info = client.contract.record(batch.root)
+    info = client.contract.record(patient.address, batch.root)
     assert info.patient == patient.address and info.is_batch is True and info.leaf_count == n
-    assert info.category == C.DEVICE_DATA
+    assert info.category == C.DEVICE_DATA and info.key_epoch == 1 and info.author == patient.address
+    assert info.fingerprint == b"\0" * 32 and info.cid == cid_to_bytes(batch.cid)
     event = client.contract.logs(ev.BatchAnchored, root=batch.root)[0]
     assert event.leaf_count == n and event.author == patient.address
 
@@ -101,7 +103,9 @@ def test_trail_holds_every_change_in_order_and_exports(client, patient, clinicia
     pointer = keyring.envelope_for(
         patient, patient.address, keyring.recipient_key(emergency_clinician.address), [C.OBSERVATIONS]
     )
-    client.contract.publish_key_envelope(patient.address, emergency_clinician.address, pointer, sender=patient)
+    client.contract.publish_key_envelope(
+        patient.address, emergency_clinician.address, pointer, categories=[C.OBSERVATIONS], sender=patient
+    )
     records.read_record(client, emergency_clinician, lab.record_id, purpose=P.EMERGENCY)
     consent.revoke(client, patient, researcher.address, A.READ)
     records.erase_record(client, patient, lab.record_id)

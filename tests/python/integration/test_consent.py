@@ -9,7 +9,7 @@ import pytest
 
 from medledger import consent, records
 from medledger.chain import events as ev
-from medledger.errors import AccessDenied
+from medledger.errors import AccessDenied, InvalidRequest
 
 from .helpers import DAY, A, C, P, advance_time, eth_balance, observation
 
@@ -23,12 +23,16 @@ def test_grant_and_revoke_directly(client, patient, researcher, lab):
     assert permitted(client, patient.address, researcher.address, A.READ, C.OBSERVATIONS, P.RESEARCH)
     assert json.loads(records.read_record(client, researcher, lab.record_id, purpose=P.RESEARCH).data) == observation()
     granted = client.contract.logs(ev.ConsentGranted, patient=patient.address, grantee=researcher.address)
-    assert granted[-1].by == patient.address
+    assert granted[-1].by == patient.address and granted[-1].delegation == 0
     assert granted[-1].key_envelope != b"\0" * 32
+    held = consent.consent_of(client, patient.address, researcher.address, A.READ)
+    assert held.keys_released and held.delegation == 0 and held.updated_at == client.now()
 
     assert consent.revoke(client, patient, researcher.address, A.READ)
     assert not permitted(client, patient.address, researcher.address, A.READ, C.OBSERVATIONS, P.RESEARCH)
-    assert consent.consent_of(client, patient.address, researcher.address, A.READ).expiry == 0
+    tombstone = consent.consent_of(client, patient.address, researcher.address, A.READ)
+    assert tombstone.expiry == 0 and not tombstone.exists and not tombstone.categories
+    assert tombstone.updated_at >= held.updated_at and not tombstone.keys_released
     revoked = client.contract.logs(ev.ConsentRevoked, patient=patient.address, grantee=researcher.address)
     assert len(revoked) == 1 and revoked[0].by == patient.address
     with pytest.raises(AccessDenied, match="holds no read consent"):
@@ -108,11 +112,14 @@ def test_signed_grant_submitted_by_relayer(client, patient, researcher, relayer,
     patient_balance = eth_balance(client, patient.address)
     relayer_balance = eth_balance(client, relayer.address)
     nonce = client.contract.nonces(patient.address)
+    assert request["message"]["nonce"] == nonce and request["message"]["issuedAt"] == client.now()
 
     assert consent.submit(client, relayer, request)
     assert eth_balance(client, patient.address) == patient_balance
     assert eth_balance(client, relayer.address) < relayer_balance
-    assert client.contract.nonces(patient.address) == nonce + 1
+    assert client.contract.nonces(patient.address) == nonce  # a request's nonce is not consumed by its use
+    state = consent.consent_of(client, patient.address, researcher.address, A.READ)
+    assert state.updated_at == request["message"]["issuedAt"] and state.keys_released
     event = client.contract.logs(ev.ConsentGranted, patient=patient.address, grantee=researcher.address)[-1]
     assert event.by == patient.address
     held = consent.grants_held(client, researcher.address)
@@ -129,15 +136,66 @@ def test_signed_request_through_a_file(client, patient, researcher, relayer, tmp
     assert consent.consent_of(client, patient.address, researcher.address, A.READ).categories == {C.GENOMICS}
 
 
-def test_replayed_signed_request_is_refused_with_the_nonce(client, patient, researcher, relayer):
+def test_replayed_signed_request_is_refused_as_superseded(client, patient, researcher, relayer):
     request = consent.sign_grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
     consent.submit(client, relayer, request)
     blocks = client.chain.block_number()
-    with pytest.raises(AccessDenied, match="nonce") as err:
+    with pytest.raises(AccessDenied, match="not newer than the last decision") as err:
         consent.submit(client, relayer, request)
     assert "already used" in str(err.value)
-    assert err.value.error_name == "InvalidAccountNonce"
-    assert client.chain.block_number() == blocks  # refused in simulation: nothing sent
+    assert err.value.error_name == "ConsentRequestSuperseded"
+    assert client.chain.block_number() == blocks  # refused before sending
+
+
+def test_an_older_signed_request_never_undoes_a_newer_direct_decision(client, patient, researcher, relayer):
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    advance_time(client, 1)
+    held_back = consent.sign_revoke(client, patient, researcher.address, A.READ)  # a relayer keeps it
+    advance_time(client, 1)
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS, C.GENOMICS], [P.RESEARCH])
+    with pytest.raises(AccessDenied) as err:
+        consent.submit(client, relayer, held_back)
+    assert err.value.error_name == "ConsentRequestSuperseded"
+    assert consent.consent_of(client, patient.address, researcher.address, A.READ).categories == {
+        C.OBSERVATIONS,
+        C.GENOMICS,
+    }
+
+
+def test_a_request_is_signed_only_after_the_last_decision(client, patient, researcher):
+    """issuedAt is the latest block's time and must be newer than the consent's last decision: in the
+    second of a direct grant there is no valid time to sign at (the chain would refuse it either way)."""
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    with pytest.raises(InvalidRequest, match="must be newer than that decision"):
+        consent.sign_revoke(client, patient, researcher.address, A.READ)
+    advance_time(client, 1)
+    assert consent.sign_revoke(client, patient, researcher.address, A.READ)["message"]["issuedAt"] == client.now()
+
+
+def test_invalidating_signed_requests_voids_every_outstanding_one(client, patient, researcher, app, relayer):
+    first = consent.sign_grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    second = consent.sign_grant(client, patient, app.address, A.READ, [C.DEVICE_DATA], [P.COMMERCIAL])
+    nonce = client.contract.nonces(patient.address)
+    assert consent.invalidate_signed_requests(client, patient) == nonce + 1
+    assert consent.invalidate_signed_requests(client, patient) == nonce + 2  # a cancellation, every time
+    events = client.contract.logs(ev.SignedRequestsInvalidated, patient=patient.address)
+    assert [(e.new_nonce, e.by) for e in events] == [(nonce + 1, patient.address), (nonce + 2, patient.address)]
+    for request in (first, second):
+        with pytest.raises(AccessDenied, match="invalidated its outstanding signed requests") as err:
+            consent.submit(client, relayer, request)
+        assert err.value.error_name == "InvalidAccountNonce"
+    assert not consent.consent_of(client, patient.address, researcher.address, A.READ).exists
+    # a request signed afterwards carries the new nonce and works
+    again = consent.sign_grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    assert consent.submit(client, relayer, again)
+
+
+def test_only_the_patient_or_a_delegate_invalidates(client, patient, delegate, stranger):
+    with pytest.raises(AccessDenied, match="may not manage the consents"):
+        consent.invalidate_signed_requests(client, stranger, patient=patient.address)
+    consent.appoint_delegate(client, patient, delegate.address, [C.OBSERVATIONS], client.now() + DAY)
+    nonce = client.contract.nonces(patient.address)
+    assert consent.invalidate_signed_requests(client, delegate, patient=patient.address) == nonce + 1
 
 
 @pytest.mark.parametrize("field", ["chainId", "verifyingContract"])
@@ -165,6 +223,7 @@ def test_altered_signed_request_is_refused(client, patient, researcher, relayer)
 
 def test_signed_revoke_submitted_by_relayer(client, patient, researcher, relayer):
     consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    advance_time(client, 1)
     request = consent.sign_revoke(client, patient, researcher.address, A.READ)
     assert consent.recover_signer(request) == patient.address
     balance = eth_balance(client, patient.address)

@@ -68,7 +68,7 @@ def test_crash_before_the_chain_write_is_rolled_back(client, settings, patient):
     cid = run_crashing_writer(settings, patient, patient, record_id, "before-chain")
 
     assert registered_ids(client) == before
-    assert not on_chain(client, record_id)
+    assert not on_chain(client, patient.address, record_id)
     [entry] = journal_entries(client)
     pending = json.loads(entry.read_text())
     assert pending["record_id"] == "0x" + record_id.hex() and pending["cid"] == cid
@@ -80,7 +80,7 @@ def test_crash_before_the_chain_write_is_rolled_back(client, settings, patient):
     assert records.recover_pending(client) == []
 
     retried = records.write_record(client, patient, patient.address, obs_bytes(), record_id=record_id)
-    assert on_chain(client, record_id)
+    assert on_chain(client, patient.address, record_id)
     assert json.loads(records.read_record(client, patient, retried.record_id).data) == observation()
     assert journal_entries(client) == []
 
@@ -88,12 +88,37 @@ def test_crash_before_the_chain_write_is_rolled_back(client, settings, patient):
 def test_crash_after_the_chain_write_keeps_the_record(client, settings, patient):
     record_id = os.urandom(32)
     cid = run_crashing_writer(settings, patient, patient, record_id, "after-chain")
-    assert on_chain(client, record_id)
+    assert on_chain(client, patient.address, record_id)
     assert len(journal_entries(client)) == 1
     assert records.recover_pending(client) == [("0x" + record_id.hex(), "registered")]
     assert client.store.is_pinned(cid)
     assert journal_entries(client) == []
     assert json.loads(records.read_record(client, patient, record_id).data) == observation()
+
+
+@pytest.mark.parametrize("squatter", ["another patient", "another author"])
+def test_recovery_does_not_take_someone_elses_record_of_the_same_id(
+    client, settings, patient, delegate, clinician, squatter
+):
+    """Ids are per patient, and a record is the journaled write's only if the patient's record of that
+    id has the author and fingerprint it wrote: a copy of the id (a stranger's namespace, or another
+    writer under the same patient) does not keep the crashed write's ciphertext pinned."""
+    record_id = os.urandom(32)
+    cid = run_crashing_writer(settings, patient, patient, record_id, "before-chain")
+    fake_cid = cid_to_bytes(cid)  # any well-formed CID: the squatter never needs the ciphertext
+    if squatter == "another patient":
+        epoch = client.contract.category_key(delegate.address, C.OBSERVATIONS).epoch
+        args = (delegate.address, record_id, C.OBSERVATIONS, P.DIRECT_CARE, epoch, b"\x05" * 32, fake_cid)
+        client.contract.register_record(*args, sender=delegate)
+    else:
+        consent.grant(client, patient, clinician.address, A.WRITE, [C.OBSERVATIONS], [P.DIRECT_CARE])
+        epoch = client.contract.category_key(patient.address, C.OBSERVATIONS).epoch
+        args = (patient.address, record_id, C.OBSERVATIONS, P.DIRECT_CARE, epoch, b"\x05" * 32, fake_cid)
+        client.contract.register_record(*args, sender=clinician)
+    assert client.store.is_pinned(cid)
+    assert records.recover_pending(client) == [("0x" + record_id.hex(), "rolled back")]
+    assert not client.store.is_pinned(cid)
+    assert journal_entries(client) == []
 
 
 def test_next_write_settles_an_interrupted_one(client, settings, patient):
@@ -250,13 +275,13 @@ def _register_real_blob(client, author, patient, data: bytes, category, fingerpr
     """Encrypt ``data`` as write_record would, add it to IPFS, and register it on chain with the
     fingerprint ``fingerprint_of_record(real)`` instead of the real one."""
     record_id = os.urandom(32)
-    epoch, public = Keyring(client).directory(patient.address).public_key(category)
+    key = Keyring(client).current_key(patient.address, category)
     plaintext = payload.Concat(payload.payload_header("application/octet-stream", None), io.BytesIO(data))
-    writer = crypto.write_record_blob(plaintext, record_id, patient.address, category, epoch, public)
+    writer = crypto.write_record_blob(plaintext, record_id, patient.address, category, key.epoch, key.public_key)
     cid = client.store.add_stream(iter(writer))
     fingerprint = fingerprint_of_record(writer.fingerprint)
     client.contract.register_record(
-        record_id, patient.address, category, P.DIRECT_CARE, fingerprint, cid_to_bytes(cid), sender=author
+        patient.address, record_id, category, P.DIRECT_CARE, key.epoch, fingerprint, cid_to_bytes(cid), sender=author
     )
     return record_id, writer.fingerprint
 

@@ -105,7 +105,7 @@ def test_attachment_without_category_is_refused(client, patient):
     assert client.store.pins() == pins
 
 
-def test_amending_an_erased_or_superseded_record_is_refused_and_rolled_back(client, patient, lab, gp_writes):
+def test_amending_a_superseded_record_or_anothers_is_refused_and_rolled_back(client, patient, lab, gp_writes, app):
     amended = records.amend_record(client, gp_writes, lab.record_id, obs_bytes(5.9))
     pins = client.store.pins()
     before = registered_ids(client)
@@ -113,12 +113,24 @@ def test_amending_an_erased_or_superseded_record_is_refused_and_rolled_back(clie
         records.amend_record(client, gp_writes, lab.record_id, obs_bytes(5.8))
     assert amended.record_id.hex() in str(err.value)
     assert client.store.pins() == pins and registered_ids(client) == before
-    records.erase_record(client, patient, amended.record_id)
-    pins = client.store.pins()
-    with pytest.raises(RecordErased):
-        records.amend_record(client, patient, amended.record_id, obs_bytes(5.7))
+    # only the patient or the version's author amends it: another writer's consent is not enough
+    consent.grant(client, patient, app.address, A.WRITE, [C.OBSERVATIONS], [P.DIRECT_CARE])
+    with pytest.raises(AccessDenied, match="Only the patient or the record's author") as err:
+        records.amend_record(client, app, amended.record_id, obs_bytes(5.8))
+    assert err.value.error_name == "RecordNotAuthor"
     assert client.store.pins() == pins and registered_ids(client) == before
     assert journal_entries(client) == []
+
+
+def test_an_erased_version_can_still_be_amended(client, patient, lab, gp_writes):
+    """Issue 7 item 9: erasing a version does not end the chain of versions; the patient (or its
+    author) continues it, and the erased version points at its successor."""
+    records.erase_record(client, patient, lab.record_id)
+    third = records.amend_record(client, gp_writes, lab.record_id, obs_bytes(5.7))
+    erased = client.contract.record(patient.address, lab.record_id)
+    assert erased.erased and erased.superseded_by == third.record_id and erased.fingerprint == b"\0" * 32
+    assert client.contract.record(patient.address, third.record_id).previous == lab.record_id
+    assert json.loads(records.read_record(client, patient, third.record_id).data) == observation(5.7)
 
 
 def test_writing_for_an_unregistered_patient(client, clinician, stranger):

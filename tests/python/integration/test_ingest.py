@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
-from medledger import codes, consent, records
+from medledger import codes, consent, ingest, records
 from medledger.chain import events as ev
-from medledger.errors import AccessDenied, RecordFormatError
+from medledger.errors import AccessDenied, ContractRevert, RecordFormatError, StaleCategoryKey
 from medledger.ingest import Ingestor
+from medledger.keyring import Keyring
 
 C, P, A = codes.Category, codes.Purpose, codes.Access
 
@@ -41,6 +43,10 @@ def test_ingest_registers_every_record_and_each_reads_back(client, patient, writ
         futures = [ingest.submit(observation(i)) for i in range(12)]
     results = [f.result() for f in futures]
     assert registered_ids(client, patient) == {r.record_id for r in results}
+    events = client.contract.logs(ev.RecordRegistered, patient=patient.address)
+    assert [e.record_id for e in events] == [r.record_id for r in results]  # in the order submitted
+    assert len({e.log.tx_hash for e in events}) < len(results)  # several records per transaction
+    assert {e.key_epoch for e in events} == {1} and {e.author for e in events} == {writer.address}
     for i, result in enumerate(results):
         assert records.verify_fingerprint(client, result.record_id, result.fingerprint)
         read = records.read_record(client, patient, result.record_id)
@@ -79,3 +85,59 @@ def test_ingest_rolls_back_records_whose_registration_fails(client, patient, wri
     assert registered_ids(client, patient) == {first.result().record_id}
     assert set(store.pins()) == pins_before  # the ciphertexts of the refused records were unpinned
     assert not list((client.settings.cache_dir / "pending").rglob("*.json"))
+
+
+def _hold_the_first_seal(monkeypatch) -> threading.Event:
+    """Make the first record's encryption wait until the returned event is set, so that every record
+    submitted meanwhile is queued behind it and goes into the same transaction."""
+    release = threading.Event()
+    real = ingest.seal_and_store
+    first = threading.Lock()
+
+    def held(*args, **kwargs):
+        if first.acquire(blocking=False):
+            release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "seal_and_store", held)
+    return release
+
+
+def test_a_bulk_registration_registers_all_its_records_or_none(client, patient, writer, store, monkeypatch):
+    """One bad entry (an id the patient already has) reverts its whole registerRecords transaction:
+    every record in it fails with the chain's reason and loses its ciphertext; none is registered."""
+    with Ingestor(client, writer, patient.address, category=C.OBSERVATIONS) as bulk:
+        taken = bulk.submit(observation(0)).result(timeout=60).record_id
+    pins_before = set(store.pins())
+    ids = iter([b"\x01" * 32, b"\x02" * 32, taken, b"\x04" * 32, b"\x05" * 32])
+    monkeypatch.setattr(ingest.secrets, "token_bytes", lambda n: next(ids))
+    release = _hold_the_first_seal(monkeypatch)
+    bulk = Ingestor(client, writer, patient.address, category=C.OBSERVATIONS)
+    futures = [bulk.submit(observation(i)) for i in range(1, 6)]
+    release.set()
+    bulk.close()
+    for future in futures:
+        with pytest.raises(ContractRevert, match="already has a record") as refused:
+            future.result()
+        assert refused.value.error_name == "RecordAlreadyExists"
+    assert registered_ids(client, patient) == {taken}
+    assert set(store.pins()) == pins_before
+    assert not list((client.settings.cache_dir / "pending").rglob("*.json"))
+
+
+def test_ingest_checks_the_category_key_per_record(client, patient, writer, researcher, store):
+    """A key that goes stale mid-ingest (a reader holding it lost access) is refused for every record
+    sealed afterwards, before anything is uploaded; once rotated, the same ingest seals to the new epoch."""
+    bulk = Ingestor(client, writer, patient.address, category=C.OBSERVATIONS)
+    assert bulk.submit(observation(0)).result(timeout=60)
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    consent.revoke(client, patient, researcher.address, A.READ, rotate=False)  # its keys: stale now
+    pins_before = set(store.pins())
+    with pytest.raises(StaleCategoryKey):
+        bulk.submit(observation(1)).result(timeout=60)
+    assert set(store.pins()) == pins_before
+    Keyring(client).rotate(patient, patient.address, [C.OBSERVATIONS])
+    after = bulk.submit(observation(2)).result(timeout=60)
+    bulk.close()
+    assert client.contract.record(patient.address, after.record_id).key_epoch == 2
+    assert json.loads(records.read_record(client, patient, after.record_id).data)["id"] == "hr-2"

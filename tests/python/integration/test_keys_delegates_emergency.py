@@ -8,18 +8,20 @@ import json
 import pytest
 
 from medledger import audit, consent, crypto, participants, records
+from medledger.chain import FOREVER
 from medledger.chain import events as ev
-from medledger.errors import AccessDenied, KeyNotFound
+from medledger.errors import AccessDenied, KeyNotFound, RejectedKeyWarning, StaleCategoryKey
+from medledger.ingest import Ingestor
 from medledger.keyring import Keyring
 
-from .helpers import DAY, A, C, P, advance_time, obs_bytes, observation
+from .helpers import DAY, A, C, P, advance_time, journal_entries, obs_bytes, observation, registered_ids
 
 REASON = crypto.fingerprint_of(b"\1" * 32, b"410429000")
 
 
 def open_bypassing_chain(client, reader, written) -> bytes:
     """What a reader can do with the ciphertext alone: try every key it holds, no chain check."""
-    patient = client.contract.record(written.record_id).patient
+    patient = records.find_record(client, written.record_id).patient
     keys = Keyring(client).secrets(reader, patient, [written.category])
     blob = client.store.cat(written.cid)
     return b"".join(
@@ -40,11 +42,11 @@ def test_revoked_grantee_cannot_open_later_records_while_others_still_can(
     consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
     consent.appoint_delegate(client, patient, delegate.address, [C.OBSERVATIONS], client.now() + 365 * DAY)
     before = records.write_record(client, gp_writes, patient.address, obs_bytes(6.1, "before"))
-    epoch_before = Keyring(client).directory(patient.address).public_key(C.OBSERVATIONS)[0]
+    epoch_before = client.contract.category_key(patient.address, C.OBSERVATIONS).epoch
     assert b"before" in open_bypassing_chain(client, researcher, before)
 
     consent.revoke(client, patient, researcher.address, A.READ)
-    epoch_after, _ = Keyring(client).directory(patient.address).public_key(C.OBSERVATIONS)
+    epoch_after = client.contract.category_key(patient.address, C.OBSERVATIONS).epoch
     assert epoch_after == epoch_before + 1
     after = records.write_record(client, gp_writes, patient.address, obs_bytes(5.9, "after"))
 
@@ -61,31 +63,54 @@ def test_revoked_grantee_cannot_open_later_records_while_others_still_can(
     assert json.loads(records.read_record(client, patient, after.record_id).data)["id"] == "after"
 
 
+def _keys(client, patient) -> dict:
+    return {c: client.contract.category_key(patient.address, c) for c in C}
+
+
 def test_rotation_touches_only_the_revoked_categories(client, patient, researcher):
     consent.grant(client, patient, researcher.address, A.READ, [C.GENOMICS], [P.RESEARCH])
-    before = Keyring(client).directory(patient.address)
+    before = _keys(client, patient)
     consent.revoke(client, patient, researcher.address, A.READ)
-    after = Keyring(client).directory(patient.address)
-    assert after.categories[C.GENOMICS].epoch == before.categories[C.GENOMICS].epoch + 1
-    changed = {c for c in after.categories if after.categories[c] != before.categories[c]}
+    after = _keys(client, patient)
+    assert after[C.GENOMICS].epoch == before[C.GENOMICS].epoch + 1
+    assert after[C.GENOMICS].valid_until == FOREVER and not after[C.GENOMICS].stale(client.now())
+    changed = {c for c in C if after[c] != before[c]}
     assert changed == {C.GENOMICS}
+    # the patient holds the new secret (her envelope came first), and it matches the key on chain
+    held = Keyring(client).secrets(patient, patient.address, [C.GENOMICS])[C.GENOMICS]
+    assert crypto.public_from_secret(held[after[C.GENOMICS].epoch]) == after[C.GENOMICS].public_key
 
 
-def test_revoke_without_rotation_keeps_the_epoch(client, patient, researcher):
+def test_revoke_without_rotation_leaves_a_stale_key_that_writers_refuse(client, patient, researcher, clinician):
+    """Revoking a consent whose grantee holds the keys makes them stale on chain at once; a writer
+    then refuses to seal to them (a typed error, nothing stored), until the patient rotates."""
+    consent.grant(client, patient, clinician.address, A.WRITE, [C.GENOMICS], [P.DIRECT_CARE])
     consent.grant(client, patient, researcher.address, A.READ, [C.GENOMICS], [P.RESEARCH])
-    epoch = Keyring(client).directory(patient.address).public_key(C.GENOMICS)[0]
+    epoch = client.contract.category_key(patient.address, C.GENOMICS).epoch
     consent.revoke(client, patient, researcher.address, A.READ, rotate=False)
-    assert Keyring(client).directory(patient.address).public_key(C.GENOMICS)[0] == epoch
+    key = client.contract.category_key(patient.address, C.GENOMICS)
+    assert key.epoch == epoch and key.stale(client.now())
+    pins, before = client.store.pins(), registered_ids(client)
+    genome = b"ACGT" * 100
+    with pytest.raises(StaleCategoryKey, match=r"genomics key of patient .* is stale since") as err:
+        records.write_record(client, clinician, patient.address, genome, category=C.GENOMICS, content_type="text/plain")
+    assert (err.value.category, err.value.epoch, err.value.patient) == (C.GENOMICS, epoch, patient.address)
+    assert client.store.pins() == pins and registered_ids(client) == before and journal_entries(client) == []
+    with pytest.raises(StaleCategoryKey):
+        Ingestor(client, clinician, patient.address, category=C.GENOMICS, content_type="text/plain")
+    Keyring(client).rotate(patient, patient.address, [C.GENOMICS])
+    written = records.write_record(client, clinician, patient.address, genome, category=C.GENOMICS)
+    assert records.read_record(client, patient, written.record_id).data == genome
 
 
 def test_narrowing_a_read_consent_rotates_the_dropped_categories(client, patient, researcher):
     consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS, C.GENOMICS], [P.RESEARCH])
     before = records.write_record(client, patient, patient.address, obs_bytes(6.1, "before"))
-    epochs = Keyring(client).directory(patient.address)
+    keys = _keys(client, patient)
     assert consent.grant(client, patient, researcher.address, A.READ, [C.GENOMICS], [P.RESEARCH])
-    after_dir = Keyring(client).directory(patient.address)
-    assert after_dir.public_key(C.OBSERVATIONS)[0] == epochs.public_key(C.OBSERVATIONS)[0] + 1
-    assert after_dir.public_key(C.GENOMICS) == epochs.public_key(C.GENOMICS)
+    after_keys = _keys(client, patient)
+    assert after_keys[C.OBSERVATIONS].epoch == keys[C.OBSERVATIONS].epoch + 1
+    assert after_keys[C.GENOMICS] == keys[C.GENOMICS]
     after = records.write_record(client, patient, patient.address, obs_bytes(5.9, "after"))
     with pytest.raises(KeyNotFound):
         open_bypassing_chain(client, researcher, after)
@@ -99,6 +124,8 @@ def test_narrowing_a_read_consent_rotates_the_dropped_categories(client, patient
 def test_reinstated_grantee_reads_records_written_after_a_rotation_during_its_suspension(
     client, patient, researcher, app, registrar, lab
 ):
+    """The chain releases keys to no suspended participant, so a rotation during the suspension skips
+    it; once reinstated, a reissue (the patient's tools) sends it the new keys."""
     consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
     consent.grant(client, patient, app.address, A.READ, [C.OBSERVATIONS], [P.COMMERCIAL])
     participants.suspend(client, registrar, researcher.address)
@@ -107,8 +134,11 @@ def test_reinstated_grantee_reads_records_written_after_a_rotation_during_its_su
     with pytest.raises(AccessDenied, match="suspended"):
         records.read_record(client, researcher, later.record_id, purpose=P.RESEARCH)
     participants.reinstate(client, registrar, researcher.address)
-    for written in (lab, later):
-        assert records.read_record(client, researcher, written.record_id, purpose=P.RESEARCH).data
+    assert records.read_record(client, researcher, lab.record_id, purpose=P.RESEARCH).data
+    with pytest.raises(KeyNotFound):
+        records.read_record(client, researcher, later.record_id, purpose=P.RESEARCH)
+    assert Keyring(client).reissue(patient, patient.address) == 2  # the researcher and the GP
+    assert records.read_record(client, researcher, later.record_id, purpose=P.RESEARCH).data
 
 
 # --- delegates -----------------------------------------------------------------------------------
@@ -185,12 +215,42 @@ def test_expired_delegation_stops_reading(client, patient, delegate, lab):
         records.read_record(client, delegate, lab.record_id, purpose=P.FAMILY_CARE)
 
 
+def test_a_junk_envelope_secret_is_ignored_and_reported(client, patient, delegate, gp_writes, lab):
+    """Issue 12 item 2: a delegate (entitled to publish for observations) sends the GP an envelope
+    with a junk observations key and a key of a category the publication does not name. Neither is
+    used: each is checked against the public key the chain recorded (and the categories the event
+    names); both are reported, and the GP still reads with the key it really holds."""
+    consent.appoint_delegate(client, patient, delegate.address, [C.OBSERVATIONS], client.now() + 30 * DAY)
+    epoch = client.contract.category_key(patient.address, C.OBSERVATIONS).epoch
+    junk = {C.OBSERVATIONS: {epoch: crypto.generate_keypair().secret}, C.GENOMICS: {1: b"\x07" * 32}}
+    blob = crypto.make_envelope(gp_writes.encryption.public, patient.address, junk)
+    pointer = client.put_small(blob)
+    client.contract.publish_key_envelope(
+        patient.address, gp_writes.address, pointer, categories=[C.OBSERVATIONS], sender=delegate
+    )
+    keyring = Keyring(client)
+    with pytest.warns(RejectedKeyWarning, match=f"published by {delegate.address}") as caught:
+        held = keyring.secrets(gp_writes, patient.address, [C.OBSERVATIONS, C.GENOMICS])
+    assert len([w for w in caught if w.category is RejectedKeyWarning]) == 2, [str(w.message) for w in caught]
+    assert set(held) == {C.OBSERVATIONS} and held[C.OBSERVATIONS][epoch] != junk[C.OBSERVATIONS][epoch]
+    reasons = {(r.category, r.epoch): r.reason for r in keyring.rejected}
+    assert reasons == {
+        (C.OBSERVATIONS, epoch): "it does not match the public key the chain recorded for this category and epoch",
+        (C.GENOMICS, 1): "its publication does not name this category",
+    }
+    assert all(r.envelope == pointer and r.published_by == delegate.address for r in keyring.rejected)
+    with pytest.warns(RejectedKeyWarning):
+        assert json.loads(records.read_record(client, gp_writes, lab.record_id).data) == observation()
+
+
 # --- emergency -----------------------------------------------------------------------------------
 def _release_keys_to(client, patient, clinician, categories):
     """Deliver category keys to the A&E clinician (the patient's side of an emergency)."""
     keyring = Keyring(client)
     pointer = keyring.envelope_for(patient, patient.address, keyring.recipient_key(clinician.address), categories)
-    client.contract.publish_key_envelope(patient.address, clinician.address, pointer, sender=patient)
+    client.contract.publish_key_envelope(
+        patient.address, clinician.address, pointer, categories=categories, sender=patient
+    )
 
 
 def test_emergency_read_is_flagged_and_ends_with_the_window(client, patient, emergency_clinician, lab):
@@ -226,9 +286,28 @@ def test_patient_opted_out_refuses_emergency_opening(client, patient, emergency_
     with pytest.raises(AccessDenied, match="opted out of emergency access") as err:
         consent.open_emergency(client, emergency_clinician, patient.address, 3600, REASON)
     assert patient.address in str(err.value)
-    assert client.contract.emergency_access_expiry(patient.address, emergency_clinician.address) == 0
+    assert not consent.emergency_access(client, patient.address, emergency_clinician.address).open
     assert consent.set_emergency_opt_out(client, patient, False)
     assert consent.open_emergency(client, emergency_clinician, patient.address, 3600, REASON) > client.now()
+
+
+def test_emergency_access_is_confirmed_by_the_patient_or_a_delegate_not_the_clinician(
+    client, patient, delegate, emergency_clinician
+):
+    consent.open_emergency(client, emergency_clinician, patient.address, 3600, REASON)
+    opened = consent.emergency_access(client, patient.address, emergency_clinician.address)
+    assert opened.open and opened.run_start > 0 and opened.expires_at > client.now()
+    with pytest.raises(AccessDenied, match="may not manage the consents"):
+        consent.confirm_emergency(client, emergency_clinician, patient.address, emergency_clinician.address)
+    advance_time(client, 60)
+    assert consent.confirm_emergency(client, patient, patient.address, emergency_clinician.address)
+    confirmed = consent.emergency_access(client, patient.address, emergency_clinician.address)
+    assert confirmed.run_start == client.now() > opened.run_start
+    [event] = client.contract.logs(ev.EmergencyAccessConfirmed, patient=patient.address)
+    assert (event.clinician, event.by) == (emergency_clinician.address, patient.address)
+    consent.appoint_delegate(client, patient, delegate.address, [C.OBSERVATIONS], client.now() + DAY)
+    advance_time(client, 60)
+    assert consent.confirm_emergency(client, delegate, patient.address, emergency_clinician.address)
 
 
 def test_only_clinicians_open_emergency_access(client, patient, researcher):

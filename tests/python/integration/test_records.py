@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
+
+import pytest
 
 from medledger import consent, records
+from medledger.chain import MedledgerContract
 from medledger.chain import events as ev
+from medledger.errors import AmbiguousRecord, ContractRevert, TamperingDetected, UnknownRecord
+from medledger.storage import cid_to_bytes
 
 from .helpers import A, C, P, accessed, block_number, obs_bytes, observation
 
@@ -32,8 +38,9 @@ def test_clinician_with_write_consent_writes_and_reads(client, patient, lab, cli
     read = records.read_record(client, clinician, lab.record_id)
     assert json.loads(read.data) == observation()
     assert read.author == clinician.address
-    info = client.contract.record(lab.record_id)
+    info = client.contract.record(patient.address, lab.record_id)
     assert info.patient == patient.address and info.category == C.OBSERVATIONS
+    assert info.author == clinician.address and info.key_epoch == 1 and info.fingerprint == lab.fingerprint
 
 
 def test_attachment_round_trip_with_content_type_and_file_output(client, patient, tmp_path):
@@ -85,8 +92,8 @@ def test_multi_chunk_record_of_one_megabyte(client, patient, tmp_path):
 
 def test_amend_links_versions_and_both_stay_readable(client, patient, lab, clinician):
     amended = records.amend_record(client, clinician, lab.record_id, obs_bytes(5.9))
-    old = client.contract.record(lab.record_id)
-    new = client.contract.record(amended.record_id)
+    old = client.contract.record(patient.address, lab.record_id)
+    new = client.contract.record(patient.address, amended.record_id)
     assert old.superseded_by == amended.record_id  # nextVersion
     assert new.previous == lab.record_id  # previousVersion
     assert old.previous is None and new.superseded_by is None
@@ -116,11 +123,65 @@ def test_list_records_shows_versions_batches_and_erasure(client, patient, lab, c
     assert json.loads(json.dumps([r.to_json() for r in listed.values()]))
 
 
-def test_verify_fingerprint(client, lab):
+def test_verify_fingerprint(client, patient, delegate, lab):
     assert records.verify_fingerprint(client, lab.record_id, lab.fingerprint)
+    assert records.verify_fingerprint(client, lab.record_id, lab.fingerprint, patient=patient.address)
     wrong = bytes([lab.fingerprint[0] ^ 1]) + lab.fingerprint[1:]
     assert not records.verify_fingerprint(client, lab.record_id, wrong)
-    assert not records.verify_fingerprint(client, os.urandom(32), lab.fingerprint)
+    with pytest.raises(UnknownRecord):
+        records.verify_fingerprint(client, os.urandom(32), lab.fingerprint)
+    with pytest.raises(UnknownRecord, match=f"of patient {delegate.address}"):  # ids are per patient
+        records.verify_fingerprint(client, lab.record_id, lab.fingerprint, patient=delegate.address)
+
+
+def test_header_is_rebuilt_from_events_after_amend_and_erase(client, patient, lab, clinician):
+    """Every call on a record passes its current header, rebuilt from RecordRegistered, RecordAmended
+    and RecordErased; the chain accepts exactly that one, and a header from before a change is refused."""
+    before = client.contract.record(patient.address, lab.record_id).current()
+    assert client.contract.is_record_header(patient.address, lab.record_id, before)
+    amended = records.amend_record(client, clinician, lab.record_id, obs_bytes(5.9))
+    after_amend = client.contract.record(patient.address, lab.record_id).current()
+    assert after_amend == replace(before, next=amended.record_id)
+    assert not client.contract.is_record_header(patient.address, lab.record_id, before)
+    new = client.contract.record(patient.address, amended.record_id).current()
+    assert (new.previous, new.author, new.fingerprint) == (lab.record_id, clinician.address, amended.fingerprint)
+
+    assert records.erase_record(client, patient, lab.record_id)
+    erased = client.contract.record(patient.address, lab.record_id).current()
+    assert erased == replace(after_amend, erased=True, fingerprint=b"\0" * 32)
+    assert client.contract.is_record_header(patient.address, lab.record_id, erased)
+    with pytest.raises(ContractRevert) as err:  # the header from before the erasure is not current
+        client.contract.erase_record(patient.address, lab.record_id, after_amend, sender=patient)
+    assert err.value.error_name == "RecordHeaderMismatch"
+    assert records.erase_record(client, patient, lab.record_id) is False  # erased already: unchanged
+
+
+def test_a_node_that_leaves_out_an_event_is_caught(client, patient, lab, monkeypatch):
+    """The rebuilt header must hash to the chain's commitment: a node that drops the erasure (so
+    that an erased record would still look readable) is detected, not believed."""
+    records.erase_record(client, patient, lab.record_id)
+    real = MedledgerContract.raw_logs
+
+    def without_erasures(self, topics, **kwargs):
+        return [e for e in real(self, topics, **kwargs) if not isinstance(e, ev.RecordErased)]
+
+    monkeypatch.setattr(MedledgerContract, "raw_logs", without_erasures)
+    with pytest.raises(TamperingDetected, match="do not rebuild its on-chain commitment"):
+        records.read_record(client, patient, lab.record_id)
+
+
+def test_the_same_id_under_another_patient_is_another_record(client, patient, delegate, lab):
+    """A stranger copying a record id into its own namespace takes nothing from the patient: the
+    patient's record stays hers, and naming the patient reads it; without a name the id is ambiguous."""
+    epoch = client.contract.category_key(delegate.address, C.OBSERVATIONS).epoch
+    copy = (delegate.address, lab.record_id, C.OBSERVATIONS, P.DIRECT_CARE, epoch, b"\x09" * 32)
+    client.contract.register_record(*copy, cid_to_bytes(lab.cid), sender=delegate)
+    with pytest.raises(AmbiguousRecord, match="exists under 2 patients"):
+        records.read_record(client, patient, lab.record_id)
+    read = records.read_record(client, patient, lab.record_id, patient=patient.address)
+    assert json.loads(read.data) == observation()
+    assert records.verify_fingerprint(client, lab.record_id, lab.fingerprint, patient=patient.address)
+    assert not records.verify_fingerprint(client, lab.record_id, lab.fingerprint, patient=delegate.address)
 
 
 def test_patient_read_sends_no_audit_transaction(client, patient, lab):

@@ -46,7 +46,7 @@ def test_revoke_with_reencrypt_closes_old_records_to_the_revoked_grantee(client,
     changed, done = workflows.revoke(client, patient, researcher.address, A.READ, reencrypt=True)
     assert changed and [r.previous for r in done] == [old.record_id]
 
-    new_id = client.contract.record(old.record_id).superseded_by
+    new_id = client.contract.record(patient.address, old.record_id).superseded_by
     assert new_id is not None, "the old record is superseded by its re-encrypted version"
     assert not store.is_pinned(old.cid)
     # The remaining reader reads the new version; its content is unchanged.
@@ -64,7 +64,7 @@ def test_revoke_with_reencrypt_closes_old_records_to_the_revoked_grantee(client,
             category=C.OBSERVATIONS,
         )
     # Records of other categories are untouched.
-    assert client.contract.record(other.record_id).superseded_by is None
+    assert client.contract.record(patient.address, other.record_id).superseded_by is None
 
 
 def test_delegate_asking_for_reencryption_is_refused_before_anything_is_sent(client, patient, delegate, researcher):
@@ -75,7 +75,7 @@ def test_delegate_asking_for_reencryption_is_refused_before_anything_is_sent(cli
     records.write_record(client, patient, patient.address, lab(6.1))
     blocks = client.chain.block_number()
     nonce = client.chain.nonce(delegate.address)
-    directory = client.contract.key_directory(patient.address)
+    keys = [client.contract.category_key(patient.address, c) for c in C]
     before = client.contract.consent(patient.address, researcher.address, A.READ)
 
     with pytest.raises(AccessDenied, match="Only the patient"):
@@ -83,7 +83,7 @@ def test_delegate_asking_for_reencryption_is_refused_before_anything_is_sent(cli
 
     assert client.chain.block_number() == blocks
     assert client.chain.nonce(delegate.address) == nonce
-    assert client.contract.key_directory(patient.address) == directory
+    assert [client.contract.category_key(patient.address, c) for c in C] == keys
     assert client.contract.consent(patient.address, researcher.address, A.READ) == before
     # without re-encryption the same delegate may revoke (within its bounds): the refusal was about that
     assert workflows.revoke(client, delegate, researcher.address, A.READ, patient=patient.address) == (True, [])
