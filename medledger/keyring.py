@@ -163,14 +163,13 @@ class Keyring:
         return found
 
     def _sources(self, recipient: str, patient: str) -> list[_Source]:
-        contract = self.client.contract
-        sources = [
-            _Source(e.key_envelope, frozenset(int(c) for c in e.categories), e.by)
-            for e in contract.logs(ConsentGranted, patient=patient, grantee=recipient)
-            if e.key_envelope != ZERO32
-        ]
-        for e in contract.logs(KeyEnvelopePublished, patient=patient, recipient=recipient):
-            sources.append(_Source(e.envelope, frozenset(int(c) for c in e.categories), e.by))
+        """Every envelope delivered to ``recipient`` for ``patient``: with a read grant, or published."""
+        sources = []
+        for e in self.client.contract.logs_of((ConsentGranted, KeyEnvelopePublished), patient, recipient):
+            if isinstance(e, ConsentGranted) and e.key_envelope != ZERO32:
+                sources.append(_Source(e.key_envelope, frozenset(int(c) for c in e.categories), e.by))
+            elif isinstance(e, KeyEnvelopePublished):
+                sources.append(_Source(e.envelope, frozenset(int(c) for c in e.categories), e.by))
         return sources
 
     def _fetch(self, pointer: bytes) -> bytes:

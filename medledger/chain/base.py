@@ -16,7 +16,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 
 from .deployments import Deployment
-from .events import ChainEvent, EventCodec, Receipt
+from .events import ChainEvent, EventCodec, Receipt, encode_topic
 from .reverts import ErrorDecoder
 from .rpc import Chain
 
@@ -99,3 +99,11 @@ class ContractBase:
         list of topics), oldest first."""
         start = self.deployment.block_number if from_block is None else from_block
         return self.codec.decode_all(self.chain.logs(self.address, topics, start))
+
+    def logs_of(self, kinds: tuple[type[ChainEvent], ...], *indexed: str | bytes) -> list[ChainEvent]:
+        """Events of any of ``kinds`` (one query) whose leading indexed arguments are ``indexed``, in
+        order: the kinds must index the same types there (e.g. a patient, then a grantee or recipient)."""
+        topics: list[Any] = [[self.codec.topic0(k) for k in kinds]]
+        for value in indexed:
+            topics.append(encode_topic("address" if isinstance(value, str) else "bytes32", value))
+        return self.raw_logs(topics)

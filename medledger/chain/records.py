@@ -118,9 +118,9 @@ class RecordCalls(ContractBase):
 
     def patients_with_record(self, record_id: bytes) -> list[str]:
         """Every patient that has a record or batch named ``record_id`` (ids are per patient)."""
-        patients = {e.patient for e in self.logs(RecordRegistered, record_id=record_id)}
-        patients |= {e.patient for e in self.logs(BatchAnchored, root=record_id)}
-        return sorted(patients)
+        created = [self.codec.topic0(k) for k in (RecordRegistered, BatchAnchored)]
+        found = self.raw_logs([created, encode_topic("bytes32", record_id)])
+        return sorted({e.patient for e in found if isinstance(e, (RecordRegistered, BatchAnchored))})
 
     def verify_fingerprint(self, patient: str, record_id: bytes, header: RecordHeader, fingerprint: bytes) -> bool:
         return bool(self._view("verifyFingerprint", _address(patient), record_id, header.as_abi(), fingerprint))

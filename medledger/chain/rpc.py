@@ -145,8 +145,13 @@ class Chain:
         return len(self.guarded(lambda: self.w3.eth.get_code(to_checksum_address(address)))) > 0
 
     def logs(self, address: str, topics: Sequence[str | list[str] | None], from_block: int) -> list[dict[str, Any]]:
-        """Raw logs of ``address`` matching ``topics`` from ``from_block`` to the latest block, fetched
-        in chunks (nodes cap the range of one request)."""
+        """Raw logs of ``address`` matching ``topics`` from ``from_block`` to the latest block: one request,
+        or, if the node refuses it (nodes cap the range of one request), in chunks."""
+        query = {"address": address, "topics": list(topics), "fromBlock": hex(from_block), "toBlock": "latest"}
+        try:
+            return list(self.rpc("eth_getLogs", [query]))
+        except ChainError:
+            pass  # too wide for this node: ask in chunks (a real failure repeats there and is raised)
         latest = self.block_number()
         out: list[dict[str, Any]] = []
         for lo in range(from_block, latest + 1, LOG_CHUNK_BLOCKS):

@@ -14,6 +14,7 @@ from medledger.chain import events as ev
 from medledger.client import Client
 from medledger.errors import (
     AccessDenied,
+    ChainError,
     ContractRevert,
     RecordErased,
     RecordFormatError,
@@ -250,3 +251,25 @@ def test_only_the_patient_erases(client, patient, lab, clinician):
     with pytest.raises(AccessDenied, match="Only patient"):
         records.erase_record(client, clinician, lab.record_id)
     assert client.store.is_pinned(lab.cid)
+
+
+def test_a_node_that_caps_the_log_range_is_asked_in_chunks(client, patient, lab, monkeypatch):
+    """Logs are asked for in one request; a node that refuses the range (as public nodes do) is
+    asked again in chunks, with the same answer."""
+    from medledger.chain import rpc
+
+    expected = client.contract.logs(ev.RecordRegistered, patient=patient.address)
+    real = rpc.Chain.rpc
+    asked: list[tuple[str, str]] = []
+
+    def capped(self, method, params):
+        if method == "eth_getLogs":
+            asked.append((params[0]["fromBlock"], params[0]["toBlock"]))
+            if params[0]["toBlock"] == "latest":
+                raise ChainError("eth_getLogs failed: block range too large")
+        return real(self, method, params)
+
+    monkeypatch.setattr(rpc.Chain, "rpc", capped)
+    monkeypatch.setattr(rpc, "LOG_CHUNK_BLOCKS", 3)
+    assert client.contract.logs(ev.RecordRegistered, patient=patient.address) == expected != []
+    assert asked[0][1] == "latest" and len(asked) > 2 and all(hi != "latest" for _, hi in asked[1:])
