@@ -19,12 +19,15 @@ from .chain.events import (
     DelegateAppointed,
     DelegateRemoved,
     EmergencyAccessClosed,
+    EmergencyAccessConfirmed,
     EmergencyAccessOpened,
     EmergencyOptOutChanged,
     RecordAccessed,
     RecordAmended,
     RecordErased,
     RecordRegistered,
+    SignedConsentConsumed,
+    SignedRequestsInvalidated,
 )
 from .client import Client, as_address
 
@@ -36,9 +39,12 @@ _EVENTS: tuple[type[ChainEvent], ...] = (
     RecordErased,
     ConsentGranted,
     ConsentRevoked,
+    SignedConsentConsumed,
+    SignedRequestsInvalidated,
     DelegateAppointed,
     DelegateRemoved,
     EmergencyAccessOpened,
+    EmergencyAccessConfirmed,
     EmergencyAccessClosed,
     EmergencyOptOutChanged,
 )
@@ -123,6 +129,14 @@ def _consent_event(e: ChainEvent) -> Described:
         return e.by, None, None, False, detail
     if isinstance(e, ConsentRevoked):
         return e.by, None, None, False, f"revoked the {codes.label(e.access)} consent of {e.grantee}"
+    if isinstance(e, SignedConsentConsumed):
+        detail = (
+            f"signed a request (issued {utc(e.issued_at)}) on the {codes.label(e.access)} consent of {e.grantee}; "
+            "submitted, it changed nothing"
+        )
+        return e.patient, None, None, False, detail
+    if isinstance(e, SignedRequestsInvalidated):
+        return e.by, None, None, False, f"voided every outstanding signed request (nonce now {e.new_nonce})"
     if isinstance(e, DelegateAppointed):
         detail = f"appointed delegate {e.delegate} for {_cats(e.categories)} until {utc(e.expiry)}"
         return e.patient, None, None, False, detail
@@ -131,6 +145,8 @@ def _consent_event(e: ChainEvent) -> Described:
     if isinstance(e, EmergencyAccessOpened):
         detail = f"opened emergency access until {utc(e.expires_at)} (reason code 0x{e.reason_code.hex()[:12]}…)"
         return e.clinician, None, None, True, detail
+    if isinstance(e, EmergencyAccessConfirmed):
+        return e.by, None, None, True, f"confirmed the emergency access of {e.clinician}"
     if isinstance(e, EmergencyAccessClosed):
         return e.by, None, None, False, f"closed the emergency access of {e.clinician}"
     if isinstance(e, EmergencyOptOutChanged):

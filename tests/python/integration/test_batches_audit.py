@@ -15,7 +15,7 @@ from medledger.errors import RecordErased
 from medledger.keyring import Keyring
 from medledger.storage import cid_to_bytes
 
-from .helpers import DAY, A, C, P, obs_bytes
+from .helpers import DAY, A, C, P, advance_time, obs_bytes
 
 
 def readings(n: int, start: int = 1_767_000_000) -> list[dict]:
@@ -161,6 +161,24 @@ def test_trail_holds_every_change_in_order_and_exports(client, patient, clinicia
         assert row["block"] == str(e.block) and row["time_utc"] == utc(e.time)
         assert row["emergency"] == str(e.emergency) and row["detail"] == e.detail
         assert row["purpose"] == (e.purpose or "") and row["record"] == (e.record or "")
+
+
+def test_trail_explains_signed_requests_that_changed_nothing_and_cancellations(client, patient, researcher, relayer):
+    """Issue 7 item 5: a signed request used without a change, and a cancellation of outstanding
+    requests, each leave an entry."""
+    terms = ([C.OBSERVATIONS], [P.RESEARCH])
+    consent.submit(client, relayer, consent.sign_grant(client, patient, researcher.address, A.READ, *terms))
+    advance_time(client, 1)
+    assert not consent.submit(client, relayer, consent.sign_grant(client, patient, researcher.address, A.READ, *terms))
+    consent.invalidate_signed_requests(client, patient)
+    entries = audit.trail(client, patient.address)
+    assert [(e.event, e.actor) for e in entries] == [
+        ("ConsentGranted", patient.address),
+        ("SignedConsentConsumed", patient.address),
+        ("SignedRequestsInvalidated", patient.address),
+    ]
+    assert "changed nothing" in entries[1].detail and researcher.address in entries[1].detail
+    assert "voided every outstanding signed request" in entries[2].detail
 
 
 def test_trail_of_another_patient_is_separate(client, patient, delegate, clinician):

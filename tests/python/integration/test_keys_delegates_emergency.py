@@ -10,7 +10,7 @@ import pytest
 from medledger import audit, consent, crypto, participants, records
 from medledger.chain import FOREVER
 from medledger.chain import events as ev
-from medledger.errors import AccessDenied, KeyNotFound, RejectedKeyWarning, StaleCategoryKey
+from medledger.errors import AccessDenied, KeyNotFound, RejectedKeyWarning, ServiceUnavailable, StaleCategoryKey
 from medledger.ingest import Ingestor
 from medledger.keyring import Keyring
 
@@ -101,6 +101,27 @@ def test_revoke_without_rotation_leaves_a_stale_key_that_writers_refuse(client, 
     Keyring(client).rotate(patient, patient.address, [C.GENOMICS])
     written = records.write_record(client, clinician, patient.address, genome, category=C.GENOMICS)
     assert records.read_record(client, patient, written.record_id).data == genome
+
+
+def test_a_registration_whose_envelope_never_landed_is_repaired_by_registering_again(client, stranger, monkeypatch):
+    """Registering is two transactions (the keys, then the patient's own envelope); if the second never
+    lands the secrets are lost, and registering again rotates every category the patient cannot open."""
+    real_send = client.contract.send
+
+    def node_dies_before_the_envelope(tx, sender):
+        if tx.function == "publishKeyEnvelope":
+            raise ServiceUnavailable("Ethereum node", "http://127.0.0.1:1", "stopped answering (test)")
+        return real_send(tx, sender)
+
+    monkeypatch.setattr(client.contract, "send", node_dies_before_the_envelope)
+    with pytest.raises(ServiceUnavailable):
+        participants.register_patient(client, stranger)
+    monkeypatch.setattr(client.contract, "send", real_send)
+    keyring = Keyring(client)
+    assert client.contract.is_patient(stranger.address) and keyring.unheld(stranger) == [int(c) for c in C]
+    assert participants.register_patient(client, stranger)
+    assert keyring.unheld(stranger) == [] and {k.epoch for k in _keys(client, stranger).values()} == {2}
+    assert participants.register_patient(client, stranger) is False  # nothing left to do
 
 
 def test_narrowing_a_read_consent_rotates_the_dropped_categories(client, patient, researcher):
