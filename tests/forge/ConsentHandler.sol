@@ -132,7 +132,11 @@ contract ConsentHandler is ConsentModel, Outcomes {
     }
 
     /// @dev A validity window: from now, from a past or a future second; one time in 10 empty or over.
-    function _window(uint64 startSeed, uint64 durSeed, uint256 shape) internal view returns (uint64 start, uint64 expiry) {
+    function _window(uint64 startSeed, uint64 durSeed, uint256 shape)
+        internal
+        view
+        returns (uint64 start, uint64 expiry)
+    {
         uint256 s = shape % 4;
         if (s == 1) start = _now() + uint64(startSeed % 10 days);
         else if (s == 2) start = _now() - uint64(startSeed % 10 days);
@@ -171,8 +175,9 @@ contract ConsentHandler is ConsentModel, Outcomes {
         } else if (mSuspended[caller]) {
             out[n++] = abi.encodeWithSelector(IParticipantRegistry.RegistryParticipantSuspended.selector, caller);
         } else if (categories & d.categories != categories) {
-            out[n++] =
-                abi.encodeWithSelector(IConsentManager.ConsentDelegateOutOfBounds.selector, caller, d.categories, categories);
+            out[n++] = abi.encodeWithSelector(
+                IConsentManager.ConsentDelegateOutOfBounds.selector, caller, d.categories, categories
+            );
         }
         return n;
     }
@@ -221,7 +226,8 @@ contract ConsentHandler is ConsentModel, Outcomes {
         IConsentManager.Consent memory t = _randomTerms(seed, categories, purposes, startSeed, durSeed);
         IConsentManager.Access access = _access(seed >> 24);
         // A write grant carries an envelope only now and then (it is refused: writers get no secrets).
-        bytes32 envelope = access == IConsentManager.Access.Read || (seed >> 58) % 8 == 0 ? _envelope(seed >> 60) : bytes32(0);
+        bytes32 envelope =
+            access == IConsentManager.Access.Read || (seed >> 58) % 8 == 0 ? _envelope(seed >> 60) : bytes32(0);
         _grant("grant", _manager(seed >> 8, patient), patient, _grantee(seed >> 16), access, t, envelope);
     }
 
@@ -453,7 +459,8 @@ contract ConsentHandler is ConsentModel, Outcomes {
                 address(medledger)
             )
         );
-        (uint8 v, bytes32 r, bytes32 s) = VM.sign(SIGNER_KEY, keccak256(abi.encodePacked("\x19\x01", domain, structHash)));
+        (uint8 v, bytes32 r, bytes32 s) =
+            VM.sign(SIGNER_KEY, keccak256(abi.encodePacked("\x19\x01", domain, structHash)));
         return abi.encodePacked(r, s, v);
     }
 
@@ -475,7 +482,9 @@ contract ConsentHandler is ConsentModel, Outcomes {
             out[n++] = abi.encodeWithSignature("InvalidAccountNonce(address,uint256)", patient, mNonce[patient]);
         }
         // Every request is signed with SIGNER's key: for any other patient it is not the patient's signature.
-        if (patient != SIGNER) out[n++] = abi.encodeWithSelector(IConsentManager.ConsentInvalidSignature.selector, patient);
+        if (patient != SIGNER) {
+            out[n++] = abi.encodeWithSelector(IConsentManager.ConsentInvalidSignature.selector, patient);
+        }
         return n;
     }
 
@@ -500,8 +509,18 @@ contract ConsentHandler is ConsentModel, Outcomes {
         bytes memory signature = _sign(
             keccak256(
                 abi.encode(
-                    keccak256(bytes(GRANT_TYPE)), r.patient, r.grantee, r.access, r.categories, r.purposes, r.start,
-                    r.expiry, r.keyEnvelope, r.issuedAt, r.nonce, r.deadline
+                    keccak256(bytes(GRANT_TYPE)),
+                    r.patient,
+                    r.grantee,
+                    r.access,
+                    r.categories,
+                    r.purposes,
+                    r.start,
+                    r.expiry,
+                    r.keyEnvelope,
+                    r.issuedAt,
+                    r.nonce,
+                    r.deadline
                 )
             )
         );
@@ -539,7 +558,11 @@ contract ConsentHandler is ConsentModel, Outcomes {
         r.nonce = _nonce(seed >> 80, patient);
         r.deadline = _deadline(seed >> 96);
         bytes memory signature = _sign(
-            keccak256(abi.encode(keccak256(bytes(REVOKE_TYPE)), r.patient, r.grantee, r.access, r.issuedAt, r.nonce, r.deadline))
+            keccak256(
+                abi.encode(
+                    keccak256(bytes(REVOKE_TYPE)), r.patient, r.grantee, r.access, r.issuedAt, r.nonce, r.deadline
+                )
+            )
         );
         bytes[] memory expected = new bytes[](8);
         uint256 n = _signedRequestDenials(patient, r.issuedAt, r.nonce, r.deadline, expected, 0);
@@ -624,7 +647,8 @@ contract ConsentHandler is ConsentModel, Outcomes {
         bytes[] memory expected = new bytes[](1);
         uint256 n;
         if (mKind[account] == IParticipantRegistry.ParticipantKind.None) {
-            expected[n++] = abi.encodeWithSelector(IParticipantRegistry.RegistryParticipantNotRegistered.selector, account);
+            expected[n++] =
+                abi.encodeWithSelector(IParticipantRegistry.RegistryParticipantNotRegistered.selector, account);
         }
         try medledger.suspendParticipant(account, reason) returns (bool changed) {
             if (_judge("suspend", true, "", expected, n)) {
@@ -650,7 +674,8 @@ contract ConsentHandler is ConsentModel, Outcomes {
         bytes[] memory expected = new bytes[](1);
         uint256 n;
         if (mKind[account] == IParticipantRegistry.ParticipantKind.None) {
-            expected[n++] = abi.encodeWithSelector(IParticipantRegistry.RegistryParticipantNotRegistered.selector, account);
+            expected[n++] =
+                abi.encodeWithSelector(IParticipantRegistry.RegistryParticipantNotRegistered.selector, account);
         }
         try medledger.reinstateParticipant(account) returns (bool changed) {
             if (_judge("reinstate", true, "", expected, n)) {
@@ -670,7 +695,9 @@ contract ConsentHandler is ConsentModel, Outcomes {
         seed = _mix(seed);
         address patient = (seed % 8 == 0) ? _anyActor(seed >> 3) : _subject(seed >> 3);
         address delegate = _family(seed >> 12);
-        if (delegate == patient || (seed >> 15) % 8 != 0) delegate = [FAMILY, DUAL, PATIENT2, PATIENT][(seed >> 12) % 4];
+        if (delegate == patient || (seed >> 15) % 8 != 0) {
+            delegate = [FAMILY, DUAL, PATIENT2, PATIENT][(seed >> 12) % 4];
+        }
         if (delegate == patient) delegate = FAMILY == patient ? DUAL : FAMILY;
         uint16 c = _categories(categories, seed >> 16);
         uint64 expiry =
@@ -681,7 +708,8 @@ contract ConsentHandler is ConsentModel, Outcomes {
             expected[n++] = abi.encodeWithSelector(IParticipantRegistry.RegistryPatientNotRegistered.selector, patient);
         }
         if (delegate == address(0) || delegate == patient || !mPatient[delegate]) {
-            expected[n++] = abi.encodeWithSelector(IConsentManager.DelegationInvalidDelegate.selector, patient, delegate);
+            expected[n++] =
+                abi.encodeWithSelector(IConsentManager.DelegationInvalidDelegate.selector, patient, delegate);
         }
         if (c == 0 || c & ~ALL_CATEGORIES != 0) {
             expected[n++] = abi.encodeWithSelector(IConsentManager.ConsentInvalidCategories.selector, c);
@@ -749,7 +777,10 @@ contract ConsentHandler is ConsentModel, Outcomes {
         bytes[] memory expected = new bytes[](5);
         uint256 n;
         IParticipantRegistry.ParticipantKind kind = mKind[caller];
-        if (kind != IParticipantRegistry.ParticipantKind.Clinician && kind != IParticipantRegistry.ParticipantKind.CareProvider) {
+        if (
+            kind != IParticipantRegistry.ParticipantKind.Clinician
+                && kind != IParticipantRegistry.ParticipantKind.CareProvider
+        ) {
             expected[n++] = abi.encodeWithSelector(IConsentManager.EmergencyNotClinician.selector, caller);
         } else if (mSuspended[caller]) {
             expected[n++] = abi.encodeWithSelector(IParticipantRegistry.RegistryParticipantSuspended.selector, caller);
@@ -782,7 +813,10 @@ contract ConsentHandler is ConsentModel, Outcomes {
             if (_judge("openEmergency", true, "", expected, n)) {
                 uint64 predicted = extends ? later : e.expiresAt;
                 if (expiresAt != predicted) {
-                    _mismatch("openEmergency: expiresAt is not max(open expiry, now + window)", abi.encode(expiresAt, predicted));
+                    _mismatch(
+                        "openEmergency: expiresAt is not max(open expiry, now + window)",
+                        abi.encode(expiresAt, predicted)
+                    );
                 }
                 if (extends) {
                     e.expiresAt = later;
@@ -885,10 +919,14 @@ contract ConsentHandler is ConsentModel, Outcomes {
         address caller = _manager(seed >> 8, patient);
         uint16 c = _categories(categories, seed >> 16);
         uint256 count;
-        for (uint16 rest = c; rest != 0; rest &= rest - 1) count++;
+        for (uint16 rest = c; rest != 0; rest &= rest - 1) {
+            count++;
+        }
         uint256 length = (seed >> 24) % 16 == 0 ? count + 1 : count; // sometimes a key too many
         bytes32[] memory keys = new bytes32[](length);
-        for (uint256 i; i < length; i++) keys[i] = _freshKey();
+        for (uint256 i; i < length; i++) {
+            keys[i] = _freshKey();
+        }
         uint256 bad = (seed >> 28) % 16; // sometimes a zero key, or a category's current key, in first place
         uint8 first = _lowest(c);
         if (length > 0 && bad == 0) keys[0] = bytes32(0);
@@ -925,7 +963,9 @@ contract ConsentHandler is ConsentModel, Outcomes {
         address patient = seed % 8 == 0 ? _anyActor(seed >> 3) : _subject(seed >> 3);
         bytes32 key = (seed >> 8) % 16 == 0 ? mPatientKey[patient] : _freshKey();
         bytes32[13] memory keys;
-        for (uint8 c; c < CATEGORY_COUNT; c++) keys[c] = _freshKey();
+        for (uint8 c; c < CATEGORY_COUNT; c++) {
+            keys[c] = _freshKey();
+        }
         bytes[] memory expected = new bytes[](2);
         uint256 n;
         if (!mPatient[patient]) {
@@ -937,7 +977,9 @@ contract ConsentHandler is ConsentModel, Outcomes {
         try medledger.rotatePatientKey(key, keys) {
             if (_judge("rotatePatientKey", true, "", expected, n)) {
                 mPatientKey[patient] = key;
-                for (uint8 c; c < CATEGORY_COUNT; c++) _mRotate(patient, c, keys[c]);
+                for (uint8 c; c < CATEGORY_COUNT; c++) {
+                    _mRotate(patient, c, keys[c]);
+                }
             }
         } catch (bytes memory err) {
             _judge("rotatePatientKey", false, err, expected, n);
@@ -955,8 +997,12 @@ contract ConsentHandler is ConsentModel, Outcomes {
         bytes[] memory expected = new bytes[](5);
         uint256 n = _managerDenials(caller, patient, c, expected, 0);
         bool validCategories = c != 0 && c & ~ALL_CATEGORIES == 0;
-        if (!validCategories) expected[n++] = abi.encodeWithSelector(IConsentManager.ConsentInvalidCategories.selector, c);
-        if (envelope == bytes32(0)) expected[n++] = abi.encodeWithSelector(IConsentManager.KeyInvalidEnvelope.selector);
+        if (!validCategories) {
+            expected[n++] = abi.encodeWithSelector(IConsentManager.ConsentInvalidCategories.selector, c);
+        }
+        if (envelope == bytes32(0)) {
+            expected[n++] = abi.encodeWithSelector(IConsentManager.KeyInvalidEnvelope.selector);
+        }
         uint64 end = recipient == patient ? 0 : _releaseEnd(patient, recipient, c);
         if (recipient != patient && end == 0) {
             expected[n++] =

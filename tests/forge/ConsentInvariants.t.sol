@@ -31,7 +31,12 @@ contract ConsentInvariants is Assertions, HandlerTargets {
         IConsentManager.ConsentState expected
     );
     error StateMismatch(string what, address patient, address other);
-    error KeyMismatch(address patient, uint8 category, IParticipantRegistry.CategoryKey actual, IParticipantRegistry.CategoryKey expected);
+    error KeyMismatch(
+        address patient,
+        uint8 category,
+        IParticipantRegistry.CategoryKey actual,
+        IParticipantRegistry.CategoryKey expected
+    );
 
     function setUp() public {
         handler = new ConsentHandler(1_700_000_000);
@@ -118,8 +123,10 @@ contract ConsentInvariants is Assertions, HandlerTargets {
                         medledger.consent(cast[i], cast[j], IConsentManager.Access(access));
                     IConsentManager.ConsentState memory expected =
                         handler.mConsent(cast[i], cast[j], IConsentManager.Access(access));
-                    if (keccak256(abi.encode(actual)) != keccak256(abi.encode(expected)) || actual.updatedAt > block.timestamp)
-                    {
+                    if (
+                        keccak256(abi.encode(actual)) != keccak256(abi.encode(expected))
+                            || actual.updatedAt > block.timestamp
+                    ) {
                         revert ConsentStateMismatch(cast[i], cast[j], access, actual, expected);
                     }
                 }
@@ -137,8 +144,10 @@ contract ConsentInvariants is Assertions, HandlerTargets {
             if (medledger.participant(p).suspended != handler.mSuspended(p)) revert StateMismatch("suspended", p, p);
             if (medledger.nonces(p) != handler.mNonce(p)) revert StateMismatch("nonce", p, p);
             for (uint24 id = 1; id <= handler.mDelegationCount(p); id++) {
-                if (keccak256(abi.encode(medledger.delegationById(p, id))) != keccak256(abi.encode(handler.mDelegationById(p, id))))
-                {
+                if (
+                    keccak256(abi.encode(medledger.delegationById(p, id)))
+                        != keccak256(abi.encode(handler.mDelegationById(p, id)))
+                ) {
                     revert StateMismatch("delegationById", p, address(uint160(id)));
                 }
             }
@@ -151,8 +160,10 @@ contract ConsentInvariants is Assertions, HandlerTargets {
                 bool live = expected.expiry > block.timestamp && !handler.mSuspended(d);
                 if (medledger.isDelegate(p, d, expected.categories) != live) revert StateMismatch("isDelegate", p, d);
                 if (medledger.isDelegate(p, d, 0) != live) revert StateMismatch("isDelegate(0)", p, d);
-                if (keccak256(abi.encode(medledger.emergencyAccess(p, d))) != keccak256(abi.encode(handler.mEmergency(p, d))))
-                {
+                if (
+                    keccak256(abi.encode(medledger.emergencyAccess(p, d)))
+                        != keccak256(abi.encode(handler.mEmergency(p, d)))
+                ) {
                     revert StateMismatch("emergencyAccess", p, d);
                 }
             }
@@ -200,14 +211,18 @@ contract ConsentFuzz is Assertions {
         _registerPatient(PATIENT, 1);
         _registerPatient(FAMILY, 2);
         medledger.registerParticipant(CLINICIAN, IParticipantRegistry.ParticipantKind.Clinician, 0, bytes32(uint256(3)));
-        medledger.registerParticipant(RESEARCHER, IParticipantRegistry.ParticipantKind.Researcher, 0, bytes32(uint256(4)));
+        medledger.registerParticipant(
+            RESEARCHER, IParticipantRegistry.ParticipantKind.Researcher, 0, bytes32(uint256(4))
+        );
     }
 
     // ---- helpers ----
 
     function _registerPatient(address who, uint256 k) internal {
         bytes32[13] memory keys;
-        for (uint256 c; c < 13; c++) keys[c] = bytes32((k << 32) | (c + 1));
+        for (uint256 c; c < 13; c++) {
+            keys[c] = bytes32((k << 32) | (c + 1));
+        }
         VM.prank(who);
         medledger.registerPatient(bytes32(k), keys);
     }
@@ -254,7 +269,9 @@ contract ConsentFuzz is Assertions {
         if (category >= 13 || purpose >= 6) {
             return abi.encodeWithSelector(IConsentManager.ConsentUnknownCode.selector, category, purpose);
         }
-        if (c.expiry == 0) return abi.encodeWithSelector(IConsentManager.ConsentNotFound.selector, PATIENT, grantee, access);
+        if (c.expiry == 0) {
+            return abi.encodeWithSelector(IConsentManager.ConsentNotFound.selector, PATIENT, grantee, access);
+        }
         if (block.timestamp < c.start) {
             return abi.encodeWithSelector(IConsentManager.ConsentNotYetValid.selector, PATIENT, grantee, c.start);
         }
@@ -262,7 +279,8 @@ contract ConsentFuzz is Assertions {
             return abi.encodeWithSelector(IConsentManager.ConsentExpired.selector, PATIENT, grantee, c.expiry);
         }
         if (!_has(c.categories, category)) {
-            return abi.encodeWithSelector(IConsentManager.ConsentCategoryNotCovered.selector, PATIENT, grantee, category);
+            return
+                abi.encodeWithSelector(IConsentManager.ConsentCategoryNotCovered.selector, PATIENT, grantee, category);
         }
         if (!_has(c.purposes, purpose)) {
             return abi.encodeWithSelector(IConsentManager.ConsentPurposeNotCovered.selector, PATIENT, grantee, purpose);
@@ -325,9 +343,12 @@ contract ConsentFuzz is Assertions {
         t.purposes = _validPurposes(purposes);
     }
 
-    function _checkSingleConsent(IConsentManager.Access access, IConsentManager.Consent memory t, uint8 category, uint8 purpose)
-        internal
-    {
+    function _checkSingleConsent(
+        IConsentManager.Access access,
+        IConsentManager.Consent memory t,
+        uint8 category,
+        uint8 purpose
+    ) internal {
         bytes memory reason = _consentError(CLINICIAN, access, t, category, purpose);
         _assertAccess(CLINICIAN, access, category, purpose, reason.length == 0, reason);
         // The other access and the other participant are unaffected.
@@ -345,7 +366,9 @@ contract ConsentFuzz is Assertions {
         _grant(PATIENT, CLINICIAN, READ, IConsentManager.Consent(_validCategories(first), p, 0, T0 + 10 days));
         uint16 c2 = _validCategories(second);
         _grant(PATIENT, CLINICIAN, READ, IConsentManager.Consent(c2, p, 0, T0 + 5 days));
-        _assertEq(medledger.isPermitted(PATIENT, CLINICIAN, READ, category, purpose), _has(c2, category), "second terms");
+        _assertEq(
+            medledger.isPermitted(PATIENT, CLINICIAN, READ, category, purpose), _has(c2, category), "second terms"
+        );
         VM.warp(T0 + 5 days);
         _assertEq(medledger.isPermitted(PATIENT, CLINICIAN, READ, category, purpose), false, "second expiry");
     }
@@ -402,7 +425,9 @@ contract ConsentFuzz is Assertions {
             false,
             abi.encodeWithSelector(IConsentManager.ConsentNotFound.selector, PATIENT, CLINICIAN, WRITE)
         );
-        _assertEq(abi.encode(_terms(PATIENT, CLINICIAN, WRITE)), abi.encode(IConsentManager.Consent(0, 0, 0, 0)), "terms");
+        _assertEq(
+            abi.encode(_terms(PATIENT, CLINICIAN, WRITE)), abi.encode(IConsentManager.Consent(0, 0, 0, 0)), "terms"
+        );
         _assertEq(medledger.consent(PATIENT, CLINICIAN, WRITE).updatedAt, T0, "the tombstone keeps the decision's time");
     }
 
@@ -421,7 +446,9 @@ contract ConsentFuzz is Assertions {
     // ---------------------------------------------------------------------------------------------
 
     /// @notice While suspended, a covering consent does not work; it works again after reinstatement.
-    function testFuzz_suspensionPausesConsent(uint16 categories, uint16 purposes, uint8 category, uint8 purpose) public {
+    function testFuzz_suspensionPausesConsent(uint16 categories, uint16 purposes, uint8 category, uint8 purpose)
+        public
+    {
         IConsentManager.Consent memory t =
             IConsentManager.Consent(_validCategories(categories), _validPurposes(purposes), 0, T0 + 1 days);
         _grant(PATIENT, CLINICIAN, READ, t);
@@ -475,7 +502,11 @@ contract ConsentFuzz is Assertions {
         }
         VM.prank(FAMILY);
         medledger.grant(
-            PATIENT, CLINICIAN, READ, IConsentManager.Consent(bounds, 1, 0, uint64(block.timestamp) + 1 days), bytes32(0)
+            PATIENT,
+            CLINICIAN,
+            READ,
+            IConsentManager.Consent(bounds, 1, 0, uint64(block.timestamp) + 1 days),
+            bytes32(0)
         );
     }
 

@@ -85,12 +85,14 @@ abstract contract ConsentModel {
         return IConsentManager.Delegation({id: id, delegate: m.delegate, categories: m.categories, expiry: m.expiry});
     }
 
-    function mEmergency(address patient, address clinician) public view returns (IConsentManager.EmergencyAccess memory) {
+    function mEmergency(address patient, address clinician)
+        public
+        view
+        returns (IConsentManager.EmergencyAccess memory)
+    {
         MEmergency memory e = _mEmergency[patient][clinician];
         return IConsentManager.EmergencyAccess({
-            expiresAt: e.expiresAt,
-            runStart: e.runStart,
-            open: _emergencyOpen(patient, clinician)
+            expiresAt: e.expiresAt, runStart: e.runStart, open: _emergencyOpen(patient, clinician)
         });
     }
 
@@ -155,11 +157,13 @@ abstract contract ConsentModel {
     // ---------------------------------------------------------------------------------------------
 
     /// @notice The model's answer to `isPermitted` (and whether `checkAccess` would flag emergency).
-    function modelAccess(address patient, address accessor, IConsentManager.Access access, uint8 category, uint8 purpose)
-        public
-        view
-        returns (bool permitted, bool emergency)
-    {
+    function modelAccess(
+        address patient,
+        address accessor,
+        IConsentManager.Access access,
+        uint8 category,
+        uint8 purpose
+    ) public view returns (bool permitted, bool emergency) {
         if (category >= CATEGORY_COUNT || purpose >= PURPOSE_COUNT) return (false, false);
         if (accessor == patient) return (mPatient[patient], false);
         IConsentManager.ConsentState memory c = _mConsent[patient][accessor][uint8(access)];
@@ -182,11 +186,13 @@ abstract contract ConsentModel {
     /// @notice Every revert `checkAccess` may give when the model refuses an access (exact encodings).
     /// @dev The consent's own reasons are listed together (the NatSpec fixes no order among them);
     /// the delegation's reasons only once the consent itself covers the access (as documented).
-    function modelDenials(address patient, address accessor, IConsentManager.Access access, uint8 category, uint8 purpose)
-        public
-        view
-        returns (bytes[] memory out, uint256 n)
-    {
+    function modelDenials(
+        address patient,
+        address accessor,
+        IConsentManager.Access access,
+        uint8 category,
+        uint8 purpose
+    ) public view returns (bytes[] memory out, uint256 n) {
         out = new bytes[](8);
         if (category >= CATEGORY_COUNT || purpose >= PURPOSE_COUNT) {
             out[n++] = abi.encodeWithSelector(IConsentManager.ConsentUnknownCode.selector, category, purpose);
@@ -246,8 +252,9 @@ abstract contract ConsentModel {
     ) private view returns (uint256) {
         MDelegation memory d = _mDelegation[patient][c.delegation];
         if (d.expiry <= _now()) {
-            out[n++] =
-                abi.encodeWithSelector(IConsentManager.ConsentDelegationEnded.selector, patient, accessor, c.delegation);
+            out[n++] = abi.encodeWithSelector(
+                IConsentManager.ConsentDelegationEnded.selector, patient, accessor, c.delegation
+            );
         } else if (mSuspended[d.delegate]) {
             out[n++] = abi.encodeWithSelector(
                 IConsentManager.ConsentDelegationSuspended.selector, patient, accessor, c.delegation
@@ -313,11 +320,7 @@ abstract contract ConsentModel {
         _mLimit(patient, categories, end);
     }
 
-    function _consentCarriesRelease(address patient, address recipient, uint16 categories)
-        private
-        view
-        returns (bool)
-    {
+    function _consentCarriesRelease(address patient, address recipient, uint16 categories) private view returns (bool) {
         IConsentManager.ConsentState memory c = _mConsent[patient][recipient][uint8(IConsentManager.Access.Read)];
         return c.start <= _now() && _consentEnd(patient, c.expiry, c.delegation) > _now()
             && c.categories & categories == categories && !mSuspended[recipient]

@@ -41,7 +41,9 @@ abstract contract Outcomes {
                 }
             }
             // data: the actual error, then the first error the model expected
-            _mismatch(string.concat(action, ": reverted with an error the model did not expect"), abi.encode(err, expected[0]));
+            _mismatch(
+                string.concat(action, ": reverted with an error the model did not expect"), abi.encode(err, expected[0])
+            );
             return false;
         }
         successes[keccak256(bytes(action))]++;

@@ -63,8 +63,12 @@ contract RecordHandler is Outcomes {
         _registerPatient(PATIENT2, 2);
         medledger.registerParticipant(CLINICIAN, IParticipantRegistry.ParticipantKind.Clinician, 0, bytes32(uint256(3)));
         medledger.registerParticipant(APP, IParticipantRegistry.ParticipantKind.App, 0, bytes32(uint256(4)));
-        medledger.registerParticipant(RESEARCHER, IParticipantRegistry.ParticipantKind.Researcher, 0, bytes32(uint256(5)));
-        medledger.registerParticipant(STRANGER_READER, IParticipantRegistry.ParticipantKind.Researcher, 0, bytes32(uint256(6)));
+        medledger.registerParticipant(
+            RESEARCHER, IParticipantRegistry.ParticipantKind.Researcher, 0, bytes32(uint256(5))
+        );
+        medledger.registerParticipant(
+            STRANGER_READER, IParticipantRegistry.ParticipantKind.Researcher, 0, bytes32(uint256(6))
+        );
         uint16 care = (uint16(1) << CONDITIONS) | (uint16(1) << OBSERVATIONS) | (uint16(1) << MEDICATIONS);
         uint16 device = (uint16(1) << DEVICE) | (uint16(1) << OBSERVATIONS);
         uint16 study = (uint16(1) << OBSERVATIONS) | (uint16(1) << DEVICE);
@@ -108,7 +112,11 @@ contract RecordHandler is Outcomes {
         return keccak256(abi.encode("record", index % ID_SPACE));
     }
 
-    function stored(address patient, bytes32 id) public view returns (bool exists, IRecordRegistry.RecordHeader memory h) {
+    function stored(address patient, bytes32 id)
+        public
+        view
+        returns (bool exists, IRecordRegistry.RecordHeader memory h)
+    {
         Stored memory s = _records[patient][id];
         return (s.exists, s.header);
     }
@@ -116,16 +124,22 @@ contract RecordHandler is Outcomes {
     /// @notice The commitment the NatSpec defines, computed here with the explicit encoding.
     function commitment(IRecordRegistry.RecordHeader memory h) public pure returns (bytes32) {
         return keccak256(
-            abi.encode(h.author, h.category, h.keyEpoch, h.erased, h.isBatch, h.leafCount, h.fingerprint, h.previous, h.next)
+            abi.encode(
+                h.author, h.category, h.keyEpoch, h.erased, h.isBatch, h.leafCount, h.fingerprint, h.previous, h.next
+            )
         );
     }
 
     /// @dev The errors a write (register, bulk, anchor, amend) gives for consent and keys, before its inputs.
-    function _writeDenials(address patient, address author, uint8 category, uint8 purpose, uint32 keyEpoch, bytes[] memory out, uint256 n)
-        internal
-        view
-        returns (uint256)
-    {
+    function _writeDenials(
+        address patient,
+        address author,
+        uint8 category,
+        uint8 purpose,
+        uint32 keyEpoch,
+        bytes[] memory out,
+        uint256 n
+    ) internal view returns (uint256) {
         if (category >= CATEGORIES || purpose >= 6) {
             out[n++] = abi.encodeWithSelector(IConsentManager.ConsentUnknownCode.selector, category, purpose);
             return n;
@@ -139,10 +153,13 @@ contract RecordHandler is Outcomes {
                 return n;
             }
             if ((rights >> 16) & (uint32(1) << category) == 0) {
-                out[n++] = abi.encodeWithSelector(IConsentManager.ConsentCategoryNotCovered.selector, patient, author, category);
+                out[n++] = abi.encodeWithSelector(
+                    IConsentManager.ConsentCategoryNotCovered.selector, patient, author, category
+                );
             }
             if (rights & (uint32(1) << purpose) == 0) {
-                out[n++] = abi.encodeWithSelector(IConsentManager.ConsentPurposeNotCovered.selector, patient, author, purpose);
+                out[n++] =
+                    abi.encodeWithSelector(IConsentManager.ConsentPurposeNotCovered.selector, patient, author, purpose);
             }
             if (n != 0) return n;
         }
@@ -156,14 +173,20 @@ contract RecordHandler is Outcomes {
         return n;
     }
 
-    function _inputDenials(address patient, bytes32 id, bytes32 fingerprint, uint8 codec, bytes32 digest, bytes[] memory out, uint256 n)
-        internal
-        view
-        returns (uint256)
-    {
-        if (id == bytes32(0)) out[n++] = abi.encodeWithSelector(IRecordRegistry.RecordInvalidId.selector);
-        else if (fingerprint == bytes32(0)) out[n++] = abi.encodeWithSelector(IRecordRegistry.RecordInvalidFingerprint.selector);
-        else if ((codec != RAW && codec != DAG_PB) || digest == bytes32(0)) {
+    function _inputDenials(
+        address patient,
+        bytes32 id,
+        bytes32 fingerprint,
+        uint8 codec,
+        bytes32 digest,
+        bytes[] memory out,
+        uint256 n
+    ) internal view returns (uint256) {
+        if (id == bytes32(0)) {
+            out[n++] = abi.encodeWithSelector(IRecordRegistry.RecordInvalidId.selector);
+        } else if (fingerprint == bytes32(0)) {
+            out[n++] = abi.encodeWithSelector(IRecordRegistry.RecordInvalidFingerprint.selector);
+        } else if ((codec != RAW && codec != DAG_PB) || digest == bytes32(0)) {
             out[n++] = abi.encodeWithSelector(IRecordRegistry.RecordInvalidCid.selector, codec, digest);
         } else if (_records[patient][id].exists) {
             out[n++] = abi.encodeWithSelector(IRecordRegistry.RecordAlreadyExists.selector, patient, id);
@@ -185,17 +208,25 @@ contract RecordHandler is Outcomes {
 
     function _author(uint256 seed, address patient) internal pure returns (address) {
         address other = patient == PATIENT ? PATIENT2 : PATIENT;
-        return [patient, CLINICIAN, APP, patient, CLINICIAN, APP, patient, CLINICIAN, RESEARCHER, STRANGER, other][seed % 11];
+        return
+            [
+                patient, CLINICIAN, APP, patient, CLINICIAN, APP, patient, CLINICIAN, RESEARCHER, STRANGER, other
+            ][seed % 11];
     }
 
     function _category(uint256 seed) internal pure returns (uint8) {
         if (seed % 16 == 0) return uint8(13 + (seed >> 4) % 3); // an unknown code
-        return [CONDITIONS, OBSERVATIONS, MEDICATIONS, DEVICE, CONDITIONS, OBSERVATIONS, uint8(7), uint8(0)][(seed >> 4) % 8];
+        return
+            [
+                CONDITIONS, OBSERVATIONS, MEDICATIONS, DEVICE, CONDITIONS, OBSERVATIONS, uint8(7), uint8(0)
+            ][(seed >> 4) % 8];
     }
 
     function _purpose(uint256 seed) internal pure returns (uint8) {
         if (seed % 16 == 0) return 6; // an unknown code
-        return [DIRECT_CARE, DIRECT_CARE, RESEARCH, EMERGENCY, DIRECT_CARE, RESEARCH, DIRECT_CARE, DIRECT_CARE][(seed >> 4) % 8];
+        return [
+            DIRECT_CARE, DIRECT_CARE, RESEARCH, EMERGENCY, DIRECT_CARE, RESEARCH, DIRECT_CARE, DIRECT_CARE
+        ][(seed >> 4) % 8];
     }
 
     /// @dev The current epoch mostly, sometimes the previous one or one ahead.
@@ -236,7 +267,11 @@ contract RecordHandler is Outcomes {
 
     /// @dev The header of `patient`'s record `id` as the caller would pass it: the current one mostly,
     /// sometimes a forged one (another author, fingerprint or link).
-    function _header(uint256 seed, address patient, bytes32 id) internal view returns (IRecordRegistry.RecordHeader memory h) {
+    function _header(uint256 seed, address patient, bytes32 id)
+        internal
+        view
+        returns (IRecordRegistry.RecordHeader memory h)
+    {
         h = _records[patient][id].header;
         uint256 s = seed % 16;
         if (s == 0) h.fingerprint = keccak256(abi.encode(h.fingerprint));
@@ -244,15 +279,21 @@ contract RecordHandler is Outcomes {
         else if (s == 2) h.author = STRANGER;
     }
 
-    function _isCurrent(address patient, bytes32 id, IRecordRegistry.RecordHeader memory h) internal view returns (bool) {
+    function _isCurrent(address patient, bytes32 id, IRecordRegistry.RecordHeader memory h)
+        internal
+        view
+        returns (bool)
+    {
         return _records[patient][id].exists && commitment(h) == commitment(_records[patient][id].header);
     }
 
-    function _headerDenials(address patient, bytes32 id, IRecordRegistry.RecordHeader memory h, bytes[] memory out, uint256 n)
-        internal
-        view
-        returns (uint256)
-    {
+    function _headerDenials(
+        address patient,
+        bytes32 id,
+        IRecordRegistry.RecordHeader memory h,
+        bytes[] memory out,
+        uint256 n
+    ) internal view returns (uint256) {
         if (!_records[patient][id].exists) {
             out[n++] = abi.encodeWithSelector(IRecordRegistry.RecordNotFound.selector, patient, id);
         } else if (!_isCurrent(patient, id, h)) {
@@ -279,7 +320,11 @@ contract RecordHandler is Outcomes {
         VM.prank(author);
         try medledger.registerRecord(patient, id, category, purpose, keyEpoch, fingerprint, codec, digest) {
             if (_judge("register", true, "", expected, n)) {
-                _store(patient, id, IRecordRegistry.RecordHeader(author, category, keyEpoch, false, false, 0, fingerprint, 0, 0));
+                _store(
+                    patient,
+                    id,
+                    IRecordRegistry.RecordHeader(author, category, keyEpoch, false, false, 0, fingerprint, 0, 0)
+                );
             }
         } catch (bytes memory err) {
             _judge("register", false, err, expected, n);
@@ -321,7 +366,9 @@ contract RecordHandler is Outcomes {
                     _store(
                         patient,
                         entries[i].recordId,
-                        IRecordRegistry.RecordHeader(author, category, keyEpoch, false, false, 0, entries[i].fingerprint, 0, 0)
+                        IRecordRegistry.RecordHeader(
+                            author, category, keyEpoch, false, false, 0, entries[i].fingerprint, 0, 0
+                        )
                     );
                 }
             }
@@ -366,8 +413,9 @@ contract RecordHandler is Outcomes {
             expected[n++] = abi.encodeWithSelector(IRecordRegistry.RecordIsBatch.selector, patient, previousId);
         }
         if (n == 0 && previous.next != bytes32(0)) {
-            expected[n++] =
-                abi.encodeWithSelector(IRecordRegistry.RecordAlreadySuperseded.selector, patient, previousId, previous.next);
+            expected[n++] = abi.encodeWithSelector(
+                IRecordRegistry.RecordAlreadySuperseded.selector, patient, previousId, previous.next
+            );
         }
         // "Only the patient, or the previous version's author while it holds a write consent"
         if (n == 0 && caller != patient && caller != previous.author) {
@@ -382,7 +430,9 @@ contract RecordHandler is Outcomes {
                 _store(
                     patient,
                     id,
-                    IRecordRegistry.RecordHeader(caller, previous.category, keyEpoch, false, false, 0, fingerprint, previousId, 0)
+                    IRecordRegistry.RecordHeader(
+                        caller, previous.category, keyEpoch, false, false, 0, fingerprint, previousId, 0
+                    )
                 );
                 _records[patient][previousId].header.next = id;
             }
@@ -437,7 +487,11 @@ contract RecordHandler is Outcomes {
         VM.prank(author);
         try medledger.anchorBatch(patient, root, category, purpose, keyEpoch, leafCount, codec, digest) {
             if (_judge("anchor", true, "", expected, n)) {
-                _store(patient, root, IRecordRegistry.RecordHeader(author, category, keyEpoch, false, true, leafCount, 0, 0, 0));
+                _store(
+                    patient,
+                    root,
+                    IRecordRegistry.RecordHeader(author, category, keyEpoch, false, true, leafCount, 0, 0, 0)
+                );
             }
         } catch (bytes memory err) {
             _judge("anchor", false, err, expected, n);
@@ -453,7 +507,9 @@ contract RecordHandler is Outcomes {
         uint8 purpose = _purpose(seed >> 20);
         bytes[] memory expected = new bytes[](3);
         uint256 n = _headerDenials(patient, id, h, expected, 0);
-        if (n == 0 && h.erased) expected[n++] = abi.encodeWithSelector(IRecordRegistry.RecordIsErased.selector, patient, id);
+        if (n == 0 && h.erased) {
+            expected[n++] = abi.encodeWithSelector(IRecordRegistry.RecordIsErased.selector, patient, id);
+        }
         if (n == 0) n = _readDenials(patient, reader, h.category, purpose, expected);
         VM.prank(reader);
         try medledger.recordAccess(patient, id, h, purpose) returns (bool emergency) {
@@ -475,15 +531,18 @@ contract RecordHandler is Outcomes {
         if (reader == patient) return 0;
         uint32 rights = _rights[reader][uint8(IConsentManager.Access.Read)];
         if (rights == 0) {
-            out[n++] =
-                abi.encodeWithSelector(IConsentManager.ConsentNotFound.selector, patient, reader, IConsentManager.Access.Read);
+            out[n++] = abi.encodeWithSelector(
+                IConsentManager.ConsentNotFound.selector, patient, reader, IConsentManager.Access.Read
+            );
             return n;
         }
         if ((rights >> 16) & (uint32(1) << category) == 0) {
-            out[n++] = abi.encodeWithSelector(IConsentManager.ConsentCategoryNotCovered.selector, patient, reader, category);
+            out[n++] =
+                abi.encodeWithSelector(IConsentManager.ConsentCategoryNotCovered.selector, patient, reader, category);
         }
         if (rights & (uint32(1) << purpose) == 0) {
-            out[n++] = abi.encodeWithSelector(IConsentManager.ConsentPurposeNotCovered.selector, patient, reader, purpose);
+            out[n++] =
+                abi.encodeWithSelector(IConsentManager.ConsentPurposeNotCovered.selector, patient, reader, purpose);
         }
     }
 

@@ -62,12 +62,16 @@ contract RecordInvariants is HandlerTargets {
             return;
         }
         if (actual != handler.commitment(h)) revert RecordMismatch("commitment differs from the model", patient, id);
-        if (!medledger.isRecordHeader(patient, id, h)) revert RecordMismatch("isRecordHeader refuses the header", patient, id);
+        if (!medledger.isRecordHeader(patient, id, h)) {
+            revert RecordMismatch("isRecordHeader refuses the header", patient, id);
+        }
         bool live = !h.erased && !h.isBatch;
         if (medledger.verifyFingerprint(patient, id, h, h.fingerprint) != live) {
             revert RecordMismatch("verifyFingerprint", patient, id);
         }
-        if (h.erased && h.fingerprint != bytes32(0)) revert RecordMismatch("an erased record kept its fingerprint", patient, id);
+        if (h.erased && h.fingerprint != bytes32(0)) {
+            revert RecordMismatch("an erased record kept its fingerprint", patient, id);
+        }
         if (h.next != bytes32(0)) {
             (, IRecordRegistry.RecordHeader memory next) = handler.stored(patient, h.next);
             if (next.previous != id) revert RecordMismatch("next does not link back", patient, id);
