@@ -47,12 +47,10 @@ TARGETS = {
     "record_access": 40_000,
     "batch_anchor_1": 60_000,
     "batch_anchor_1000": 60_000,
-    "bulk_register_per_record_1": 32_000,
-    "bulk_register_per_record_10": 32_000,
-    "bulk_register_per_record_100": 32_000,
+    "bulk_register_per_record_100": 32_000,  # the goal is per record at 100 records per transaction
 }
-# Operations reported without a target of their own (the plain operation carries the target).
-NO_TARGET = ("grant_read_envelope", "revoke_read_released")
+# Also reported, without a target of their own: the key-releasing variants of grant and revoke (the
+# plain operations carry the targets) and bulk registration of 1 and 10 records (the goal is at 100).
 NEW_SLOT = 22_100
 CHANGE_SLOT = 5_000
 ECRECOVER = 3_000
