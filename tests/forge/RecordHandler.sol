@@ -90,13 +90,13 @@ contract RecordHandler is Outcomes {
     }
 
     /// @dev Both patients give `grantee` the same ten-year consent (longer than any campaign).
-    function _consent(address grantee, IConsentManager.Access access, uint16 categories, uint16 purposes) internal {
+    function _consent(address grantee, IConsentManager.Access kind, uint16 categories, uint16 purposes) internal {
         IConsentManager.Consent memory t = IConsentManager.Consent(categories, purposes, 0, clock + 3650 days);
         VM.prank(PATIENT);
-        medledger.grant(PATIENT, grantee, access, t, bytes32(0));
+        medledger.grant(PATIENT, grantee, kind, t, bytes32(0));
         VM.prank(PATIENT2);
-        medledger.grant(PATIENT2, grantee, access, t, bytes32(0));
-        _rights[grantee][uint8(access)] = (uint32(categories) << 16) | purposes;
+        medledger.grant(PATIENT2, grantee, kind, t, bytes32(0));
+        _rights[grantee][uint8(kind)] = (uint32(categories) << 16) | purposes;
     }
 
     modifier synced() {
