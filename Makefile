@@ -68,3 +68,14 @@ deploy: setup
 
 clean:
 	rm -rf build reports .hypothesis
+
+## Solidity lint: formatting (`forge fmt --check`, house style in foundry.toml) and solhint (.solhint.json).
+## solhint is pinned in tools/lint (its own package and lock file); --disc: it never asks the network for updates.
+.PHONY: lint-sol
+lint-sol: setup tools/lint/node_modules/.installed
+	forge fmt --root . --check interfaces contracts tests/forge
+	tools/lint/node_modules/.bin/solhint --disc --noPoster --max-warnings 0 'contracts/**/*.sol' 'interfaces/**/*.sol'
+
+tools/lint/node_modules/.installed: tools/lint/package.json tools/lint/package-lock.json
+	npm --prefix tools/lint ci --no-audit --no-fund
+	touch $@

@@ -26,9 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from eth_account import Account
 from eth_utils import keccak
@@ -47,12 +48,10 @@ TARGETS = {
     "record_access": 40_000,
     "batch_anchor_1": 60_000,
     "batch_anchor_1000": 60_000,
-    "bulk_register_per_record_1": 32_000,
-    "bulk_register_per_record_10": 32_000,
-    "bulk_register_per_record_100": 32_000,
+    "bulk_register_per_record_100": 32_000,  # the goal is per record at 100 records per transaction
 }
-# Operations reported without a target of their own (the plain operation carries the target).
-NO_TARGET = ("grant_read_envelope", "revoke_read_released")
+# Also reported, without a target of their own: the key-releasing variants of grant and revoke (the
+# plain operations carry the targets) and bulk registration of 1 and 10 records (the goal is at 100).
 NEW_SLOT = 22_100
 CHANGE_SLOT = 5_000
 ECRECOVER = 3_000
@@ -160,11 +159,9 @@ def anvil() -> Iterator[Web3]:
         try:
             w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}", request_kwargs={"timeout": 60}))
             for _ in range(200):
-                try:
-                    w3.eth.chain_id
+                if w3.is_connected():
                     break
-                except Exception:
-                    time.sleep(0.05)
+                time.sleep(0.05)
             else:
                 log.seek(0)
                 raise SystemExit(f"anvil did not start on 127.0.0.1:{port}: {log.read().decode()[-2000:]}")

@@ -13,6 +13,10 @@ import {ParticipantRegistry} from "./ParticipantRegistry.sol";
 /// @dev Abstract: deployed as part of {Medledger}, so that record writes and accesses check consent
 /// without a cross-contract call. Other contracts can still ask {checkAccess}.
 abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712, Nonces {
+    // Slither: consents, delegations, emergency windows and key validity are defined in chain time
+    // (periods of hours to years: a proposer's few seconds of drift change nothing), and the strict
+    // equalities it flags compare enum values (`Denial`), ids and zero sentinels, not balances.
+    // slither-disable-start timestamp,incorrect-equality
     /// @dev Number of purpose codes (0..5); masks must stay inside them (categories: {CATEGORY_COUNT}).
     uint8 internal constant PURPOSE_COUNT = 6;
     uint16 internal constant ALL_CATEGORIES = uint16((1 << CATEGORY_COUNT) - 1);
@@ -26,6 +30,8 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
     /// @inheritdoc IConsentManager
     uint32 public constant MAX_EMERGENCY_RUN = 72 hours;
 
+    // An EIP-712 type string is as long as its fields.
+    // solhint-disable gas-small-strings
     /// @inheritdoc IConsentManager
     bytes32 public constant GRANT_TYPEHASH = keccak256(
         "Grant(address patient,address grantee,uint8 access,uint16 categories,uint16 purposes,uint64 start,uint64 expiry,bytes32 keyEnvelope,uint64 issuedAt,uint256 nonce,uint256 deadline)"
@@ -35,6 +41,7 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
     bytes32 public constant REVOKE_TYPEHASH = keccak256(
         "Revoke(address patient,address grantee,uint8 access,uint64 issuedAt,uint256 nonce,uint256 deadline)"
     );
+    // solhint-enable gas-small-strings
 
     /// @dev Why an access is refused. `None` means it is permitted.
     enum Denial {
@@ -95,7 +102,7 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         returns (bool changed)
     {
         address caller = _msgSender();
-        uint24 delegationId;
+        uint24 delegationId = 0;
         if (caller != patient) {
             // A delegate changes the whole consent: it must cover what it removes as well as what it adds.
             delegationId =
@@ -114,12 +121,11 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
 
     /// @inheritdoc IConsentManager
     function grantBySig(GrantRequest calldata request, bytes calldata signature) external returns (bool changed) {
-        _checkSignedRequest(request.patient, request.issuedAt, request.nonce, request.deadline, _hashGrant(request), signature);
+        _checkSignedRequest(
+            request.patient, request.issuedAt, request.nonce, request.deadline, _hashGrant(request), signature
+        );
         Consent memory terms = Consent({
-            categories: request.categories,
-            purposes: request.purposes,
-            start: request.start,
-            expiry: request.expiry
+            categories: request.categories, purposes: request.purposes, start: request.start, expiry: request.expiry
         });
         return _grant(
             request.patient,
@@ -133,9 +139,14 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
 
     /// @inheritdoc IConsentManager
     function revokeBySig(RevokeRequest calldata request, bytes calldata signature) external returns (bool changed) {
-        _checkSignedRequest(request.patient, request.issuedAt, request.nonce, request.deadline, _hashRevoke(request), signature);
+        _checkSignedRequest(
+            request.patient, request.issuedAt, request.nonce, request.deadline, _hashRevoke(request), signature
+        );
         _checkPatient(request.patient);
-        return _revoke(request.patient, request.grantee, request.access, Decision(request.patient, 0, request.issuedAt, true));
+        return
+            _revoke(
+                request.patient, request.grantee, request.access, Decision(request.patient, 0, request.issuedAt, true)
+            );
     }
 
     /// @inheritdoc IConsentManager
@@ -175,11 +186,15 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         return _checkAccess(patient, accessor, access, category, purpose);
     }
 
+    // The ERC-2612 name that wallets and tools look for.
+    // slither-disable-start naming-convention
     /// @inheritdoc IConsentManager
     // solhint-disable-next-line func-name-mixedcase
     function DOMAIN_SEPARATOR() external view returns (bytes32) {
         return _domainSeparatorV4();
     }
+
+    // slither-disable-end naming-convention
 
     // ------------------------------------------------------------------------------------------------
     // Delegation
@@ -259,14 +274,13 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         if (state.emergencyOptOut) revert EmergencyOptedOut(patient);
         EmergencyState memory e = _emergencies[patient][clinician];
         uint64 nowTime = _now();
-        if (e.generation != state.emergencyGeneration || e.runStart == 0 || nowTime >= e.expiresAt + MAX_EMERGENCY_WINDOW)
-        {
+        if (
+            e.generation != state.emergencyGeneration || e.runStart == 0
+                || nowTime >= e.expiresAt + MAX_EMERGENCY_WINDOW
+        ) {
             // No window open or recently closed in this opt-out generation: a new run starts now.
             e = EmergencyState({
-                expiresAt: 0,
-                runStart: nowTime,
-                generation: state.emergencyGeneration,
-                keyCategories: 0
+                expiresAt: 0, runStart: nowTime, generation: state.emergencyGeneration, keyCategories: 0
             });
         }
         expiresAt = nowTime + window;
@@ -315,7 +329,7 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         state.emergencyOptOut = optedOut;
         if (optedOut) {
             // Closes every open window: they were opened under the previous generation.
-            state.emergencyGeneration += 1;
+            ++state.emergencyGeneration;
             uint16 released = state.emergencyKeyCategories;
             if (released != 0) {
                 state.emergencyKeyCategories = 0;
@@ -346,13 +360,16 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         address caller = _msgSender();
         _checkManager(patient, caller, categories);
         _checkCategories(categories);
-        uint256 count;
-        for (uint16 rest = categories; rest != 0; rest &= rest - 1) ++count;
+        uint256 count = 0;
+        for (uint16 rest = categories; rest != 0; rest &= rest - 1) {
+            ++count;
+        }
         if (publicKeys.length != count) revert KeyCountMismatch(count, publicKeys.length);
-        uint256 next;
+        uint256 next = 0;
         for (uint8 category; category < CATEGORY_COUNT; ++category) {
             if (categories & (uint16(1) << category) != 0) {
-                _rotateCategoryKey(patient, category, publicKeys[next++], caller);
+                _rotateCategoryKey(patient, category, publicKeys[next], caller);
+                ++next;
             }
         }
     }
@@ -395,9 +412,8 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
         ConsentState memory current = slot;
         _checkDecisionOrder(patient, grantee, current, decision);
         if (
-            current.categories == terms.categories && current.purposes == terms.purposes
-                && current.start == terms.start && current.expiry == terms.expiry
-                && current.delegation == decision.delegation
+            current.categories == terms.categories && current.purposes == terms.purposes && current.start == terms.start
+                && current.expiry == terms.expiry && current.delegation == decision.delegation
         ) {
             _consumeUnchanged(slot, patient, grantee, access, decision);
             return false;
@@ -476,7 +492,7 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
     /// @dev Clamps the keys of `categories` to the end of `recipient`'s live read access covering them
     /// (consent, delegation, emergency), and notes the release on each access it rests on.
     function _releaseKeys(address patient, address recipient, uint16 categories) private {
-        uint64 end;
+        uint64 end = 0;
         ConsentState storage slot = _consents[patient][recipient][Access.Read];
         if (slot.start <= block.timestamp && slot.categories & categories == categories && !_isSuspended(recipient)) {
             uint64 consentEnd = _consentEnd(patient, slot.expiry, slot.delegation);
@@ -506,7 +522,12 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
 
     /// @dev Reverts unless `caller` is `patient` (registered) or a live, unsuspended delegate covering
     /// `categories`; returns the caller's delegation id (0 for the patient).
-    function _checkManager(address patient, address caller, uint16 categories) internal view virtual returns (uint24 id) {
+    function _checkManager(address patient, address caller, uint16 categories)
+        internal
+        view
+        virtual
+        returns (uint24 id)
+    {
         if (caller == patient) {
             _checkPatient(patient);
             return 0;
@@ -521,11 +542,12 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
     }
 
     /// @dev Reverts if a signed `decision` is not newer than the last decision on `current`.
-    function _checkDecisionOrder(address patient, address grantee, ConsentState memory current, Decision memory decision)
-        internal
-        pure
-        virtual
-    {
+    function _checkDecisionOrder(
+        address patient,
+        address grantee,
+        ConsentState memory current,
+        Decision memory decision
+    ) internal pure virtual {
         if (decision.signed && decision.time <= current.updatedAt) {
             revert ConsentRequestSuperseded(patient, grantee, decision.time, current.updatedAt);
         }
@@ -667,8 +689,9 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
     function _delegationCovers(address patient, uint24 id, uint16 categories) private view returns (bool) {
         if (id == 0) return true;
         DelegationTerms memory terms = _delegations[patient][id];
-        return terms.expiry > block.timestamp && !_isSuspended(terms.delegate)
-            && terms.categories & categories == categories;
+        return
+            terms.expiry > block.timestamp && !_isSuspended(terms.delegate)
+                && terms.categories & categories == categories;
     }
 
     /// @dev When a consent ending at `expiry`, made by delegation `id` (0: the patient), ends: the
@@ -719,4 +742,5 @@ abstract contract ConsentManager is IConsentManager, ParticipantRegistry, EIP712
     function _now() internal view returns (uint64) {
         return uint64(block.timestamp);
     }
+    // slither-disable-end timestamp,incorrect-equality
 }

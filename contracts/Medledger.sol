@@ -35,6 +35,7 @@ contract Medledger is ConsentManager, RecordRegistry {
     }
 
     /// @inheritdoc RecordRegistry
+    // slither-disable-next-line timestamp a key's validity is chain time, like every consent (see ConsentManager)
     function _checkRecordKey(address patient, uint8 category, uint32 keyEpoch) internal view override {
         (uint32 epoch, uint64 validUntil) = _keyState(patient, category);
         if (keyEpoch != epoch || block.timestamp >= validUntil) {

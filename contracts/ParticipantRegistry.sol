@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {AccessControlDefaultAdminRules} from
-    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {
+    AccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IParticipantRegistry} from "../interfaces/IParticipantRegistry.sol";
 
 /// @title ParticipantRegistry
@@ -12,6 +13,8 @@ import {IParticipantRegistry} from "../interfaces/IParticipantRegistry.sol";
 /// without a cross-contract call. The default admin (who appoints registrars) changes hands only
 /// through OpenZeppelin's two-step transfer with a delay ({ADMIN_TRANSFER_DELAY}).
 abstract contract ParticipantRegistry is IParticipantRegistry, AccessControlDefaultAdminRules {
+    // Slither: key validity is chain time (see ConsentManager), and `kind == None` is an enum sentinel.
+    // slither-disable-start timestamp,incorrect-equality
     /// @inheritdoc IParticipantRegistry
     bytes32 public constant REGISTRAR_ROLE = keccak256("medledger.REGISTRAR_ROLE");
 
@@ -217,7 +220,7 @@ abstract contract ParticipantRegistry is IParticipantRegistry, AccessControlDefa
         if (publicKey == bytes32(0) || publicKey == keys[category]) revert RegistryInvalidCategoryKey(category);
         keys[category] = publicKey;
         (uint32 epoch,) = _keyState(patient, category);
-        epoch += 1;
+        ++epoch;
         _keyStates[patient][category] = (uint96(epoch) << 64) | UNLIMITED;
         emit CategoryKeyRotated(patient, category, epoch, publicKey, by);
     }
@@ -262,4 +265,5 @@ abstract contract ParticipantRegistry is IParticipantRegistry, AccessControlDefa
         if (state.kind == ParticipantKind.None) revert RegistryParticipantNotRegistered(account);
         if (state.suspended) revert RegistryParticipantSuspended(account);
     }
+    // slither-disable-end timestamp,incorrect-equality
 }

@@ -33,7 +33,14 @@ abstract contract RecordRegistry is IRecordRegistry, Context {
     ) external {
         address author = _msgSender();
         _checkWrite(patient, author, category, purpose, keyEpoch);
-        _store(patient, recordId, _newHeader(author, category, keyEpoch, fingerprint, bytes32(0)), purpose, cidCodec, cidDigest);
+        _store(
+            patient,
+            recordId,
+            _newHeader(author, category, keyEpoch, fingerprint, bytes32(0)),
+            purpose,
+            cidCodec,
+            cidDigest
+        );
     }
 
     /// @inheritdoc IRecordRegistry
@@ -249,7 +256,9 @@ abstract contract RecordRegistry is IRecordRegistry, Context {
 
     /// @dev Reverts unless (`codec`, `digest`) is a CIDv1, raw or dag-pb, with a non-zero sha2-256 digest.
     function _checkCid(uint8 codec, bytes32 digest) internal pure {
-        if ((codec != CODEC_RAW && codec != CODEC_DAG_PB) || digest == bytes32(0)) revert RecordInvalidCid(codec, digest);
+        if ((codec != CODEC_RAW && codec != CODEC_DAG_PB) || digest == bytes32(0)) {
+            revert RecordInvalidCid(codec, digest);
+        }
     }
 
     /// @dev Reverts with the reason `accessor` may not perform `access` on `category` data of `patient`
@@ -284,7 +293,10 @@ abstract contract RecordRegistry is IRecordRegistry, Context {
         });
     }
 
+    // slither-disable-next-line assembly hashes the struct in place (see above)
     function _hashHeader(RecordHeader memory h) private pure returns (bytes32 digest) {
+        // Hashes the struct in place (see above).
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             digest := keccak256(h, 288)
         }

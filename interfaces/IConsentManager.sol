@@ -107,6 +107,8 @@ interface IConsentManager is IParticipantRegistry, IERC5267 {
     /// @param issuedAt Chain time at which the wallet signed (not in the future).
     /// @param nonce The patient's current {nonces} value.
     /// @param deadline Last second at which the request may be submitted.
+    // The field order is the EIP-712 type's, signed by wallets.
+    // solhint-disable-next-line gas-struct-packing
     struct GrantRequest {
         address patient;
         address grantee;
@@ -122,6 +124,8 @@ interface IConsentManager is IParticipantRegistry, IERC5267 {
     }
 
     /// @notice A revocation signed off-chain by the patient (EIP-712 type `Revoke`), submitted by anyone.
+    // The field order is the EIP-712 type's, signed by wallets.
+    // solhint-disable-next-line gas-struct-packing
     struct RevokeRequest {
         address patient;
         address grantee;
@@ -343,13 +347,16 @@ interface IConsentManager is IParticipantRegistry, IERC5267 {
 
     /// @notice The EIP-712 type hash of `Grant(address patient,address grantee,uint8 access,uint16 categories,
     /// uint16 purposes,uint64 start,uint64 expiry,bytes32 keyEnvelope,uint64 issuedAt,uint256 nonce,uint256 deadline)`.
+    // slither-disable-next-line naming-convention the getter of a constant keeps its UPPER_CASE name (OpenZeppelin style)
     function GRANT_TYPEHASH() external view returns (bytes32);
 
     /// @notice The EIP-712 type hash of
     /// `Revoke(address patient,address grantee,uint8 access,uint64 issuedAt,uint256 nonce,uint256 deadline)`.
+    // slither-disable-next-line naming-convention the getter of a constant keeps its UPPER_CASE name (OpenZeppelin style)
     function REVOKE_TYPEHASH() external view returns (bytes32);
 
     /// @notice The EIP-712 domain separator for this chain and contract (name "medledger", version "1").
+    // slither-disable-next-line naming-convention the getter of a constant keeps its UPPER_CASE name (OpenZeppelin style)
     function DOMAIN_SEPARATOR() external view returns (bytes32);
 
     // ---------------------------------------------------------------------------------------------
@@ -386,10 +393,12 @@ interface IConsentManager is IParticipantRegistry, IERC5267 {
     // ---------------------------------------------------------------------------------------------
 
     /// @notice The longest emergency window a clinician may open, in seconds.
+    // slither-disable-next-line naming-convention the getter of a constant keeps its UPPER_CASE name (OpenZeppelin style)
     function MAX_EMERGENCY_WINDOW() external view returns (uint32);
 
     /// @notice The longest run of emergency access without a confirmation, in seconds, counted from the
     /// first opening of a run. A run ends once no window has been open for `MAX_EMERGENCY_WINDOW`.
+    // slither-disable-next-line naming-convention the getter of a constant keeps its UPPER_CASE name (OpenZeppelin style)
     function MAX_EMERGENCY_RUN() external view returns (uint32);
 
     /// @notice The caller (an active clinician or care provider) opens emergency read access to
@@ -399,9 +408,7 @@ interface IConsentManager is IParticipantRegistry, IERC5267 {
     /// {EmergencyInvalidWindow}, {RegistryPatientNotRegistered}, {EmergencyOptedOut} or
     /// {EmergencyRunExceeded}.
     /// @param reasonCode An opaque code for the reason (a keyed hash, never free text).
-    function openEmergencyAccess(address patient, uint32 window, bytes32 reasonCode)
-        external
-        returns (uint64 expiresAt);
+    function openEmergencyAccess(address patient, uint32 window, bytes32 reasonCode) external returns (uint64 expiresAt);
 
     /// @notice The patient or a delegate confirms `clinician`'s emergency access to `patient`: a new
     /// run starts now. Returns false and emits nothing if there is no run or it started this second.

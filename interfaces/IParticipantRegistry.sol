@@ -104,10 +104,12 @@ interface IParticipantRegistry {
     event ParticipantReinstated(address indexed account, address indexed registrar);
 
     /// @notice The role allowed to register, suspend and reinstate participants.
+    // slither-disable-next-line naming-convention the getter of a constant keeps its UPPER_CASE name (OpenZeppelin style)
     function REGISTRAR_ROLE() external view returns (bytes32);
 
     /// @notice The time the default admin role takes to change hands (OpenZeppelin
     /// `AccessControlDefaultAdminRules`), in seconds, at deployment.
+    // slither-disable-next-line naming-convention the getter of a constant keeps its UPPER_CASE name (OpenZeppelin style)
     function ADMIN_TRANSFER_DELAY() external view returns (uint48);
 
     /// @notice Registers the caller as a patient, with its encryption key and one key per category.

@@ -10,16 +10,20 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 /// itself can, for instance, register as a medledger patient.
 contract MockContractWallet is IERC1271 {
     /// @notice The EOA whose signatures count as the wallet's.
+    // `owner()` is the getter wallets conventionally expose.
+    // solhint-disable-next-line immutable-vars-naming
     address public immutable owner;
 
     /// @notice Only the owner may call {execute}.
     error MockWalletNotOwner(address caller);
 
+    // slither-disable-next-line missing-zero-check a test double: a zero owner simply never signs
     constructor(address owner_) {
         owner = owner_;
     }
 
     /// @inheritdoc IERC1271
+    // slither-disable-next-line unused-return the third value (the error's argument) is not needed
     function isValidSignature(bytes32 hash, bytes calldata signature) external view returns (bytes4 magicValue) {
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(hash, signature);
         if (err == ECDSA.RecoverError.NoError && recovered == owner) return IERC1271.isValidSignature.selector;
@@ -27,11 +31,16 @@ contract MockContractWallet is IERC1271 {
     }
 
     /// @notice Calls `target` with `data` as the wallet; bubbles up a revert. Owner only.
+    // slither-disable-next-line missing-zero-check,assembly,low-level-calls a wallet forwards any call, as is
     function execute(address target, bytes calldata data) external returns (bytes memory result) {
         if (msg.sender != owner) revert MockWalletNotOwner(msg.sender);
         bool ok;
+        // A wallet forwards arbitrary calls by design.
+        // solhint-disable-next-line avoid-low-level-calls
         (ok, result) = target.call(data);
         if (!ok) {
+            // Bubbles up the callee's revert data unchanged.
+            // solhint-disable-next-line no-inline-assembly
             assembly ("memory-safe") {
                 revert(add(result, 32), mload(result))
             }

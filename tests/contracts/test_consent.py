@@ -3,15 +3,15 @@ emergency access and key distribution pointers."""
 
 import brownie
 import pytest
-from brownie import chain, web3
+from brownie import chain
 from conftest import (
-    DELEGATE_BOUNDS,
     ALLERGIES,
     CARE_PROVIDER,
     COMMERCIAL,
     COMMISSIONING,
     CONDITIONS,
     DAY,
+    DELEGATE_BOUNDS,
     DEMOGRAPHICS,
     DIRECT_CARE,
     DOCUMENTS,

@@ -8,14 +8,13 @@ notes); the assertions below are the chosen behaviour."""
 import pytest
 from brownie import chain, web3
 from conftest import (
-    DELEGATE_BOUNDS,
     ALLERGIES,
     CONDITIONS,
     DAY,
+    DELEGATE_BOUNDS,
     DIRECT_CARE,
     FAMILY_CARE,
     GENOMICS,
-    MEDICATIONS,
     READ,
     RESEARCH,
     RESEARCHER,
@@ -28,7 +27,6 @@ from conftest import (
     mask,
     mine_at,
     now,
-    register_patient,
     terms,
 )
 

@@ -4,7 +4,7 @@ delegate confirms the access (a new run starts); a run ends once no window has b
 MAX_EMERGENCY_WINDOW (24 h). Opting out closes open windows (see test_consent.py)."""
 
 import pytest
-from brownie import chain, web3
+from brownie import web3
 from conftest import (
     ALLERGIES,
     DAY,

@@ -106,7 +106,7 @@ def test_narrow_delegate_cannot_replace_keys_of_other_categories(network, patien
     """Issue 7 item 2: a delegate for immunizations replaced the whole key directory."""
     network.appointDelegate(delegate, mask(IMMUNIZATIONS), now() + DAY, {"from": patient})
     for categories in (ALL, mask(IMMUNIZATIONS, ALLERGIES)):
-        keys = [key(900 + i) for i in range(bin(categories).count("1"))]
+        keys = [key(900 + i) for i in range(categories.bit_count())]
         with assert_custom_error("ConsentDelegateOutOfBounds", delegate, mask(IMMUNIZATIONS), categories):
             network.setCategoryKeys(patient, categories, keys, {"from": delegate})
     assert epoch(network, patient, ALLERGIES) == 1

@@ -11,8 +11,6 @@ from __future__ import annotations
 import eth_abi
 import pytest
 from brownie import chain, web3
-from eth_utils import keccak
-
 from conftest import (
     ALLERGIES,
     CONDITIONS,
@@ -22,7 +20,6 @@ from conftest import (
     EMERGENCY,
     FAMILY_CARE,
     GENOMICS,
-    IMAGING,
     MEDICATIONS,
     MENTAL_HEALTH,
     OBSERVATIONS,
@@ -31,13 +28,16 @@ from conftest import (
     WRITE,
     ZERO,
     ZERO32,
-    assert_custom_error as assert_reverts,
     key,
     mask,
     now,
     register_patient,
     terms,
 )
+from conftest import (
+    assert_custom_error as assert_reverts,
+)
+from eth_utils import keccak
 
 RAW, DAG_PB = 0x55, 0x70
 EPOCH = 1  # every category key is at epoch 1 after registration

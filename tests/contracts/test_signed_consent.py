@@ -21,6 +21,7 @@ from conftest import (
     custom_error_message,
     key,
     mask,
+    mine_at,
     now,
     register_patient,
 )
@@ -403,6 +404,30 @@ def test_request_issued_in_the_future_reverts(signed_network, signer, clinician,
         signed_network.grantBySig(request, signature, {"from": stranger})
     at = brownie.history[-1].timestamp
     assert info.value.revert_msg == custom_error_message("ConsentInvalidIssuedAt", issued, at)
+
+
+def test_request_dated_in_the_future_counts_from_that_time_and_can_be_voided(
+    signed_network, signer, clinician, stranger
+):
+    """What a request says about itself is the wallet's word (README, threat model): a request dated
+    ahead cannot be used before then, then outranks a decision taken in between; cancelling voids it."""
+    issued = now() + 3600
+    request = grant_request(signer, clinician, issued_at=issued, deadline=issued + 3600)
+    signature = sign(signer.private_key, signed_network, "Grant", request)
+    with pytest.raises(brownie.exceptions.VirtualMachineError) as info:
+        signed_network.grantBySig(request, signature, {"from": stranger})
+    at = brownie.history[-1].timestamp
+    assert info.value.revert_msg == custom_error_message("ConsentInvalidIssuedAt", issued, at)
+    # A decision taken in between (a grant, then its revocation) ...
+    signed_network.grant(signer, clinician, READ, (CARE, mask(DIRECT_CARE), 0, now() + DAY), ZERO32, {"from": signer})
+    signed_network.revoke(signer, clinician, READ, {"from": signer})
+    mine_at(issued)
+    # ... is outranked once chain time reaches the request's date,
+    assert signed_network.grantBySig.call(request, signature, {"from": stranger}) is True
+    # unless the patient cancels outstanding requests.
+    signed_network.invalidateSignedRequests(signer, {"from": signer})
+    with assert_custom_error("InvalidAccountNonce", signer, 1):
+        signed_network.grantBySig(request, signature, {"from": stranger})
 
 
 def test_request_whose_terms_ran_out_before_submission_leaves_nothing_stuck(
