@@ -34,10 +34,12 @@ def reencrypt_records(client: Client, patient: Identity, categories: Iterable[in
     for summary in records.list_records(client, patient.address, include_erased=False):
         if summary.is_batch or summary.superseded_by or int(summary.category) not in wanted:
             continue
-        read = records.read_record(client, patient, summary.record_id)
+        read = records.read_record(client, patient, summary.record_id, patient=patient.address)
         if read.data is None:  # pragma: no cover - read_record returns data without `out`
             raise MedledgerError(f"Could not read record 0x{summary.record_id.hex()} for re-encryption")
-        written = records.amend_record(client, patient, summary.record_id, read.data, content_type=read.content_type)
+        written = records.amend_record(
+            client, patient, summary.record_id, read.data, patient=patient.address, content_type=read.content_type
+        )
         try:
             client.store.unpin(summary.cid)
         except StorageError:
