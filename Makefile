@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/node_modules/.solcx
 # Each server the project starts binds to 127.0.0.1; nothing here dials out but the package registries.
 
-.PHONY: setup demo test lint types test-types test-contracts test-forge test-python bench deploy clean
+.PHONY: setup demo test lint types test-types test-contracts test-forge test-python bench deploy artifacts clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -65,6 +65,11 @@ bench: setup
 
 deploy: setup
 	$(VENV)/bin/brownie run scripts/deploy.py
+
+## Regenerate the compiled contract shipped in the package (medledger/chain/data/Medledger.json) from
+## contracts/ after a contract change; tests/python fail until it matches a fresh compile.
+artifacts: setup
+	$(VENV)/bin/medledger artifacts build
 
 clean:
 	rm -rf build reports .hypothesis

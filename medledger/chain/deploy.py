@@ -11,9 +11,10 @@ from web3.types import TxReceipt
 
 from medledger.errors import DeploymentNotFound
 
-from .artifacts import Artifact, medledger_artifact
+from .artifacts import Artifact
 from .deployments import Deployment, read_deployment, write_deployment
 from .rpc import Chain
+from .shipped import deployable_artifact
 
 
 def deploy_artifact(chain: Chain, artifact: Artifact, account: LocalAccount, *args: Any) -> tuple[str, TxReceipt]:
@@ -55,7 +56,7 @@ def deploy_medledger(
                 return existing, False
         except DeploymentNotFound:
             pass
-    artifact = medledger_artifact()
+    artifact = deployable_artifact()
     address, receipt = deploy_artifact(chain, artifact, account, admin or account.address)
     deployment = Deployment(
         chain_id=chain_id,

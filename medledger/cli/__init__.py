@@ -53,9 +53,21 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from .commands import audit, batches, consent, delegates, demo, deploy, keys, node, participants, records
+    from .commands import (
+        artifacts,
+        audit,
+        batches,
+        consent,
+        delegates,
+        demo,
+        deploy,
+        keys,
+        node,
+        participants,
+        records,
+    )
 
-    for module in (node, deploy, keys, participants, consent, delegates, records, batches, audit, demo):
+    for module in (node, deploy, keys, participants, consent, delegates, records, batches, audit, demo, artifacts):
         for command in getattr(module, "COMMANDS", []):
             cli.add_command(command)
     cli.add_command(consent.held, name="grants")
