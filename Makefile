@@ -19,11 +19,15 @@ node_modules/.installed: package.json package-lock.json tools/postinstall.js
 	node tools/postinstall.js
 	touch $@
 
+# The last step lets py-solc-x and brownie find "solc 0.8.37" without this Makefile too: every Python
+# of this venv sets SOLCX_BINARY_PATH (unless already set) to this clone's link to its solc-js wrapper.
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
+	printf 'import os; os.environ.setdefault("SOLCX_BINARY_PATH", "%s")\n' "$(CURDIR)/node_modules/.solcx" \
+		> "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/medledger-solcx.pth"
 	touch $@
 
 ## The main job: Lisa's story on a local anvil chain and IPFS node that the demo starts itself.
@@ -64,7 +68,7 @@ bench: setup
 	$(PY) bench/ingest.py
 
 deploy: setup
-	$(VENV)/bin/brownie run scripts/deploy.py
+	$(VENV)/bin/brownie run scripts/deploy.py --network anvil
 
 ## Regenerate the compiled contract shipped in the package (medledger/chain/data/Medledger.json) from
 ## contracts/ after a contract change; tests/python fail until it matches a fresh compile.

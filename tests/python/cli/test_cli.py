@@ -513,8 +513,18 @@ def test_deploy_then_already_deployed(run, tmp_path):
     assert first["deployed"] is True and Path(first["deployments_file"]).exists()
     again = ok(run("deploy", as_="registrar", env=env))
     assert "already deployed" in again.stdout and first["address"] in again.stdout
-    forced = as_json(run("deploy", "--force", "--json", as_="registrar", env=env))
+    # --force asks first (issue 9 item 5): declined, nothing is deployed
+    declined = run("deploy", "--force", as_="registrar", env=env, input="n\n")
+    assert declined.exit_code == 1 and "already deployed at " + first["address"] in declined.stderr
+    assert json.loads(Path(first["deployments_file"]).read_text())["contracts"]["Medledger"]["history"] == []
+    forced = as_json(run("deploy", "--force", "--yes", "--json", as_="registrar", env=env))
     assert forced["deployed"] is True and forced["address"] != first["address"]
+    assert forced["replaced"] == first["address"]
+    entry = json.loads(Path(first["deployments_file"]).read_text())["contracts"]["Medledger"]
+    assert entry["address"] == forced["address"]
+    assert [past["address"] for past in entry["history"]] == [first["address"]]
+    asked = ok(run("deploy", "--force", as_="registrar", env=env, input="y\n"))
+    assert "Deployed Medledger" in asked.stdout and forced["address"] in asked.stdout  # kept in the history
 
 
 # --- services -------------------------------------------------------------------------------------------
