@@ -25,8 +25,8 @@ from medledger.errors import KeystoreError
 from ..context import State, with_state
 from ..errors import MedledgerGroup
 from ..lazy import lazy
-from ..options import common_options
-from ..output import emit, key_info_json, note, table
+from ..options import common_options, format_option
+from ..output import Column, emit, key_info_json, listing, note, output_format
 
 if TYPE_CHECKING:
     from medledger import keystore
@@ -129,22 +129,30 @@ def create(state: State, name: str, import_key: bool, import_encryption: bool) -
     )
 
 
+KEY_COLUMNS = [
+    Column("name", "NAME"),
+    Column("address", "ADDRESS"),
+    Column("encryption_public_key", "ENCRYPTION KEY"),
+    Column("path", "FILE", in_table=False),
+    Column("passphrase_env", "PASSPHRASE VARIABLE", in_table=False),
+]
+
+
 @keys.command("list")
+@format_option
 @common_options(identity=False)
 @with_state
 def list_(state: State) -> None:
     """List the identities in the keystore (no passphrase needed)."""
+    output_format()
     store = state.keystore()
     infos = store.list()
     for bad in infos.unreadable:
         note(f"Warning: identity {bad.name!r} is not listed: {bad.reason}")
-    emit(
+    listing(
         [key_info_json(i) for i in infos],
-        lambda: table(
-            ["NAME", "ADDRESS", "ENCRYPTION KEY"],
-            [(i.name, i.address, i.encryption_public_hex) for i in infos],
-            empty=f"No identities in {store.path}; create one with `medledger keys create NAME`.",
-        ),
+        KEY_COLUMNS,
+        empty=f"No identities in {store.path}; create one with `medledger keys create NAME`.",
     )
 
 

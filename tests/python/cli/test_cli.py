@@ -55,6 +55,7 @@ def grant(run, grantee: str, access: str, categories: str, purposes: str, *extra
             "--purposes",
             purposes,
             "--json",
+            "--yes",
             *extra,
             as_="patient",
         )
@@ -219,7 +220,7 @@ def test_usage_errors_exit_2(run):
 def test_consent_grant_list_held_check_revoke(run, patient, researcher):
     granted = grant(run, "researcher", "read", "obs,device", "research", "--days", "30")
     assert granted["grantee"] == researcher.address and granted["changed"] is True
-    assert granted["categories"] == ["device-data", "observations"] and granted["purposes"] == ["research"]
+    assert granted["categories"] == ["observations", "device-data"] and granted["purposes"] == ["research"]
 
     given = as_json(run("consent", "list", "--json", as_="patient"))
     assert [(g["grantee"], g["access"]) for g in given] == [(researcher.address, "read")]
@@ -227,7 +228,7 @@ def test_consent_grant_list_held_check_revoke(run, patient, researcher):
     assert researcher.address in table and "(researcher)" in table and "observations,device-data" in table
 
     held = as_json(run("consent", "held", "--json", as_="researcher"))
-    assert len(held) == 1 and held[0]["patient"] == patient.address and held[0]["expiry_utc"]
+    assert len(held) == 1 and held[0]["patient"] == patient.address and held[0]["expiry"]
     assert as_json(run("grants", "--json", as_="researcher")) == held
 
     permitted = as_json(
@@ -379,7 +380,7 @@ def test_audit_table_csv_json_include_the_access(run, workdir, researcher, emerg
 
     rows = list(csv.DictReader(ok(run("audit", "--format", "csv", as_="patient")).stdout.splitlines()))
     assert any(r["event"] == "RecordAccessed" and r["actor"] == researcher.address for r in rows)
-    assert any(r["event"] == "EmergencyAccessOpened" and r["emergency"] == "True" for r in rows)
+    assert any(r["event"] == "EmergencyAccessOpened" and r["emergency"] == "true" for r in rows)
 
     table = ok(run("audit", "--accesses", as_="patient")).stdout.splitlines()
     access_line = next(line for line in table if "RecordAccessed" in line)
@@ -594,8 +595,8 @@ def test_identity_from_env_or_after_the_command(run, patient, researcher):
     assert as_json(run("--as", "patient", "consent", "held", "--as", "researcher", "--json")) == via_env
 
 
-def test_wrong_chain_id_is_refused(run):
-    fails(run("consent", "list", "--patient", "patient", "--chain-id", "999"), 9, "chain 999 was configured")
+def test_wrong_chain_id_is_a_configuration_error(run):
+    fails(run("consent", "list", "--patient", "patient", "--chain-id", "999"), 2, "chain 999 was configured")
 
 
 # --- node and demo wiring (without starting anything) ----------------------------------------------------
@@ -660,7 +661,7 @@ def test_exit_codes_are_the_documented_ones_and_live_in_the_cli():
         errors.RecordFormatError: 7,
         errors.ContentNotFound: 8,
         errors.DeploymentNotFound: 9,
-        errors.WrongChain: 9,
+        errors.WrongChain: 2,
         errors.AccessDenied: 10,
         errors.RecordErased: 11,
     }
@@ -760,7 +761,9 @@ def test_help_does_not_load_the_library():
         "from medledger.cli import cli\n"
         "result = CliRunner().invoke(cli, ['--help'])\n"
         "assert result.exit_code == 0 and 'records' in result.output, result.output\n"
-        "heavy = sorted(m for m in ('web3', 'eth_account', 'medledger.chain', 'medledger.client') if m in sys.modules)\n"
+        "heavy = ('web3', 'eth_account', 'medledger.chain', 'medledger.client', 'rich', 'tqdm', 'pydantic', 'fhir',"
+        " 'solcx', 'nacl', 'requests')\n"
+        "heavy = sorted(m for m in heavy if m in sys.modules)\n"
         "print(heavy)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)

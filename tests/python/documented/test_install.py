@@ -13,7 +13,7 @@ from pathlib import Path
 
 from medledger.chain import shipped
 
-ROOT = Path(__file__).resolve().parents[3]
+from .checkout import ROOT, clean_env
 
 
 def _checkout_copy(target: Path) -> Path:
@@ -33,12 +33,6 @@ def _checkout_copy(target: Path) -> Path:
     return target
 
 
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDLEDGER_", "PYTHON", "VIRTUAL_ENV"))}
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if str(ROOT) not in p)
-    return {**env, **extra}
-
-
 def test_pip_install_of_a_checkout_into_a_clean_venv_runs_and_deploys(tmp_path, node_config, client, cast):
     source = _checkout_copy(tmp_path / "checkout")
     venv = tmp_path / "venv"
@@ -52,7 +46,8 @@ def test_pip_install_of_a_checkout_into_a_clean_venv_runs_and_deploys(tmp_path, 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     home = tmp_path / "home"
-    env = _clean_env(
+    env = clean_env(
+        PATH=os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if str(ROOT) not in p),
         MEDLEDGER_HOME=str(home),
         MEDLEDGER_RPC_URL=node_config.rpc_url,
         MEDLEDGER_CHAIN_ID=str(node_config.chain_id),
