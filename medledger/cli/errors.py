@@ -73,7 +73,10 @@ def hint(exc: e.MedledgerError) -> str | None:
     if isinstance(exc, e.KeysNotPublished):
         return "Run `medledger patient register` as that patient (it publishes the keys)."
     if isinstance(exc, e.InsufficientFunds):
-        return "The sending account needs ETH for gas (or have a relayer submit a signed request)."
+        return (
+            "The sending account needs ETH for gas (or have a relayer submit a signed request); on a local "
+            "development chain `medledger keys fund NAME` sends it some."
+        )
     if isinstance(exc, e.TransactionPending):
         return "Check before retrying; `medledger records recover` settles a record write later."
     if isinstance(exc, e.ContractRevert) and exc.error_name:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import http.server
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -699,14 +702,76 @@ def test_read_to_a_missing_directory_is_refused_before_reading(run, workdir):
     )
 
 
-def test_unfunded_identity_gets_a_chain_error(run, tmp_path):
+def test_unfunded_identity_is_told_how_to_get_gas_and_gets_it_on_the_local_chain(run, tmp_path, client):
     env = {
         "MEDLEDGER_KEYSTORE": str(tmp_path / "keys"),
         "MEDLEDGER_KEYSTORE_SCRYPT_N": "16",
         "MEDLEDGER_PASSPHRASE_NEWBIE": "newbie secret",
+        "MEDLEDGER_PASSPHRASE_FUNDED": "funded secret",
     }
     ok(run("keys", "create", "newbie", env=env))
-    fails(run("patient", "register", as_="newbie", env=env), 9, "Insufficient funds", "needs ETH for gas")
+    fails(run("patient", "register", as_="newbie", env=env), 9, "Insufficient funds", "medledger keys fund NAME")
+
+    newbie = as_json(run("keys", "show", "newbie", "--json", env=env))["address"]
+    funded = as_json(run("keys", "fund", "newbie", "--eth", "2.5", "--json", env=env))
+    assert funded["address"] == newbie and funded["amount_wei"] == 25 * 10**17 and funded["tx_hash"].startswith("0x")
+    assert client.chain.balance(newbie) == funded["balance_wei"] == 25 * 10**17
+    ok(run("patient", "register", as_="newbie", env=env))
+
+    created = as_json(run("keys", "create", "funded", "--fund", "--json", env=env))
+    assert created["funded"]["amount_wei"] == 10 * 10**18
+    assert client.chain.balance(created["address"]) == 10 * 10**18
+
+
+def test_funding_is_refused_on_any_chain_but_a_local_development_node(run, tmp_path):
+    env = {
+        "MEDLEDGER_KEYSTORE": str(tmp_path / "keys"),
+        "MEDLEDGER_KEYSTORE_SCRYPT_N": "16",
+        "MEDLEDGER_PASSPHRASE": "x",
+    }
+    remote = {**env, "MEDLEDGER_RPC_URL": "https://rpc.consortium.example", "MEDLEDGER_CHAIN_ID": "4242"}
+    fails(
+        run("keys", "fund", "patient", env={"MEDLEDGER_RPC_URL": "https://rpc.consortium.example"}),
+        2,
+        "not on this machine",
+    )
+    # refused before the keystore is written
+    fails(run("keys", "create", "someone", "--fund", env=remote), 2, "only on a local development chain")
+    assert not (tmp_path / "keys" / "someone.json").exists()
+    with _json_rpc({"web3_clientVersion": "Geth/v1.14.8-stable/linux-amd64/go1.22.5", "eth_chainId": "0x539"}) as url:
+        fails(run("keys", "fund", "patient", env={"MEDLEDGER_RPC_URL": url}), 2, "is Geth, not a development node")
+
+
+@contextlib.contextmanager
+def _json_rpc(answers: dict[str, Any]):
+    """A JSON-RPC endpoint on 127.0.0.1 that answers ``answers[method]`` (and nothing else)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = {"jsonrpc": "2.0", "id": request["id"]}
+            if request["method"] in answers:
+                body["result"] = answers[request["method"]]
+            else:
+                body["error"] = {"code": -32601, "message": "method not found"}
+            raw = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_bad_config_file_exits_2(run, tmp_path):
