@@ -344,6 +344,43 @@ def test_invalid_fhir_is_refused_and_nothing_registered(run, workdir):
     assert as_json(run("records", "list", "--patient", "patient", "--json")) == []
 
 
+BAD_INTAKE = {
+    "bundle.json": (
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": {**OBS, "resourceType": "Observaton"}}],
+            }
+        ),
+        "'Observaton' at entry[0].resource is not a FHIR R4B resource type",
+    ),
+    "cut.json": (json.dumps(OBS)[:-20], "not valid JSON: "),
+    "words.json": ("high sugar", "not valid JSON: Expecting value at line 1 column 1"),
+    "notes.txt": ('{"resourceType": "Observation",\n "status": ', "at line 2 column 12"),
+    "empty.json": ("", "empty"),
+    "blank.txt": (" \n\t\n", "empty"),
+}
+
+
+def test_every_intake_refusal_is_exit_7_and_stores_nothing(run, workdir, client):
+    """Issue 9 item 12: a Bundle entry of an unknown type exited 1 (KeyError); broken JSON was
+    "a text/plain attachment"; with --category, empty, blank and truncated files were stored."""
+    grant(run, "clinician", "write", "obs", "direct-care")
+    pins = client.store.pins()
+    for name, (content, reason) in BAD_INTAKE.items():
+        path = workdir / name
+        path.write_text(content)
+        for extra in ([], ["--category", "obs"]):
+            result = run("records", "add", path, "--patient", "patient", *extra, as_="clinician")
+            fails(result, 7, reason)
+    empty = workdir / "empty.json"
+    fails(run("records", "add", empty, "--patient", "patient", "--content-type", "text", as_="clinician"), 7, "empty")
+    assert as_json(run("records", "list", "--patient", "patient", "--json")) == []
+    assert client.store.pins() == pins
+    assert as_json(run("records", "recover", "--json")) == []  # no write was left half done
+
+
 def test_read_refused_for_stranger_and_unconsented(run, workdir):
     written = add_observation(run, workdir)
     result = run("records", "read", written["record_id"], "--purpose", "research", as_="stranger")
