@@ -40,7 +40,7 @@ test: setup lint types test-contracts test-forge test-python
 
 # tests/contracts, bench/gas.py and scripts/deploy.py join once the contract work on them has landed
 # (so that they are formatted once, on the combined tree).
-PY_SOURCES := medledger tests/python bench/ingest.py
+PY_SOURCES := medledger tests/python bench/ingest.py bench/cli.py
 
 ## Python lint (ruff), formatting (ruff format --check) and the import layering contract (import-linter).
 lint: setup
@@ -66,6 +66,7 @@ test-python: setup
 bench: setup
 	$(PY) bench/gas.py
 	$(PY) bench/ingest.py
+	$(PY) bench/cli.py
 
 deploy: setup
 	$(VENV)/bin/brownie run scripts/deploy.py --network anvil
