@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/node_modules/.solcx
 # Each server the project starts binds to 127.0.0.1; nothing here dials out but the package registries.
 
-.PHONY: setup demo test lint types test-types test-contracts test-forge test-python bench deploy clean
+.PHONY: setup demo test lint types test-types test-contracts test-forge test-python bench deploy artifacts clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -19,11 +19,15 @@ node_modules/.installed: package.json package-lock.json tools/postinstall.js
 	node tools/postinstall.js
 	touch $@
 
+# The last step lets py-solc-x and brownie find "solc 0.8.37" without this Makefile too: every Python
+# of this venv sets SOLCX_BINARY_PATH (unless already set) to this clone's link to its solc-js wrapper.
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
+	printf 'import os; os.environ.setdefault("SOLCX_BINARY_PATH", "%s")\n' "$(CURDIR)/node_modules/.solcx" \
+		> "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/medledger-solcx.pth"
 	touch $@
 
 ## The main job: Lisa's story on a local anvil chain and IPFS node that the demo starts itself.
@@ -32,11 +36,11 @@ demo: setup
 
 ## The whole test suite: lint, format and layering; types (mypy); contracts (brownie);
 ## fuzz/invariants (forge); Python tooling.
-test: setup lint types test-contracts test-forge test-python
+test: setup lint lint-sol types test-contracts test-forge test-python
 
 # tests/contracts, bench/gas.py and scripts/deploy.py join once the contract work on them has landed
 # (so that they are formatted once, on the combined tree).
-PY_SOURCES := medledger tests/python bench/ingest.py
+PY_SOURCES := medledger tests/python bench/ingest.py bench/cli.py
 
 ## Python lint (ruff), formatting (ruff format --check) and the import layering contract (import-linter).
 lint: setup
@@ -62,9 +66,15 @@ test-python: setup
 bench: setup
 	$(PY) bench/gas.py
 	$(PY) bench/ingest.py
+	$(PY) bench/cli.py
 
 deploy: setup
-	$(VENV)/bin/brownie run scripts/deploy.py
+	$(VENV)/bin/brownie run scripts/deploy.py --network anvil
+
+## Regenerate the compiled contract shipped in the package (medledger/chain/data/Medledger.json) from
+## contracts/ after a contract change; tests/python fail until it matches a fresh compile.
+artifacts: setup
+	$(VENV)/bin/medledger artifacts build
 
 clean:
 	rm -rf build reports .hypothesis

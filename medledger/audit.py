@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import codes
-from .chain import ChainEvent, utc
+from .chain import FOREVER, ChainEvent, utc
 from .chain.events import (
     BatchAnchored,
     ConsentGranted,
@@ -30,6 +30,7 @@ from .chain.events import (
     SignedRequestsInvalidated,
 )
 from .client import Client, as_address
+from .times import iso
 
 _EVENTS: tuple[type[ChainEvent], ...] = (
     RecordAccessed,
@@ -60,12 +61,14 @@ class AuditEntry:
     purpose: str | None
     detail: str
     emergency: bool
+    tx_hash: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "time": self.time,
-            "time_utc": utc(self.time),
+            "time_utc": iso(self.time),
             "block": self.block,
+            "tx_hash": self.tx_hash,
             "event": self.event,
             "actor": self.actor,
             "record": self.record,
@@ -85,6 +88,10 @@ def _purposes(purposes: Iterable[codes.Purpose]) -> str:
 
 def _short(record_id: bytes) -> str:
     return "0x" + record_id.hex()
+
+
+def _until(expiry: int) -> str:
+    return "with no expiry" if expiry >= FOREVER else f"until {utc(expiry)}"
 
 
 Described = tuple[str, str | None, str | None, bool, str]  # actor, record, purpose, emergency, detail
@@ -124,7 +131,7 @@ def _consent_event(e: ChainEvent) -> Described:
     if isinstance(e, ConsentGranted):
         detail = (
             f"granted {e.grantee} {codes.label(e.access)} access to {_cats(e.categories)} for "
-            f"{_purposes(e.purposes)} until {utc(e.expiry)}"
+            f"{_purposes(e.purposes)} {_until(e.expiry)}"
         )
         return e.by, None, None, False, detail
     if isinstance(e, ConsentRevoked):
@@ -138,7 +145,7 @@ def _consent_event(e: ChainEvent) -> Described:
     if isinstance(e, SignedRequestsInvalidated):
         return e.by, None, None, False, f"voided every outstanding signed request (nonce now {e.new_nonce})"
     if isinstance(e, DelegateAppointed):
-        detail = f"appointed delegate {e.delegate} for {_cats(e.categories)} until {utc(e.expiry)}"
+        detail = f"appointed delegate {e.delegate} for {_cats(e.categories)} {_until(e.expiry)}"
         return e.patient, None, None, False, detail
     if isinstance(e, DelegateRemoved):
         return e.patient, None, None, False, f"removed delegate {e.delegate}"
@@ -158,7 +165,8 @@ def _consent_event(e: ChainEvent) -> Described:
 def _entry(client: Client, event: ChainEvent) -> AuditEntry:
     actor, record, purpose, emergency, detail = _record_event(client, event) or _consent_event(event)
     block = event.log.block_number
-    return AuditEntry(client.block_time(block), block, type(event).__name__, actor, record, purpose, detail, emergency)
+    time = client.block_time(block)
+    return AuditEntry(time, block, type(event).__name__, actor, record, purpose, detail, emergency, event.log.tx_hash)
 
 
 def trail(client: Client, patient: str, events: Iterable[type[ChainEvent]] = _EVENTS) -> list[AuditEntry]:
@@ -178,7 +186,7 @@ def accesses(client: Client, patient: str) -> list[AuditEntry]:
 
 def to_csv(entries: Iterable[AuditEntry]) -> str:
     buf = io.StringIO()
-    fields = ["time_utc", "block", "event", "actor", "record", "purpose", "emergency", "detail"]
+    fields = ["time", "time_utc", "block", "tx_hash", "event", "actor", "record", "purpose", "emergency", "detail"]
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     for e in entries:

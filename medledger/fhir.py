@@ -32,6 +32,7 @@ __all__ = [
     "FhirSummary",
     "category_for_resource_type",
     "detect_content_type",
+    "parse_json",
     "validate_fhir",
 ]
 
@@ -120,6 +121,37 @@ def _model_class(resource_type: str) -> Any:
         ) from None
 
 
+def _resource_types(document: Any) -> Iterator[tuple[str, Any]]:
+    """Every ``resourceType`` in a parsed document with where it is (``entry[2].resource``): Bundle
+    entries, contained resources and any other nested resource (walked without recursion, so any
+    depth the JSON parser accepted is fine)."""
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, obj = stack.pop()
+        if isinstance(obj, dict):
+            if "resourceType" in obj:
+                yield path or "(top level)", obj["resourceType"]
+            stack.extend((f"{path}.{key}" if path else str(key), value) for key, value in reversed(obj.items()))
+        elif isinstance(obj, list):
+            stack.extend((f"{path}[{index}]", value) for index, value in reversed(list(enumerate(obj))))
+
+
+def _check_resource_types(obj: dict[str, Any]) -> None:
+    """Each nested resource names a type the R4B models know (the models fail on an unknown one in a
+    Bundle entry with a bare KeyError)."""
+    for where, resource_type in _resource_types(obj):
+        if where == "(top level)":
+            continue
+        if not isinstance(resource_type, str) or not resource_type:
+            raise RecordFormatError(f"the resource at {where[:120]} has no valid 'resourceType'")
+        try:
+            _model_class(resource_type)
+        except RecordFormatError:
+            raise RecordFormatError(
+                f"'{resource_type[:64]}' at {where[:120]} is not a FHIR R4B resource type; check its resourceType"
+            ) from None
+
+
 def _leaves(resource: Any) -> Iterator[Any]:
     """The non-Bundle resources of a parsed resource (itself, or a Bundle's entries, flattened)."""
     if resource.get_resource_type() != "Bundle":
@@ -130,34 +162,49 @@ def _leaves(resource: Any) -> Iterator[Any]:
             yield from _leaves(entry.resource)
 
 
+def parse_json(data: bytes | bytearray | str) -> Any:
+    """JSON text parsed, or :class:`RecordFormatError` saying where it broke (line and column),
+    without quoting it. An empty or blank document is refused as such."""
+    try:
+        text = bytes(data).decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
+    except UnicodeDecodeError:
+        raise RecordFormatError("FHIR input is not UTF-8 text; FHIR JSON must be UTF-8") from None
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise RecordFormatError("the record is empty (nothing but whitespace): nothing to store")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated")
+        ending = " (the document ends before it is complete: is it cut short?)" if cut else ""
+        raise RecordFormatError(
+            f"FHIR input is not valid JSON: {exc.msg.removesuffix(' at')} at line {exc.lineno} column {exc.colno}"
+            f"{ending}"
+        ) from None
+    except RecursionError:
+        raise RecordFormatError("FHIR input is not usable JSON: it is nested too deeply") from None
+
+
 def validate_fhir(data: bytes | str | dict[str, Any]) -> FhirSummary:
     """Validate a FHIR R4B resource or Bundle given as JSON bytes/text or a parsed dict.
 
     Raises RecordFormatError if the input is not JSON, not a FHIR resource, or fails validation;
     the message gives line/column or field paths and reasons, never values.
     """
-    if isinstance(data, (bytes, bytearray, str)):
-        try:
-            obj = json.loads(data)
-        except UnicodeDecodeError:
-            raise RecordFormatError("FHIR input is not UTF-8 text; FHIR JSON must be UTF-8") from None
-        except json.JSONDecodeError as exc:
-            raise RecordFormatError(
-                f"FHIR input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-            ) from None
-    else:
-        obj = data
+    obj = parse_json(data) if isinstance(data, (bytes, bytearray, str)) else data
     if not isinstance(obj, dict):
         raise RecordFormatError("FHIR input must be a JSON object (a resource or a Bundle)")
     resource_type = obj.get("resourceType")
     if not isinstance(resource_type, str) or not resource_type:
         raise RecordFormatError("FHIR input has no 'resourceType'; it is not a FHIR resource")
     model = _model_class(resource_type)
+    _check_resource_types(obj)
     try:
         resource = model.model_validate(obj)
     except ValidationError as exc:
         raise RecordFormatError(f"invalid FHIR R4B {resource_type}: {_describe(exc)}") from None
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, LookupError, AttributeError, RecursionError) as exc:
+        # the models' own failures on input they do not expect: still a refusal of the input
         raise RecordFormatError(
             f"invalid FHIR R4B {resource_type}: the validator rejected it ({type(exc).__name__})"
         ) from None
@@ -253,8 +300,9 @@ def detect_content_type(path: str | os.PathLike[str], override: str | None = Non
     """The MIME type of an attachment: by content, or ``override`` when given.
 
     Recognises PDF, PNG, JPEG, DICOM (``DICM`` at offset 128), FHIR JSON
-    (``application/fhir+json``), other JSON, CSV (also ``;``/tab separated), and plain UTF-8 text;
-    anything else is ``application/octet-stream``. ``override`` may be a MIME type or a short name
+    (``application/fhir+json``), other JSON (anything named ``.json`` or starting with ``{`` or ``[``,
+    whether or not it parses: the validator says where it does not), CSV (also ``;``/tab separated),
+    and plain UTF-8 text; anything else is ``application/octet-stream``. ``override`` may be a MIME type or a short name
     (``pdf``, ``dicom``, ``csv``, ``fhir``, ``text``...). Raises RecordFormatError if the file cannot
     be read or the override is not a content type.
     """
@@ -279,10 +327,10 @@ def detect_content_type(path: str | os.PathLike[str], override: str | None = Non
     text = _decode_text(head.removeprefix(b"\xef\xbb\xbf"), complete)
     if text is None:
         return OCTET_STREAM
-    if text.lstrip()[:1] in ("{", "["):
-        kind = _json_type(file, size, text)
-        if kind is not None:
-            return kind
+    if text.lstrip()[:1] in ("{", "[") or file.suffix.lower() == ".json":
+        # named or looking like JSON: JSON, and a document that does not parse is refused by the
+        # validator with the line and column where it broke (not stored as text)
+        return _json_type(file, size, text) or "application/json"
     if file.suffix.lower() in (".csv", ".tsv") or _looks_like_csv(text, complete):
         return "text/csv"
     return "text/plain"

@@ -11,9 +11,10 @@ from web3.types import TxReceipt
 
 from medledger.errors import DeploymentNotFound
 
-from .artifacts import Artifact, medledger_artifact
+from .artifacts import Artifact
 from .deployments import Deployment, read_deployment, write_deployment
 from .rpc import Chain
+from .shipped import deployable_artifact
 
 
 def deploy_artifact(chain: Chain, artifact: Artifact, account: LocalAccount, *args: Any) -> tuple[str, TxReceipt]:
@@ -36,6 +37,15 @@ def deploy_artifact(chain: Chain, artifact: Artifact, account: LocalAccount, *ar
     return to_checksum_address(contract_address), receipt
 
 
+def live_deployment(chain: Chain, deployments_dir: Path) -> Deployment | None:
+    """The deployment recorded for this chain, if its address has code (None: none, or not live)."""
+    try:
+        existing = read_deployment(deployments_dir, chain.check())
+    except DeploymentNotFound:
+        return None
+    return existing if chain.has_code(existing.address) else None
+
+
 def deploy_medledger(
     chain: Chain,
     account: LocalAccount,
@@ -45,17 +55,15 @@ def deploy_medledger(
 ) -> tuple[Deployment, bool]:
     """Deploy the Medledger contract unless this chain already has a live deployment.
 
-    Returns the deployment and whether it was deployed now. ``force`` deploys a new one anyway.
+    Returns the deployment and whether it was deployed now. ``force`` deploys a new one anyway; the
+    one it replaces stays in the file's history.
     """
     chain_id = chain.check()
     if not force:
-        try:
-            existing = read_deployment(deployments_dir, chain_id)
-            if chain.has_code(existing.address):
-                return existing, False
-        except DeploymentNotFound:
-            pass
-    artifact = medledger_artifact()
+        existing = live_deployment(chain, deployments_dir)
+        if existing is not None:
+            return existing, False
+    artifact = deployable_artifact()
     address, receipt = deploy_artifact(chain, artifact, account, admin or account.address)
     deployment = Deployment(
         chain_id=chain_id,

@@ -1,12 +1,15 @@
 """The deployments file: where medledger's contract lives on each chain.
 
 One JSON file per chain id (``<dir>/<chain_id>.json``) with the address, ABI, deployer, block and
-transaction of each contract. ``scripts/deploy.py`` (brownie) and ``medledger deploy`` (web3) write
-the same format, so either tool can use what the other deployed.
+transaction of each contract, and the earlier deployments it replaced (``history``, oldest first,
+without their ABI). ``scripts/deploy.py`` (brownie) and ``medledger deploy`` (web3) write the same
+file of the same folder (the home's ``deployments/``, or ``[paths] deployments`` /
+``MEDLEDGER_DEPLOYMENTS``), so either tool uses what the other deployed.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,34 @@ from medledger.fsutil import atomic_write
 FORMAT_VERSION = 1
 
 
+def _where(address: str, deployer: str, block_number: int, tx_hash: str) -> dict[str, Any]:
+    return {"address": address, "deployer": deployer, "blockNumber": block_number, "txHash": tx_hash}
+
+
+@dataclass(frozen=True)
+class PastDeployment:
+    """A deployment that a later one replaced in the file (``replaced_at``: ISO-8601 UTC)."""
+
+    address: str
+    deployer: str
+    block_number: int
+    tx_hash: str
+    replaced_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {**_where(self.address, self.deployer, self.block_number, self.tx_hash), "replacedAt": self.replaced_at}
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> PastDeployment:
+        return cls(
+            address=entry["address"],
+            deployer=entry.get("deployer", ""),
+            block_number=int(entry.get("blockNumber", 0)),
+            tx_hash=entry.get("txHash", ""),
+            replaced_at=entry.get("replacedAt", ""),
+        )
+
+
 @dataclass(frozen=True)
 class Deployment:
     chain_id: int
@@ -27,14 +58,13 @@ class Deployment:
     deployer: str
     block_number: int
     tx_hash: str
+    history: tuple[PastDeployment, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "address": self.address,
-            "deployer": self.deployer,
-            "blockNumber": self.block_number,
-            "txHash": self.tx_hash,
+            **_where(self.address, self.deployer, self.block_number, self.tx_hash),
             "abi": self.abi,
+            "history": [past.to_json() for past in self.history],
         }
 
 
@@ -55,6 +85,7 @@ def read_deployment(directory: Path, chain_id: int, name: str = "Medledger") -> 
             deployer=entry.get("deployer", ""),
             block_number=int(entry.get("blockNumber", 0)),
             tx_hash=entry.get("txHash", ""),
+            history=tuple(PastDeployment.from_json(past) for past in entry.get("history", [])),
         )
     except FileNotFoundError as exc:
         raise DeploymentNotFound(chain_id, path) from exc
@@ -62,8 +93,17 @@ def read_deployment(directory: Path, chain_id: int, name: str = "Medledger") -> 
         raise DeploymentNotFound(chain_id, path, reason=str(exc)) from exc
 
 
+def _replaced(entry: Any, now: str) -> list[dict[str, Any]]:
+    """The history after the recorded ``entry`` is replaced: its own history, then itself."""
+    if not isinstance(entry, dict) or "address" not in entry:
+        return []
+    history = [past for past in entry.get("history", []) if isinstance(past, dict)]
+    return [*history, PastDeployment.from_json({**entry, "replacedAt": now}).to_json()]
+
+
 def write_deployment(directory: Path, deployment: Deployment) -> Path:
-    """Add or replace ``deployment`` in its chain's file, atomically."""
+    """Add or replace ``deployment`` in its chain's file, atomically. A different address recorded
+    before moves to the entry's ``history``."""
     path = deployment_file(directory, deployment.chain_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = {"format": FORMAT_VERSION, "chainId": deployment.chain_id, "contracts": {}}
@@ -72,7 +112,14 @@ def write_deployment(directory: Path, deployment: Deployment) -> Path:
             data = json.loads(path.read_text())
         except ValueError:
             pass  # a malformed file is replaced whole
-    data.setdefault("contracts", {})[deployment.name] = deployment.to_json()
+    contracts = data.setdefault("contracts", {})
+    previous = contracts.get(deployment.name)
+    entry = deployment.to_json()
+    if isinstance(previous, dict) and previous.get("address") == deployment.address:
+        entry["history"] = previous.get("history", [])
+    elif previous is not None:
+        entry["history"] = _replaced(previous, _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    contracts[deployment.name] = entry
     data["chainId"] = deployment.chain_id
     data["format"] = FORMAT_VERSION
     atomic_write(path, json.dumps(data, indent=2) + "\n")

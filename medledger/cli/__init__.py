@@ -2,7 +2,7 @@
 
 ::
 
-    medledger [--home DIR] [--rpc-url URL] [--ipfs-api ADDR] [--as NAME] [--json] COMMAND ...
+    medledger [--home DIR] [--rpc-url URL] [--ipfs-api ADDR] [--as NAME] [--json] [-v] COMMAND ...
 
 Commands live in :mod:`medledger.cli.commands` (one module per group); what they share is here:
 :mod:`.context` (session state, identities), :mod:`.options`, :mod:`.params` (parameter types),
@@ -18,7 +18,7 @@ import click
 
 from .context import IDENTITY_ENV
 from .errors import MedledgerGroup, exit_code_summary
-from .options import connection_options, identity_option, json_option
+from .options import connection_options, identity_option, json_option, verbose_option
 
 
 def _version() -> str:
@@ -39,6 +39,7 @@ def _version() -> str:
 @connection_options
 @identity_option(IDENTITY_ENV)
 @json_option
+@verbose_option
 @click.version_option(version=_version(), prog_name="medledger")
 def cli() -> None:
     """medledger: patient-controlled medical records on Ethereum.
@@ -49,13 +50,42 @@ def cli() -> None:
 
     Passphrases are never options: they come from MEDLEDGER_PASSPHRASE_<NAME> (or
     MEDLEDGER_PASSPHRASE) or from a hidden prompt.
+
+    Shell completion: eval "$(medledger completion bash)" (or zsh, fish) in your shell's start file.
     """
 
 
 def _register() -> None:
-    from .commands import audit, batches, consent, delegates, demo, deploy, keys, node, participants, records
+    from .commands import (
+        artifacts,
+        audit,
+        batches,
+        completion,
+        consent,
+        delegates,
+        demo,
+        deploy,
+        keys,
+        node,
+        participants,
+        records,
+    )
 
-    for module in (node, deploy, keys, participants, consent, delegates, records, batches, audit, demo):
+    modules = (
+        node,
+        deploy,
+        keys,
+        participants,
+        consent,
+        delegates,
+        records,
+        batches,
+        audit,
+        demo,
+        artifacts,
+        completion,
+    )
+    for module in modules:
         for command in getattr(module, "COMMANDS", []):
             cli.add_command(command)
     cli.add_command(consent.held, name="grants")

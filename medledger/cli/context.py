@@ -40,6 +40,8 @@ class State:
         self.chain_id: int | None = None
         self.ipfs_api: str | None = None
         self.json: bool = False
+        self.format: str | None = None
+        self.verbose: int = 0
         self.identity_name: str | None = None
         self._settings: Settings | None = None
         self._client: Client | None = None

@@ -8,15 +8,13 @@ error); the hints here are built from it, so the library never names a command.
 
 from __future__ import annotations
 
-import os
+import traceback
 import warnings
 from typing import Any
 
 import click
 
 from medledger import errors as e
-
-DEBUG_ENV = "MEDLEDGER_DEBUG"
 
 #: Exit code and its meaning for each error class (the most specific class listed wins).
 EXIT_CODES: dict[type[e.MedledgerError], tuple[int, str]] = {
@@ -31,6 +29,7 @@ EXIT_CODES: dict[type[e.MedledgerError], tuple[int, str]] = {
     e.RecordFormatError: (7, "invalid record input: bad FHIR, unreadable file"),
     e.StorageError: (8, "IPFS operation failed or content not found"),
     e.ChainError: (9, "chain call or transaction failed, no deployment, unknown record"),
+    e.WrongChain: (2, "configuration error: the node serves another chain than the one configured"),
     e.AccessDenied: (10, "access denied: no consent, expired, wrong category or purpose, suspended, not authorised"),
     e.RecordErased: (11, "the record was erased by its patient"),
 }
@@ -82,7 +81,10 @@ def hint(exc: e.MedledgerError) -> str | None:
     if isinstance(exc, e.AmbiguousRecord):
         return "Name the patient with --patient ADDRESS."
     if isinstance(exc, e.InsufficientFunds):
-        return "The sending account needs ETH for gas (or have a relayer submit a signed request)."
+        return (
+            "The sending account needs ETH for gas (or have a relayer submit a signed request); on a local "
+            "development chain `medledger keys fund NAME` sends it some."
+        )
     if isinstance(exc, e.TransactionPending):
         return "Check before retrying; `medledger records recover` settles a record write later."
     if isinstance(exc, e.ContractRevert) and exc.error_name:
@@ -105,13 +107,26 @@ def error_document(exc: e.MedledgerError) -> dict[str, Any]:
     return {"error": doc}
 
 
-def report(exc: e.MedledgerError) -> None:
+def _state() -> Any:
     from .context import State
+
+    ctx = click.get_current_context(silent=True)
+    return ctx.find_object(State) if ctx is not None else None
+
+
+def report(exc: e.MedledgerError) -> None:
     from .output import dumps, note
 
     note(f"Error: {message(exc)}")
-    ctx = click.get_current_context(silent=True)
-    state = ctx.find_object(State) if ctx is not None else None
+    state = _state()
+    verbose = state.verbose if state is not None else 0
+    if verbose >= 2:
+        note("".join(traceback.format_exception(exc)).rstrip())
+    elif verbose:
+        cause = exc.__cause__ or exc.__context__
+        while cause is not None:
+            note(f"  caused by {type(cause).__name__}: {cause}")
+            cause = cause.__cause__ or cause.__context__
     if state is not None and state.json:
         click.echo(dumps(error_document(exc)))
 
@@ -143,7 +158,8 @@ class MedledgerGroup(click.Group):
         except KeyboardInterrupt:
             raise click.Abort() from None
         except Exception as exc:
-            if os.environ.get(DEBUG_ENV):
+            state = _state()
+            if state is not None and state.verbose:
                 raise
             from medledger.chain import foreign_error
 
@@ -156,5 +172,5 @@ class MedledgerGroup(click.Group):
             if isinstance(exc, OSError):
                 note(f"Error: {exc}")
             else:
-                note(f"Error: unexpected {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for a traceback)")
+                note(f"Error: unexpected {type(exc).__name__}: {exc} (run again with -v for a traceback)")
             ctx.exit(1)

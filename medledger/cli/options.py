@@ -1,13 +1,14 @@
 """The options every command shares.
 
-``--config``, ``--home``, ``--rpc-url``, ``--chain-id``, ``--ipfs-api``, ``--json`` and ``--as`` are
-accepted both before the command (``medledger --as lisa consent list``) and after it
+``--config``, ``--home``, ``--rpc-url``, ``--chain-id``, ``--ipfs-api``, ``--json``, ``-v`` and
+``--as`` are accepted both before the command (``medledger --as lisa consent list``) and after it
 (``medledger consent list --as lisa``); the later one wins. ``--as`` also reads
-``MEDLEDGER_IDENTITY``.
+``MEDLEDGER_IDENTITY``. Listings take ``--format table|csv|json`` (``--json`` is ``--format json``).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,7 +69,45 @@ def connection_options(f: F, hidden: bool = False) -> F:
 def json_option(f: F) -> F:
     return click.option(
         "--json", "json", is_flag=True, default=False, expose_value=False, callback=_remember, is_eager=True,
-        help="Print one JSON document on stdout (messages go to stderr).",
+        help="Print one JSON document on stdout (messages go to stderr); the same as --format json.",
+    )(f)  # fmt: skip
+
+
+def _count(ctx: click.Context, _param: click.Parameter, value: int) -> int:
+    state = ctx.ensure_object(State)
+    if value > state.verbose >= 0:
+        state.verbose = value
+        if value >= 2:
+            import logging
+
+            logging.basicConfig(stream=sys.stderr, level=logging.DEBUG, format="%(name)s: %(message)s")
+    return value
+
+
+def verbose_option(f: F) -> F:
+    return click.option(
+        "-v", "--verbose", count=True, expose_value=False, callback=_count, is_eager=True,
+        help="Say more when something fails: -v a traceback and the causes of an error, -vv also the "
+        "HTTP requests to the chain and IPFS node (on stderr).",
+    )(f)  # fmt: skip
+
+
+def _format(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    state = ctx.ensure_object(State)
+    if value is None:
+        return None
+    if state.json and value != "json":
+        raise click.BadParameter(f"--json is --format json; it cannot be combined with --format {value}.")
+    state.format = value
+    state.json = value == "json"
+    return value
+
+
+def format_option(f: F) -> F:
+    """``--format table|csv|json`` of a listing (default table; ``--json`` is ``--format json``)."""
+    return click.option(
+        "--format", "format", type=click.Choice(["table", "csv", "json"]), default=None, expose_value=False,
+        callback=_format, help="table (default), csv (a header line, one row per line) or json.",
     )(f)  # fmt: skip
 
 
@@ -87,6 +126,7 @@ def common_options(*, identity: bool = True, json_output: bool = True) -> Callab
     """The shared options for a leaf command."""
 
     def decorate(f: F) -> F:
+        f = verbose_option(f)
         f = connection_options(f, hidden=True)
         if identity:
             f = identity_option()(f)

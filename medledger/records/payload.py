@@ -97,8 +97,42 @@ def _looks_like_fhir(data: bytes) -> bool:
     return head.startswith(b"{") and b'"resourceType"' in head
 
 
+_BLANK = b" \t\r\n\x0b\x0c"
+
+
+def _blank(source: Source) -> bool:
+    """Whether the content is empty or only whitespace (read until the first other byte; a stream is
+    looked at only if it can be rewound)."""
+    if isinstance(source, (bytes, bytearray)):
+        return not bytes(source).strip(_BLANK)
+    if isinstance(source, (str, Path)):
+        try:
+            with Path(source).open("rb") as handle:
+                return _blank_stream(handle)
+        except OSError as exc:
+            raise RecordFormatError(f"Cannot read {source}: {exc.strerror}") from None
+    if not (source.seekable() if hasattr(source, "seekable") else False):
+        return False
+    position = source.tell()
+    try:
+        return _blank_stream(source)
+    finally:
+        source.seek(position)
+
+
+def _blank_stream(handle: BinaryIO) -> bool:
+    while chunk := handle.read(1 << 16):
+        if chunk.strip(_BLANK):
+            return False
+    return True
+
+
 def prepare(source: Source, content_type: str | None, category: int | None) -> tuple[str, codes.Category]:
-    """Validate the input and settle its content type and category (nothing is uploaded yet)."""
+    """Validate the input and settle its content type and category (nothing is uploaded yet). Empty
+    and whitespace-only content is refused whatever its type or category."""
+    if _blank(source):
+        name = f"{source} is" if isinstance(source, (str, Path)) else "The record is"
+        raise RecordFormatError(f"{name} empty (nothing but whitespace): nothing to store")
     if isinstance(source, (str, Path)) and content_type is None:
         content_type = fhir.detect_content_type(Path(source))
     if content_type is None and isinstance(source, (bytes, bytearray)) and _looks_like_fhir(bytes(source)):

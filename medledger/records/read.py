@@ -26,7 +26,7 @@ from medledger.keyring import Keyring
 from medledger.keystore import Identity
 from medledger.storage import cid_from_bytes
 
-from .models import ReadResult, RecordSummary
+from .models import Progress, ReadResult, RecordSummary
 from .payload import split_payload
 
 
@@ -77,10 +77,12 @@ def audit(client: Client, reader: Identity, info: RecordInfo, purpose: int) -> b
     return bool(accessed and accessed.emergency)
 
 
-def fetch_verified(client: Client, cid: str, spool: BinaryIO) -> None:
+def fetch_verified(client: Client, cid: str, spool: BinaryIO, progress: Progress | None = None) -> None:
     """Copy the ciphertext of ``cid`` to ``spool`` and check that it really has that CID."""
     for chunk in client.store.cat_stream(cid):
         spool.write(chunk)
+        if progress is not None:
+            progress(len(chunk))
     spool.flush()
     spool.seek(0)
     actual = client.store.cid_of(spool)
@@ -97,11 +99,13 @@ def read_record(
     patient: str | None = None,
     purpose: int = codes.Purpose.DIRECT_CARE,
     out: Path | None = None,
+    progress: Progress | None = None,
 ) -> ReadResult:
     """Read a record: consent check, audit entry, fetch, CID check, decrypt, fingerprint check.
 
     With ``out`` the plaintext is written there (atomically, only if every check passes);
-    otherwise it is returned in ``ReadResult.data``."""
+    otherwise it is returned in ``ReadResult.data``. ``progress`` is told the ciphertext bytes
+    fetched."""
     info = check_readable(client, record_id, patient)
     if info.is_batch:
         raise RecordFormatError(f"0x{record_id.hex()} is a batch; read it with read_batch")
@@ -109,7 +113,7 @@ def read_record(
     with tempfile.TemporaryFile() as spool:
         # Fetch and verify the ciphertext before the audit entry: a read that cannot even fetch
         # leaves no access in the trail. The ciphertext alone reveals nothing.
-        fetch_verified(client, cid_from_bytes(info.cid), spool)
+        fetch_verified(client, cid_from_bytes(info.cid), spool, progress)
         emergency = audit(client, reader, info, purpose)
         keys = Keyring(client).secrets(reader, info.patient, [info.category])
         decryptor = crypto.open_record_blob(

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..context import State, get_state, with_state
+from ..context import State, with_state
 from ..lazy import lazy
-from ..options import common_options
-from ..output import emit, short, table, when
+from ..options import common_options, format_option
+from ..output import Column, listing, output_format, short
 
 if TYPE_CHECKING:
     from medledger import audit as audit_lib
@@ -23,41 +23,39 @@ def _named(text: str, names: dict[str, str]) -> str:
     return text
 
 
+def columns(names: dict[str, str]) -> list[Column]:
+    """The audit listing: the table shows who did what to which record; CSV and JSON add the Unix time,
+    block, transaction and purpose of each entry."""
+    return [
+        Column("emergency", "", lambda v: "!" if v else ""),
+        Column("time", "TIME (UNIX)", in_table=False),
+        Column("time_utc", "TIME"),
+        Column("block", "BLOCK", in_table=False),
+        Column("tx_hash", "TRANSACTION", in_table=False),
+        Column("event", "EVENT"),
+        Column("actor", "ACTOR", lambda v: short(v, names) if v else "-"),
+        Column("record", "RECORD"),
+        Column("purpose", "PURPOSE", in_table=False),
+        Column("detail", "DETAIL", lambda v: _named(v, names)),
+    ]
+
+
 @click.command("audit")
 @click.option("--patient", default=None, metavar="ADDRESS", help="Whose history (default: --as).")
 @click.option("--accesses", "only_accesses", is_flag=True, help="Only reads and emergency openings.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@format_option
 @common_options()
 @with_state
-def audit(state: State, patient: str | None, only_accesses: bool, fmt: str) -> None:
+def audit(state: State, patient: str | None, only_accesses: bool) -> None:
     """Who read which record, when and why; consent, delegate and emergency history.
 
     Emergency rows are marked with "!" (table) or emergency=true (csv, json)."""
+    output_format()  # a contradiction of --json and --format is refused before anything is asked
     address = state.address_or_self(patient)
     client = state.client()
     entries = audit_lib.accesses(client, address) if only_accesses else audit_lib.trail(client, address)
-    if get_state().json or fmt == "json":
-        state.json = True
-        emit([e.to_json() for e in entries])
-        return
-    if fmt == "csv":
-        click.echo(audit_lib.to_csv(entries), nl=False)
-        return
-    names = state.names()
-    table(
-        ["", "TIME", "EVENT", "ACTOR", "DETAIL"],
-        [
-            (
-                "!" if e.emergency else "",
-                when(e.time),
-                e.event,
-                short(e.actor, names) if e.actor else "-",
-                _named(e.detail, names),
-            )
-            for e in entries
-        ],
-        empty=f"No history for patient {address}.",
-    )
+    names = state.names() if output_format() == "table" else {}
+    listing([e.to_json() for e in entries], columns(names), empty=f"No history for patient {address}.")
 
 
 COMMANDS = [audit]

@@ -15,16 +15,18 @@ from medledger.errors import AccessDenied
 from ..context import State, with_state
 from ..errors import MedledgerGroup, exit_code
 from ..lazy import lazy
-from ..options import access_option, common_options
-from ..output import code_list, dumps, emit, note, short, table, when
+from ..options import access_option, common_options, format_option
+from ..output import dumps, emit, listing, note, output_format, short
 from ..params import CATEGORY, DATE, PURPOSE, accesses, expiry_from, to_timestamp
 from . import signed
-from .consent_terms import grant_json, terms_options, until
+from .consent_terms import grant_columns, grant_json, grant_row, term_changes, terms_options
 
 if TYPE_CHECKING:
     from medledger import consent, keyring, workflows
+    from medledger.consent import history
 else:
     consent = lazy("medledger.consent")
+    history = lazy("medledger.consent.history")
     keyring = lazy("medledger.keyring")
     workflows = lazy("medledger.workflows")
 
@@ -46,6 +48,7 @@ def consent_group() -> None:
     is_flag=True,
     help="When narrowing a read consent, do not rotate the keys of the categories it drops.",
 )
+@click.option("--yes", "-y", is_flag=True, help="Replace existing terms without asking.")
 @common_options()
 @with_state
 def grant(
@@ -60,11 +63,13 @@ def grant(
     starts: _dt.datetime | None,
     patient: str | None,
     no_rotate: bool,
+    yes: bool,
 ) -> None:
     """Let GRANTEE (an address or local keystore name) read and/or write CATEGORIES for PURPOSES.
 
     As the patient, or as one of its delegates with --patient. A read grant also delivers the
-    category keys to the grantee. Granting again replaces the earlier terms."""
+    category keys to the grantee. New terms replace the ones GRANTEE holds: what changes is shown
+    and confirmed first (--yes: without asking)."""
     wanted = accesses(read, write, allow_both=True)
     grantee_address = state.address(grantee, "GRANTEE")
     patient_address = state.address(patient, "--patient") if patient else None
@@ -72,6 +77,22 @@ def grant(
     me = state.identity()
     expiry = expiry_from(client, expires, days, default=consent.FOREVER)
     start = to_timestamp(starts) if starts else 0
+    previous = {
+        access: consent.consent_of(client, patient_address or me.address, grantee_address, access) for access in wanted
+    }
+    replacing = [
+        a for a, old in previous.items() if old.exists and term_changes(old, categories, purposes, start, expiry)
+    ]
+    if replacing and not yes:
+        from medledger.chain import ConsentTerms
+
+        wanted_terms = ConsentTerms(categories, purposes, start, expiry)
+        for access in replacing:  # the chain's refusal is said before anything is asked
+            client.contract.grant(
+                patient_address or me.address, grantee_address, access, wanted_terms, sender=me, simulate=True
+            )
+        who = short(grantee_address, state.names())
+        _confirm_replacing(previous, who, categories, purposes, start, expiry, rotate=not no_rotate)
     results = []
     for access in wanted:
         changed = consent.grant(
@@ -87,17 +108,57 @@ def grant(
             rotate=not no_rotate,
         )
         current = consent.consent_of(client, patient_address or me.address, grantee_address, access)
-        results.append({**grant_json(current), "changed": changed})
+        before = previous[access]
+        results.append(
+            {**grant_json(current), "changed": changed, "previous": grant_json(before) if before.exists else None}
+        )
 
     def human() -> None:
         for r in results:
             verb = "Granted" if r["changed"] else "Unchanged:"
             click.echo(
                 f"{verb} {r['grantee']} {r['access']} access to {', '.join(r['categories'])} for "
-                f"{', '.join(r['purposes'])} until {r['expiry_utc'] or 'no expiry'} (patient {r['patient']})"
+                f"{', '.join(r['purposes'])} {'until ' + r['expiry'] if r['expiry'] else 'with no expiry'} "
+                f"(patient {r['patient']})"
             )
 
     emit(results if len(results) > 1 else results[0], human)
+
+
+def _confirm_replacing(
+    previous: dict[codes.Access, consent.Grant],
+    grantee: str,
+    categories: frozenset[codes.Category],
+    purposes: frozenset[codes.Purpose],
+    start: int,
+    expiry: int,
+    *,
+    rotate: bool,
+) -> None:
+    """Show what new terms change in each consent GRANTEE holds, and ask (nothing is sent before)."""
+    replaced = []
+    for access, old in previous.items():
+        changes = term_changes(old, categories, purposes, start, expiry) if old.exists else []
+        if not changes:
+            continue
+        replaced.append(codes.slug(access))
+        note(f"{grantee} already holds {codes.slug(access)} consent from {old.patient}; these terms replace it:")
+        for line in changes:
+            note(line)
+        if access == codes.Access.READ and old.categories - categories and rotate:
+            note("  Dropping read categories rotates their keys: records written from now on are closed to it there.")
+    if not replaced:
+        return
+    question = f"Replace the {' and '.join(replaced)} consent?"
+    try:
+        confirmed = click.confirm(question, default=False, err=True)
+    except click.Abort:
+        raise click.UsageError(
+            "These terms replace a consent already given (see above): confirm on a terminal, or pass --yes."
+        ) from None
+    if not confirmed:
+        note("Nothing changed.")
+        raise click.exceptions.Exit(1)
 
 
 @consent_group.command("revoke")
@@ -202,57 +263,44 @@ def invalidate_requests(state: State, patient: str | None) -> None:
     )
 
 
-def _grant_rows(grants: Sequence[consent.Grant], who: str, names: dict[str, str]) -> Sequence[tuple[str, ...]]:
-    rows = []
-    for g in grants:
-        party = g.grantee if who == "grantee" else g.patient
-        rows.append(
-            (
-                short(party, names),
-                codes.slug(g.access),
-                code_list(g.categories),
-                code_list(g.purposes),
-                when(g.start) if g.start else "-",
-                until(g.expiry),
-            )
-        )
-    return rows
+def _show_grants(state: State, grants: Sequence[history.GrantRecord], counterpart: str, empty: str) -> None:
+    """Grants as a listing whose first table column is the other party (``patient`` or ``grantee``)."""
+    now = state.client().now()
+    names = state.names() if output_format() == "table" else {}
+    listing([grant_row(g, now) for g in grants], grant_columns(counterpart, names), empty=empty)
 
 
-def _show_grants(state: State, grants: Sequence[consent.Grant], counterpart: str, empty: str) -> None:
-    """Grants as JSON, or as a table whose first column is the other party (`patient` or `grantee`)."""
-    names = state.names()
-    emit(
-        [grant_json(g) for g in grants],
-        lambda: table(
-            [counterpart.upper(), "ACCESS", "CATEGORIES", "PURPOSES", "FROM", "UNTIL"],
-            _grant_rows(grants, counterpart, names),
-            empty=empty,
-        ),
-    )
+_all_option = click.option(
+    "--all", "include_ended", is_flag=True, help="Also the consents that expired or were revoked."
+)
 
 
 @consent_group.command("list")
 @click.option("--patient", default=None, metavar="ADDRESS", help="Whose consents (default: --as).")
-@click.option("--all", "include_expired", is_flag=True, help="Include expired consents.")
+@_all_option
+@format_option
 @common_options()
 @with_state
-def list_(state: State, patient: str | None, include_expired: bool) -> None:
-    """The consents a patient has given that still stand."""
+def list_(state: State, patient: str | None, include_ended: bool) -> None:
+    """The consents a patient has given that still stand (--all: every one, with when it ended)."""
+    output_format()
     address = state.address_or_self(patient)
-    grants = consent.grants_given(state.client(), address, live_only=not include_expired)
+    grants = history.grant_history(state.client(), patient=address, include_ended=include_ended)
     _show_grants(state, grants, "grantee", f"Patient {address} has given no consent that still stands.")
 
 
 @consent_group.command("held")
 @click.option("--grantee", default=None, metavar="ADDRESS", help="Whose grants (default: --as).")
-@click.option("--all", "include_expired", is_flag=True, help="Include expired consents.")
+@_all_option
+@format_option
 @common_options()
 @with_state
-def held(state: State, grantee: str | None, include_expired: bool) -> None:
-    """The consents made to you (or --grantee): patients, categories, purposes, until when."""
+def held(state: State, grantee: str | None, include_ended: bool) -> None:
+    """The consents made to you (or --grantee): patients, categories, purposes, from when until when,
+    granted when and in which transaction (--all: also the expired and revoked ones)."""
+    output_format()
     address = state.address(grantee, "--grantee") if grantee else state.own_address()
-    grants = consent.grants_held(state.client(), address, live_only=not include_expired)
+    grants = history.grant_history(state.client(), grantee=address, include_ended=include_ended)
     _show_grants(state, grants, "patient", f"{address} holds no consent.")
 
 

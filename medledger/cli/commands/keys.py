@@ -1,4 +1,5 @@
-"""``medledger keys``: identities in the local keystore (one passphrase-protected file each).
+"""``medledger keys``: identities in the local keystore (one passphrase-protected file each), and ETH
+for their gas from a local development node (``keys fund``, ``keys create --fund``).
 
 Secrets never come from the command line. ``keys create`` reads the passphrase from
 ``MEDLEDGER_PASSPHRASE_<NAME>`` (or ``MEDLEDGER_PASSPHRASE``), else asks twice on the terminal;
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,13 +26,19 @@ from medledger.errors import KeystoreError
 from ..context import State, with_state
 from ..errors import MedledgerGroup
 from ..lazy import lazy
-from ..options import common_options
-from ..output import emit, key_info_json, note, table
+from ..options import common_options, format_option
+from ..output import Column, emit, key_info_json, listing, note, output_format
 
 if TYPE_CHECKING:
-    from medledger import keystore
+    from medledger import chain, keystore
+    from medledger.chain import devfund
 else:
+    chain = lazy("medledger.chain")
+    devfund = lazy("medledger.chain.devfund")
     keystore = lazy("medledger.keystore")
+
+#: ETH that `keys fund` (and `keys create --fund`) sends by default: gas for a deployment and more.
+DEFAULT_FUND_ETH = 10.0
 
 #: Hidden, for tests only: scrypt cost (power of two) of keystores written by ``keys create``.
 #: Lowering it makes keystores fast to crack; never set it for real keys.
@@ -99,15 +106,20 @@ def _new_passphrase(name: str) -> str:
     is_flag=True,
     help=f"Restore an existing X25519 encryption secret (from ${IMPORT_ENCRYPTION_KEY_ENV} or a hidden prompt).",
 )
+@click.option(
+    "--fund", is_flag=True, help=f"On a local development chain: send it {DEFAULT_FUND_ETH:g} ETH (see `keys fund`)."
+)
 @common_options(identity=False)
 @with_state
-def create(state: State, name: str, import_key: bool, import_encryption: bool) -> None:
+def create(state: State, name: str, import_key: bool, import_encryption: bool, fund: bool) -> None:
     """Create identity NAME: an Ethereum account and an X25519 encryption key pair, saved under a
     passphrase in <home>/keys/NAME.json."""
     store = state.keystore(scrypt_n=_scrypt_n())
     store.path_for(name)  # validates the name before asking for anything
     if store.exists(name):
         raise KeystoreError(f"a keystore named '{name}' already exists ({store.path_for(name)}); choose another name")
+    if fund:
+        devfund.dev_client(_chain(state))  # refused here, before anything is written, on any other chain
     private_key = _secret(IMPORT_KEY_ENV, "Private key to import (64 hex digits)") if import_key else None
     encryption_secret = None
     if import_encryption:
@@ -120,31 +132,90 @@ def create(state: State, name: str, import_key: bool, import_encryption: bool) -
     identity = store.create(name, passphrase, private_key, encryption_secret=encryption_secret)
     info = store.public(identity.name)
     note(f"Back up {info.path}: without it and its passphrase this identity cannot be recovered.")
+    funded = _fund(state, info.address, DEFAULT_FUND_ETH) if fund else None
     emit(
-        {**key_info_json(info), "imported": import_key},
+        {**key_info_json(info), "imported": import_key, "funded": _funded_json(funded)},
         f"Created identity '{name}'\n"
         f"  address         {info.address}\n"
         f"  encryption key  {info.encryption_public_hex}\n"
-        f"  file            {info.path}",
+        f"  file            {info.path}" + (f"\n  {_funded_text(funded)}" if funded else ""),
     )
 
 
+def _chain(state: State) -> chain.Chain:
+    settings = state.settings()
+    return chain.Chain(settings.rpc_url, settings.chain_id, settings.rpc_timeout)
+
+
+def _fund(state: State, address: str, eth: float) -> devfund.Funded:
+    return devfund.fund(_chain(state), address, int(eth * devfund.WEI_PER_ETH))
+
+
+def _funded_json(funded: devfund.Funded | None) -> dict[str, Any] | None:
+    if funded is None:
+        return None
+    return {
+        "address": funded.address,
+        "amount_wei": funded.amount_wei,
+        "from": funded.source,
+        "tx_hash": funded.tx_hash,
+        "balance_wei": funded.balance_wei,
+    }
+
+
+def _funded_text(funded: devfund.Funded) -> str:
+    eth = devfund.WEI_PER_ETH
+    return (
+        f"funded          {funded.amount_wei / eth:g} ETH from dev account {funded.source} "
+        f"(balance {funded.balance_wei / eth:g} ETH)"
+    )
+
+
+@keys.command("fund")
+@click.argument("name")
+@click.option(
+    "--eth",
+    type=click.FloatRange(min=0, min_open=True, max=1000),
+    default=DEFAULT_FUND_ETH,
+    show_default=True,
+    help="How much ETH to send.",
+)
+@common_options(identity=False)
+@with_state
+def fund(state: State, name: str, eth: float) -> None:
+    """Send ETH for gas to NAME (a local identity or an address) from a dev account of the local chain.
+
+    Only on a local development node (anvil, as `medledger node up` starts it): refused on any other
+    chain, where an identity is funded from an account that holds ETH."""
+    address = state.address(name, "NAME")
+    funded = _fund(state, address, eth)
+    emit(_funded_json(funded), f"{address}: {_funded_text(funded).removeprefix('funded').strip()}")
+
+
+KEY_COLUMNS = [
+    Column("name", "NAME"),
+    Column("address", "ADDRESS"),
+    Column("encryption_public_key", "ENCRYPTION KEY"),
+    Column("path", "FILE", in_table=False),
+    Column("passphrase_env", "PASSPHRASE VARIABLE", in_table=False),
+]
+
+
 @keys.command("list")
+@format_option
 @common_options(identity=False)
 @with_state
 def list_(state: State) -> None:
     """List the identities in the keystore (no passphrase needed)."""
+    output_format()
     store = state.keystore()
     infos = store.list()
     for bad in infos.unreadable:
         note(f"Warning: identity {bad.name!r} is not listed: {bad.reason}")
-    emit(
+    listing(
         [key_info_json(i) for i in infos],
-        lambda: table(
-            ["NAME", "ADDRESS", "ENCRYPTION KEY"],
-            [(i.name, i.address, i.encryption_public_hex) for i in infos],
-            empty=f"No identities in {store.path}; create one with `medledger keys create NAME`.",
-        ),
+        KEY_COLUMNS,
+        empty=f"No identities in {store.path}; create one with `medledger keys create NAME`.",
     )
 
 

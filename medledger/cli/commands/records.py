@@ -12,12 +12,13 @@ import click
 
 from medledger import codes
 from medledger.errors import TamperingDetected
+from medledger.times import iso
 
 from ..context import State, with_state
 from ..errors import MedledgerGroup
 from ..lazy import lazy
-from ..options import common_options, progress_option
-from ..output import emit, note, progress_enabled, short, table, when
+from ..options import common_options, format_option, progress_option
+from ..output import Column, emit, listing, note, output_format, progress_enabled, short
 from ..params import CATEGORY, PURPOSE, check_out_path, record_id
 
 if TYPE_CHECKING:
@@ -188,9 +189,12 @@ def _is_text(content_type: str) -> bool:
     default=None,
     help="Write the content here (- for stdout, any type). Without it text content is printed.",
 )
+@progress_option
 @common_options()
 @with_state
-def read(state: State, record: str, owner: str | None, purpose: codes.Purpose, out: Path | None) -> None:
+def read(
+    state: State, record: str, owner: str | None, purpose: codes.Purpose, out: Path | None, progress: bool | None
+) -> None:
     """Read RECORD: consent check, audit entry on chain, fetch, verify and decrypt.
 
     Text and JSON content is printed unless --out is given; other content needs --out."""
@@ -199,9 +203,16 @@ def read(state: State, record: str, owner: str | None, purpose: codes.Purpose, o
     client = state.client()
     me = state.identity()
     to_stdout = out is not None and str(out) == "-"
-    result = records.read_record(
-        client, me, rid, patient=_owner(state, owner), purpose=purpose, out=None if to_stdout else out
-    )
+    with bar(progress_enabled(progress), None, "fetch+verify") as progress_bar:
+        result = records.read_record(
+            client,
+            me,
+            rid,
+            patient=_owner(state, owner),
+            purpose=purpose,
+            out=None if to_stdout else out,
+            progress=progress_bar.update,
+        )
     data: dict[str, Any] = {
         "record_id": "0x" + rid.hex(),
         "patient": result.patient,
@@ -271,7 +282,7 @@ def erase(state: State, record: str, owner: str | None, yes: bool) -> None:
 def _status(r: records.RecordSummary) -> str:
     parts = []
     if r.erased:
-        parts.append("ERASED")
+        parts.append("erased")
     if r.is_batch:
         parts.append(f"batch of {r.leaf_count}")
     if r.previous:
@@ -281,35 +292,41 @@ def _status(r: records.RecordSummary) -> str:
     return ", ".join(parts) or "-"
 
 
+def record_row(r: records.RecordSummary) -> dict[str, Any]:
+    return {**r.to_json(), "created_at": iso(r.created_at), "status": _status(r)}
+
+
+def record_columns(names: dict[str, str]) -> list[Column]:
+    return [
+        Column("record_id", "RECORD"),
+        Column("patient", "PATIENT", in_table=False),
+        Column("category", "CATEGORY"),
+        Column("purpose", "PURPOSE"),
+        Column("author", "AUTHOR", lambda v: short(v, names)),
+        Column("created_at", "CREATED"),
+        Column("status", "STATUS"),
+        Column("cid", "CID", in_table=False),
+        Column("erased", "ERASED", in_table=False),
+        Column("batch", "BATCH", in_table=False),
+        Column("leaf_count", "READINGS", in_table=False),
+        Column("previous", "AMENDS", in_table=False),
+        Column("superseded_by", "SUPERSEDED BY", in_table=False),
+    ]
+
+
 @records_group.command("list")
 @click.option("--patient", default=None, metavar="ADDRESS", help="Whose records (default: --as).")
 @click.option("--live", is_flag=True, help="Hide erased records.")
+@format_option
 @common_options()
 @with_state
 def list_(state: State, patient: str | None, live: bool) -> None:
     """List a patient's records and batches (from chain events; content stays encrypted)."""
+    output_format()
     address = state.address_or_self(patient)
-    client = state.client()
-    found = records.list_records(client, address, include_erased=not live)
-    names = state.names()
-    emit(
-        [r.to_json() for r in found],
-        lambda: table(
-            ["RECORD", "CATEGORY", "PURPOSE", "AUTHOR", "CREATED", "STATUS"],
-            [
-                (
-                    "0x" + r.record_id.hex(),
-                    codes.slug(r.category),
-                    codes.slug(r.purpose),
-                    short(r.author, names),
-                    when(r.created_at),
-                    _status(r),
-                )
-                for r in found
-            ],
-            empty=f"No records for patient {address}.",
-        ),
-    )
+    found = records.list_records(state.client(), address, include_erased=not live)
+    names = state.names() if output_format() == "table" else {}
+    listing([record_row(r) for r in found], record_columns(names), empty=f"No records for patient {address}.")
 
 
 @records_group.command("verify")

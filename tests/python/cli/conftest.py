@@ -52,7 +52,6 @@ def cli_env(settings: Settings, cli_keys: Keystore, cast: dict[str, Identity]) -
         "MEDLEDGER_IMPORT_KEY": None,
         "MEDLEDGER_IMPORT_ENCRYPTION_KEY": None,
         "MEDLEDGER_KEYSTORE_SCRYPT_N": None,
-        "MEDLEDGER_DEBUG": None,
     }
     for name in cast:
         env[passphrase_env_var(name)] = passphrase_of(name)

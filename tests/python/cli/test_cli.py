@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import http.server
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,7 @@ def grant(run, grantee: str, access: str, categories: str, purposes: str, *extra
             "--purposes",
             purposes,
             "--json",
+            "--yes",
             *extra,
             as_="patient",
         )
@@ -219,7 +223,7 @@ def test_usage_errors_exit_2(run):
 def test_consent_grant_list_held_check_revoke(run, patient, researcher):
     granted = grant(run, "researcher", "read", "obs,device", "research", "--days", "30")
     assert granted["grantee"] == researcher.address and granted["changed"] is True
-    assert granted["categories"] == ["device-data", "observations"] and granted["purposes"] == ["research"]
+    assert granted["categories"] == ["observations", "device-data"] and granted["purposes"] == ["research"]
 
     given = as_json(run("consent", "list", "--json", as_="patient"))
     assert [(g["grantee"], g["access"]) for g in given] == [(researcher.address, "read")]
@@ -227,7 +231,7 @@ def test_consent_grant_list_held_check_revoke(run, patient, researcher):
     assert researcher.address in table and "(researcher)" in table and "observations,device-data" in table
 
     held = as_json(run("consent", "held", "--json", as_="researcher"))
-    assert len(held) == 1 and held[0]["patient"] == patient.address and held[0]["expiry_utc"]
+    assert len(held) == 1 and held[0]["patient"] == patient.address and held[0]["expiry"]
     assert as_json(run("grants", "--json", as_="researcher")) == held
 
     permitted = as_json(
@@ -342,6 +346,43 @@ def test_invalid_fhir_is_refused_and_nothing_registered(run, workdir):
     assert as_json(run("records", "list", "--patient", "patient", "--json")) == []
 
 
+BAD_INTAKE = {
+    "bundle.json": (
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": {**OBS, "resourceType": "Observaton"}}],
+            }
+        ),
+        "'Observaton' at entry[0].resource is not a FHIR R4B resource type",
+    ),
+    "cut.json": (json.dumps(OBS)[:-20], "not valid JSON: "),
+    "words.json": ("high sugar", "not valid JSON: Expecting value at line 1 column 1"),
+    "notes.txt": ('{"resourceType": "Observation",\n "status": ', "at line 2 column 12"),
+    "empty.json": ("", "empty"),
+    "blank.txt": (" \n\t\n", "empty"),
+}
+
+
+def test_every_intake_refusal_is_exit_7_and_stores_nothing(run, workdir, client):
+    """Issue 9 item 12: a Bundle entry of an unknown type exited 1 (KeyError); broken JSON was
+    "a text/plain attachment"; with --category, empty, blank and truncated files were stored."""
+    grant(run, "clinician", "write", "obs", "direct-care")
+    pins = client.store.pins()
+    for name, (content, reason) in BAD_INTAKE.items():
+        path = workdir / name
+        path.write_text(content)
+        for extra in ([], ["--category", "obs"]):
+            result = run("records", "add", path, "--patient", "patient", *extra, as_="clinician")
+            fails(result, 7, reason)
+    empty = workdir / "empty.json"
+    fails(run("records", "add", empty, "--patient", "patient", "--content-type", "text", as_="clinician"), 7, "empty")
+    assert as_json(run("records", "list", "--patient", "patient", "--json")) == []
+    assert client.store.pins() == pins
+    assert as_json(run("records", "recover", "--json")) == []  # no write was left half done
+
+
 def test_read_refused_for_stranger_and_unconsented(run, workdir):
     written = add_observation(run, workdir)
     result = run("records", "read", written["record_id"], "--purpose", "research", as_="stranger")
@@ -381,7 +422,7 @@ def test_audit_table_csv_json_include_the_access(run, workdir, researcher, emerg
 
     rows = list(csv.DictReader(ok(run("audit", "--format", "csv", as_="patient")).stdout.splitlines()))
     assert any(r["event"] == "RecordAccessed" and r["actor"] == researcher.address for r in rows)
-    assert any(r["event"] == "EmergencyAccessOpened" and r["emergency"] == "True" for r in rows)
+    assert any(r["event"] == "EmergencyAccessOpened" and r["emergency"] == "true" for r in rows)
 
     table = ok(run("audit", "--accesses", as_="patient")).stdout.splitlines()
     access_line = next(line for line in table if "RecordAccessed" in line)
@@ -522,8 +563,18 @@ def test_deploy_then_already_deployed(run, tmp_path):
     assert first["deployed"] is True and Path(first["deployments_file"]).exists()
     again = ok(run("deploy", as_="registrar", env=env))
     assert "already deployed" in again.stdout and first["address"] in again.stdout
-    forced = as_json(run("deploy", "--force", "--json", as_="registrar", env=env))
+    # --force asks first (issue 9 item 5): declined, nothing is deployed
+    declined = run("deploy", "--force", as_="registrar", env=env, input="n\n")
+    assert declined.exit_code == 1 and "already deployed at " + first["address"] in declined.stderr
+    assert json.loads(Path(first["deployments_file"]).read_text())["contracts"]["Medledger"]["history"] == []
+    forced = as_json(run("deploy", "--force", "--yes", "--json", as_="registrar", env=env))
     assert forced["deployed"] is True and forced["address"] != first["address"]
+    assert forced["replaced"] == first["address"]
+    entry = json.loads(Path(first["deployments_file"]).read_text())["contracts"]["Medledger"]
+    assert entry["address"] == forced["address"]
+    assert [past["address"] for past in entry["history"]] == [first["address"]]
+    asked = ok(run("deploy", "--force", as_="registrar", env=env, input="y\n"))
+    assert "Deployed Medledger" in asked.stdout and forced["address"] in asked.stdout  # kept in the history
 
 
 # --- services -------------------------------------------------------------------------------------------
@@ -593,8 +644,8 @@ def test_identity_from_env_or_after_the_command(run, patient, researcher):
     assert as_json(run("--as", "patient", "consent", "held", "--as", "researcher", "--json")) == via_env
 
 
-def test_wrong_chain_id_is_refused(run):
-    fails(run("consent", "list", "--patient", "patient", "--chain-id", "999"), 9, "chain 999 was configured")
+def test_wrong_chain_id_is_a_configuration_error(run):
+    fails(run("consent", "list", "--patient", "patient", "--chain-id", "999"), 2, "chain 999 was configured")
 
 
 # --- node and demo wiring (without starting anything) ----------------------------------------------------
@@ -659,7 +710,7 @@ def test_exit_codes_are_the_documented_ones_and_live_in_the_cli():
         errors.RecordFormatError: 7,
         errors.ContentNotFound: 8,
         errors.DeploymentNotFound: 9,
-        errors.WrongChain: 9,
+        errors.WrongChain: 2,
         errors.AccessDenied: 10,
         errors.RecordErased: 11,
     }
@@ -697,14 +748,76 @@ def test_read_to_a_missing_directory_is_refused_before_reading(run, workdir):
     )
 
 
-def test_unfunded_identity_gets_a_chain_error(run, tmp_path):
+def test_unfunded_identity_is_told_how_to_get_gas_and_gets_it_on_the_local_chain(run, tmp_path, client):
     env = {
         "MEDLEDGER_KEYSTORE": str(tmp_path / "keys"),
         "MEDLEDGER_KEYSTORE_SCRYPT_N": "16",
         "MEDLEDGER_PASSPHRASE_NEWBIE": "newbie secret",
+        "MEDLEDGER_PASSPHRASE_FUNDED": "funded secret",
     }
     ok(run("keys", "create", "newbie", env=env))
-    fails(run("patient", "register", as_="newbie", env=env), 9, "Insufficient funds", "needs ETH for gas")
+    fails(run("patient", "register", as_="newbie", env=env), 9, "Insufficient funds", "medledger keys fund NAME")
+
+    newbie = as_json(run("keys", "show", "newbie", "--json", env=env))["address"]
+    funded = as_json(run("keys", "fund", "newbie", "--eth", "2.5", "--json", env=env))
+    assert funded["address"] == newbie and funded["amount_wei"] == 25 * 10**17 and funded["tx_hash"].startswith("0x")
+    assert client.chain.balance(newbie) == funded["balance_wei"] == 25 * 10**17
+    ok(run("patient", "register", as_="newbie", env=env))
+
+    created = as_json(run("keys", "create", "funded", "--fund", "--json", env=env))
+    assert created["funded"]["amount_wei"] == 10 * 10**18
+    assert client.chain.balance(created["address"]) == 10 * 10**18
+
+
+def test_funding_is_refused_on_any_chain_but_a_local_development_node(run, tmp_path):
+    env = {
+        "MEDLEDGER_KEYSTORE": str(tmp_path / "keys"),
+        "MEDLEDGER_KEYSTORE_SCRYPT_N": "16",
+        "MEDLEDGER_PASSPHRASE": "x",
+    }
+    remote = {**env, "MEDLEDGER_RPC_URL": "https://rpc.consortium.example", "MEDLEDGER_CHAIN_ID": "4242"}
+    fails(
+        run("keys", "fund", "patient", env={"MEDLEDGER_RPC_URL": "https://rpc.consortium.example"}),
+        2,
+        "not on this machine",
+    )
+    # refused before the keystore is written
+    fails(run("keys", "create", "someone", "--fund", env=remote), 2, "only on a local development chain")
+    assert not (tmp_path / "keys" / "someone.json").exists()
+    with _json_rpc({"web3_clientVersion": "Geth/v1.14.8-stable/linux-amd64/go1.22.5", "eth_chainId": "0x539"}) as url:
+        fails(run("keys", "fund", "patient", env={"MEDLEDGER_RPC_URL": url}), 2, "is Geth, not a development node")
+
+
+@contextlib.contextmanager
+def _json_rpc(answers: dict[str, Any]):
+    """A JSON-RPC endpoint on 127.0.0.1 that answers ``answers[method]`` (and nothing else)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = {"jsonrpc": "2.0", "id": request["id"]}
+            if request["method"] in answers:
+                body["result"] = answers[request["method"]]
+            else:
+                body["error"] = {"code": -32601, "message": "method not found"}
+            raw = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_bad_config_file_exits_2(run, tmp_path):
@@ -770,7 +883,9 @@ def test_help_does_not_load_the_library():
         "from medledger.cli import cli\n"
         "result = CliRunner().invoke(cli, ['--help'])\n"
         "assert result.exit_code == 0 and 'records' in result.output, result.output\n"
-        "heavy = sorted(m for m in ('web3', 'eth_account', 'medledger.chain', 'medledger.client') if m in sys.modules)\n"
+        "heavy = ('web3', 'eth_account', 'medledger.chain', 'medledger.client', 'rich', 'tqdm', 'pydantic', 'fhir',"
+        " 'solcx', 'nacl', 'requests')\n"
+        "heavy = sorted(m for m in heavy if m in sys.modules)\n"
         "print(heavy)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)

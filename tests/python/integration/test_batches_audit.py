@@ -14,6 +14,7 @@ from medledger.chain import utc
 from medledger.errors import RecordErased
 from medledger.keyring import Keyring
 from medledger.storage import cid_to_bytes
+from medledger.times import iso
 
 from .helpers import DAY, A, C, P, advance_time, obs_bytes
 
@@ -158,7 +159,8 @@ def test_trail_holds_every_change_in_order_and_exports(client, patient, clinicia
     assert len(rows) == len(entries)
     for row, e in zip(rows, entries, strict=True):
         assert row["event"] == e.event and row["actor"] == e.actor
-        assert row["block"] == str(e.block) and row["time_utc"] == utc(e.time)
+        assert row["block"] == str(e.block) and row["time_utc"] == iso(e.time) and row["time"] == str(e.time)
+        assert row["tx_hash"] == e.tx_hash and e.tx_hash.startswith("0x") and len(e.tx_hash) == 66
         assert row["emergency"] == str(e.emergency) and row["detail"] == e.detail
         assert row["purpose"] == (e.purpose or "") and row["record"] == (e.record or "")
 

@@ -184,7 +184,9 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
         ("data.json", b'{"steps": [1, 2, 3]}', "application/json"),
         ("list.json", b"[1, 2, 3]", "application/json"),
         ("notes", "Patient seen today, feeling better.\nNo changes — follow up in 2 weeks.\n".encode(), "text/plain"),
-        ("broken.json", b'{"resourceType": ', "text/plain"),
+        ("broken.json", b'{"resourceType": ', "application/json"),  # the validator says where it broke
+        ("broken", b'{"resourceType": "Observation", ', "application/json"),
+        ("notes.json", b"not json at all", "application/json"),
         ("blob", bytes(range(256)) * 4, "application/octet-stream"),
         ("latin1", "caf\xe9 \xe9t\xe9".encode("latin-1"), "application/octet-stream"),
     ],
@@ -227,3 +229,46 @@ def test_invalid_override_raises_record_format_error(tmp_path: Path, override: s
 def test_missing_attachment_raises_record_format_error_naming_the_path(tmp_path: Path) -> None:
     with pytest.raises(RecordFormatError, match=r"cannot read attachment .*missing\.pdf"):
         detect_content_type(tmp_path / "missing.pdf")
+
+
+# --- intake holes (issue 9 item 12) ----------------------------------------------------------------
+def test_an_unknown_resource_type_in_a_bundle_entry_is_named_with_its_place() -> None:
+    document = bundle(resource("Patient"), {"resourceType": "Observaton", "status": "final", "code": {"text": "x"}})
+    with pytest.raises(
+        RecordFormatError, match=r"'Observaton' at entry\[1\]\.resource is not a FHIR R4B resource type"
+    ):
+        validate_fhir(document)
+    nested = bundle(bundle({"resourceType": "Nope"}))
+    with pytest.raises(RecordFormatError, match=r"'Nope' at entry\[0\]\.resource\.entry\[0\]\.resource"):
+        validate_fhir(nested)
+    contained = {**resource("Observation"), "contained": [{"resourceType": "Medicaton"}]}
+    with pytest.raises(RecordFormatError, match=r"'Medicaton' at contained\[0\]"):
+        validate_fhir(contained)
+    with pytest.raises(RecordFormatError, match=r"entry\[0\]\.resource has no valid 'resourceType'"):
+        validate_fhir(bundle({"resourceType": 7}))
+
+
+@pytest.mark.parametrize(
+    "text,where",
+    [
+        ('{"resourceType": "Obs', "line 1 column 18"),
+        ('{\n  "resourceType": "Observation",\n  "status": "final"', "line 3 column 20"),
+        ('{"resourceType": "Observation",}', "line 1 column 32"),
+    ],
+)
+def test_broken_json_says_where_it_broke(text: str, where: str) -> None:
+    with pytest.raises(RecordFormatError, match=f"not valid JSON: .* at {where}") as caught:
+        validate_fhir(text.encode())
+    assert ("cut short" in str(caught.value)) == (not text.endswith("}"))
+
+
+@pytest.mark.parametrize("data", [b"", b"   ", b"\n\t \r\n", "\ufeff  ".encode()])
+def test_empty_and_blank_documents_are_refused_as_such(data: bytes) -> None:
+    with pytest.raises(RecordFormatError, match="empty"):
+        validate_fhir(data)
+
+
+@pytest.mark.parametrize("depth,reason", [(100_000, "nested too deeply"), (900, "invalid FHIR R4B Basic")])
+def test_deeply_nested_json_is_refused_not_crashed_on(depth: int, reason: str) -> None:
+    with pytest.raises(RecordFormatError, match=reason):
+        validate_fhir(b'{"resourceType": "Basic", "extension": ' + b"[" * depth + b"]" * depth + b"}")
