@@ -22,6 +22,15 @@ class InvalidRequest(MedledgerError, ValueError):
     """A call's options contradict each other, so it cannot be done as asked (nothing was done)."""
 
 
+class MalformedRequest(InvalidRequest):
+    """A signed consent request (an EIP-712 payload, a medledger request file) or its signature is not
+    well formed; ``part`` names what is wrong (``message.expiry``, ``domain``, ``signature``)."""
+
+    def __init__(self, message: str, part: str = "") -> None:
+        self.part = part
+        super().__init__(message)
+
+
 # --- configuration and local services -------------------------------------------------------------
 class ConfigError(MedledgerError):
     """The configuration file or environment is malformed or incomplete."""

@@ -1,5 +1,5 @@
 """Consent from patient wallets: direct grants and revocations (:mod:`.grants`), signed requests a
-relayer submits (:mod:`.signed`), delegates (:mod:`.delegates`) and emergency access
+relayer checks and submits (:mod:`.signed`, :mod:`.relay`), delegates (:mod:`.delegates`) and emergency access
 (:mod:`.emergency`). The decision itself and the consent view are :mod:`medledger.access`'s;
 revoking *and re-encrypting* is the workflow :func:`medledger.workflows.revoke`.
 """
@@ -10,16 +10,26 @@ from medledger.chain.eip712 import GRANT_TYPES, REVOKE_TYPES
 
 from .delegates import appoint_delegate, remove_delegate
 from .emergency import close_emergency, confirm_emergency, emergency_access, open_emergency, set_emergency_opt_out
-from .grants import grant, revoke
-from .signed import (
-    REQUEST_FORMAT,
+from .grants import grant, revoke, send_keys
+from .relay import (
+    VerifiedRequest,
     check_request,
-    invalidate_signed_requests,
-    read_request,
+    parse_request,
+    precheck,
     recover_signer,
+    submit,
+    verify_signature,
+)
+from .signed import (
+    DEFAULT_VALIDITY,
+    REQUEST_FORMAT,
+    invalidate_signed_requests,
+    load_request,
+    prepare_grant,
+    prepare_revoke,
+    read_request,
     sign_grant,
     sign_revoke,
-    submit,
     write_request,
 )
 
@@ -27,6 +37,7 @@ from .signed import (
 Grant = Consent
 
 __all__ = [
+    "DEFAULT_VALIDITY",
     "FOREVER",
     "GRANT_TYPES",
     "REQUEST_FORMAT",
@@ -34,6 +45,7 @@ __all__ = [
     "Consent",
     "ConsentState",
     "Grant",
+    "VerifiedRequest",
     "appoint_delegate",
     "check_access",
     "check_request",
@@ -46,14 +58,21 @@ __all__ = [
     "grants_held",
     "invalidate_signed_requests",
     "is_permitted",
+    "load_request",
     "open_emergency",
+    "parse_request",
+    "precheck",
+    "prepare_grant",
+    "prepare_revoke",
     "read_request",
     "recover_signer",
     "remove_delegate",
     "revoke",
+    "send_keys",
     "set_emergency_opt_out",
     "sign_grant",
     "sign_revoke",
     "submit",
+    "verify_signature",
     "write_request",
 ]

@@ -13,7 +13,7 @@ from medledger import codes
 from medledger.chain import FOREVER, ZERO32, ConsentTerms
 from medledger.chain.events import ConsentGranted, ConsentRevoked
 from medledger.client import Client, as_address
-from medledger.errors import KeyNotFound
+from medledger.errors import AccessDenied, KeyNotFound
 from medledger.keyring import Keyring
 from medledger.keystore import Identity
 
@@ -96,3 +96,33 @@ def revoke(
     if changed and rotate and access == codes.Access.READ and covered:
         Keyring(client).rotate(manager, patient, covered)
     return changed
+
+
+def send_keys(
+    client: Client,
+    manager: Identity,
+    grantee: str,
+    *,
+    patient: str | None = None,
+    categories: Iterable[int] | None = None,
+) -> frozenset[codes.Category]:
+    """Send ``grantee`` the category keys its live read consent covers (or only ``categories``), in
+    one key envelope (``publishKeyEnvelope``): the step after a read grant that carried no keys, such
+    as one signed by a wallet that holds no medledger keys. ``manager`` is the patient (her own tools,
+    with her keystore) or a delegate, and must hold the keys. Returns the categories sent."""
+    patient = as_address(patient or manager.address)
+    grantee = as_address(grantee)
+    covered = client.contract.consent(patient, grantee, codes.Access.READ).categories
+    wanted = sorted({int(c) for c in (covered if categories is None else categories)})
+    if not wanted:
+        raise AccessDenied(
+            f"{grantee} holds no read consent of patient {patient}, so there are no keys to send it",
+            "KeyRecipientWithoutAccess",
+            {"patient": patient, "recipient": grantee, "categories": 0},
+        )
+    # The chain's refusals (not the patient or a delegate for them, no live access) before sealing anything.
+    client.contract.publish_key_envelope(patient, grantee, b"\1" * 32, categories=wanted, sender=manager, simulate=True)
+    keyring = Keyring(client)
+    pointer = keyring.envelope_for(manager, patient, keyring.recipient_key(grantee), wanted)
+    client.contract.publish_key_envelope(patient, grantee, pointer, categories=wanted, sender=manager)
+    return frozenset(codes.Category(c) for c in wanted)

@@ -250,9 +250,14 @@ def reissue_keys(state: State, patient: str | None) -> None:
 @common_options()
 @with_state
 def invalidate_requests(state: State, patient: str | None) -> None:
-    """Void every signed request of the patient not yet submitted (e.g. one a relayer holds back).
+    """Void every signed request of the patient not yet submitted.
 
-    Requests signed afterwards carry the new nonce and are valid again."""
+    Use it when a relayer (or anyone given a signed request) holds one back instead of submitting it,
+    when a request was signed by mistake or a wallet was tricked into signing, or before its deadline
+    when it is no longer wanted: the patient's nonce moves on, so every request signed before now is
+    refused on chain. A held-back request never undoes a newer decision anyway (it is refused as
+    superseded); this also stops one that would still be newer. Requests signed afterwards carry the
+    new nonce and are valid again. The patient or a delegate pays the gas."""
     client = state.client()
     me = state.identity()
     patient_address = state.address(patient, "--patient") if patient else me.address
@@ -343,7 +348,7 @@ def check(
     )
 
 
-for _command in (signed.sign, signed.sign_revoke, signed.submit):
+for _command in signed.SUBCOMMANDS:
     consent_group.add_command(_command)
 
 COMMANDS = [consent_group]

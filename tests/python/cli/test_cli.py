@@ -282,14 +282,15 @@ def test_sign_then_relayer_submits(run, workdir, patient, researcher, relayer, c
         )
     )
     body = json.loads(request.read_text())
-    assert body["kind"] == "Grant" and body["message"]["patient"] == patient.address
+    assert body["primaryType"] == "Grant" and body["message"]["patient"] == patient.address
+    assert body["medledger"] == {"format": "medledger-signed-consent/3"} and "EIP712Domain" in body["types"]
 
     # an altered request is refused before any gas is spent
     tampered = json.loads(request.read_text())
     tampered["message"]["purposes"] = 0b1111
     write_json(workdir / "tampered.json", tampered)
     nonce_before = client.chain.nonce(relayer.address)
-    fails(run("consent", "submit", workdir / "tampered.json", as_="relayer"), 10, "not by the patient")
+    fails(run("consent", "submit", workdir / "tampered.json", as_="relayer"), 10, "signature is not patient")
     assert client.chain.nonce(relayer.address) == nonce_before
 
     balance = client.chain.balance(patient.address)
@@ -308,8 +309,10 @@ def test_sign_then_relayer_submits(run, workdir, patient, researcher, relayer, c
     ok(run("consent", "sign-revoke", "researcher", "--read", "--out", revoke_file, as_="patient"))
     ok(run("consent", "submit", revoke_file, "--expect-signer", "patient", as_="relayer"))
     assert as_json(run("consent", "held", "--json", as_="researcher")) == []
-    # replaying it fails on chain with a readable reason
-    fails(run("consent", "submit", request, as_="relayer"), 10, "already used")
+    # the grant again: refused before sending, as overridden by the later revocation
+    fails(
+        run("consent", "submit", request, as_="relayer"), 10, "is not newer than the last decision", "that was revoked"
+    )
 
 
 # --- records -----------------------------------------------------------------------------------------
