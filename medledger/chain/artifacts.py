@@ -128,6 +128,22 @@ def compile_contracts(force: bool = False) -> dict[str, Artifact]:
     return artifacts
 
 
+def compile_test_double(name: str) -> Artifact:
+    """Contract ``name`` of ``contracts/test/`` (a test double such as the ERC-1271
+    ``MockContractWallet``; never part of a deployment), compiled on its own and cached."""
+    rel = f"contracts/test/{name}.sol"
+    sources = {rel: ROOT / rel}
+    cache = ROOT / "build" / "medledger" / f"{name}-{_source_hash(sources)}.json"
+    if not cache.exists():
+        output = _compile(_standard_input(sources, {rel: {name: ["abi", "evm.bytecode.object"]}}))
+        data = output["contracts"][rel][name]
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        entry = {"abi": data["abi"], "bytecode": "0x" + data["evm"]["bytecode"]["object"]}
+        atomic_write(cache, json.dumps(entry), durable=False)  # a cache: rebuilt if lost
+    entry = json.loads(cache.read_text())
+    return Artifact(name, entry["abi"], entry["bytecode"])
+
+
 def source_asts() -> dict[str, Any]:
     """The compiler's AST of every source file, by path (for checks against the sources' constants
     and enums; no code generation, so it is quick)."""
