@@ -90,6 +90,8 @@ def _csv_rows(minimum: int) -> Callable[[str], None]:
 EXPECTED: dict[str, Callable[[str], None]] = {
     "keys create admin --fund": lambda out: _assert("10 ETH from dev account" in out, out),
     "records read 0xRECORD": lambda out: _assert(json.loads(out)["code"]["coding"][0]["code"] == "59261-8", out),
+    "consent send-keys gp": lambda out: _assert("the keys of observations" in out, out),
+    "records read 0xRECORD --purpose direct-care": lambda out: _assert("59261-8" in out, out),  # keys that followed
     "grants --format csv": _csv_rows(1),
     "audit --format csv": lambda out: _assert("RecordAccessed" in out and "RecordRegistered" in out, out),
     "artifacts export --out Medledger.json": lambda out: _assert(out == "", out),
