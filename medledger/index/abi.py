@@ -1,0 +1,224 @@
+"""Generic decoding of a contract's event logs from its ABI: no event is named here.
+
+Every event of the ABI becomes an :class:`EventSpec` keyed by its topic0. :meth:`EventDecoder.decode`
+turns one raw ``eth_getLogs`` entry into a :class:`DecodedLog` whose ``args`` are JSON-ready:
+addresses as lower-case hex (checksummed only when read back, which is where it is cheap), ``bytesN``
+and ``bytes`` as ``0x`` hex, integers as ints, bools as bools. Indexed arguments of dynamic type
+(``bytes``, ``string``, arrays, tuples) are only their keccak hash in the topic; they are kept as that
+hash. The fast path reads elementary types straight from the hex words (about ten times faster than
+``eth_abi``); anything else (arrays, tuples) goes through ``eth_abi``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak, to_checksum_address
+
+from medledger.errors import ChainError
+
+JsonValue = Any
+
+
+def canonical_type(spec: Mapping[str, Any]) -> str:
+    """The ABI type as it appears in a signature (tuples expanded)."""
+    kind = str(spec["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(canonical_type(c) for c in spec["components"])
+        return f"({inner}){kind[5:]}"
+    return kind
+
+
+def _word_decoder(kind: str) -> Callable[[str], JsonValue] | None:
+    """A decoder of one 64-hex-digit word for a static elementary type, or None."""
+    if kind == "address":
+        return lambda w: "0x" + w[24:]
+    if kind == "bool":
+        return lambda w: int(w, 16) != 0
+    if kind.startswith("uint"):
+        return lambda w: int(w, 16)
+    if kind.startswith("int"):
+        bits = int(kind[3:] or 256)
+
+        def signed(w: str) -> int:
+            value = int(w, 16) & ((1 << bits) - 1)
+            return value - (1 << bits) if value >> (bits - 1) else value
+
+        return signed
+    if kind.startswith("bytes") and kind != "bytes":
+        size = int(kind[5:])
+        return lambda w: "0x" + w[: 2 * size]
+    return None
+
+
+def _is_dynamic(kind: str) -> bool:
+    return kind in ("bytes", "string") or kind.endswith("[]") or kind.startswith("(")
+
+
+def _jsonable(value: Any) -> JsonValue:
+    """eth_abi output as JSON-ready values (the fallback path)."""
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
+        return value.lower()
+    return value
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    indexed: bool
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One event of the ABI."""
+
+    name: str
+    signature: str
+    topic0: str
+    params: tuple[Param, ...]
+
+    @property
+    def indexed(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if p.indexed)
+
+    @property
+    def data_params(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if not p.indexed)
+
+
+@dataclass(frozen=True)
+class DecodedLog:
+    """One log, decoded. ``indexed`` holds the indexed arguments in order, as text (the columns
+    ``t1``..``t3`` of the index); ``args`` every argument by name."""
+
+    name: str
+    block_number: int
+    log_index: int
+    block_hash: str
+    tx_hash: str
+    tx_index: int
+    indexed: tuple[str, ...]
+    args: dict[str, JsonValue]
+
+
+def _topic_text(kind: str, topic: str) -> tuple[str, JsonValue]:
+    """(column text, JSON value) of an indexed argument."""
+    word = topic[2:].rjust(64, "0")
+    if _is_dynamic(kind):
+        return topic.lower(), topic.lower()  # only the hash of the value is on chain
+    decoder = _word_decoder(kind)
+    if decoder is None:  # pragma: no cover - every static type has a word decoder
+        raise ChainError(f"cannot decode an indexed argument of type {kind}")
+    value = decoder(word)
+    return (str(value).lower() if not isinstance(value, bool) else ("1" if value else "0")), value
+
+
+class EventDecoder:
+    """Decodes the logs of one contract from its ABI."""
+
+    def __init__(self, abi: Sequence[Mapping[str, Any]]) -> None:
+        self.specs: dict[str, EventSpec] = {}
+        for entry in abi:
+            if entry.get("type") != "event" or entry.get("anonymous"):
+                continue
+            params = tuple(
+                Param(str(i.get("name") or f"arg{n}"), canonical_type(i), bool(i.get("indexed")))
+                for n, i in enumerate(entry.get("inputs", ()))
+            )
+            signature = f"{entry['name']}({','.join(p.type for p in params)})"
+            topic0 = "0x" + keccak(text=signature).hex()
+            self.specs[topic0] = EventSpec(str(entry["name"]), signature, topic0, params)
+        self._fast: dict[str, list[Callable[[str], JsonValue] | None]] = {
+            t: [_word_decoder(p.type) if not _is_dynamic(p.type) else None for p in s.data_params]
+            for t, s in self.specs.items()
+        }
+        self._all_elementary = {
+            t: all(p.type in ("bytes", "string") or _word_decoder(p.type) for p in s.data_params)
+            for t, s in self.specs.items()
+        }
+
+    @property
+    def names(self) -> set[str]:
+        return {s.name for s in self.specs.values()}
+
+    def spec(self, name: str) -> EventSpec | None:
+        for s in self.specs.values():
+            if s.name == name:
+                return s
+        return None
+
+    def decode(self, log: Mapping[str, Any]) -> DecodedLog | None:
+        """One raw JSON-RPC log (hex strings) decoded; None for an event this ABI does not declare."""
+        topics = log.get("topics") or []
+        if not topics:
+            return None
+        topic0 = str(topics[0]).lower()
+        spec = self.specs.get(topic0)
+        if spec is None:
+            return None
+        args: dict[str, JsonValue] = {}
+        indexed: list[str] = []
+        for param, topic in zip(spec.indexed, topics[1:]):
+            text, value = _topic_text(param.type, str(topic))
+            indexed.append(text)
+            args[param.name] = value
+        data = str(log.get("data") or "0x")[2:]
+        args.update(self._decode_data(topic0, spec, data))
+        return DecodedLog(
+            name=spec.name,
+            block_number=int(log["blockNumber"], 16),
+            log_index=int(log["logIndex"], 16),
+            block_hash=str(log["blockHash"]).lower(),
+            tx_hash=str(log["transactionHash"]).lower(),
+            tx_index=int(log["transactionIndex"], 16),
+            indexed=tuple(indexed),
+            args=args,
+        )
+
+    def _decode_data(self, topic0: str, spec: EventSpec, data: str) -> dict[str, JsonValue]:
+        params = spec.data_params
+        if not params:
+            return {}
+        if not self._all_elementary[topic0]:
+            values = abi_decode([p.type for p in params], bytes.fromhex(data))
+            return {p.name: _jsonable(v) for p, v in zip(params, values)}
+        out: dict[str, JsonValue] = {}
+        for i, (param, decoder) in enumerate(zip(params, self._fast[topic0])):
+            word = data[64 * i : 64 * (i + 1)]
+            if len(word) != 64:
+                raise ChainError(f"log data of {spec.name} is too short for its ABI")
+            if decoder is not None:
+                out[param.name] = decoder(word)
+                continue
+            offset = 2 * int(word, 16)
+            length = int(data[offset : offset + 64], 16)
+            raw = data[offset + 64 : offset + 64 + 2 * length]
+            out[param.name] = "0x" + raw if param.type == "bytes" else bytes.fromhex(raw).decode("utf-8", "replace")
+        return out
+
+
+def abi_hash(abi: Sequence[Mapping[str, Any]]) -> str:
+    """A stable fingerprint of an ABI (to notice that a database was built from another one)."""
+    return "0x" + keccak(text=json.dumps(list(abi), sort_keys=True, separators=(",", ":"))).hex()
+
+
+def python_value(kind: str, value: JsonValue) -> Any:
+    """A stored JSON value back as web3 would give it: addresses checksummed, bytes as bytes."""
+    if value is None:
+        return None
+    if kind == "address":
+        return to_checksum_address(value)
+    if kind.startswith("bytes") and isinstance(value, str):
+        return bytes.fromhex(value[2:])
+    if kind.endswith("[]") and isinstance(value, list):
+        return [python_value(kind[:-2], v) for v in value]
+    return value
