@@ -35,8 +35,10 @@ ALL_PURPOSES = codes.all_mask(codes.Purpose)
 class Chain:
     """The contract on the session's anvil, driven through unlocked dev accounts."""
 
-    def __init__(self, w3: Web3, contract: Contract, deployment: Deployment, rpc_url: str) -> None:
+    def __init__(self, w3: Web3, contract: Contract, deployment: Deployment, rpc_url: str,
+                 deployments_dir: Path) -> None:
         self.w3 = w3
+        self.deployments_dir = deployments_dir
         self.contract = contract
         self.deployment = deployment
         self.rpc_url = rpc_url
@@ -88,6 +90,19 @@ class Chain:
 
     def access(self, accessor: str, rid: bytes, purpose: int = 0) -> Any:
         return self.send(accessor, "recordAccess", rid, purpose)
+
+    def new_patient(self, name: str) -> str:
+        """A fresh address (impersonated, funded) registered as a patient under ``name``."""
+        address = Web3.to_checksum_address("0x" + os.urandom(20).hex())
+        self.rpc("anvil_impersonateAccount", [address])
+        self.rpc("anvil_setBalance", [address, hex(10**20)])
+        self.accounts[name] = address
+        self.send(name, "registerPatient", b"\x01" * 32)
+        return address
+
+    def advance(self, seconds: int) -> None:
+        self.rpc("evm_increaseTime", [seconds])
+        self.mine()
 
 
 def deploy(w3: Web3, deployments_dir: Path) -> tuple[Contract, Deployment]:
