@@ -46,9 +46,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import audit, consent, demo, deploy, index, keys, node, oversight, participants, records
+    from . import audit, consent, demo, deploy, export, index, keys, node, oversight, participants, records
 
-    for module in (node, deploy, keys, participants, consent, records, audit, index, oversight, demo):
+    for module in (node, deploy, keys, participants, consent, records, audit, index, oversight, export, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
     cli.add_command(consent.held, name="grants")

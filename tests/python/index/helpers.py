@@ -128,3 +128,34 @@ def sync(url: str, chain: Chain, **options: Any) -> tuple[IndexStore, IndexReade
     until = options.pop("until", None)
     result = Indexer(store, RpcSource(chain.rpc_url), **options).sync(until=until)
     return store, IndexReader(store.engine), result
+
+
+OBS = 1 << int(codes.Category.OBSERVATIONS)
+
+
+def tx(receipt: Any) -> str:
+    return "0x" + bytes(receipt["transactionHash"]).hex()
+
+
+def story(chain: Chain) -> dict[str, Any]:
+    """Every kind of event, with the receipts the assertions need."""
+    out: dict[str, Any] = {}
+    out["grant_read"] = chain.grant("patient", "clinician")
+    out["grant_write"] = chain.grant("patient", "clinician", access=1)
+    rid = chain.register("clinician", "patient", category=4)
+    out["rid"] = rid
+    out["access"] = chain.access("clinician", rid)
+    root = chain.new_id()
+    chain.send("clinician", "anchorBatch", root, chain["patient"], 9, 0, 3, b"\x01\x55\x12\x20" + os.urandom(32))
+    out["root"] = root
+    out["narrow"] = chain.grant("patient", "clinician", categories=OBS)
+    out["revoke_write"] = chain.revoke("patient", "clinician", access=1)
+    new = chain.new_id()
+    chain.send("patient", "amendRecord", rid, new, 0, os.urandom(32), b"\x01\x55\x12\x20" + os.urandom(32))
+    out["new"] = new
+    out["erase"] = chain.send("patient", "eraseRecord", new)
+    chain.send("patient", "appointDelegate", chain["delegate"], ALL_CATEGORIES, 2**40)
+    chain.send("emergency_clinician", "openEmergencyAccess", chain["patient"], 3600, b"\x05" * 32)
+    out["emergency_read"] = chain.access("emergency_clinician", rid, 5)
+    chain.grant("patient2", "researcher", purposes=1 << int(codes.Purpose.RESEARCH))
+    return out

@@ -4,7 +4,6 @@ checkpoints, idempotence, confirmations and reorgs (anvil_reorg, evm_snapshot/ev
 from __future__ import annotations
 
 import json
-import os
 import threading
 from typing import Any
 
@@ -16,10 +15,7 @@ from medledger import codes
 from medledger.index import IndexMismatch, Indexer, IndexReader, IndexStore, RpcSource, Target, schema
 from medledger.index.store import Checkpoint
 
-from .helpers import ALL_CATEGORIES, Chain, open_store, sync
-
-OBS = 1 << int(codes.Category.OBSERVATIONS)
-
+from .helpers import ALL_CATEGORIES, Chain, open_store, story, sync, tx
 
 def dump(store: IndexStore) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every block table, in key order (JSON made canonical)."""
@@ -33,34 +29,6 @@ def dump(store: IndexStore) -> dict[str, list[tuple[Any, ...]]]:
 
 def all_logs(chain: Chain) -> list[dict[str, Any]]:
     return list(chain.rpc("eth_getLogs", [{"address": chain.deployment.address, "fromBlock": "0x0", "toBlock": "latest"}]))
-
-
-def tx(receipt: Any) -> str:
-    return "0x" + bytes(receipt["transactionHash"]).hex()
-
-
-def story(chain: Chain) -> dict[str, Any]:
-    """Every kind of event, with the receipts the assertions need."""
-    out: dict[str, Any] = {}
-    out["grant_read"] = chain.grant("patient", "clinician")
-    out["grant_write"] = chain.grant("patient", "clinician", access=1)
-    rid = chain.register("clinician", "patient", category=4)
-    out["rid"] = rid
-    out["access"] = chain.access("clinician", rid)
-    root = chain.new_id()
-    chain.send("clinician", "anchorBatch", root, chain["patient"], 9, 0, 3, b"\x01\x55\x12\x20" + os.urandom(32))
-    out["root"] = root
-    out["narrow"] = chain.grant("patient", "clinician", categories=OBS)
-    out["revoke_write"] = chain.revoke("patient", "clinician", access=1)
-    new = chain.new_id()
-    chain.send("patient", "amendRecord", rid, new, 0, os.urandom(32), b"\x01\x55\x12\x20" + os.urandom(32))
-    out["new"] = new
-    out["erase"] = chain.send("patient", "eraseRecord", new)
-    chain.send("patient", "appointDelegate", chain["delegate"], ALL_CATEGORIES, 2**40)
-    chain.send("emergency_clinician", "openEmergencyAccess", chain["patient"], 3600, b"\x05" * 32)
-    out["emergency_read"] = chain.access("emergency_clinician", rid, 5)
-    chain.grant("patient2", "researcher", purposes=1 << int(codes.Purpose.RESEARCH))
-    return out
 
 
 def test_indexes_every_event_and_answers_the_queries(chain: Chain, db_url: str) -> None:
