@@ -34,7 +34,10 @@ def canonical_type(spec: Mapping[str, Any]) -> str:
 
 
 def _word_decoder(kind: str) -> Callable[[str], JsonValue] | None:
-    """A decoder of one 64-hex-digit word for a static elementary type, or None."""
+    """A decoder of one 64-hex-digit word for a static elementary type, or None (arrays, tuples,
+    dynamic types)."""
+    if kind.endswith("]") or kind.startswith("(") or kind in ("bytes", "string"):
+        return None
     if kind == "address":
         return lambda w: "0x" + w[24:]
     if kind == "bool":
@@ -53,10 +56,6 @@ def _word_decoder(kind: str) -> Callable[[str], JsonValue] | None:
         size = int(kind[5:])
         return lambda w: "0x" + w[: 2 * size]
     return None
-
-
-def _is_dynamic(kind: str) -> bool:
-    return kind in ("bytes", "string") or kind.endswith("[]") or kind.startswith("(")
 
 
 def _jsonable(value: Any) -> JsonValue:
@@ -112,13 +111,10 @@ class DecodedLog:
 
 def _topic_text(kind: str, topic: str) -> tuple[str, JsonValue]:
     """(column text, JSON value) of an indexed argument."""
-    word = topic[2:].rjust(64, "0")
-    if _is_dynamic(kind):
-        return topic.lower(), topic.lower()  # only the hash of the value is on chain
     decoder = _word_decoder(kind)
-    if decoder is None:  # pragma: no cover - every static type has a word decoder
-        raise ChainError(f"cannot decode an indexed argument of type {kind}")
-    value = decoder(word)
+    if decoder is None:
+        return topic.lower(), topic.lower()  # bytes, string, arrays, tuples: only their hash is on chain
+    value = decoder(topic[2:].rjust(64, "0"))
     return (str(value).lower() if not isinstance(value, bool) else ("1" if value else "0")), value
 
 
@@ -138,11 +134,11 @@ class EventDecoder:
             topic0 = "0x" + keccak(text=signature).hex()
             self.specs[topic0] = EventSpec(str(entry["name"]), signature, topic0, params)
         self._fast: dict[str, list[Callable[[str], JsonValue] | None]] = {
-            t: [_word_decoder(p.type) if not _is_dynamic(p.type) else None for p in s.data_params]
+            t: [_word_decoder(p.type) for p in s.data_params]
             for t, s in self.specs.items()
         }
         self._all_elementary = {
-            t: all(p.type in ("bytes", "string") or _word_decoder(p.type) for p in s.data_params)
+            t: all(p.type in ("bytes", "string") or _word_decoder(p.type) is not None for p in s.data_params)
             for t, s in self.specs.items()
         }
 
