@@ -19,12 +19,13 @@ Shaped for the views that use the index when it is current (the lead wires them 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import is_address, to_checksum_address
+from eth_utils import is_address
 from sqlalchemy import Engine, and_, func, select
 
 from medledger import codes
@@ -32,7 +33,7 @@ from medledger.consent import Grant
 from medledger.errors import ConfigError
 
 from . import schema
-from .abi import EventDecoder, python_value
+from .abi import EventDecoder, checksum, python_value
 from .errors import IndexNotBuilt
 
 
@@ -50,7 +51,11 @@ def _hex(value: bytes | str) -> str:
 
 
 def _checksum(value: str | None) -> str | None:
-    return to_checksum_address(value) if value else None
+    return checksum(value) if value else None
+
+
+_categories = functools.lru_cache(maxsize=None)(codes.mask_to_categories)
+_purposes = functools.lru_cache(maxsize=None)(codes.mask_to_purposes)
 
 
 def _bytes(value: str | None) -> bytes | None:
@@ -230,7 +235,7 @@ class IndexReader:
         with self.engine.connect() as conn:
             number, block_hash = conn.execute(select(schema.checkpoint.c.block_number, schema.checkpoint.c.block_hash)).one()
             count = conn.execute(select(func.count()).select_from(schema.events)).scalar_one()
-        return IndexStatus(int(self.meta["chain_id"]), to_checksum_address(self.meta["address"]),
+        return IndexStatus(int(self.meta["chain_id"]), checksum(self.meta["address"]),
                            int(self.meta["start_block"]), int(number), block_hash, int(count))
 
     # --- events --------------------------------------------------------------------------------
@@ -263,7 +268,7 @@ class IndexReader:
             where.append(e.c.name.in_(list(names)))
         if from_block is not None:
             where.append(e.c.block_number >= from_block)
-        query = select(e).where(and_(*where)).order_by(e.c.block_number, e.c.log_index)
+        query = select(e).where(*where).order_by(e.c.block_number, e.c.log_index)
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as conn:
@@ -276,9 +281,8 @@ class IndexReader:
     # --- grants --------------------------------------------------------------------------------
     @staticmethod
     def _grant(r: Any) -> GrantEntry:
-        grant = Grant(to_checksum_address(r.patient), to_checksum_address(r.grantee), codes.Access(r.access),
-                      codes.mask_to_categories(r.categories), codes.mask_to_purposes(r.purposes), int(r.start),
-                      int(r.expiry))
+        grant = Grant(checksum(r.patient), checksum(r.grantee), codes.Access(r.access), _categories(r.categories),
+                      _purposes(r.purposes), int(r.start), int(r.expiry))
         return GrantEntry(
             grant=grant, key_envelope=_bytes(r.key_envelope), granted_by=_checksum(r.granted_by), granted_at=int(r.granted_at),
             granted_block=int(r.block_number), granted_log=int(r.log_index), granted_tx=r.tx_hash,
@@ -293,7 +297,7 @@ class IndexReader:
             conditions.append(g.c.ended_block.is_(None))
         if now is not None:
             conditions.append(g.c.expiry > now)
-        query = select(g).where(and_(*conditions)).order_by(*order)
+        query = select(g).where(*conditions).order_by(*order)
         with self.engine.connect() as conn:
             return [self._grant(r) for r in conn.execute(query)]
 
@@ -322,7 +326,7 @@ class IndexReader:
     @staticmethod
     def _record(r: Any) -> RecordEntry:
         return RecordEntry(
-            patient=to_checksum_address(r.patient), record_id=bytes.fromhex(r.record_id[2:]),
+            patient=checksum(r.patient), record_id=bytes.fromhex(r.record_id[2:]),
             author=_checksum(r.author), category=codes.Category(r.category),
             purpose=codes.Purpose(r.purpose) if r.purpose is not None else None,
             fingerprint=_bytes(r.fingerprint), cid=_bytes(r.cid), is_batch=bool(r.is_batch), leaf_count=r.leaf_count,
@@ -336,7 +340,7 @@ class IndexReader:
         where = [r.c.patient == _addr(patient, "patient")]
         if not include_erased:
             where.append(r.c.erased_block.is_(None))
-        query = select(r).where(and_(*where)).order_by(r.c.block_number, r.c.log_index)
+        query = select(r).where(*where).order_by(r.c.block_number, r.c.log_index)
         with self.engine.connect() as conn:
             return [self._record(row) for row in conn.execute(query)]
 
@@ -347,7 +351,7 @@ class IndexReader:
         where = [r.c.record_id == _hex(record_id)]
         if patient is not None:
             where.append(r.c.patient == _addr(patient, "patient"))
-        query = select(r).where(and_(*where)).order_by(r.c.block_number, r.c.log_index).limit(1)
+        query = select(r).where(*where).order_by(r.c.block_number, r.c.log_index).limit(1)
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return self._record(row) if row is not None else None
