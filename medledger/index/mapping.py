@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, update
+from sqlalchemy import Connection, and_, bindparam, delete, or_, update
 
 from . import schema
 from .abi import DecodedLog
@@ -79,6 +79,7 @@ class Derived:
     records: list[dict[str, Any]] = field(default_factory=list)
     accesses: list[dict[str, Any]] = field(default_factory=list)
     end_grants: list[dict[str, Any]] = field(default_factory=list)
+    end_delegated: list[dict[str, Any]] = field(default_factory=list)
     erase_records: list[dict[str, Any]] = field(default_factory=list)
     supersede_records: list[dict[str, Any]] = field(default_factory=list)
     link_previous: list[dict[str, Any]] = field(default_factory=list)
@@ -93,15 +94,19 @@ class _Builder:
         self.new_records: dict[tuple[str, str], dict[str, Any]] = {}
 
     # consent ------------------------------------------------------------------------------------
+    @staticmethod
+    def _ended(log: DecodedLog, ts: int, by: Any, how: str) -> dict[str, Any]:
+        return {"ended_block": log.block_number, "ended_log": log.log_index, "ended_at": ts, "ended_tx": log.tx_hash,
+                "ended_by": by, "ended_how": how}
+
     def _end_grant(self, key: tuple[str, str, int], log: DecodedLog, ts: int, by: Any, how: str) -> None:
-        ended = {"ended_block": log.block_number, "ended_log": log.log_index, "ended_at": ts,
-                 "ended_tx": log.tx_hash, "ended_by": by, "ended_how": how}
+        ended = self._ended(log, ts, by, how)
         row = self.open_grants.pop(key, None)
         if row is not None:
             row.update(ended)
         elif key not in self.touched:  # the open decision, if any, was written by an earlier chunk
             self.out.end_grants.append({"k_patient": key[0], "k_grantee": key[1], "k_access": key[2],
-                                        "k_before": self.first_block, **ended})
+                                        "k_before": self.first_block, **_prefixed(ended)})
         self.touched.add(key)
 
     def consent_granted(self, log: DecodedLog, ts: int) -> None:
@@ -127,6 +132,21 @@ class _Builder:
         a = log.args
         self._end_grant((a["patient"], a["grantee"], int(a["access"])), log, ts, a.get("by"), "revoked")
 
+    def delegate_removed(self, log: DecodedLog, ts: int) -> None:
+        """The new contracts give each delegation an id and void the consents a delegate made when it
+        is removed: those decisions end here ('delegation-ended'). Without an id: nothing to end."""
+        a = log.args
+        delegation = _optional_int(a, "id", "delegationId", "delegation")
+        if not delegation:
+            return
+        ended = self._ended(log, ts, a["patient"], "delegation-ended")
+        for key, row in list(self.open_grants.items()):
+            if key[0] == a["patient"] and row["delegation_id"] == delegation:
+                row.update(ended)
+                del self.open_grants[key]
+        self.out.end_delegated.append({"k_patient": a["patient"], "k_delegation": delegation,
+                                       "k_before": self.first_block, **_prefixed(ended)})
+
     # records ------------------------------------------------------------------------------------
     def record_registered(self, log: DecodedLog, ts: int, batch: bool) -> None:
         a = log.args
@@ -134,7 +154,7 @@ class _Builder:
         row = {
             "patient": a["patient"], "record_id": rid, "author": a.get("author"),
             "category": int(a["category"]), "purpose": _optional_int(a, "purpose"),
-            "fingerprint": a.get("fingerprint"), "cid": a.get("cid"), "is_batch": batch,
+            "fingerprint": a.get("fingerprint"), "cid": cid_of(a), "is_batch": batch,
             "leaf_count": _optional_int(a, "leafCount"), "key_epoch": _optional_int(a, "keyEpoch"),
             "block_number": log.block_number, "log_index": log.log_index, "created_at": ts,
             "tx_hash": log.tx_hash, "previous_id": None, "next_id": None, "superseded_block": None,
@@ -177,6 +197,22 @@ class _Builder:
         })
 
 
+def cid_of(args: Mapping[str, Any]) -> str | None:
+    """The record's binary CID as hex: the ``cid`` argument, or (new contracts) CIDv1 rebuilt from
+    ``cidCodec`` (0x55 raw, 0x70 dag-pb) and the sha2-256 ``cidDigest``."""
+    if args.get("cid") is not None:
+        return str(args["cid"])
+    digest, codec = args.get("cidDigest"), args.get("cidCodec")
+    if digest is None or codec is None:
+        return None
+    return f"0x01{int(codec):02x}1220{str(digest)[2:]}"
+
+
+def _prefixed(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Bind names for an UPDATE that sets these columns and also compares them in its WHERE."""
+    return {f"v_{k}": v for k, v in values.items()}
+
+
 def _optional_int(args: Mapping[str, Any], *names: str) -> int | None:
     value = _first(args, names)
     return None if value is None else clamp(value)
@@ -188,6 +224,7 @@ def derive(logs: Iterable[tuple[DecodedLog, int]], first_block: int) -> Derived:
     handlers = {
         "ConsentGranted": b.consent_granted,
         "ConsentRevoked": b.consent_revoked,
+        "DelegateRemoved": b.delegate_removed,
         "RecordRegistered": lambda log, ts: b.record_registered(log, ts, batch=False),
         "BatchAnchored": lambda log, ts: b.record_registered(log, ts, batch=True),
         "RecordAmended": b.record_amended,
@@ -201,19 +238,28 @@ def derive(logs: Iterable[tuple[DecodedLog, int]], first_block: int) -> Derived:
     return b.out
 
 
+_END_COLUMNS = ("ended_block", "ended_log", "ended_at", "ended_tx", "ended_by", "ended_how")
+
+
 def apply_updates(conn: Connection, d: Derived) -> None:
-    """Write a chunk's updates of rows from earlier chunks (after its inserts)."""
+    """Write a chunk's updates of rows from earlier chunks (after its inserts).
+
+    A decision ends at its *first* ending event: an end is written over a row that is open or that
+    ended later than this event, so the order in which the batches below run does not matter."""
     g, r = schema.grants, schema.records
+    not_ended_before = and_(
+        g.c.block_number < bindparam("k_before"),
+        or_(g.c.ended_block.is_(None), g.c.ended_block > bindparam("v_ended_block"),
+            and_(g.c.ended_block == bindparam("v_ended_block"), g.c.ended_log > bindparam("v_ended_log"))),
+    )
+    ends: dict[str, Any] = {c: bindparam(f"v_{c}") for c in _END_COLUMNS}
     if d.end_grants:
-        conn.execute(
-            update(g)
-            .where(and_(g.c.patient == bindparam("k_patient"), g.c.grantee == bindparam("k_grantee"),
-                        g.c.access == bindparam("k_access"), g.c.ended_block.is_(None),
-                        g.c.block_number < bindparam("k_before")))
-            .values({c: bindparam(c) for c in ("ended_block", "ended_log", "ended_at", "ended_tx", "ended_by",
-                                               "ended_how")}),
-            d.end_grants,
-        )
+        key = and_(g.c.patient == bindparam("k_patient"), g.c.grantee == bindparam("k_grantee"),
+                   g.c.access == bindparam("k_access"))
+        conn.execute(update(g).where(key, not_ended_before).values(ends), d.end_grants)
+    if d.end_delegated:
+        made_by = and_(g.c.patient == bindparam("k_patient"), g.c.delegation_id == bindparam("k_delegation"))
+        conn.execute(update(g).where(made_by, not_ended_before).values(ends), d.end_delegated)
     record_key = and_(r.c.patient == bindparam("k_patient"), r.c.record_id == bindparam("k_record"))
     for rows, columns in ((d.erase_records, ("erased_block", "erased_at", "erased_tx")),
                           (d.supersede_records, ("next_id", "superseded_block")),

@@ -172,6 +172,24 @@ class RecordEntry:
     def erased(self) -> bool:
         return self.erased_at is not None
 
+    def contract_header(self) -> dict[str, Any]:
+        """The header the new contracts commit to in one slot and take back in calldata
+        (``RecordHeader``: erasure and batches have a zero fingerprint). Built from the events; an
+        index that is not current gives a stale header, which the contract refuses
+        (``RecordHeaderMismatch``) rather than misreads."""
+        zero = b"\x00" * 32
+        return {
+            "author": self.author or "0x" + "00" * 20,
+            "category": int(self.category),
+            "keyEpoch": self.key_epoch or 0,
+            "erased": self.erased,
+            "isBatch": self.is_batch,
+            "leafCount": self.leaf_count or 0,
+            "fingerprint": zero if self.erased or self.is_batch or self.fingerprint is None else self.fingerprint,
+            "previous": self.previous_id or zero,
+            "next": self.next_id or zero,
+        }
+
     def to_json(self) -> dict[str, Any]:
         def h(value: bytes | None) -> str | None:
             return "0x" + value.hex() if value is not None else None

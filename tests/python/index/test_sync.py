@@ -78,6 +78,10 @@ def test_indexes_every_event_and_answers_the_queries(chain: Chain, db_url: str) 
     assert records[s["root"]].category == codes.Category.DEVICE_DATA
     assert [r.record_id for r in reader.records(chain["patient"], include_erased=False)] == [s["rid"], s["root"]]
     assert reader.record(s["rid"], chain["patient"]) == records[s["rid"]]
+    header = records[s["new"]].contract_header()  # erased: its fingerprint is no longer committed
+    assert header["erased"] and header["fingerprint"] == b"\x00" * 32 and header["previous"] == s["rid"]
+    assert records[s["rid"]].contract_header()["next"] == s["new"]
+    assert records[s["root"]].contract_header()["leafCount"] == 3
     assert reader.record(b"\x00" * 32) is None
     store.close()
 
