@@ -110,13 +110,34 @@ class DecodedLog:
     args: dict[str, JsonValue]
 
 
-def _topic_text(kind: str, topic: str) -> tuple[str, JsonValue]:
-    """(column text, JSON value) of an indexed argument."""
-    decoder = _word_decoder(kind)
-    if decoder is None:
-        return topic.lower(), topic.lower()  # bytes, string, arrays, tuples: only their hash is on chain
-    value = decoder(topic[2:].rjust(64, "0"))
-    return (str(value).lower() if not isinstance(value, bool) else ("1" if value else "0")), value
+def _text(value: JsonValue) -> str:
+    """An indexed value as the text of its ``t1``..``t3`` column."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+Decoder = Callable[[str], JsonValue]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How to decode one event: precomputed once per ABI (the hot loop does no type dispatch)."""
+
+    spec: EventSpec
+    indexed: tuple[tuple[str, Decoder | None], ...]
+    data: tuple[tuple[str, str, Decoder | None], ...]
+    elementary: bool
+
+    @classmethod
+    def of(cls, spec: EventSpec) -> "_Plan":
+        data = tuple((p.name, p.type, _word_decoder(p.type)) for p in spec.data_params)
+        return cls(
+            spec,
+            tuple((p.name, _word_decoder(p.type)) for p in spec.indexed),
+            data,
+            all(kind in ("bytes", "string") or decoder is not None for _, kind, decoder in data),
+        )
 
 
 class EventDecoder:
@@ -134,14 +155,7 @@ class EventDecoder:
             signature = f"{entry['name']}({','.join(p.type for p in params)})"
             topic0 = "0x" + keccak(text=signature).hex()
             self.specs[topic0] = EventSpec(str(entry["name"]), signature, topic0, params)
-        self._fast: dict[str, list[Callable[[str], JsonValue] | None]] = {
-            t: [_word_decoder(p.type) for p in s.data_params]
-            for t, s in self.specs.items()
-        }
-        self._all_elementary = {
-            t: all(p.type in ("bytes", "string") or _word_decoder(p.type) is not None for p in s.data_params)
-            for t, s in self.specs.items()
-        }
+        self._plans = {t: _Plan.of(s) for t, s in self.specs.items()}
 
     @property
     def names(self) -> set[str]:
@@ -158,20 +172,21 @@ class EventDecoder:
         topics = log.get("topics") or []
         if not topics:
             return None
-        topic0 = str(topics[0]).lower()
-        spec = self.specs.get(topic0)
-        if spec is None:
+        plan = self._plans.get(str(topics[0]).lower())
+        if plan is None:
             return None
         args: dict[str, JsonValue] = {}
         indexed: list[str] = []
-        for param, topic in zip(spec.indexed, topics[1:]):
-            text, value = _topic_text(param.type, str(topic))
-            indexed.append(text)
-            args[param.name] = value
-        data = str(log.get("data") or "0x")[2:]
-        args.update(self._decode_data(topic0, spec, data))
+        for (name, decoder), topic in zip(plan.indexed, topics[1:]):
+            word = str(topic).lower()
+            # bytes, string, arrays, tuples: only the hash of the value is in the topic
+            value = word if decoder is None else decoder(word[2:].rjust(64, "0"))
+            indexed.append(_text(value))
+            args[name] = value
+        if plan.data:
+            self._decode_data(plan, str(log.get("data") or "0x")[2:].lower(), args)
         return DecodedLog(
-            name=spec.name,
+            name=plan.spec.name,
             block_number=int(log["blockNumber"], 16),
             log_index=int(log["logIndex"], 16),
             block_hash=str(log["blockHash"]).lower(),
@@ -181,26 +196,23 @@ class EventDecoder:
             args=args,
         )
 
-    def _decode_data(self, topic0: str, spec: EventSpec, data: str) -> dict[str, JsonValue]:
-        params = spec.data_params
-        if not params:
-            return {}
-        if not self._all_elementary[topic0]:
-            values = abi_decode([p.type for p in params], bytes.fromhex(data))
-            return {p.name: _jsonable(v) for p, v in zip(params, values)}
-        out: dict[str, JsonValue] = {}
-        for i, (param, decoder) in enumerate(zip(params, self._fast[topic0])):
+    @staticmethod
+    def _decode_data(plan: _Plan, data: str, out: dict[str, JsonValue]) -> None:
+        if not plan.elementary:
+            values = abi_decode([kind for _, kind, _ in plan.data], bytes.fromhex(data))
+            out.update((name, _jsonable(v)) for (name, _, _), v in zip(plan.data, values))
+            return
+        for i, (name, kind, decoder) in enumerate(plan.data):
             word = data[64 * i : 64 * (i + 1)]
             if len(word) != 64:
-                raise ChainError(f"log data of {spec.name} is too short for its ABI")
+                raise ChainError(f"log data of {plan.spec.name} is too short for its ABI")
             if decoder is not None:
-                out[param.name] = decoder(word)
+                out[name] = decoder(word)
                 continue
             offset = 2 * int(word, 16)
             length = int(data[offset : offset + 64], 16)
             raw = data[offset + 64 : offset + 64 + 2 * length]
-            out[param.name] = "0x" + raw if param.type == "bytes" else bytes.fromhex(raw).decode("utf-8", "replace")
-        return out
+            out[name] = "0x" + raw if kind == "bytes" else bytes.fromhex(raw).decode("utf-8", "replace")
 
 
 def abi_hash(abi: Sequence[Mapping[str, Any]]) -> str:

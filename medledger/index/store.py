@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, select, update
+from sqlalchemy import JSON, Connection, Engine, and_, create_engine, delete, event, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.sql.schema import Table
@@ -106,16 +106,35 @@ def create_index_engine(url: str | Path) -> Engine:
 
 
 def _insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows``, skipping those whose key exists (a replayed range changes nothing)."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        conn.execute(pg_insert(table).on_conflict_do_nothing(), list(rows))
+        _copy_ignore(conn, table, rows)
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         conn.execute(sqlite_insert(table).on_conflict_do_nothing(), list(rows))
+
+
+def _copy_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """PostgreSQL: COPY into a temporary table of the same shape, then INSERT ... ON CONFLICT DO
+    NOTHING from it, in the chunk's transaction (about five times faster than an executemany)."""
+    from psycopg.types.json import Jsonb
+
+    columns = [c.name for c in table.columns]
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    stage = f"stage_{table.name}"
+    driver: Any = conn.connection.driver_connection
+    with driver.cursor() as cur:
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DELETE ROWS")
+        with cur.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([Jsonb(row[c]) if c in json_columns and row.get(c) is not None else row.get(c)
+                                for c in columns])
+        cur.execute(f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {stage} "
+                    "ON CONFLICT DO NOTHING")
+        cur.execute(f"DELETE FROM {stage}")
 
 
 class IndexStore:

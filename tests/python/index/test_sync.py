@@ -86,14 +86,14 @@ def test_indexes_every_event_and_answers_the_queries(chain: Chain, db_url: str) 
     store.close()
 
 
-def test_resumes_from_its_checkpoint_and_chunking_changes_nothing(chain: Chain, sqlite_url: str, tmp_path) -> None:
+def test_resumes_from_its_checkpoint_and_chunking_changes_nothing(chain: Chain, db_url: str, tmp_path) -> None:
     story(chain)
     middle = (chain.deployment.block_number + chain.head()) // 2
-    store, _, first = sync(sqlite_url, chain, until=middle)
+    store, _, first = sync(db_url, chain, until=middle)
     assert first.indexed_to == middle and store.checkpoint().block_number == middle
     store.close()
     # a new process picks up at the checkpoint; one block per chunk exercises every cross-chunk update
-    store, _, rest = sync(sqlite_url, chain, chunk_blocks=1)
+    store, _, rest = sync(db_url, chain, chunk_blocks=1)
     assert first.events + rest.events == len(all_logs(chain))
     one_shot, _, _ = sync(f"sqlite:///{tmp_path / 'one-shot.sqlite'}", chain)
     assert dump(store) == dump(one_shot)
