@@ -8,9 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import schema
 from .query import IndexReader
 from .source import RpcSource
-from .store import IndexStore, Target, default_database
+from .store import IndexStore, Target, create_index_engine, database_url, default_database, expected_meta
 from .sync import Indexer, SyncResult
 
 #: Environment variable naming the index database (a PostgreSQL URL or a SQLite path).
@@ -56,3 +60,30 @@ class LocalIndex:
 
     def close(self) -> None:
         self.store.close()
+
+
+def current_index(home: Path, deployment: Any, head: int, *, url: str | None = None,
+                  max_lag: int = 0) -> IndexReader | None:
+    """A reader of this deployment's index if one exists and is at most ``max_lag`` blocks behind
+    ``head``; otherwise None, and the caller falls back to a log scan (and says which it used).
+    Creates nothing: a missing SQLite file or an empty database is simply no index."""
+    location = index_location(home, deployment, url)
+    sa_url = database_url(location)
+    if sa_url.startswith("sqlite:///") and not Path(sa_url[len("sqlite:///"):]).exists():
+        return None
+    engine = create_index_engine(location)
+    try:
+        if not inspect(engine).has_table(schema.meta.name):
+            engine.dispose()
+            return None
+        with engine.connect() as conn:
+            meta = {str(k): str(v) for k, v in conn.execute(select(schema.meta.c.key, schema.meta.c.value))}
+        same = all(meta.get(k) == v for k, v in expected_meta(Target.of(deployment)).items())
+        reader = IndexReader(engine) if same else None
+        if reader is None or not reader.status().is_current(head, max_lag):
+            engine.dispose()
+            return None
+        return reader
+    except SQLAlchemyError:
+        engine.dispose()
+        return None

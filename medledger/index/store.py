@@ -82,11 +82,23 @@ def default_database(home: Path, chain_id: int, address: str) -> Path:
     return Path(home) / "index" / f"{chain_id}-{address.lower()}.sqlite"
 
 
+def expected_meta(target: Target) -> dict[str, str]:
+    """What the ``meta`` table of an index of ``target`` says (besides the ABI itself)."""
+    return {
+        "schema_version": schema.SCHEMA_VERSION,
+        "chain_id": str(target.chain_id),
+        "address": target.address.lower(),
+        "abi_hash": abi_hash(target.abi),
+        "start_block": str(target.start_block),
+    }
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages of 100k+ events stay in memory
     cursor.close()
 
 
@@ -161,18 +173,8 @@ class IndexStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def _expected_meta(self) -> dict[str, str]:
-        t = self.target
-        return {
-            "schema_version": schema.SCHEMA_VERSION,
-            "chain_id": str(t.chain_id),
-            "address": t.address.lower(),
-            "abi_hash": abi_hash(t.abi),
-            "start_block": str(t.start_block),
-        }
-
     def _bind(self) -> None:
-        expected = self._expected_meta()
+        expected = expected_meta(self.target)
         with self.engine.begin() as conn:
             stored = {k: v for k, v in conn.execute(select(schema.meta.c.key, schema.meta.c.value))}
             if not stored:

@@ -13,6 +13,8 @@ from web3 import Web3
 
 from medledger import codes
 from medledger.index import IndexMismatch, Indexer, IndexReader, IndexStore, RpcSource, Target, schema
+from medledger.deployments import Deployment
+from medledger.index.service import LocalIndex, current_index
 from medledger.index.store import Checkpoint
 
 from .helpers import ALL_CATEGORIES, Chain, open_store, story, sync, tx
@@ -208,3 +210,20 @@ def test_addresses_are_matched_in_any_case(chain: Chain, sqlite_url: str) -> Non
     lower = chain["clinician"].lower()
     assert reader.grants_held(lower) == reader.grants_held(Web3.to_checksum_address(lower))
     assert len(reader.grants_held(lower)) == 1
+
+
+def test_current_index_only_when_it_exists_matches_and_keeps_up(chain: Chain, tmp_path) -> None:
+    home = tmp_path / "home"
+    assert current_index(home, chain.deployment, chain.head()) is None  # no file: nothing created
+    assert not (home / "index").exists()
+    chain.grant("patient", "clinician")
+    local = LocalIndex.open(home, chain.deployment, chain.rpc_url)
+    local.sync()
+    reader = current_index(home, chain.deployment, chain.head())
+    assert reader is not None and len(reader.grants_held(chain["clinician"])) == 1
+    chain.mine(3)
+    assert current_index(home, chain.deployment, chain.head()) is None  # 3 blocks behind
+    assert current_index(home, chain.deployment, chain.head(), max_lag=3) is not None
+    other = Deployment(chain.deployment.chain_id, "Medledger", "0x" + "11" * 20, chain.deployment.abi, "", 1, "")
+    assert current_index(home, other, chain.head(), url=local.location) is None  # another contract's index
+    local.close()
