@@ -81,8 +81,9 @@ def _monthly(ax: Axes, report: Report) -> None:
     title = "Record accesses per month, by purpose"
     plural = "s" if hidden != 1 else ""
     ax.set_title(title + (f"\n({hidden} small count{plural} not drawn)" if hidden else ""), loc="left", fontsize=11)
-    if any(bottom):
-        ax.legend(fontsize=8, frameon=False)
+    if any(bottom):  # headroom above the tallest bar for the legend
+        ax.set_ylim(0, max(bottom) * 1.22)
+        ax.legend(fontsize=8, frameon=False, loc="upper center", ncol=len(codes.Purpose))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_formatter(_THOUSANDS)
     ax.tick_params(axis="x", labelrotation=45, labelsize=8)
