@@ -83,8 +83,11 @@ def index(ctx: click.Context, db: str | None, follow: bool, interval: float, con
             if result.events or result.reorgs:
                 note(_summary(result))
 
+        def outage(exc: Exception) -> None:
+            note(f"Waiting: {exc}")
+
         try:
-            indexer.follow(stop, interval=interval, on_sync=report)
+            indexer.follow(stop, interval=interval, on_sync=report, on_outage=outage)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -20,6 +20,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import OperationalError
+
+from medledger.errors import ServiceUnavailable
+
 from .abi import EventDecoder
 from .errors import CheckpointMoved, ReorgDuringRead
 from .mapping import SENDER_EVENTS
@@ -114,12 +118,20 @@ class Indexer:
         *,
         interval: float = 2.0,
         on_sync: Callable[[SyncResult], None] | None = None,
+        on_outage: Callable[[Exception], None] | None = None,
     ) -> None:
-        """Sync, wait ``interval`` seconds, repeat until ``stop`` is set."""
+        """Sync, wait ``interval`` seconds, repeat until ``stop`` is set. A node or database that
+        stops answering is waited for (``on_outage`` hears of it), not fatal: the checkpoint makes
+        the next pass pick up where the last committed chunk ended."""
         while not stop.is_set():
-            result = self.sync()
-            if on_sync is not None:
-                on_sync(result)
+            try:
+                result = self.sync()
+            except (ServiceUnavailable, OperationalError) as exc:
+                if on_outage is not None:
+                    on_outage(exc)
+            else:
+                if on_sync is not None:
+                    on_sync(result)
             stop.wait(interval)
 
     # --- forks ---------------------------------------------------------------------------------

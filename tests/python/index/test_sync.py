@@ -14,6 +14,8 @@ from web3 import Web3
 from medledger import codes
 from medledger.index import IndexMismatch, Indexer, IndexReader, IndexStore, RpcSource, Target, schema
 from medledger.deployments import Deployment
+from medledger.errors import ServiceUnavailable
+from medledger.services import free_port
 from medledger.index.service import LocalIndex, current_index
 from medledger.index.store import Checkpoint
 
@@ -227,3 +229,22 @@ def test_current_index_only_when_it_exists_matches_and_keeps_up(chain: Chain, tm
     other = Deployment(chain.deployment.chain_id, "Medledger", "0x" + "11" * 20, chain.deployment.abi, "", 1, "")
     assert current_index(home, other, chain.head(), url=local.location) is None  # another contract's index
     local.close()
+
+
+def test_follow_waits_out_a_node_that_does_not_answer(chain: Chain, sqlite_url: str) -> None:
+    chain.grant("patient", "clinician")
+    store = open_store(sqlite_url, chain)
+    indexer = Indexer(store, RpcSource(f"http://127.0.0.1:{free_port()}", timeout=2))  # nothing listens there
+    stop, outages, synced = threading.Event(), [], []
+
+    def outage(exc: Exception) -> None:
+        outages.append(exc)
+        indexer.source = RpcSource(chain.rpc_url)  # the node is back
+
+    def on_sync(result: Any) -> None:
+        synced.append(result)
+        stop.set()
+
+    indexer.follow(stop, interval=0.01, on_sync=on_sync, on_outage=outage)
+    assert len(outages) == 1 and isinstance(outages[0], ServiceUnavailable)
+    assert synced[0].indexed_to == chain.head() and len(IndexReader(store.engine).grants_held(chain["clinician"])) == 1
