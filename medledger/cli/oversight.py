@@ -18,13 +18,13 @@ from .index import db_option, open_local_index
 
 
 def _organisations(path: Path | None) -> dict[str, str]:
-    """``address,organisation`` lines (a header line is allowed)."""
+    """``address,organisation`` lines (a first line ``address,organisation`` is a header)."""
     if path is None:
         return {}
     names: dict[str, str] = {}
     with open(path, newline="") as fh:
         for number, row in enumerate(csv.reader(fh), start=1):
-            if not row or (number == 1 and not is_address(row[0].strip())):
+            if not row or (number == 1 and row[0].strip().lower() in ("address", "account")):
                 continue
             if len(row) < 2 or not is_address(row[0].strip()) or not row[1].strip():
                 raise click.BadParameter(f"line {number}: expected ADDRESS,ORGANISATION", param_hint="--organisations")

@@ -157,16 +157,6 @@ class EventDecoder:
             self.specs[topic0] = EventSpec(str(entry["name"]), signature, topic0, params)
         self._plans = {t: _Plan.of(s) for t, s in self.specs.items()}
 
-    @property
-    def names(self) -> set[str]:
-        return {s.name for s in self.specs.values()}
-
-    def spec(self, name: str) -> EventSpec | None:
-        for s in self.specs.values():
-            if s.name == name:
-                return s
-        return None
-
     def decode(self, log: Mapping[str, Any]) -> DecodedLog | None:
         """One raw JSON-RPC log (hex strings) decoded; None for an event this ABI does not declare."""
         topics = log.get("topics") or []

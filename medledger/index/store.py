@@ -213,10 +213,6 @@ class IndexStore:
             yield [(int(n), str(h)) for n, h in rows]
             upper = int(rows[-1][0]) - 1
 
-    def block_hash(self, number: int) -> str | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(schema.blocks.c.hash).where(schema.blocks.c.number == number)).scalar()
-
     # --- writing -------------------------------------------------------------------------------
     def _move_checkpoint(self, conn: Connection, expect: Checkpoint, number: int, block_hash: str | None) -> None:
         c = schema.checkpoint

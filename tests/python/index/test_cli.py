@@ -90,3 +90,19 @@ def test_oversight_report_for_a_commissioner_only(chain: Chain, run, tmp_path: P
     assert bad.exit_code == 2 and "not a month" in bad.output
     chart = run("oversight", "report", "--chart", tmp_path / "x.gif", as_="commissioner")
     assert chart.exit_code == 2 and ".png or .svg" in chart.output
+
+
+def test_oversight_report_names_organisations_from_a_file(chain: Chain, run, tmp_path: Path) -> None:
+    for name in ("patient", "patient2"):
+        chain.send("emergency_clinician", "openEmergencyAccess", chain[name], 3600, b"\x05" * 32)
+    names = tmp_path / "orgs.csv"
+    names.write_text(f"address,organisation\n{chain['emergency_clinician'].lower()},St Elsewhere A&E\n")
+    out = tmp_path / "report.json"
+    result = run("oversight", "report", "--exact", "--format", "json", "--out", out, "--organisations", names,
+                 as_="auditor")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["tables"]["emergency_openings"]["rows"]
+    assert rows == [{"organisation": "St Elsewhere A&E", "openings": 2}]
+    names.write_text("not-an-address,Somewhere\n")
+    bad = run("oversight", "report", "--organisations", names, as_="auditor")
+    assert bad.exit_code == 2 and "line 1: expected ADDRESS,ORGANISATION" in bad.output
