@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/node_modules/.solcx
 # Each server the project starts binds to 127.0.0.1; nothing here dials out but the package registries.
 
-.PHONY: setup demo test lint types test-types test-contracts test-forge test-python bench deploy artifacts clean
+.PHONY: setup postgres demo test lint types test-types test-contracts test-forge test-python bench deploy artifacts clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -29,6 +29,17 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	printf 'import os; os.environ.setdefault("SOLCX_BINARY_PATH", "%s")\n' "$(CURDIR)/node_modules/.solcx" \
 		> "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/medledger-solcx.pth"
 	touch $@
+
+## PostgreSQL server binaries for the index tests and benchmark (Debian apt; installed only when
+## missing, and only as root: otherwise say what to install). The tests start their own private
+## server on 127.0.0.1 in a temporary directory; the packaged cluster is never started.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else \
+		echo "PostgreSQL is missing: install it (Debian: sudo apt-get install -y postgresql)" >&2; exit 1; \
+	fi
 
 ## The main job: Lisa's story on a local anvil chain and IPFS node that the demo starts itself.
 demo: setup
@@ -60,12 +71,13 @@ test-contracts: setup
 test-forge: setup
 	forge test --root .
 
-test-python: setup
+test-python: setup postgres
 	$(PY) -m pytest -p no:pytest-brownie tests/python -q -p no:cacheprovider
 
-bench: setup
+bench: setup postgres
 	$(PY) bench/gas.py
 	$(PY) bench/ingest.py
+	$(PY) bench/index.py
 	$(PY) bench/cli.py
 
 deploy: setup
