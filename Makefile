@@ -51,7 +51,7 @@ test: setup lint lint-sol types test-contracts test-forge test-python
 
 # tests/contracts, bench/gas.py and scripts/deploy.py join once the contract work on them has landed
 # (so that they are formatted once, on the combined tree).
-PY_SOURCES := medledger tests/python bench/ingest.py bench/cli.py
+PY_SOURCES := medledger tests/python bench/ingest.py bench/cli.py bench/index.py
 
 ## Python lint (ruff), formatting (ruff format --check) and the import layering contract (import-linter).
 lint: setup
@@ -74,11 +74,14 @@ test-forge: setup
 test-python: setup postgres
 	$(PY) -m pytest -p no:pytest-brownie tests/python -q -p no:cacheprovider
 
+## Every benchmark under bench/ (figures, not tests): gas, ingest, the event index, CLI start-up, and
+## the portal's when it exists. BENCH_FLAGS=--json prints each as one JSON object.
 bench: setup postgres
-	$(PY) bench/gas.py
-	$(PY) bench/ingest.py
-	$(PY) bench/index.py
-	$(PY) bench/cli.py
+	$(PY) bench/gas.py $(BENCH_FLAGS)
+	$(PY) bench/ingest.py $(BENCH_FLAGS)
+	$(PY) bench/index.py $(BENCH_FLAGS)
+	$(PY) bench/cli.py $(BENCH_FLAGS)
+	if [ -f bench/portal.py ]; then $(PY) bench/portal.py $(BENCH_FLAGS); fi
 
 deploy: setup
 	$(VENV)/bin/brownie run scripts/deploy.py --network anvil

@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from .fhir import ExportError, audit_bundle, consents_bundle
+from .fhir import ExportError, audit_bundle, consents_bundle, summary
 
-__all__ = ["ExportError", "audit_bundle", "consents_bundle"]
+__all__ = ["ExportError", "audit_bundle", "consents_bundle", "summary"]

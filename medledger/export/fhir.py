@@ -52,10 +52,23 @@ PURPOSE_OF_USE: dict[codes.Purpose, tuple[str, str]] = {
 }
 _RECORD_EVENTS = {"RecordRegistered", "BatchAnchored", "RecordAmended", "RecordErased", "RecordAccessed"}
 _ACTIONS = {
-    "RecordAccessed": "R", "RecordRegistered": "C", "BatchAnchored": "C", "RecordAmended": "U", "RecordErased": "D",
-    "ConsentGranted": "C", "ConsentRevoked": "D", "DelegateAppointed": "C", "DelegateRemoved": "D",
-    "EmergencyAccessOpened": "C", "EmergencyAccessClosed": "D", "PatientRegistered": "C",
-}
+    "RecordAccessed": "R",
+    "RecordRegistered": "C",
+    "BatchAnchored": "C",
+    "RecordAmended": "U",
+    "RecordErased": "D",
+    "ConsentGranted": "C",
+    "ConsentRevoked": "D",
+    "DelegateAppointed": "C",
+    "DelegateRemoved": "D",
+    "EmergencyAccessOpened": "C",
+    "EmergencyAccessClosed": "D",
+    "PatientRegistered": "C",
+    "PatientKeyRotated": "U",
+    "CategoryKeyRotated": "U",
+    "EmergencyAccessConfirmed": "U",
+    "SignedRequestsInvalidated": "D",
+}  # anything else (a consumed signed request, a key envelope published): E, executed
 #: arguments naming who acted, in order of preference (then the transaction sender, then the patient)
 ACTOR_ARGS = ("by", "accessor", "author", "clinician", "registrar")
 
@@ -76,8 +89,9 @@ def _coding(system: str, code: str, display: str | None = None) -> dict[str, str
 
 
 def account_reference(chain_id: int, address: str, display: str | None = None) -> dict[str, Any]:
-    ref: dict[str, Any] = {"identifier": {"system": URI_SYSTEM,
-                                          "value": f"ethereum:{to_checksum_address(address)}@{chain_id}"}}
+    ref: dict[str, Any] = {
+        "identifier": {"system": URI_SYSTEM, "value": f"ethereum:{to_checksum_address(address)}@{chain_id}"}
+    }
     if display:
         ref["display"] = display
     return ref
@@ -100,8 +114,12 @@ def _entry(resource: dict[str, Any], chain_id: int) -> dict[str, Any]:
 
 def bundle(resources: list[dict[str, Any]], chain_id: int, now: int) -> dict[str, Any]:
     """A ``collection`` Bundle of ``resources``, validated against the R4B models."""
-    doc = {"resourceType": "Bundle", "type": "collection", "timestamp": _instant(now),
-           "entry": [_entry(r, chain_id) for r in resources]}
+    doc = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": _instant(now),
+        "entry": [_entry(r, chain_id) for r in resources],
+    }
     try:
         validate_fhir(doc)
     except RecordFormatError as exc:  # pragma: no cover - would be a bug in the mapping above
@@ -120,13 +138,30 @@ def consent_resource(entry: GrantEntry, chain_id: int, now: int) -> dict[str, An
     provision: dict[str, Any] = {
         "type": "permit",
         "period": period,
-        "actor": [{
-            "role": {"coding": [_coding("http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                                        *(("IRCP", "information recipient") if read else ("AUT", "author (originator)")))]},
-            "reference": account_reference(chain_id, g.grantee),
-        }],
-        "action": [{"coding": [_coding("http://terminology.hl7.org/CodeSystem/consentaction",
-                                       "access" if read else "collect", "Access" if read else "Collect")]}],
+        "actor": [
+            {
+                "role": {
+                    "coding": [
+                        _coding(
+                            "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                            *(("IRCP", "information recipient") if read else ("AUT", "author (originator)")),
+                        )
+                    ]
+                },
+                "reference": account_reference(chain_id, g.grantee),
+            }
+        ],
+        "action": [
+            {
+                "coding": [
+                    _coding(
+                        "http://terminology.hl7.org/CodeSystem/consentaction",
+                        "access" if read else "collect",
+                        "Access" if read else "Collect",
+                    )
+                ]
+            }
+        ],
         "purpose": [purpose_coding(p) for p in sorted(g.purposes)],
         "code": [{"coding": [_coding(CATEGORY_SYSTEM, codes.slug(c), codes.label(c))]} for c in sorted(g.categories)],
     }
@@ -138,8 +173,11 @@ def consent_resource(entry: GrantEntry, chain_id: int, now: int) -> dict[str, An
         "id": f"consent-{entry.granted_block}-{entry.granted_log}",
         "identifier": [{"system": TX_SYSTEM, "value": f"{entry.granted_tx}:{entry.granted_log}"}],
         "status": "active" if live else "inactive",
-        "scope": {"coding": [_coding("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy",
-                                     "Privacy Consent")]},
+        "scope": {
+            "coding": [
+                _coding("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy", "Privacy Consent")
+            ]
+        },
         "category": [{"coding": [_coding("http://loinc.org", "59284-0", "Patient Consent")]}],
         "patient": account_reference(chain_id, g.patient),
         "dateTime": _instant(entry.granted_at),
@@ -176,24 +214,30 @@ def _purposes(event: IndexedEvent) -> list[dict[str, Any]]:
         return [{"coding": [purpose_coding(codes.Purpose.EMERGENCY)]}]
     if "purpose" in event.args:
         purpose = codes.Purpose(int(event.args["purpose"]))
-        return [{"coding": [purpose_coding(purpose), _coding(PURPOSE_SYSTEM, codes.slug(purpose), codes.label(purpose))]}]
+        return [
+            {"coding": [purpose_coding(purpose), _coding(PURPOSE_SYSTEM, codes.slug(purpose), codes.label(purpose))]}
+        ]
     return []
 
 
 def audit_event_resource(event: IndexedEvent, chain_id: int, contract: str) -> dict[str, Any]:
-    entities: list[dict[str, Any]] = [{
-        "what": account_reference(chain_id, str(event.args["patient"])),
-        "type": _coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1", "Person"),
-        "role": _coding("http://terminology.hl7.org/CodeSystem/object-role", "1", "Patient"),
-        "detail": [{"type": "transaction", "valueString": event.tx_hash}],
-    }]
+    entities: list[dict[str, Any]] = [
+        {
+            "what": account_reference(chain_id, str(event.args["patient"])),
+            "type": _coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1", "Person"),
+            "role": _coding("http://terminology.hl7.org/CodeSystem/object-role", "1", "Patient"),
+            "detail": [{"type": "transaction", "valueString": event.tx_hash}],
+        }
+    ]
     record = event.args.get("recordId") or event.args.get("root")
     if isinstance(record, bytes):
-        entities.append({
-            "what": {"identifier": {"system": RECORD_SYSTEM, "value": "0x" + record.hex()}},
-            "type": _coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2", "System Object"),
-            "role": _coding("http://terminology.hl7.org/CodeSystem/object-role", "4", "Domain Resource"),
-        })
+        entities.append(
+            {
+                "what": {"identifier": {"system": RECORD_SYSTEM, "value": "0x" + record.hex()}},
+                "type": _coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2", "System Object"),
+                "role": _coding("http://terminology.hl7.org/CodeSystem/object-role", "4", "Domain Resource"),
+            }
+        )
     resource: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": f"event-{event.block_number}-{event.log_index}",
@@ -204,9 +248,10 @@ def audit_event_resource(event: IndexedEvent, chain_id: int, contract: str) -> d
         "outcome": "0",
         "agent": [{"who": account_reference(chain_id, _actor(event)), "requestor": True}],
         "source": {
-            "observer": {"identifier": {"system": URI_SYSTEM,
-                                        "value": f"ethereum:{to_checksum_address(contract)}@{chain_id}"},
-                         "display": "medledger contract"},
+            "observer": {
+                "identifier": {"system": URI_SYSTEM, "value": f"ethereum:{to_checksum_address(contract)}@{chain_id}"},
+                "display": "medledger contract",
+            },
             "type": [_coding("http://terminology.hl7.org/CodeSystem/security-source-type", "4", "Application Server")],
         },
         "entity": entities,

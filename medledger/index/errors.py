@@ -1,14 +1,13 @@
-"""The index's errors (all :class:`~medledger.errors.MedledgerError`)."""
+"""The index's errors (all :class:`~medledger.errors.MedledgerError`; the database ones are configuration
+errors, exit 2 at the terminal)."""
 
 from __future__ import annotations
 
-from medledger.errors import ChainError, MedledgerError
+from medledger.errors import ChainError, ConfigError
 
 
-class IndexDatabaseError(MedledgerError):
+class IndexDatabaseError(ConfigError):
     """The index database cannot be used as asked: another deployment's, an older schema, a bad URL."""
-
-    exit_code = 2
 
 
 class IndexMismatch(IndexDatabaseError):

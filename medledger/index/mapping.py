@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, or_, update
 
+from medledger.chain.rawlogs import DecodedLog
+
 from . import schema
-from .abi import DecodedLog
 
 #: Argument names that say whose data an event concerns.
 PATIENT_ARGS = ("patient",)
@@ -50,7 +51,7 @@ def _first(args: Mapping[str, Any], names: Sequence[str]) -> Any:
 
 def event_row(log: DecodedLog, timestamp: int, sender: str | None) -> dict[str, Any]:
     """The ``events`` row of a decoded log."""
-    t = log.indexed + ("", "", "")
+    t = (*log.indexed, "", "", "")
     return {
         "block_number": log.block_number,
         "log_index": log.log_index,
@@ -96,8 +97,14 @@ class _Builder:
     # consent ------------------------------------------------------------------------------------
     @staticmethod
     def _ended(log: DecodedLog, ts: int, by: Any, how: str) -> dict[str, Any]:
-        return {"ended_block": log.block_number, "ended_log": log.log_index, "ended_at": ts, "ended_tx": log.tx_hash,
-                "ended_by": by, "ended_how": how}
+        return {
+            "ended_block": log.block_number,
+            "ended_log": log.log_index,
+            "ended_at": ts,
+            "ended_tx": log.tx_hash,
+            "ended_by": by,
+            "ended_how": how,
+        }
 
     def _end_grant(self, key: tuple[str, str, int], log: DecodedLog, ts: int, by: Any, how: str) -> None:
         ended = self._ended(log, ts, by, how)
@@ -105,8 +112,15 @@ class _Builder:
         if row is not None:
             row.update(ended)
         elif key not in self.touched:  # the open decision, if any, was written by an earlier chunk
-            self.out.end_grants.append({"k_patient": key[0], "k_grantee": key[1], "k_access": key[2],
-                                        "k_before": self.first_block, **_prefixed(ended)})
+            self.out.end_grants.append(
+                {
+                    "k_patient": key[0],
+                    "k_grantee": key[1],
+                    "k_access": key[2],
+                    "k_before": self.first_block,
+                    **_prefixed(ended),
+                }
+            )
         self.touched.add(key)
 
     def consent_granted(self, log: DecodedLog, ts: int) -> None:
@@ -114,16 +128,27 @@ class _Builder:
         key = (a["patient"], a["grantee"], int(a["access"]))
         self._end_grant(key, log, ts, a.get("by"), "replaced")
         row = {
-            "block_number": log.block_number, "log_index": log.log_index,
-            "patient": key[0], "grantee": key[1], "access": key[2],
-            "categories": int(a["categories"]), "purposes": int(a["purposes"]),
-            "start": clamp(a.get("start", 0)), "expiry": clamp(a["expiry"]),
-            "key_envelope": a.get("keyEnvelope"), "granted_by": a.get("by"), "granted_at": ts,
+            "block_number": log.block_number,
+            "log_index": log.log_index,
+            "patient": key[0],
+            "grantee": key[1],
+            "access": key[2],
+            "categories": int(a["categories"]),
+            "purposes": int(a["purposes"]),
+            "start": clamp(a.get("start", 0)),
+            "expiry": clamp(a["expiry"]),
+            "key_envelope": a.get("keyEnvelope"),
+            "granted_by": a.get("by"),
+            "granted_at": ts,
             "tx_hash": log.tx_hash,
             "delegation_id": _optional_int(a, "delegationId", "delegation"),
             "issued_at": _optional_int(a, "issuedAt"),
-            "ended_block": None, "ended_log": None, "ended_at": None, "ended_tx": None,
-            "ended_by": None, "ended_how": None,
+            "ended_block": None,
+            "ended_log": None,
+            "ended_at": None,
+            "ended_tx": None,
+            "ended_by": None,
+            "ended_how": None,
         }
         self.out.grants.append(row)
         self.open_grants[key] = row
@@ -144,26 +169,40 @@ class _Builder:
             if key[0] == a["patient"] and row["delegation_id"] == delegation:
                 row.update(ended)
                 del self.open_grants[key]
-        self.out.end_delegated.append({"k_patient": a["patient"], "k_delegation": delegation,
-                                       "k_before": self.first_block, **_prefixed(ended)})
+        self.out.end_delegated.append(
+            {"k_patient": a["patient"], "k_delegation": delegation, "k_before": self.first_block, **_prefixed(ended)}
+        )
 
     # records ------------------------------------------------------------------------------------
     def record_registered(self, log: DecodedLog, ts: int, batch: bool) -> None:
         a = log.args
         rid = a["root"] if batch else a["recordId"]
         row = {
-            "patient": a["patient"], "record_id": rid, "author": a.get("author"),
-            "category": int(a["category"]), "purpose": _optional_int(a, "purpose"),
-            "fingerprint": a.get("fingerprint"), "cid": cid_of(a), "is_batch": batch,
-            "leaf_count": _optional_int(a, "leafCount"), "key_epoch": _optional_int(a, "keyEpoch"),
-            "block_number": log.block_number, "log_index": log.log_index, "created_at": ts,
-            "tx_hash": log.tx_hash, "previous_id": None, "next_id": None, "superseded_block": None,
-            "erased_block": None, "erased_at": None, "erased_tx": None,
+            "patient": a["patient"],
+            "record_id": rid,
+            "author": a.get("author"),
+            "category": int(a["category"]),
+            "purpose": _optional_int(a, "purpose"),
+            "fingerprint": a.get("fingerprint"),
+            "cid": cid_of(a),
+            "is_batch": batch,
+            "leaf_count": _optional_int(a, "leafCount"),
+            "key_epoch": _optional_int(a, "keyEpoch"),
+            "block_number": log.block_number,
+            "log_index": log.log_index,
+            "created_at": ts,
+            "tx_hash": log.tx_hash,
+            "previous_id": None,
+            "next_id": None,
+            "superseded_block": None,
+            "erased_block": None,
+            "erased_at": None,
+            "erased_tx": None,
         }
         self.out.records.append(row)
         self.new_records[(row["patient"], rid)] = row
 
-    def record_amended(self, log: DecodedLog, ts: int) -> None:
+    def record_amended(self, log: DecodedLog, _ts: int) -> None:
         a = log.args
         patient, previous, new = a["patient"], a["previousId"], a["recordId"]
         row = self.new_records.get((patient, new))
@@ -175,8 +214,9 @@ class _Builder:
         if old is not None:
             old.update(next_id=new, superseded_block=log.block_number)
         else:
-            self.out.supersede_records.append({"k_patient": patient, "k_record": previous, "next_id": new,
-                                               "superseded_block": log.block_number})
+            self.out.supersede_records.append(
+                {"k_patient": patient, "k_record": previous, "next_id": new, "superseded_block": log.block_number}
+            )
 
     def record_erased(self, log: DecodedLog, ts: int) -> None:
         a = log.args
@@ -189,12 +229,20 @@ class _Builder:
 
     def record_accessed(self, log: DecodedLog, ts: int) -> None:
         a = log.args
-        self.out.accesses.append({
-            "block_number": log.block_number, "log_index": log.log_index, "patient": a["patient"],
-            "record_id": a["recordId"], "accessor": a["accessor"], "purpose": int(a["purpose"]),
-            "emergency": bool(a.get("emergency", False)), "accessed_at": ts, "month": month_of(ts),
-            "tx_hash": log.tx_hash,
-        })
+        self.out.accesses.append(
+            {
+                "block_number": log.block_number,
+                "log_index": log.log_index,
+                "patient": a["patient"],
+                "record_id": a["recordId"],
+                "accessor": a["accessor"],
+                "purpose": int(a["purpose"]),
+                "emergency": bool(a.get("emergency", False)),
+                "accessed_at": ts,
+                "month": month_of(ts),
+                "tx_hash": log.tx_hash,
+            }
+        )
 
 
 def cid_of(args: Mapping[str, Any]) -> str | None:
@@ -249,21 +297,29 @@ def apply_updates(conn: Connection, d: Derived) -> None:
     g, r = schema.grants, schema.records
     not_ended_before = and_(
         g.c.block_number < bindparam("k_before"),
-        or_(g.c.ended_block.is_(None), g.c.ended_block > bindparam("v_ended_block"),
-            and_(g.c.ended_block == bindparam("v_ended_block"), g.c.ended_log > bindparam("v_ended_log"))),
+        or_(
+            g.c.ended_block.is_(None),
+            g.c.ended_block > bindparam("v_ended_block"),
+            and_(g.c.ended_block == bindparam("v_ended_block"), g.c.ended_log > bindparam("v_ended_log")),
+        ),
     )
     ends: dict[str, Any] = {c: bindparam(f"v_{c}") for c in _END_COLUMNS}
     if d.end_grants:
-        key = and_(g.c.patient == bindparam("k_patient"), g.c.grantee == bindparam("k_grantee"),
-                   g.c.access == bindparam("k_access"))
+        key = and_(
+            g.c.patient == bindparam("k_patient"),
+            g.c.grantee == bindparam("k_grantee"),
+            g.c.access == bindparam("k_access"),
+        )
         conn.execute(update(g).where(key, not_ended_before).values(ends), d.end_grants)
     if d.end_delegated:
         made_by = and_(g.c.patient == bindparam("k_patient"), g.c.delegation_id == bindparam("k_delegation"))
         conn.execute(update(g).where(made_by, not_ended_before).values(ends), d.end_delegated)
     record_key = and_(r.c.patient == bindparam("k_patient"), r.c.record_id == bindparam("k_record"))
-    for rows, columns in ((d.erase_records, ("erased_block", "erased_at", "erased_tx")),
-                          (d.supersede_records, ("next_id", "superseded_block")),
-                          (d.link_previous, ("previous_id",))):
+    for rows, columns in (
+        (d.erase_records, ("erased_block", "erased_at", "erased_tx")),
+        (d.supersede_records, ("next_id", "superseded_block")),
+        (d.link_previous, ("previous_id",)),
+    ):
         if rows:
             conn.execute(update(r).where(record_key).values({c: bindparam(c) for c in columns}), rows)
 
@@ -274,7 +330,10 @@ def rollback(conn: Connection, ancestor: int) -> None:
     g, r = schema.grants, schema.records
     for table in (g, r, schema.accesses):
         conn.execute(delete(table).where(table.c.block_number > ancestor))
-    conn.execute(update(g).where(g.c.ended_block > ancestor).values(
-        ended_block=None, ended_log=None, ended_at=None, ended_tx=None, ended_by=None, ended_how=None))
+    conn.execute(
+        update(g)
+        .where(g.c.ended_block > ancestor)
+        .values(ended_block=None, ended_log=None, ended_at=None, ended_tx=None, ended_by=None, ended_how=None)
+    )
     conn.execute(update(r).where(r.c.erased_block > ancestor).values(erased_block=None, erased_at=None, erased_tx=None))
     conn.execute(update(r).where(r.c.superseded_block > ancestor).values(next_id=None, superseded_block=None))

@@ -36,9 +36,11 @@ INSTALL_HINT = "install PostgreSQL (Debian: `apt-get install -y postgresql`)"
 
 def server_bin_dir() -> Path:
     """The directory holding ``initdb`` and ``postgres`` (newest Debian version first)."""
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
-                        reverse=True)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+        reverse=True,
+    )
     on_path = shutil.which("initdb")
     if on_path:
         candidates.append(str(Path(on_path).resolve()))
@@ -107,9 +109,22 @@ def temporary_postgres(*, durable: bool = False, timeout: float = 60.0) -> Itera
     proc: subprocess.Popen[bytes] | None = None
     try:
         init = subprocess.run(
-            [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-             "--locale=C", "--no-sync"],
-            capture_output=True, cwd=base, **owner,
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            capture_output=True,
+            cwd=base,
+            **owner,
         )
         if init.returncode != 0:
             raise ServiceError(f"initdb failed: {init.stderr.decode(errors='replace')[-800:]}")
@@ -118,8 +133,14 @@ def temporary_postgres(*, durable: bool = False, timeout: float = 60.0) -> Itera
         if not durable:
             settings += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         with open(log, "ab") as log_file:
-            proc = subprocess.Popen([str(bindir / "postgres"), "-D", str(data), *settings], stdout=log_file,
-                                    stderr=subprocess.STDOUT, cwd=base, preexec_fn=_die_with_parent, **owner)
+            proc = subprocess.Popen(
+                [str(bindir / "postgres"), "-D", str(data), *settings],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                cwd=base,
+                preexec_fn=_die_with_parent,
+                **owner,
+            )
         _wait_ready(proc, port, log, timeout)
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:

@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import is_address
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, func, select
 
 from medledger import codes
+from medledger.chain.rawlogs import EventDecoder, checksum, python_value
 from medledger.consent import Grant
 from medledger.errors import ConfigError
 
 from . import schema
-from .abi import EventDecoder, checksum, python_value
 from .errors import IndexNotBuilt
 
 
@@ -195,12 +195,24 @@ class RecordEntry:
             return "0x" + value.hex() if value is not None else None
 
         return {
-            "patient": self.patient, "record_id": h(self.record_id), "author": self.author,
-            "category": codes.slug(self.category), "purpose": codes.slug(self.purpose) if self.purpose is not None else None,
-            "fingerprint": h(self.fingerprint), "cid": h(self.cid), "batch": self.is_batch,
-            "leaf_count": self.leaf_count, "key_epoch": self.key_epoch, "created_at": self.created_at,
-            "block": self.block_number, "tx_hash": self.tx_hash, "previous_id": h(self.previous_id),
-            "next_id": h(self.next_id), "erased": self.erased, "erased_at": self.erased_at, "erased_tx": self.erased_tx,
+            "patient": self.patient,
+            "record_id": h(self.record_id),
+            "author": self.author,
+            "category": codes.slug(self.category),
+            "purpose": codes.slug(self.purpose) if self.purpose is not None else None,
+            "fingerprint": h(self.fingerprint),
+            "cid": h(self.cid),
+            "batch": self.is_batch,
+            "leaf_count": self.leaf_count,
+            "key_epoch": self.key_epoch,
+            "created_at": self.created_at,
+            "block": self.block_number,
+            "tx_hash": self.tx_hash,
+            "previous_id": h(self.previous_id),
+            "next_id": h(self.next_id),
+            "erased": self.erased,
+            "erased_at": self.erased_at,
+            "erased_tx": self.erased_tx,
         }
 
 
@@ -223,8 +235,12 @@ class IndexStatus:
 
     def to_json(self, head: int | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "chain_id": self.chain_id, "contract": self.address, "start_block": self.start_block,
-            "indexed_to": self.indexed_to, "indexed_hash": self.indexed_hash, "events": self.events,
+            "chain_id": self.chain_id,
+            "contract": self.address,
+            "start_block": self.start_block,
+            "indexed_to": self.indexed_to,
+            "indexed_hash": self.indexed_hash,
+            "events": self.events,
         }
         if head is not None:
             out.update(head=head, lag=self.lag(head))
@@ -239,7 +255,7 @@ class IndexReader:
         with engine.connect() as conn:
             try:
                 meta = {k: v for k, v in conn.execute(select(schema.meta.c.key, schema.meta.c.value))}
-            except Exception as exc:  # noqa: BLE001 - no tables yet: say so plainly
+            except Exception as exc:
                 raise IndexNotBuilt("There is no index in this database yet; run `medledger index` first.") from exc
         if "abi" not in meta:
             raise IndexNotBuilt("There is no index in this database yet; run `medledger index` first.")
@@ -251,17 +267,33 @@ class IndexReader:
     # --- status --------------------------------------------------------------------------------
     def status(self) -> IndexStatus:
         with self.engine.connect() as conn:
-            number, block_hash = conn.execute(select(schema.checkpoint.c.block_number, schema.checkpoint.c.block_hash)).one()
+            number, block_hash = conn.execute(
+                select(schema.checkpoint.c.block_number, schema.checkpoint.c.block_hash)
+            ).one()
             count = conn.execute(select(func.count()).select_from(schema.events)).scalar_one()
-        return IndexStatus(int(self.meta["chain_id"]), checksum(self.meta["address"]),
-                           int(self.meta["start_block"]), int(number), block_hash, int(count))
+        return IndexStatus(
+            int(self.meta["chain_id"]),
+            checksum(self.meta["address"]),
+            int(self.meta["start_block"]),
+            int(number),
+            block_hash,
+            int(count),
+        )
 
     # --- events --------------------------------------------------------------------------------
     def _event(self, row: Any) -> IndexedEvent:
         types = self._types.get(row.name, {})
         args = {k: python_value(types.get(k, ""), v) for k, v in row.args.items()}
-        return IndexedEvent(row.name, int(row.block_number), int(row.log_index), row.block_hash, row.tx_hash,
-                            int(row.timestamp), args, _checksum(row.sender))
+        return IndexedEvent(
+            row.name,
+            int(row.block_number),
+            int(row.log_index),
+            row.block_hash,
+            row.tx_hash,
+            int(row.timestamp),
+            args,
+            _checksum(row.sender),
+        )
 
     def events(
         self,
@@ -299,13 +331,30 @@ class IndexReader:
     # --- grants --------------------------------------------------------------------------------
     @staticmethod
     def _grant(r: Any) -> GrantEntry:
-        grant = Grant(checksum(r.patient), checksum(r.grantee), codes.Access(r.access), _categories(r.categories),
-                      _purposes(r.purposes), int(r.start), int(r.expiry))
+        grant = Grant(
+            checksum(r.patient),
+            checksum(r.grantee),
+            codes.Access(r.access),
+            _categories(r.categories),
+            _purposes(r.purposes),
+            int(r.start),
+            int(r.expiry),
+        )
         return GrantEntry(
-            grant=grant, key_envelope=_bytes(r.key_envelope), granted_by=_checksum(r.granted_by), granted_at=int(r.granted_at),
-            granted_block=int(r.block_number), granted_log=int(r.log_index), granted_tx=r.tx_hash,
-            delegation_id=r.delegation_id, issued_at=r.issued_at, ended_at=r.ended_at, ended_block=r.ended_block,
-            ended_tx=r.ended_tx, ended_by=_checksum(r.ended_by), ended_how=r.ended_how,
+            grant=grant,
+            key_envelope=_bytes(r.key_envelope),
+            granted_by=_checksum(r.granted_by),
+            granted_at=int(r.granted_at),
+            granted_block=int(r.block_number),
+            granted_log=int(r.log_index),
+            granted_tx=r.tx_hash,
+            delegation_id=r.delegation_id,
+            issued_at=r.issued_at,
+            ended_at=r.ended_at,
+            ended_block=r.ended_block,
+            ended_tx=r.ended_tx,
+            ended_by=_checksum(r.ended_by),
+            ended_how=r.ended_how,
         )
 
     def _grants(self, where: Sequence[Any], history: bool, now: int | None, order: Sequence[Any]) -> list[GrantEntry]:
@@ -344,12 +393,23 @@ class IndexReader:
     @staticmethod
     def _record(r: Any) -> RecordEntry:
         return RecordEntry(
-            patient=checksum(r.patient), record_id=bytes.fromhex(r.record_id[2:]),
-            author=_checksum(r.author), category=codes.Category(r.category),
+            patient=checksum(r.patient),
+            record_id=bytes.fromhex(r.record_id[2:]),
+            author=_checksum(r.author),
+            category=codes.Category(r.category),
             purpose=codes.Purpose(r.purpose) if r.purpose is not None else None,
-            fingerprint=_bytes(r.fingerprint), cid=_bytes(r.cid), is_batch=bool(r.is_batch), leaf_count=r.leaf_count,
-            key_epoch=r.key_epoch, created_at=int(r.created_at), block_number=int(r.block_number), tx_hash=r.tx_hash,
-            previous_id=_bytes(r.previous_id), next_id=_bytes(r.next_id), erased_at=r.erased_at, erased_tx=r.erased_tx,
+            fingerprint=_bytes(r.fingerprint),
+            cid=_bytes(r.cid),
+            is_batch=bool(r.is_batch),
+            leaf_count=r.leaf_count,
+            key_epoch=r.key_epoch,
+            created_at=int(r.created_at),
+            block_number=int(r.block_number),
+            tx_hash=r.tx_hash,
+            previous_id=_bytes(r.previous_id),
+            next_id=_bytes(r.next_id),
+            erased_at=r.erased_at,
+            erased_tx=r.erased_tx,
         )
 
     def records(self, patient: str, *, include_erased: bool = True) -> list[RecordEntry]:

@@ -51,8 +51,10 @@ _ARGS = JSON().with_variant(JSONB(), "postgresql")
 
 def _position() -> tuple[Column[int], Column[int]]:
     """The primary key of a row that stands for one log: its block and its index in the block."""
-    return (Column("block_number", BigInteger, primary_key=True, autoincrement=False),
-            Column("log_index", Integer, primary_key=True, autoincrement=False))
+    return (
+        Column("block_number", BigInteger, primary_key=True, autoincrement=False),
+        Column("log_index", Integer, primary_key=True, autoincrement=False),
+    )
 
 
 meta = Table(

@@ -1,5 +1,6 @@
-"""The index as commands and views use it: the database of one deployment (a SQLite file under the
-medledger home unless a URL is given) and a catch-up before reading."""
+"""The index as ``medledger index`` and the oversight report use it: the database of one deployment (a
+SQLite file under the medledger home unless a URL is given), the node it follows, a catch-up. The
+history views open it read-only through :func:`medledger.index.history.open_history`."""
 
 from __future__ import annotations
 
@@ -8,17 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import inspect, select
-from sqlalchemy.exc import SQLAlchemyError
+from medledger.chain.logsource import RpcSource
+from medledger.paths import INDEX_URL_ENV
 
-from . import schema
 from .query import IndexReader
-from .source import RpcSource
-from .store import IndexStore, Target, create_index_engine, database_url, default_database, expected_meta
+from .store import IndexStore, Target, default_database
 from .sync import Indexer, SyncResult
-
-#: Environment variable naming the index database (a PostgreSQL URL or a SQLite path).
-INDEX_URL_ENV = "MEDLEDGER_INDEX_URL"
 
 
 def index_location(home: Path, deployment: Any, url: str | None = None) -> str:
@@ -38,8 +34,16 @@ class LocalIndex:
     location: str
 
     @classmethod
-    def open(cls, home: Path, deployment: Any, rpc_url: str, *, url: str | None = None,
-             reset: bool = False, rpc_timeout: float = 60.0) -> "LocalIndex":
+    def open(
+        cls,
+        home: Path,
+        deployment: Any,
+        rpc_url: str,
+        *,
+        url: str | None = None,
+        reset: bool = False,
+        rpc_timeout: float = 60.0,
+    ) -> LocalIndex:
         location = index_location(home, deployment, url)
         store = IndexStore.open(location, Target.of(deployment), reset=reset)
         return cls(store, RpcSource(rpc_url, rpc_timeout), location)
@@ -60,30 +64,3 @@ class LocalIndex:
 
     def close(self) -> None:
         self.store.close()
-
-
-def current_index(home: Path, deployment: Any, head: int, *, url: str | None = None,
-                  max_lag: int = 0) -> IndexReader | None:
-    """A reader of this deployment's index if one exists and is at most ``max_lag`` blocks behind
-    ``head``; otherwise None, and the caller falls back to a log scan (and says which it used).
-    Creates nothing: a missing SQLite file or an empty database is simply no index."""
-    location = index_location(home, deployment, url)
-    sa_url = database_url(location)
-    if sa_url.startswith("sqlite:///") and not Path(sa_url[len("sqlite:///"):]).exists():
-        return None
-    engine = create_index_engine(location)
-    try:
-        if not inspect(engine).has_table(schema.meta.name):
-            engine.dispose()
-            return None
-        with engine.connect() as conn:
-            meta = {str(k): str(v) for k, v in conn.execute(select(schema.meta.c.key, schema.meta.c.value))}
-        same = all(meta.get(k) == v for k, v in expected_meta(Target.of(deployment)).items())
-        reader = IndexReader(engine) if same else None
-        if reader is None or not reader.status().is_current(head, max_lag):
-            engine.dispose()
-            return None
-        return reader
-    except SQLAlchemyError:
-        engine.dispose()
-        return None

@@ -21,12 +21,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.sql.schema import Table
 
+from medledger.chain.logsource import Header
+from medledger.chain.rawlogs import DecodedLog, abi_hash
 from medledger.errors import ConfigError, ServiceUnavailable
+from medledger.paths import index_dir
 
 from . import mapping, schema
-from .abi import DecodedLog, abi_hash
 from .errors import CheckpointMoved, IndexMismatch
-from .source import Header
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,11 @@ class Target:
     start_block: int
 
     @classmethod
-    def of(cls, deployment: Any) -> "Target":
+    def of(cls, deployment: Any) -> Target:
         """From a :class:`medledger.deployments.Deployment`."""
-        return cls(int(deployment.chain_id), str(deployment.address), list(deployment.abi),
-                   int(deployment.block_number))
+        return cls(
+            int(deployment.chain_id), str(deployment.address), list(deployment.abi), int(deployment.block_number)
+        )
 
 
 @dataclass(frozen=True)
@@ -68,18 +70,20 @@ def database_url(value: str | Path) -> str:
     text = str(value)
     for prefix in ("postgresql://", "postgres://"):
         if text.startswith(prefix):
-            return "postgresql+psycopg://" + text[len(prefix):]
+            return "postgresql+psycopg://" + text[len(prefix) :]
     if text.startswith(("postgresql+psycopg://", "sqlite://")):
         return text
     if "://" in text:
-        raise ConfigError(f"The index database must be a PostgreSQL URL (postgresql://...), a sqlite:/// URL or a "
-                          f"file path, not {text.split('://')[0]}://...")
+        raise ConfigError(
+            f"The index database must be a PostgreSQL URL (postgresql://...), a sqlite:/// URL or a "
+            f"file path, not {text.split('://')[0]}://..."
+        )
     return f"sqlite:///{Path(text).expanduser().absolute()}"
 
 
 def default_database(home: Path, chain_id: int, address: str) -> Path:
     """The default SQLite file: one per deployment under ``<home>/index``."""
-    return Path(home) / "index" / f"{chain_id}-{address.lower()}.sqlite"
+    return index_dir(Path(home)) / f"{chain_id}-{address.lower()}.sqlite"
 
 
 def expected_meta(target: Target) -> dict[str, str]:
@@ -142,10 +146,13 @@ def _copy_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]])
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DELETE ROWS")
         with cur.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([Jsonb(row[c]) if c in json_columns and row.get(c) is not None else row.get(c)
-                                for c in columns])
-        cur.execute(f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {stage} "
-                    "ON CONFLICT DO NOTHING")
+                copy.write_row(
+                    [Jsonb(row[c]) if c in json_columns and row.get(c) is not None else row.get(c) for c in columns]
+                )
+        cur.execute(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {stage} "
+            "ON CONFLICT DO NOTHING"
+        )
         cur.execute(f"DELETE FROM {stage}")
 
 
@@ -157,7 +164,7 @@ class IndexStore:
         self.target = target
 
     @classmethod
-    def open(cls, url: str | Path, target: Target, *, reset: bool = False) -> "IndexStore":
+    def open(cls, url: str | Path, target: Target, *, reset: bool = False) -> IndexStore:
         engine = create_index_engine(url)
         store = cls(engine, target)
         try:
@@ -167,7 +174,7 @@ class IndexStore:
             store._bind()
         except OperationalError as exc:
             shown = engine.url.render_as_string(hide_password=True)
-            raise ServiceUnavailable(f"The index database {shown} cannot be opened: {exc.orig}") from exc
+            raise ServiceUnavailable("index database", shown, str(exc.orig)) from exc
         return store
 
     def close(self) -> None:
@@ -181,8 +188,11 @@ class IndexStore:
                 rows = [{"key": k, "value": v} for k, v in expected.items()]
                 rows.append({"key": "abi", "value": json.dumps(self.target.abi)})
                 conn.execute(schema.meta.insert(), rows)
-                conn.execute(schema.checkpoint.insert().values(
-                    id=1, block_number=self.target.start_block - 1, block_hash=None, updated_at=int(time.time())))
+                conn.execute(
+                    schema.checkpoint.insert().values(
+                        id=1, block_number=self.target.start_block - 1, block_hash=None, updated_at=int(time.time())
+                    )
+                )
                 return
         for key in ("schema_version", "chain_id", "address", "abi_hash", "start_block"):
             if stored.get(key) != expected[key]:
@@ -228,13 +238,18 @@ class IndexStore:
     def write_chunk(self, chunk: Chunk, expect: Checkpoint) -> int:
         """Write a chunk and move the checkpoint to its last block, atomically. Returns the number
         of events written."""
-        rows = [mapping.event_row(log, ts, chunk.senders.get(log.tx_hash) if log.name in mapping.SENDER_EVENTS
-                                  else None) for log, ts in chunk.logs]
+        rows = [
+            mapping.event_row(log, ts, chunk.senders.get(log.tx_hash) if log.name in mapping.SENDER_EVENTS else None)
+            for log, ts in chunk.logs
+        ]
         derived = mapping.derive(chunk.logs, chunk.first)
         with self.engine.begin() as conn:
             self._move_checkpoint(conn, expect, chunk.last, chunk.last_hash)
-            _insert_ignore(conn, schema.blocks,
-                           [{"number": h.number, "hash": h.hash, "timestamp": h.timestamp} for h in chunk.blocks])
+            _insert_ignore(
+                conn,
+                schema.blocks,
+                [{"number": h.number, "hash": h.hash, "timestamp": h.timestamp} for h in chunk.blocks],
+            )
             _insert_ignore(conn, schema.events, rows)
             _insert_ignore(conn, schema.grants, derived.grants)
             _insert_ignore(conn, schema.records, derived.records)

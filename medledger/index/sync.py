@@ -22,12 +22,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import OperationalError
 
+from medledger.chain.logsource import Header, LogRangeTooLarge, RpcSource
+from medledger.chain.rawlogs import EventDecoder
 from medledger.errors import ServiceUnavailable
 
-from .abi import EventDecoder
 from .errors import CheckpointMoved, ReorgDuringRead
 from .mapping import SENDER_EVENTS
-from .source import Header, LogRangeTooLarge, RpcSource
 from .store import Checkpoint, Chunk, IndexStore
 
 #: Blocks per ``eth_getLogs`` request to start with; halved when a node refuses, grown when sparse.
@@ -177,7 +177,9 @@ class Indexer:
             if header is None or header.hash != d.block_hash:
                 raise ReorgDuringRead(f"block {d.block_number} changed while {lo}..{hi} was read")
         senders = self.source.senders([d.tx_hash for d in decoded if d.name in SENDER_EVENTS])
-        blocks: list[Header] = [h for n, h in headers.items() if h is not None and n in {d.block_number for d in decoded}]
+        blocks: list[Header] = [
+            h for n, h in headers.items() if h is not None and n in {d.block_number for d in decoded}
+        ]
         logs = [(d, headers[d.block_number].timestamp) for d in decoded]  # type: ignore[union-attr]
         return Chunk(lo, hi, after.hash, logs, blocks, senders)
 

@@ -5,7 +5,7 @@ disclosure control (:mod:`.sdc`), never a patient address, as JSON, CSV (:mod:`.
 from __future__ import annotations
 
 from .counts import Period
-from .report import OVERSEER_KINDS, Report, build_report, disclosure_control, require_overseer
+from .report import OVERSEER_KINDS, Report, build_report, disclosure_control, report_json, require_overseer
 from .sdc import REDACTED, DisclosureControl
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "Report",
     "build_report",
     "disclosure_control",
+    "report_json",
     "require_overseer",
 ]

@@ -104,17 +104,23 @@ def consent_uptake(conn: Connection, now: int) -> list[tuple[codes.Purpose, int]
     g = schema.grants
     out = []
     for purpose in codes.Purpose:
-        query = select(func.count(func.distinct(g.c.patient))).where(and_(
-            g.c.ended_block.is_(None), g.c.start <= now, g.c.expiry > now,
-            g.c.purposes.op("&")(1 << int(purpose)) != 0,
-        ))
+        query = select(func.count(func.distinct(g.c.patient))).where(
+            and_(
+                g.c.ended_block.is_(None),
+                g.c.start <= now,
+                g.c.expiry > now,
+                g.c.purposes.op("&")(1 << int(purpose)) != 0,
+            )
+        )
         out.append((purpose, int(conn.execute(query).scalar_one())))
     return out
 
 
 def refusal_events(abi: Iterable[dict[str, object]]) -> list[str]:
     """The ABI's events that record a refused attempt (by name; none in the current contract)."""
-    return sorted({str(e["name"]) for e in abi if e.get("type") == "event" and str(e.get("name", "")).endswith(REFUSAL_SUFFIXES)})
+    return sorted(
+        {str(e["name"]) for e in abi if e.get("type") == "event" and str(e.get("name", "")).endswith(REFUSAL_SUFFIXES)}
+    )
 
 
 def refused_attempts(conn: Connection, names: list[str], period: Period) -> list[tuple[str, str, int]]:
@@ -122,7 +128,9 @@ def refused_attempts(conn: Connection, names: list[str], period: Period) -> list
     if not names:
         return []
     e = schema.events
-    stamps = conn.execute(select(e.c.name, e.c.timestamp).where(and_(e.c.name.in_(names), *period.times(e.c.timestamp))))
+    stamps = conn.execute(
+        select(e.c.name, e.c.timestamp).where(and_(e.c.name.in_(names), *period.times(e.c.timestamp)))
+    )
     counted = Counter((name, month_of(int(ts))) for name, ts in stamps)
     return [(name, month, n) for (name, month), n in sorted(counted.items())]
 

@@ -117,8 +117,9 @@ class Report:
         return buf.getvalue()
 
 
-def _organisation(account: str, names: Mapping[str, str], kinds: Mapping[str, codes.ParticipantKind],
-                  patients: set[str]) -> str:
+def _organisation(
+    account: str, names: Mapping[str, str], kinds: Mapping[str, codes.ParticipantKind], patients: set[str]
+) -> str:
     if account in names:
         return names[account]
     if account in patients:
@@ -129,12 +130,15 @@ def _organisation(account: str, names: Mapping[str, str], kinds: Mapping[str, co
 
 
 def _access_table(rows: list[tuple[str, int, int | None, int]], dc: DisclosureControl) -> Table:
-    out = [{
-        "month": month,
-        "purpose": codes.slug(codes.Purpose(purpose)),
-        "category": codes.slug(codes.Category(category)) if category is not None else "unknown",
-        "accesses": dc.protect(n),
-    } for month, purpose, category, n in rows]
+    out = [
+        {
+            "month": month,
+            "purpose": codes.slug(codes.Purpose(purpose)),
+            "category": codes.slug(codes.Category(category)) if category is not None else "unknown",
+            "accesses": dc.protect(n),
+        }
+        for month, purpose, category, n in rows
+    ]
     total = dc.protect(sum(n for *_, n in rows))
     return Table("accesses", ("month", "purpose", "category", "accesses"), out, {"total": total})
 
@@ -147,23 +151,40 @@ def _rollups(rows: list[tuple[str, int, int | None, int]], dc: DisclosureControl
     for month, purpose, category, n in rows:
         by_month[(month, purpose)] = by_month.get((month, purpose), 0) + n
         by_category[category] = by_category.get(category, 0) + n
-    monthly = [{"month": m, "purpose": codes.slug(codes.Purpose(p)), "accesses": dc.protect(n)}
-               for (m, p), n in sorted(by_month.items())]
-    categories = [{"category": codes.slug(codes.Category(c)) if c is not None else "unknown", "accesses": dc.protect(n)}
-                  for c, n in sorted(by_category.items(), key=lambda kv: -1 if kv[0] is None else kv[0])]
-    return (Table("accesses_by_month", ("month", "purpose", "accesses"), monthly),
-            Table("accesses_by_category", ("category", "accesses"), categories))
+    monthly = [
+        {"month": m, "purpose": codes.slug(codes.Purpose(p)), "accesses": dc.protect(n)}
+        for (m, p), n in sorted(by_month.items())
+    ]
+    categories = [
+        {"category": codes.slug(codes.Category(c)) if c is not None else "unknown", "accesses": dc.protect(n)}
+        for c, n in sorted(by_category.items(), key=lambda kv: -1 if kv[0] is None else kv[0])
+    ]
+    return (
+        Table("accesses_by_month", ("month", "purpose", "accesses"), monthly),
+        Table("accesses_by_category", ("category", "accesses"), categories),
+    )
 
 
-def _emergency_table(rows: list[tuple[str, int]], names: Mapping[str, str], kinds: Mapping[str, codes.ParticipantKind],
-                     patients: set[str], dc: DisclosureControl) -> Table:
+def _emergency_table(
+    rows: list[tuple[str, int]],
+    names: Mapping[str, str],
+    kinds: Mapping[str, codes.ParticipantKind],
+    patients: set[str],
+    dc: DisclosureControl,
+) -> Table:
     grouped: dict[str, int] = {}
     for account, n in rows:
         label = _organisation(account, names, kinds, patients)
         grouped[label] = grouped.get(label, 0) + n
-    out = [{"organisation": label, "openings": dc.protect(n)} for label, n in sorted(grouped.items(), key=lambda kv: (-kv[1], kv[0]))]
-    return Table("emergency_openings", ("organisation", "openings"), out,
-                 {"total": dc.protect(sum(grouped.values()))})
+    out = [
+        {"organisation": label, "openings": dc.protect(n)}
+        for label, n in sorted(grouped.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    return Table("emergency_openings", ("organisation", "openings"), out, {"total": dc.protect(sum(grouped.values()))})
+
+
+_ALL_TIME = Period()
+_PROTECTED = DisclosureControl()
 
 
 def build_report(
@@ -172,8 +193,8 @@ def build_report(
     requested_by: str,
     requester_kind: codes.ParticipantKind,
     now: int,
-    period: Period = Period(),
-    control: DisclosureControl = DisclosureControl(),
+    period: Period = _ALL_TIME,
+    control: DisclosureControl = _PROTECTED,
     organisations: Mapping[str, str] | None = None,
 ) -> Report:
     """Count from the index at ``engine`` (consent uptake as of chain time ``now``)."""
@@ -194,21 +215,40 @@ def build_report(
         "accesses_by_category": by_category,
         "emergency_openings": _emergency_table(emergency_rows, names, kinds, patients, control),
         "consent_uptake": Table(
-            "consent_uptake", ("purpose", "patients"),
+            "consent_uptake",
+            ("purpose", "patients"),
             [{"purpose": codes.slug(p), "patients": control.protect(n)} for p, n in uptake],
             {"registered_patients": control.protect(len(patients))},
         ),
         "refused_attempts": Table(
-            "refused_attempts", ("event", "month", "attempts"),
+            "refused_attempts",
+            ("event", "month", "attempts"),
             [{"event": name, "month": month, "attempts": control.protect(n)} for name, month, n in refused],
-            {"recorded": bool(refusal_names),
-             **({} if refusal_names else {"note": "this deployment records no refused attempts: a refused call "
-                                                  "reverts and leaves no event"})},
+            {
+                "recorded": bool(refusal_names),
+                **(
+                    {}
+                    if refusal_names
+                    else {
+                        "note": "this deployment records no refused attempts: a refused call "
+                        "reverts and leaves no event"
+                    }
+                ),
+            },
         ),
     }
     shown_requester = PATIENT_ACCOUNTS if requested_by.lower() in patients else requested_by
-    return Report(shown_requester, requester_kind, status.chain_id, status.address, status.indexed_to, now, period,
-                  control, tables)
+    return Report(
+        shown_requester,
+        requester_kind,
+        status.chain_id,
+        status.address,
+        status.indexed_to,
+        now,
+        period,
+        control,
+        tables,
+    )
 
 
 def report_json(report: Report) -> str:

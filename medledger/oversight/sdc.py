@@ -39,11 +39,12 @@ class DisclosureControl:
             "suppressed_at_or_below": self.suppress_at_or_below,
             "rounded_to_nearest": self.round_to,
             "note": f"counts of {self.suppress_at_or_below} or fewer are suppressed ({REDACTED}); "
-                    f"the rest are rounded to the nearest {self.round_to}",
+            f"the rest are rounded to the nearest {self.round_to}",
         }
 
     def describe(self) -> str:
         if not self.applied:
             return "Exact counts (disclosure control OFF): not for publication."
-        return (f"Counts of {self.suppress_at_or_below} or fewer suppressed, "
-                f"others rounded to the nearest {self.round_to}.")
+        return (
+            f"Counts of {self.suppress_at_or_below} or fewer suppressed, others rounded to the nearest {self.round_to}."
+        )

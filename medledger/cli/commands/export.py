@@ -5,17 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from medledger.export import audit_bundle, consents_bundle
-from medledger.export.fhir import summary
 from medledger.fsutil import atomic_write
-from medledger.index import IndexReader
 
-from .common import MedledgerGroup, State, check_out_path, common_options, dumps, note, with_state
+from ..context import State, with_state
+from ..errors import MedledgerGroup
+from ..lazy import lazy
+from ..options import common_options
+from ..output import dumps, note
+from ..params import check_out_path
 from .index import db_option, open_local_index
+
+if TYPE_CHECKING:
+    from medledger import export as export_lib
+    from medledger.index import IndexReader
+else:
+    export_lib = lazy("medledger.export")
 
 T = TypeVar("T")
 
@@ -58,16 +66,17 @@ def export() -> None:
 @click.option("--current", is_flag=True, help="Only the decisions that still stand (default: the whole history).")
 @common_options()
 @with_state
-def consents(state: State, db: str | None, patient: str | None, fhir: bool, out: Path | None, no_sync: bool,
-             current: bool) -> None:
+def consents(
+    state: State, db: str | None, patient: str | None, fhir: bool, out: Path | None, no_sync: bool, current: bool
+) -> None:
     """Every consent decision of the patient: FHIR Consent resources with --fhir."""
     check_out_path(out)
     address = state.address_or_self(patient)
     entries = _from_index(state, db, no_sync, lambda r: r.grants_given(address, history=not current))
     client = state.client()
     if fhir:
-        doc = consents_bundle(entries, client.deployment.chain_id, client.now())
-        _write(doc, out, summary(doc))
+        doc = export_lib.consents_bundle(entries, client.deployment.chain_id, client.now())
+        _write(doc, out, export_lib.summary(doc))
     else:
         _write([e.to_json() for e in entries], out, f"{len(entries)} consent decisions")
 
@@ -83,8 +92,8 @@ def audit(state: State, db: str | None, patient: str | None, fhir: bool, out: Pa
     events = _from_index(state, db, no_sync, lambda r: r.trail(address))
     client = state.client()
     if fhir:
-        doc = audit_bundle(events, client.deployment.chain_id, client.deployment.address, client.now())
-        _write(doc, out, summary(doc))
+        doc = export_lib.audit_bundle(events, client.deployment.chain_id, client.deployment.address, client.now())
+        _write(doc, out, export_lib.summary(doc))
     else:
         _write([e.to_json() for e in events], out, f"{len(events)} events")
 

@@ -6,14 +6,20 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from medledger.index.service import INDEX_URL_ENV, LocalIndex
-from medledger.index.sync import SyncResult
+from medledger.paths import INDEX_URL_ENV
 
-from .common import MedledgerGroup, State, common_options, emit, get_state, note, with_state
+from ..context import State, get_state, with_state
+from ..errors import MedledgerGroup
+from ..options import common_options
+from ..output import emit, note
+
+if TYPE_CHECKING:
+    from medledger.index.service import LocalIndex
+    from medledger.index.sync import SyncResult
 
 
 def db_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -21,15 +27,18 @@ def db_option(f: Callable[..., Any]) -> Callable[..., Any]:
         "--db", "db", default=None, envvar=INDEX_URL_ENV, metavar="URL|PATH",
         help="Index database: postgresql://user@host/db or a SQLite file "
              f"(default ${INDEX_URL_ENV}, else <home>/index/<chain>-<contract>.sqlite).",
-    )(f)
+    )(f)  # fmt: skip
 
 
 def open_local_index(state: State, db: str | None, *, reset: bool = False) -> LocalIndex:
     """The index of the deployment the settings point at."""
+    from medledger.index.service import LocalIndex
+
     settings = state.settings()
     client = state.client()
-    return LocalIndex.open(settings.home, client.deployment, settings.rpc_url, url=db, reset=reset,
-                           rpc_timeout=settings.rpc_timeout)
+    return LocalIndex.open(
+        settings.home, client.deployment, settings.rpc_url, url=db, reset=reset, rpc_timeout=settings.rpc_timeout
+    )
 
 
 def _summary(result: SyncResult) -> str:
@@ -42,7 +51,7 @@ def _summary(result: SyncResult) -> str:
 def _stop_on_signals(stop: threading.Event) -> dict[int, Any]:
     """SIGTERM and SIGINT end --follow after the current step; returns the previous handlers."""
 
-    def handler(signum: int, _frame: Any) -> None:
+    def handler(_signum: int, _frame: Any) -> None:
         stop.set()
 
     return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -51,10 +60,20 @@ def _stop_on_signals(stop: threading.Event) -> dict[int, Any]:
 @click.group("index", cls=MedledgerGroup, invoke_without_command=True)
 @db_option
 @click.option("--follow", is_flag=True, help="Keep following new blocks until interrupted (SIGINT/SIGTERM).")
-@click.option("--interval", type=click.FloatRange(min=0.05), default=2.0, show_default=True,
-              help="Seconds between polls with --follow.")
-@click.option("--confirmations", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Index only blocks with at least this many blocks on top (shallow reorgs never reach it).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    show_default=True,
+    help="Seconds between polls with --follow.",
+)
+@click.option(
+    "--confirmations",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Index only blocks with at least this many blocks on top (shallow reorgs never reach it).",
+)
 @click.option("--reset", is_flag=True, help="Drop the index and build it again from the deployment block.")
 @common_options(identity=False)
 @click.pass_context
@@ -107,8 +126,11 @@ def status(state: State, db: str | None) -> None:
         st = local.reader().status()
         head = local.source.block_number()
         data = {"database": local.shown_location, **st.to_json(head)}
-        emit(data, f"{local.shown_location}\n  contract {st.address} on chain {st.chain_id}\n"
-                   f"  indexed to block {st.indexed_to} of {head} (lag {st.lag(head)}), {st.events} events")
+        emit(
+            data,
+            f"{local.shown_location}\n  contract {st.address} on chain {st.chain_id}\n"
+            f"  indexed to block {st.indexed_to} of {head} (lag {st.lag(head)}), {st.events} events",
+        )
     finally:
         local.close()
 

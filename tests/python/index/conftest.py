@@ -22,18 +22,18 @@ from eth_account import Account
 from web3 import HTTPProvider, Web3
 
 from medledger.cli import cli
-from medledger.keystore import Keystore, passphrase_env_var
-
 from medledger.index.pgtemp import create_database, temporary_postgres
-from medledger.services import NodeConfig, running_services
+from medledger.keystore import Keystore, passphrase_env_var
+from medledger.node import NodeConfig, running_services
 
 from .helpers import ACTORS, KINDS, PATIENTS, Chain, deploy
 
 
 @pytest.fixture(scope="session")
 def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeConfig]:
-    config = NodeConfig.ephemeral(tmp_path_factory.mktemp("index-anvil"), services=("anvil",), anvil_accounts=12,
-                                  anvil_state_interval=None)
+    config = NodeConfig.ephemeral(
+        tmp_path_factory.mktemp("index-anvil"), services=("anvil",), anvil_accounts=12, anvil_state_interval=None
+    )
     with running_services(config):
         yield config
 
@@ -45,7 +45,7 @@ def chain_session(anvil: NodeConfig, tmp_path_factory: pytest.TempPathFactory) -
     contract, deployment = deploy(w3, deployments)
     chain = Chain(w3, contract, deployment, anvil.rpc_url, deployments)
     for name in PATIENTS:
-        chain.send(name, "registerPatient", b"\x01" * 32)
+        chain.register_patient(name)
     for name, kind in KINDS.items():
         chain.send("registrar", "registerParticipant", chain[name], int(kind), b"\x02" * 32, b"\x03" * 32)
     return chain
@@ -97,10 +97,14 @@ def keystore(anvil: NodeConfig, tmp_path_factory: pytest.TempPathFactory) -> Key
 def run(chain: Chain, keystore: Keystore, tmp_path: Path) -> Callable[..., Result]:
     """``run("index", "status", as_="commissioner")``: medledger in-process against the session chain."""
     env: dict[str, str | None] = {
-        "MEDLEDGER_HOME": str(tmp_path / "home"), "MEDLEDGER_KEYSTORE": str(keystore.path),
-        "MEDLEDGER_RPC_URL": chain.rpc_url, "MEDLEDGER_CHAIN_ID": str(chain.deployment.chain_id),
-        "MEDLEDGER_DEPLOYMENTS": str(chain.deployments_dir), "MEDLEDGER_CONFIG": None, "MEDLEDGER_IDENTITY": None,
-        "MEDLEDGER_INDEX_URL": None, "MEDLEDGER_DEBUG": None,
+        "MEDLEDGER_HOME": str(tmp_path / "home"),
+        "MEDLEDGER_KEYSTORE": str(keystore.path),
+        "MEDLEDGER_RPC_URL": chain.rpc_url,
+        "MEDLEDGER_CHAIN_ID": str(chain.deployment.chain_id),
+        "MEDLEDGER_DEPLOYMENTS": str(chain.deployments_dir),
+        "MEDLEDGER_CONFIG": None,
+        "MEDLEDGER_IDENTITY": None,
+        "MEDLEDGER_INDEX_URL": None,
         **{passphrase_env_var(name): f"pass-{name}" for name in ACTORS},
     }
 

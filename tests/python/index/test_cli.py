@@ -41,11 +41,20 @@ def test_index_into_postgresql_by_url(chain: Chain, run, postgres: str) -> None:
 
 
 def test_index_follow_stops_cleanly_on_sigterm(chain: Chain, run, tmp_path: Path) -> None:
-    env = {**os.environ, "MEDLEDGER_HOME": str(tmp_path / "home"), "MEDLEDGER_RPC_URL": chain.rpc_url,
-           "MEDLEDGER_DEPLOYMENTS": str(chain.deployments_dir), "MEDLEDGER_INDEX_URL": str(tmp_path / "follow.sqlite")}
+    env = {
+        **os.environ,
+        "MEDLEDGER_HOME": str(tmp_path / "home"),
+        "MEDLEDGER_RPC_URL": chain.rpc_url,
+        "MEDLEDGER_DEPLOYMENTS": str(chain.deployments_dir),
+        "MEDLEDGER_INDEX_URL": str(tmp_path / "follow.sqlite"),
+    }
     env.pop("MEDLEDGER_CONFIG", None)
-    proc = subprocess.Popen([sys.executable, "-m", "medledger.cli", "index", "--follow", "--interval", "0.1"],
-                            env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "medledger.cli", "index", "--follow", "--interval", "0.1"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         chain.grant("patient", "clinician")
         deadline = time.monotonic() + 60
@@ -98,8 +107,9 @@ def test_oversight_report_names_organisations_from_a_file(chain: Chain, run, tmp
     names = tmp_path / "orgs.csv"
     names.write_text(f"address,organisation\n{chain['emergency_clinician'].lower()},St Elsewhere A&E\n")
     out = tmp_path / "report.json"
-    result = run("oversight", "report", "--exact", "--format", "json", "--out", out, "--organisations", names,
-                 as_="auditor")
+    result = run(
+        "oversight", "report", "--exact", "--format", "json", "--out", out, "--organisations", names, as_="auditor"
+    )
     assert result.exit_code == 0, result.output
     rows = json.loads(out.read_text())["tables"]["emergency_openings"]["rows"]
     assert rows == [{"organisation": "St Elsewhere A&E", "openings": 2}]

@@ -9,6 +9,7 @@ from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 
+from medledger import codes
 from medledger.export import audit_bundle, consents_bundle
 from medledger.fhir import validate_fhir
 
@@ -66,8 +67,10 @@ def test_audit_trail_as_fhir_audit_events(chain: Chain, sqlite_url: str) -> None
     assert events["RecordAmended"]["agent"][0]["who"]["identifier"]["value"] == ref(chain, "patient")
     assert events["RecordErased"]["action"] == "D" and events["ConsentRevoked"]["action"] == "D"
     assert events["ConsentGranted"]["type"]["code"] == "110137"
-    assert all(e["source"]["observer"]["identifier"]["value"].startswith("ethereum:" + chain.deployment.address)
-               for e in resources(doc))
+    assert all(
+        e["source"]["observer"]["identifier"]["value"].startswith("ethereum:" + chain.deployment.address)
+        for e in resources(doc)
+    )
 
 
 def test_export_commands(chain: Chain, run, tmp_path: Path) -> None:
@@ -81,7 +84,11 @@ def test_export_commands(chain: Chain, run, tmp_path: Path) -> None:
     assert [r["resource"]["status"] for r in current["entry"]] == ["active"]
     audit = run("export", "audit", "--fhir", "--patient", chain["patient2"])
     assert audit.exit_code == 0
+    registration = ["PatientRegistered", *["CategoryKeyRotated"] * len(codes.Category)]
     assert [r["resource"]["subtype"][0]["code"] for r in json.loads(audit.stdout)["entry"]] == [
-        "PatientRegistered", "ConsentGranted"]
+        *registration,
+        "ConsentGranted",
+    ]
+    assert {r["resource"]["action"] for r in json.loads(audit.stdout)["entry"][1:-1]} == {"U"}  # key rotations
     plain = json.loads(run("export", "audit", "--patient", chain["patient2"], "--no-sync").stdout)
-    assert [e["event"] for e in plain] == ["PatientRegistered", "ConsentGranted"]
+    assert [e["event"] for e in plain] == [*registration, "ConsentGranted"]

@@ -18,8 +18,11 @@ from medledger.oversight.report import PATIENT_ACCOUNTS
 from .helpers import Chain, sync
 
 DC = DisclosureControl()
-DIRECT, RESEARCH, EMERGENCY = (int(codes.Purpose.DIRECT_CARE), int(codes.Purpose.RESEARCH),
-                               int(codes.Purpose.EMERGENCY))
+DIRECT, RESEARCH, EMERGENCY = (
+    int(codes.Purpose.DIRECT_CARE),
+    int(codes.Purpose.RESEARCH),
+    int(codes.Purpose.EMERGENCY),
+)
 DAY = 86_400
 
 
@@ -72,8 +75,14 @@ def population(chain: Chain) -> dict[str, object]:
     for i in range(3):
         chain.send("emergency_clinician", "openEmergencyAccess", chain[f"p{i}"], 3600, b"\x05" * 32)
         chain.access("emergency_clinician", records[i], EMERGENCY)
-    chain.send("registrar", "registerParticipant", chain["delegate"], int(codes.ParticipantKind.CLINICIAN),
-               b"\x02" * 32, b"\x03" * 32)
+    chain.send(
+        "registrar",
+        "registerParticipant",
+        chain["delegate"],
+        int(codes.ParticipantKind.CLINICIAN),
+        b"\x02" * 32,
+        b"\x03" * 32,
+    )
     chain.send("delegate", "openEmergencyAccess", chain["p9"], 3600, b"\x05" * 32)
     first_month = chain.w3.eth.get_block("latest")["timestamp"]
     chain.advance(40 * DAY)
@@ -93,18 +102,23 @@ def patient_addresses(chain: Chain) -> list[str]:
     return [chain[n] for n in names] + [chain[n].lower() for n in names] + [chain[n][2:].lower() for n in names]
 
 
-def test_report_counts_with_disclosure_control_and_no_patient_address(chain: Chain, db_url: str,
-                                                                      tmp_path: Path) -> None:
+def test_report_counts_with_disclosure_control_and_no_patient_address(
+    chain: Chain, db_url: str, tmp_path: Path
+) -> None:
     info = population(chain)
     store, _, _ = sync(db_url, chain)
     m1, m2 = month(int(info["first"])), month(chain.now())  # type: ignore[arg-type]
-    report = build_report(store.engine, requested_by=chain["commissioner"],
-                          requester_kind=codes.ParticipantKind.COMMISSIONER, now=chain.now(),
-                          organisations={chain["emergency_clinician"]: "St Elsewhere A&E"})
+    report = build_report(
+        store.engine,
+        requested_by=chain["commissioner"],
+        requester_kind=codes.ParticipantKind.COMMISSIONER,
+        now=chain.now(),
+        organisations={chain["emergency_clinician"]: "St Elsewhere A&E"},
+    )
     t = report.tables
     assert t["accesses"].rows == [
         {"month": m1, "purpose": "direct-care", "category": "observations", "accesses": 10},
-        {"month": m1, "purpose": "research", "category": "observations", "accesses": 10},   # 8, rounded
+        {"month": m1, "purpose": "research", "category": "observations", "accesses": 10},  # 8, rounded
         {"month": m1, "purpose": "emergency", "category": "observations", "accesses": None},  # 3, suppressed
         {"month": m2, "purpose": "direct-care", "category": "observations", "accesses": 15},  # 13
     ]
@@ -115,15 +129,28 @@ def test_report_counts_with_disclosure_control_and_no_patient_address(chain: Cha
         {"organisation": PATIENT_ACCOUNTS, "openings": None},
     ]
     uptake = {r["purpose"]: r["patients"] for r in t["consent_uptake"].rows}
-    assert uptake == {"direct-care": 10, "research": 10, "commissioning-and-audit": None, "commercial": None,
-                      "family-care": None, "emergency": None}
+    assert uptake == {
+        "direct-care": 10,
+        "research": 10,
+        "commissioning-and-audit": None,
+        "commercial": None,
+        "family-care": None,
+        "emergency": None,
+    }
     assert t["consent_uptake"].notes["registered_patients"] == 15  # 13
     assert t["refused_attempts"].rows == [] and t["refused_attempts"].notes["recorded"] is False
 
-    exact = build_report(store.engine, requested_by=chain["auditor"], requester_kind=codes.ParticipantKind.AUDITOR,
-                         now=chain.now(), control=DisclosureControl(applied=False), period=Period(since=m2))
+    exact = build_report(
+        store.engine,
+        requested_by=chain["auditor"],
+        requester_kind=codes.ParticipantKind.AUDITOR,
+        now=chain.now(),
+        control=DisclosureControl(applied=False),
+        period=Period(since=m2),
+    )
     assert exact.tables["accesses"].rows == [
-        {"month": m2, "purpose": "direct-care", "category": "observations", "accesses": 13}]
+        {"month": m2, "purpose": "direct-care", "category": "observations", "accesses": 13}
+    ]
     assert exact.tables["emergency_openings"].rows == []
 
     outputs = [report.to_csv(), str(report.to_json())]

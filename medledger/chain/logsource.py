@@ -48,9 +48,7 @@ class RpcSource:
         try:
             response = self._session.post(self.url, json=body, timeout=self.timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise ServiceUnavailable(
-                f"The Ethereum node at {self.url} does not answer ({type(exc).__name__}); is it running?"
-            ) from exc
+            raise ServiceUnavailable("Ethereum node", self.url, type(exc).__name__) from exc
         if response.status_code != 200:
             raise ChainError(f"The Ethereum node at {self.url} answered HTTP {response.status_code}")
         return response.json()
@@ -84,9 +82,13 @@ class RpcSource:
         for lo in range(0, len(ordered), BATCH):
             part = ordered[lo : lo + BATCH]
             blocks = self.batch([("eth_getBlockByNumber", [hex(n), False]) for n in part])
-            for n, block in zip(part, blocks):
-                out[n] = None if block is None else Header(
-                    n, str(block["hash"]).lower(), str(block["parentHash"]).lower(), int(block["timestamp"], 16)
+            for n, block in zip(part, blocks, strict=True):
+                out[n] = (
+                    None
+                    if block is None
+                    else Header(
+                        n, str(block["hash"]).lower(), str(block["parentHash"]).lower(), int(block["timestamp"], 16)
+                    )
                 )
         return out
 
@@ -109,7 +111,7 @@ class RpcSource:
         out: dict[str, str] = {}
         for lo in range(0, len(unique), BATCH):
             part = unique[lo : lo + BATCH]
-            for h, tx in zip(part, self.batch([("eth_getTransactionByHash", [h]) for h in part])):
+            for h, tx in zip(part, self.batch([("eth_getTransactionByHash", [h]) for h in part]), strict=True):
                 if tx is not None:
                     out[h] = str(tx["from"]).lower()
         return out

@@ -130,7 +130,7 @@ class _Plan:
     elementary: bool
 
     @classmethod
-    def of(cls, spec: EventSpec) -> "_Plan":
+    def of(cls, spec: EventSpec) -> _Plan:
         data = tuple((p.name, p.type, _word_decoder(p.type)) for p in spec.data_params)
         return cls(
             spec,
@@ -167,7 +167,7 @@ class EventDecoder:
             return None
         args: dict[str, JsonValue] = {}
         indexed: list[str] = []
-        for (name, decoder), topic in zip(plan.indexed, topics[1:]):
+        for (name, decoder), topic in zip(plan.indexed, topics[1:], strict=False):
             word = str(topic).lower()
             # bytes, string, arrays, tuples: only the hash of the value is in the topic
             value = word if decoder is None else decoder(word[2:].rjust(64, "0"))
@@ -190,7 +190,7 @@ class EventDecoder:
     def _decode_data(plan: _Plan, data: str, out: dict[str, JsonValue]) -> None:
         if not plan.elementary:
             values = abi_decode([kind for _, kind, _ in plan.data], bytes.fromhex(data))
-            out.update((name, _jsonable(v)) for (name, _, _), v in zip(plan.data, values))
+            out.update((name, _jsonable(v)) for (name, _, _), v in zip(plan.data, values, strict=True))
             return
         for i, (name, kind, decoder) in enumerate(plan.data):
             word = data[64 * i : 64 * (i + 1)]
