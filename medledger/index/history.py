@@ -97,7 +97,14 @@ class IndexHistory:
                 if row.sender:
                     self._senders[row.tx_hash] = checksum(row.sender)
                 found.append(event)
-        return found + self._tail.events(kinds, **given)
+        return found + self._tail_events(wanted, given)
+
+    def _tail_events(self, kinds: tuple[type[E], ...], filters: dict[str, Any]) -> list[E]:
+        """The events after the checkpoint: one log query for all ``kinds`` (a few blocks), filtered here
+        by the indexed arguments (what a log scan's topics would select)."""
+        contract = self._tail.contract
+        raw = contract.raw_logs([[contract.codec.topic0(k) for k in kinds]], from_block=self.indexed_to + 1)
+        return [e for e in raw if isinstance(e, kinds) and all(_same(getattr(e, k), v) for k, v in filters.items())]
 
     def block_time(self, block_number: int) -> int:
         known = self._times.get(block_number)
@@ -106,6 +113,13 @@ class IndexHistory:
     def sender(self, event: ChainEvent) -> str:
         known = self._senders.get(event.log.tx_hash)
         return known if known is not None else self._tail.sender(event)
+
+
+def _same(value: Any, wanted: Any) -> bool:
+    """An event's argument equals a filter value as a log topic would compare them."""
+    if isinstance(value, str) and isinstance(wanted, str):
+        return value.lower() == wanted.lower()  # addresses, in any case
+    return bool(value == wanted)
 
 
 def _usable(client: Client, engine: Engine, location: str) -> tuple[IndexReader | None, int, str]:
