@@ -30,7 +30,7 @@ from .endpoint import (
     short,
 )
 from .unixfs import CHUNK_BYTES, UnixFsHasher, cid_text_of_bytes
-from .upload import UPLOAD_CHUNK, Data, Source, added_cids, as_reader, multipart_body
+from .upload import UPLOAD_CHUNK, Data, IncompleteAdd, Source, added_cids, as_reader, multipart_body
 from .verify import ContentCheck, verified
 
 # ipfshttpclient 0.7 passes urllib3 a ``strict`` argument that urllib3 2.x only warns about.
@@ -184,6 +184,12 @@ class IpfsStore:
         except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
             self._unpin_quietly(expected if pin else [])
             raise self._map(error, "add") from error
+        except IncompleteAdd as error:
+            self._unpin_quietly(expected if pin else [])
+            raise StorageError(
+                f"IPFS add failed at {self.url}: the node stored {error.done} of the {error.count} contents of one "
+                "request and then stopped (it refused the next one); nothing was pinned"
+            ) from error
         except (ValueError, StorageError) as error:
             self._unpin_quietly(expected if pin else [])
             raise garbage(self.url, "add", error) from error

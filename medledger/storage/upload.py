@@ -128,14 +128,27 @@ def multipart_body(blobs: Sequence[Data]) -> tuple[bytes, str]:
     return b"".join(parts), f'multipart/form-data; boundary="{boundary}"'
 
 
+class IncompleteAdd(ValueError):
+    """The node answered for the first ``done`` files of a request and then stopped: js-ipfs adds (and
+    pins) the parts of a multipart request one after the other and ends its answer early when one fails."""
+
+    def __init__(self, done: int, count: int) -> None:
+        super().__init__(f"the node answered for {done} of {count} files and then stopped")
+        self.done = done
+        self.count = count
+
+
 def added_cids(answers: Any, count: int) -> list[str]:
     """The CID the node answered for each of ``count`` files of a :func:`multipart_body`, in order;
-    ValueError if the answer does not name each of them exactly once."""
+    :class:`IncompleteAdd` if it answered for the first few only, ValueError if the answer does not
+    name each of them exactly once."""
     by_name: dict[str, str] = {}
     for answer in answers if isinstance(answers, list) else []:
         if isinstance(answer, dict) and isinstance(answer.get("Name"), str) and isinstance(answer.get("Hash"), str):
             by_name[answer["Name"]] = answer["Hash"]
     names = [f"p{i}" for i in range(count)]
+    if 0 < len(by_name) < count and sorted(by_name) == sorted(names[: len(by_name)]):
+        raise IncompleteAdd(len(by_name), count)
     if sorted(by_name) != sorted(names):
         raise ValueError(f"the answer names {sorted(by_name)[:4]}... for files p0..p{count - 1}")
     return [by_name[name] for name in names]
