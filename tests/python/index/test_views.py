@@ -192,3 +192,35 @@ def test_any_history_and_any_checkpoint_give_the_logs_rows(
         assert views() == scanned
     finally:
         chain.rpc("evm_revert", [snapshot])
+
+
+def test_the_tail_is_one_log_query_for_every_kind_and_keeps_only_the_asked_accounts(
+    chain: Chain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = story(chain)
+    client = client_for(chain, tmp_path / "home")
+    url = f"sqlite:///{tmp_path / 'index.sqlite'}"
+    sync(url, chain)[0].close()
+    more_history(chain, s["rid"])  # the patient's: after the checkpoint
+    chain.grant("patient2", "clinician")  # another patient's, to the same grantee, in the same blocks
+    chain.revoke("patient2", "researcher")
+    scan = LogScan(client.contract)
+    history = open_history(client, url=url)
+    assert isinstance(history, IndexHistory)
+    queries: list[Any] = []
+    real = type(client.contract.chain).logs
+    monkeypatch.setattr(type(client.contract.chain), "logs", lambda self, *a: queries.append(a) or real(self, *a))
+    for view in (
+        lambda: audit.trail(client, chain["patient"]),
+        lambda: audit.trail(client, chain["patient2"]),
+        lambda: grant_history(client, grantee=chain["clinician"], include_ended=True),
+        lambda: grant_history(client, grantee=chain["researcher"], include_ended=True),
+    ):
+        queries.clear()
+        client.use_history(history)
+        through_index = view()
+        assert len(queries) == 1 and queries[0][2] == history.indexed_to + 1  # one query, from the checkpoint on
+        client.use_history(scan)
+        assert through_index == view()
+    patients = {g.consent.patient for g in grant_history(client, grantee=chain["clinician"], include_ended=True)}
+    assert patients == {chain["patient"], chain["patient2"]}  # both in the tail: the filter is not trivially true

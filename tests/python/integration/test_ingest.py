@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import medledger.storage.store as store_module
 from medledger import codes, consent, ingest, records
 from medledger.chain import events as ev
 from medledger.errors import AccessDenied, ContractRevert, RecordFormatError, StaleCategoryKey, StorageError
@@ -200,6 +201,34 @@ def test_a_failed_add_request_fails_its_records_only_and_leaves_nothing_behind(
     written = [f.result() for f in futures if f.exception() is None]
     assert len(written) == 6 - calls[0] and registered_ids(client, patient) == {r.record_id for r in written}
     assert set(store.pins()) == pins_before | {r.cid for r in written}  # the failed request's pins are gone
+    assert journaled(client) == {}
+
+
+def test_a_request_the_node_stops_midway_fails_its_records_and_leaves_nothing_behind(
+    client, patient, writer, store, monkeypatch
+):
+    """The real node adds and pins the first part of the first request, then refuses the second (no
+    Content-Type) and ends its answer: the request's four records fail, their journal entries and the
+    pin the node made go; the next request's records are written."""
+    pins_before = set(store.pins())
+    real = store_module.multipart_body
+    requests: list[int] = []
+
+    def body(blobs):
+        data, content_type = real(blobs)
+        requests.append(len(blobs))
+        if len(requests) == 1:
+            data = data.replace(b'filename="p1"\r\nContent-Type: application/octet-stream\r\n', b'filename="p1"\r\n')
+        return data, content_type
+
+    monkeypatch.setattr(store_module, "multipart_body", body)
+    futures = held_ingest(client, writer, patient, monkeypatch, 6, workers=1, group=4)
+    failed = [f.exception() for f in futures if f.exception() is not None]
+    assert requests == [4, 2] and len(failed) == 4
+    assert all(isinstance(e, StorageError) and "stored 1 of the 4 contents" in str(e) for e in failed)
+    written = [f.result() for f in futures if f.exception() is None]
+    assert registered_ids(client, patient) == {r.record_id for r in written} and len(written) == 2
+    assert set(store.pins()) == pins_before | {r.cid for r in written}  # the first part's pin is gone too
     assert journaled(client) == {}
 
 
