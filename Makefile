@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/node_modules/.solcx
 # Each server the project starts binds to 127.0.0.1; nothing here dials out but the package registries.
 
-.PHONY: setup demo test lint types test-types test-contracts test-forge test-python bench deploy artifacts clean
+.PHONY: setup postgres demo test lint types test-types test-contracts test-forge test-python bench deploy artifacts clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -30,6 +30,17 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 		> "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/medledger-solcx.pth"
 	touch $@
 
+## PostgreSQL server binaries for the index tests and benchmark (Debian apt; installed only when
+## missing, and only as root: otherwise say what to install). The tests start their own private
+## server on 127.0.0.1 in a temporary directory; the packaged cluster is never started.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else \
+		echo "PostgreSQL is missing: install it (Debian: sudo apt-get install -y postgresql)" >&2; exit 1; \
+	fi
+
 ## The main job: Lisa's story on a local anvil chain and IPFS node that the demo starts itself.
 demo: setup
 	$(VENV)/bin/medledger demo
@@ -40,7 +51,7 @@ test: setup lint lint-sol types test-contracts test-forge test-python
 
 # tests/contracts, bench/gas.py and scripts/deploy.py join once the contract work on them has landed
 # (so that they are formatted once, on the combined tree).
-PY_SOURCES := medledger tests/python bench/ingest.py bench/cli.py
+PY_SOURCES := medledger tests/python bench/ingest.py bench/cli.py bench/index.py
 
 ## Python lint (ruff), formatting (ruff format --check) and the import layering contract (import-linter).
 lint: setup
@@ -60,13 +71,17 @@ test-contracts: setup
 test-forge: setup
 	forge test --root .
 
-test-python: setup
+test-python: setup postgres
 	$(PY) -m pytest -p no:pytest-brownie tests/python -q -p no:cacheprovider
 
-bench: setup
-	$(PY) bench/gas.py
-	$(PY) bench/ingest.py
-	$(PY) bench/cli.py
+## Every benchmark under bench/ (figures, not tests): gas, ingest, the event index, CLI start-up, and
+## the portal's when it exists. BENCH_FLAGS=--json prints each as one JSON object.
+bench: setup postgres
+	$(PY) bench/gas.py $(BENCH_FLAGS)
+	$(PY) bench/ingest.py $(BENCH_FLAGS)
+	$(PY) bench/index.py $(BENCH_FLAGS)
+	$(PY) bench/cli.py $(BENCH_FLAGS)
+	if [ -f bench/portal.py ]; then $(PY) bench/portal.py $(BENCH_FLAGS); fi
 
 deploy: setup
 	$(VENV)/bin/brownie run scripts/deploy.py --network anvil

@@ -40,14 +40,14 @@ def grants_held(client: Client, grantee: str, *, live_only: bool = True) -> list
     """Every consent currently made to ``grantee`` (a study, an app): from ConsentGranted events
     indexed by grantee, each confirmed against the chain's current state."""
     grantee = as_address(grantee)
-    pairs = {(e.patient, e.access) for e in client.contract.logs(ConsentGranted, grantee=grantee)}
+    pairs = {(e.patient, e.access) for e in client.history.events((ConsentGranted,), grantee=grantee)}
     return _current(client, ((p, grantee, a) for p, a in pairs), live_only)
 
 
 def grants_given(client: Client, patient: str, *, live_only: bool = True) -> list[Consent]:
     """Every consent ``patient`` has made that still stands."""
     patient = as_address(patient)
-    pairs = {(e.grantee, e.access) for e in client.contract.logs(ConsentGranted, patient=patient)}
+    pairs = {(e.grantee, e.access) for e in client.history.events((ConsentGranted,), patient=patient)}
     return _current(client, ((patient, g, a) for g, a in pairs), live_only)
 
 

@@ -1,5 +1,6 @@
 """Views of the audit trail: who read which record, when, and why; consent, delegate and emergency
-history. Rebuilt from the contract's events alone, so anyone with chain access sees the same."""
+history. Rebuilt from the contract's events alone, so anyone with chain access sees the same; read
+through ``client.history`` (a log scan, or the event index when the caller gave it one: same rows)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from .chain.events import (
     SignedRequestsInvalidated,
 )
 from .client import Client, as_address
-from .times import iso
+from .times import LAST_DATE, iso
 
 _EVENTS: tuple[type[ChainEvent], ...] = (
     RecordAccessed,
@@ -91,7 +92,7 @@ def _short(record_id: bytes) -> str:
 
 
 def _until(expiry: int) -> str:
-    return "with no expiry" if expiry >= FOREVER else f"until {utc(expiry)}"
+    return "with no expiry" if expiry >= FOREVER or expiry > LAST_DATE else f"until {utc(expiry)}"
 
 
 Described = tuple[str, str | None, str | None, bool, str]  # actor, record, purpose, emergency, detail
@@ -121,7 +122,7 @@ def _record_event(client: Client, e: ChainEvent) -> Described | None:
         # The event has no author field: the author is whoever sent the amending transaction.
         record = _short(e.record_id)
         detail = f"amended record {_short(e.previous_id)[:12]}… (new version {record[:12]}…)"
-        return client.chain.transaction_sender(e.log.tx_hash), record, None, False, detail
+        return client.history.sender(e), record, None, False, detail
     if isinstance(e, RecordErased):
         return e.patient, _short(e.record_id), None, False, "erased the record"
     return None
@@ -165,17 +166,13 @@ def _consent_event(e: ChainEvent) -> Described:
 def _entry(client: Client, event: ChainEvent) -> AuditEntry:
     actor, record, purpose, emergency, detail = _record_event(client, event) or _consent_event(event)
     block = event.log.block_number
-    time = client.block_time(block)
+    time = client.history.block_time(block)
     return AuditEntry(time, block, type(event).__name__, actor, record, purpose, detail, emergency, event.log.tx_hash)
 
 
 def trail(client: Client, patient: str, events: Iterable[type[ChainEvent]] = _EVENTS) -> list[AuditEntry]:
     """The patient's complete history, oldest first, from events alone."""
-    patient = as_address(patient)
-    raw: list[ChainEvent] = []
-    for kind in events:
-        raw.extend(client.contract.logs(kind, patient=patient))
-    raw.sort(key=lambda e: (e.log.block_number, e.log.log_index))
+    raw = client.history.events(tuple(events), patient=as_address(patient))
     return [_entry(client, e) for e in raw]
 
 

@@ -12,13 +12,14 @@ usable without the CLI::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from eth_utils import to_checksum_address
 from multiformats import CID, multihash
 
 from .chain import Chain, Deployment, MedledgerContract, read_deployment
+from .chain.history import EventHistory, LogScan
 from .config import Settings
 from .errors import StorageError
 from .keystore import Identity
@@ -33,6 +34,7 @@ class Client:
     chain: Chain
     deployment: Deployment
     store: IpfsStore
+    _history: EventHistory | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def connect(cls, settings: Settings, store: IpfsStore | None = None) -> Client:
@@ -44,6 +46,19 @@ class Client:
     def contract(self) -> MedledgerContract:
         """The typed facade over the deployment (every contract call goes through it)."""
         return MedledgerContract(self.chain, self.deployment)
+
+    @property
+    def history(self) -> EventHistory:
+        """Where the history views (audit trail, grants, records listings) read events: a scan of the
+        chain's logs, unless :meth:`use_history` gave another source (the event index:
+        ``medledger.index.open_history(client)``). ``history.source`` says which."""
+        if self._history is None:
+            self._history = LogScan(self.contract)
+        return self._history
+
+    def use_history(self, history: EventHistory | None) -> None:
+        """Read history from ``history`` from now on (None: a log scan again)."""
+        self._history = history
 
     def now(self) -> int:
         """Chain time: the timestamp of the latest block."""

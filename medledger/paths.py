@@ -2,7 +2,8 @@
 
 ``$MEDLEDGER_HOME`` (an empty value counts as unset), else ``~/.medledger``. Under it: ``keys/``
 (keystores), ``deployments/`` (one JSON file per chain), ``node/`` (the local chain and IPFS node),
-``cache/`` (journal of writes in flight, compiled artifacts) and ``config.toml``. Each can be moved
+``cache/`` (journal of writes in flight, compiled artifacts), ``index/`` (the event index's SQLite files,
+unless ``$MEDLEDGER_INDEX_URL`` names another database) and ``config.toml``. Each can be moved
 by the configuration (:mod:`medledger.config`); this module only answers the defaults.
 """
 
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 HOME_ENV = "MEDLEDGER_HOME"
+#: The event index's database (a PostgreSQL URL or a SQLite path) instead of the file under ``index/``.
+INDEX_URL_ENV = "MEDLEDGER_INDEX_URL"
 
 
 def medledger_home(environ: Mapping[str, str] | None = None) -> Path:
@@ -35,6 +38,10 @@ def node_dir(home: Path | None = None) -> Path:
 
 def cache_dir(home: Path | None = None) -> Path:
     return (home or medledger_home()) / "cache"
+
+
+def index_dir(home: Path | None = None) -> Path:
+    return (home or medledger_home()) / "index"
 
 
 def config_file(home: Path | None = None) -> Path:

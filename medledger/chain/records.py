@@ -30,6 +30,7 @@ from .events import (
     RecordRegistered,
     encode_topic,
 )
+from .history import EventHistory, LogScan
 from .types import ZERO32, RecordEntry, RecordHeader, RecordInfo, cid_parts
 
 _HEADER_TYPES = ["address", "uint8", "uint32", "bool", "bool", "uint32", "bytes32", "bytes32", "bytes32"]
@@ -103,16 +104,15 @@ class RecordCalls(ContractBase):
             "rebuild its on-chain commitment (events left out or altered)"
         )
 
-    def records_of(self, patient: str) -> list[RecordInfo]:
-        """Every record and batch of ``patient``, oldest first, rebuilt from its events (not checked one
-        by one against the commitments: :meth:`record` does that before a record is used)."""
+    def records_of(self, patient: str, history: EventHistory | None = None) -> list[RecordInfo]:
+        """Every record and batch of ``patient``, oldest first, rebuilt from its events (read through
+        ``history``, default a log scan; not checked one by one against the commitments: :meth:`record`
+        does that before a record is used)."""
         patient = _address(patient)
-        events: list[ChainEvent] = []
-        for kind in (RecordRegistered, BatchAnchored, RecordAmended, RecordErased):
-            events.extend(self.logs(kind, patient=patient))
-        events.sort(key=lambda e: (e.log.block_number, e.log.log_index))
+        source = history or LogScan(self)
+        events = source.events((RecordRegistered, BatchAnchored, RecordAmended, RecordErased), patient=patient)
         return [
-            replace(info, created_at=self.chain.block_time(info.created_block))
+            replace(info, created_at=source.block_time(info.created_block))
             for info in rebuild(patient, events).values()
         ]
 

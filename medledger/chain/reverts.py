@@ -19,6 +19,7 @@ from web3.exceptions import ContractLogicError
 
 from medledger import codes
 from medledger.errors import AccessDenied, ChainError, ContractRevert, MedledgerError, RecordErased, StaleCategoryKey
+from medledger.times import LAST_DATE
 
 # Errors that mean "you may not do this": raised as AccessDenied.
 _ACCESS_ERRORS = {
@@ -49,7 +50,7 @@ _ACCESS_ERRORS = {
 
 def utc(timestamp: int) -> str:
     """A unix time as ``2026-12-01 10:00 UTC`` (the form every message uses)."""
-    if timestamp >= 2**63 - 1:
+    if timestamp > LAST_DATE:  # past any calendar date (uint64 max and the like): the chain's "never"
         return "never"
     return _dt.datetime.fromtimestamp(timestamp, _dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 

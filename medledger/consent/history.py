@@ -1,9 +1,10 @@
 """Grants with their history, for listings a researcher can load into a table: the terms, when they
 were granted (block, time, transaction) and when they were revoked.
 
-Rebuilt from ``ConsentGranted`` / ``ConsentRevoked`` events (indexed by patient and by grantee) and
-confirmed against the chain's current state: a consent that stands shows its terms as the chain holds
-them now; a revoked one shows the terms it was last granted with, and when it was revoked.
+Rebuilt from ``ConsentGranted`` / ``ConsentRevoked`` events (indexed by patient and by grantee; read
+through ``client.history``: a log scan or the event index) and confirmed against the chain's current
+state: a consent that stands shows its terms as the chain holds them now; a revoked one shows the
+terms it was last granted with, and when it was revoked.
 """
 
 from __future__ import annotations
@@ -58,11 +59,11 @@ def _record(client: Client, granted: ConsentGranted, revoked: ConsentRevoked | N
     ended = revoked if not now.exists and revoked is not None else None
     return GrantRecord(
         consent=now if now.exists else last,
-        granted_at=client.block_time(granted.log.block_number),
+        granted_at=client.history.block_time(granted.log.block_number),
         granted_block=granted.log.block_number,
         tx_hash=granted.log.tx_hash,
         revoked=not now.exists,
-        revoked_at=client.block_time(ended.log.block_number) if ended else None,
+        revoked_at=client.history.block_time(ended.log.block_number) if ended else None,
         revoked_tx=ended.log.tx_hash if ended else None,
     )
 
@@ -76,8 +77,9 @@ def grant_history(
     if (patient is None) == (grantee is None):
         raise ValueError("give exactly one of patient= and grantee=")
     patient, grantee = (as_address(patient) if patient else None), (as_address(grantee) if grantee else None)
-    grants = _latest(client.contract.logs(ConsentGranted, patient=patient, grantee=grantee))
-    revokes = _latest(client.contract.logs(ConsentRevoked, patient=patient, grantee=grantee))
+    found = client.history.events((ConsentGranted, ConsentRevoked), patient=patient, grantee=grantee)
+    grants = _latest(e for e in found if isinstance(e, ConsentGranted))
+    revokes = _latest(e for e in found if isinstance(e, ConsentRevoked))
     now = client.now()
     out = []
     for key, granted in grants.items():

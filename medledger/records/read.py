@@ -158,9 +158,11 @@ def erase_record(client: Client, caller: Identity, record_id: bytes, *, patient:
 
 
 def list_records(client: Client, patient: str, *, include_erased: bool = True) -> list[RecordSummary]:
-    """A patient's records and batches (rebuilt from chain events), oldest first."""
+    """A patient's records and batches (rebuilt from chain events, read through ``client.history``: a
+    log scan or the event index), oldest first."""
     patient = as_address(patient)
-    out = [_summary(info) for info in client.contract.records_of(patient) if include_erased or not info.erased]
+    found = client.contract.records_of(patient, client.history)
+    out = [_summary(info) for info in found if include_erased or not info.erased]
     return sorted(out, key=lambda r: (r.created_at, r.record_id))
 
 

@@ -3,6 +3,8 @@ stored on chain."""
 
 from __future__ import annotations
 
+import base64
+
 from multiformats import CID
 
 from medledger.errors import StorageError
@@ -37,8 +39,46 @@ def normalize_cid(cid: str | bytes | CID) -> str:
     return str(decoded.set(base="base32"))
 
 
+#: The start of a binary CIDv1 of a raw block or a dag-pb node with a sha2-256 multihash (32 bytes).
+RAW_SHA256_PREFIX = b"\x01\x55\x12\x20"
+_SHA256_PREFIXES = (RAW_SHA256_PREFIX, b"\x01\x70\x12\x20")
+_BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def base32_text(binary: bytes) -> str:
+    """A binary CIDv1 in multibase base32 (``b`` + RFC 4648 base32, lower case, unpadded): what
+    :func:`normalize_cid` prints, without the multiformats machinery (a bulk ingest prints thousands)."""
+    return "b" + base64.b32encode(binary).decode("ascii").lower().rstrip("=")
+
+
+def base58_text(binary: bytes) -> str:
+    """A binary CIDv1 in multibase base58btc (``z...``: what js-ipfs prints)."""
+    number, digits = int.from_bytes(binary, "big"), []
+    while number:
+        number, digit = divmod(number, 58)
+        digits.append(_BASE58[digit])
+    zeros = len(binary) - len(binary.lstrip(b"\x00"))
+    return "z" + "1" * zeros + "".join(reversed(digits))
+
+
+def _sha256_cid_bytes(text: str) -> bytes | None:
+    """The binary form of a base32 CIDv1 of a raw block or dag-pb node with a sha2-256 digest, or None
+    for anything else (left to the general path)."""
+    if not text.startswith("b") or len(text) != 59:
+        return None
+    try:
+        binary = base64.b32decode(text[1:].upper() + "=" * (-(len(text) - 1) % 8))
+    except ValueError:
+        return None
+    return binary if len(binary) == 36 and binary[:4] in _SHA256_PREFIXES else None
+
+
 def cid_to_bytes(cid: str | CID) -> bytes:
     """Binary form of a CID (CIDv1: version, codec, multihash), as stored on chain."""
+    if isinstance(cid, str):
+        fast = _sha256_cid_bytes(cid)
+        if fast is not None:
+            return fast
     decoded = decode_cid(cid)
     if decoded.version == 0:
         decoded = decoded.set(version=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import urllib.parse
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import ipfshttpclient.client
 import ipfshttpclient.exceptions as ipfs_exc
@@ -16,7 +16,7 @@ from multiformats import CID
 from medledger.config import DEFAULT_IPFS_API
 from medledger.errors import ContentNotFound, ServiceUnavailable, StorageError, TamperingDetected
 
-from .cid import decode_cid, normalize_cid, same_block
+from .cid import base58_text, cid_to_bytes, decode_cid, normalize_cid, same_block
 from .endpoint import (
     ENV_IPFS_API,
     api_to_multiaddr,
@@ -29,8 +29,8 @@ from .endpoint import (
     node_message,
     short,
 )
-from .unixfs import UnixFsHasher
-from .upload import UPLOAD_CHUNK, Data, Source, as_reader
+from .unixfs import CHUNK_BYTES, UnixFsHasher, cid_text_of_bytes
+from .upload import UPLOAD_CHUNK, Data, IncompleteAdd, Source, added_cids, as_reader, multipart_body
 from .verify import ContentCheck, verified
 
 # ipfshttpclient 0.7 passes urllib3 a ``strict`` argument that urllib3 2.x only warns about.
@@ -168,8 +168,52 @@ class IpfsStore:
             raise TypeError(f"add_bytes needs bytes, got {type(data).__name__}")
         return self.add_stream(bytes(data), pin=pin)
 
+    def add_many(self, blobs: Sequence[Data], *, pin: bool = True) -> list[str]:
+        """Add several small contents in one multipart request (pinned in the same request unless
+        ``pin=False``); their base32 CIDv1s in order. Each CID is computed here and the node's answer
+        must match it (TamperingDetected otherwise). On any failure nothing stays pinned."""
+        expected = [cid_text_of_bytes(bytes(blob)) for blob in blobs]
+        body, content_type = multipart_body(blobs)
+        opts = {"cid-version": "1", "raw-leaves": "true", "pin": "true" if pin else "false"}
+        try:
+            answers = self._http.request(
+                "/add", opts=opts, data=body, headers={"Content-Type": content_type}, decoder="json"
+            )
+            given = added_cids(answers, len(blobs))
+            answered = [_as_expected(cid, want) for cid, want in zip(given, expected, strict=True)]
+        except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
+            self._unpin_quietly(expected if pin else [])
+            raise self._map(error, "add") from error
+        except IncompleteAdd as error:
+            self._unpin_quietly(expected if pin else [])
+            raise StorageError(
+                f"IPFS add failed at {self.url}: the node stored {error.done} of the {error.count} contents of one "
+                "request and then stopped (it refused the next one); nothing was pinned"
+            ) from error
+        except (ValueError, StorageError) as error:
+            self._unpin_quietly(expected if pin else [])
+            raise garbage(self.url, "add", error) from error
+        wrong = [(a, e) for a, e in zip(answered, expected, strict=True) if a != e]
+        if wrong:
+            self._unpin_quietly([*expected, *answered] if pin else [])
+            raise TamperingDetected(
+                f"the IPFS node at {self.url} answered CID {wrong[0][0]} for content whose CID is {wrong[0][1]} "
+                f"({len(wrong)} of {len(blobs)}): the node is faulty or hostile; nothing was pinned or registered"
+            )
+        return expected
+
+    def _unpin_quietly(self, cids: Sequence[str]) -> None:
+        """Best effort after a failed add: the original error matters more than an unpin's."""
+        for cid in dict.fromkeys(cids):
+            try:
+                self.unpin(cid)
+            except Exception:  # noqa: BLE001 - best effort, see above
+                pass
+
     def cid_of(self, source: Source) -> str:
         """The CID ``add`` gives for this content, computed here (no node is asked)."""
+        if isinstance(source, (bytes, bytearray, memoryview)) and len(source) <= CHUNK_BYTES:
+            return cid_text_of_bytes(bytes(source))
         hasher = UnixFsHasher()
         reader, to_close = as_reader(source, hasher.update)
         try:
@@ -377,3 +421,13 @@ class IpfsStore:
         except ServiceUnavailable:
             return False
         return True
+
+
+def _as_expected(answered: str, expected: str) -> str:
+    """``answered`` in base32 (``expected`` if it is the same CID in base32 or base58btc: printed
+    without multiformats, which costs more than the add of a small record)."""
+    if answered == expected:
+        return expected
+    if answered.startswith("z") and expected.startswith("b") and answered == base58_text(cid_to_bytes(expected)):
+        return expected
+    return normalize_cid(answered)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from multiformats import CID, multihash
 
+from .cid import RAW_SHA256_PREFIX, base32_text, normalize_cid
+
 #: Bytes per leaf (the default fixed-size chunker of Kubo and js-ipfs).
 CHUNK_BYTES = 256 * 1024
 #: Links per dag-pb node (the default of the balanced layout).
@@ -93,6 +95,14 @@ class UnixFsHasher:
         while len(level) > 1:
             level = [_parent(level[i : i + MAX_LINKS]) for i in range(0, len(level), MAX_LINKS)]
         return CID.decode(level[0].cid)
+
+
+def cid_text_of_bytes(data: bytes) -> str:
+    """The base32 CIDv1 an IPFS node gives ``data`` (= ``normalize_cid(cid_of_bytes(data))``); content of
+    one chunk or less is a raw leaf, whose CID is built here directly."""
+    if len(data) <= CHUNK_BYTES:
+        return base32_text(RAW_SHA256_PREFIX + hashlib.sha256(data).digest())
+    return normalize_cid(cid_of_bytes(data))
 
 
 def cid_of_bytes(data: bytes) -> CID:

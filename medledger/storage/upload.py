@@ -1,11 +1,11 @@
 """Streaming input for uploads: bytes, a binary file, a path or an iterable of bytes chunks, read
-one chunk at a time."""
+one chunk at a time; and the body of one ``add`` request carrying several small contents."""
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO, Union
 
 #: Size of the pieces the request body is cut into while streaming an upload.
@@ -110,3 +110,45 @@ def as_reader(source: Any, observer: Callable[[bytes], object] | None = None) ->
     raise TypeError(
         f"cannot add a {type(source).__name__}: pass bytes, a binary file object, a path or an iterable of bytes"
     )
+
+
+# --- several small contents in one request --------------------------------------------------------------
+def multipart_body(blobs: Sequence[Data]) -> tuple[bytes, str]:
+    """The ``multipart/form-data`` body of one ``add`` request carrying ``blobs`` as files named by
+    their position (``p0``, ``p1``, ...: nothing about the content; js-ipfs answers a bare number with
+    the CID instead of the name), and its Content-Type header. Every
+    part has a Content-Type of its own (js-ipfs refuses a part without one)."""
+    boundary = os.urandom(16).hex()
+    parts = [
+        b'--%s\r\nContent-Disposition: file; filename="p%d"\r\nContent-Type: application/octet-stream\r\n\r\n%s\r\n'
+        % (boundary.encode(), position, bytes(blob))
+        for position, blob in enumerate(blobs)
+    ]
+    parts.append(b"--%s--\r\n" % boundary.encode())
+    return b"".join(parts), f'multipart/form-data; boundary="{boundary}"'
+
+
+class IncompleteAdd(ValueError):
+    """The node answered for the first ``done`` files of a request and then stopped: js-ipfs adds (and
+    pins) the parts of a multipart request one after the other and ends its answer early when one fails."""
+
+    def __init__(self, done: int, count: int) -> None:
+        super().__init__(f"the node answered for {done} of {count} files and then stopped")
+        self.done = done
+        self.count = count
+
+
+def added_cids(answers: Any, count: int) -> list[str]:
+    """The CID the node answered for each of ``count`` files of a :func:`multipart_body`, in order;
+    :class:`IncompleteAdd` if it answered for the first few only, ValueError if the answer does not
+    name each of them exactly once."""
+    by_name: dict[str, str] = {}
+    for answer in answers if isinstance(answers, list) else []:
+        if isinstance(answer, dict) and isinstance(answer.get("Name"), str) and isinstance(answer.get("Hash"), str):
+            by_name[answer["Name"]] = answer["Hash"]
+    names = [f"p{i}" for i in range(count)]
+    if 0 < len(by_name) < count and sorted(by_name) == sorted(names[: len(by_name)]):
+        raise IncompleteAdd(len(by_name), count)
+    if sorted(by_name) != sorted(names):
+        raise ValueError(f"the answer names {sorted(by_name)[:4]}... for files p0..p{count - 1}")
+    return [by_name[name] for name in names]

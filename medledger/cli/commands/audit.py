@@ -10,6 +10,7 @@ from ..context import State, with_state
 from ..lazy import lazy
 from ..options import common_options, format_option
 from ..output import Column, listing, output_format, short
+from ..sources import history_client, source_option
 
 if TYPE_CHECKING:
     from medledger import audit as audit_lib
@@ -44,15 +45,17 @@ def columns(names: dict[str, str]) -> list[Column]:
 @click.option("--patient", default=None, metavar="ADDRESS", help="Whose history (default: --as).")
 @click.option("--accesses", "only_accesses", is_flag=True, help="Only reads and emergency openings.")
 @format_option
+@source_option
 @common_options()
 @with_state
-def audit(state: State, patient: str | None, only_accesses: bool) -> None:
+def audit(state: State, patient: str | None, only_accesses: bool, source: str) -> None:
     """Who read which record, when and why; consent, delegate and emergency history.
 
-    Emergency rows are marked with "!" (table) or emergency=true (csv, json)."""
+    Emergency rows are marked with "!" (table) or emergency=true (csv, json). Read from the event
+    index when it is usable, else from the chain's logs (--source; stderr says which)."""
     output_format()  # a contradiction of --json and --format is refused before anything is asked
     address = state.address_or_self(patient)
-    client = state.client()
+    client = history_client(state, source)
     entries = audit_lib.accesses(client, address) if only_accesses else audit_lib.trail(client, address)
     names = state.names() if output_format() == "table" else {}
     listing([e.to_json() for e in entries], columns(names), empty=f"No history for patient {address}.")

@@ -18,6 +18,7 @@ from ..lazy import lazy
 from ..options import access_option, common_options, format_option
 from ..output import dumps, emit, listing, note, output_format, short
 from ..params import CATEGORY, DATE, PURPOSE, accesses, expiry_from, to_timestamp
+from ..sources import history_client, source_option
 from . import signed
 from .consent_terms import grant_columns, grant_json, grant_row, term_changes, terms_options
 
@@ -284,13 +285,14 @@ _all_option = click.option(
 @click.option("--patient", default=None, metavar="ADDRESS", help="Whose consents (default: --as).")
 @_all_option
 @format_option
+@source_option
 @common_options()
 @with_state
-def list_(state: State, patient: str | None, include_ended: bool) -> None:
+def list_(state: State, patient: str | None, include_ended: bool, source: str) -> None:
     """The consents a patient has given that still stand (--all: every one, with when it ended)."""
     output_format()
     address = state.address_or_self(patient)
-    grants = history.grant_history(state.client(), patient=address, include_ended=include_ended)
+    grants = history.grant_history(history_client(state, source), patient=address, include_ended=include_ended)
     _show_grants(state, grants, "grantee", f"Patient {address} has given no consent that still stands.")
 
 
@@ -298,14 +300,15 @@ def list_(state: State, patient: str | None, include_ended: bool) -> None:
 @click.option("--grantee", default=None, metavar="ADDRESS", help="Whose grants (default: --as).")
 @_all_option
 @format_option
+@source_option
 @common_options()
 @with_state
-def held(state: State, grantee: str | None, include_ended: bool) -> None:
+def held(state: State, grantee: str | None, include_ended: bool, source: str) -> None:
     """The consents made to you (or --grantee): patients, categories, purposes, from when until when,
     granted when and in which transaction (--all: also the expired and revoked ones)."""
     output_format()
     address = state.address(grantee, "--grantee") if grantee else state.own_address()
-    grants = history.grant_history(state.client(), grantee=address, include_ended=include_ended)
+    grants = history.grant_history(history_client(state, source), grantee=address, include_ended=include_ended)
     _show_grants(state, grants, "patient", f"{address} holds no consent.")
 
 

@@ -20,6 +20,7 @@ from ..lazy import lazy
 from ..options import common_options, format_option, progress_option
 from ..output import Column, emit, listing, note, output_format, progress_enabled, short
 from ..params import CATEGORY, PURPOSE, check_out_path, record_id
+from ..sources import history_client, source_option
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -318,13 +319,15 @@ def record_columns(names: dict[str, str]) -> list[Column]:
 @click.option("--patient", default=None, metavar="ADDRESS", help="Whose records (default: --as).")
 @click.option("--live", is_flag=True, help="Hide erased records.")
 @format_option
+@source_option
 @common_options()
 @with_state
-def list_(state: State, patient: str | None, live: bool) -> None:
-    """List a patient's records and batches (from chain events; content stays encrypted)."""
+def list_(state: State, patient: str | None, live: bool, source: str) -> None:
+    """List a patient's records and batches (from chain events, through the event index when it is
+    usable; content stays encrypted)."""
     output_format()
     address = state.address_or_self(patient)
-    found = records.list_records(state.client(), address, include_erased=not live)
+    found = records.list_records(history_client(state, source), address, include_erased=not live)
     names = state.names() if output_format() == "table" else {}
     listing([record_row(r) for r in found], record_columns(names), empty=f"No records for patient {address}.")
 

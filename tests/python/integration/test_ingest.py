@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
+import medledger.storage.store as store_module
 from medledger import codes, consent, ingest, records
 from medledger.chain import events as ev
-from medledger.errors import AccessDenied, ContractRevert, RecordFormatError, StaleCategoryKey
-from medledger.ingest import Ingestor
+from medledger.errors import AccessDenied, ContractRevert, RecordFormatError, StaleCategoryKey, StorageError
+from medledger.ingest import SMALL_RECORD, Ingestor
 from medledger.keyring import Keyring
+from medledger.records.journal import journal_dir
 
 C, P, A = codes.Category, codes.Purpose, codes.Access
 
@@ -87,19 +93,17 @@ def test_ingest_rolls_back_records_whose_registration_fails(client, patient, wri
     assert not list((client.settings.cache_dir / "pending").rglob("*.json"))
 
 
-def _hold_the_first_seal(monkeypatch) -> threading.Event:
-    """Make the first record's encryption wait until the returned event is set, so that every record
-    submitted meanwhile is queued behind it and goes into the same transaction."""
+def _hold_the_workers(monkeypatch) -> threading.Event:
+    """Make the workers wait before their first group until the returned event is set, so that every
+    record submitted meanwhile is queued behind the first and goes into the same transaction."""
     release = threading.Event()
-    real = ingest.seal_and_store
-    first = threading.Lock()
+    real = Ingestor._store_group
 
-    def held(*args, **kwargs):
-        if first.acquire(blocking=False):
-            release.wait(30)
-        return real(*args, **kwargs)
+    def held(self, jobs):
+        release.wait(30)
+        return real(self, jobs)
 
-    monkeypatch.setattr(ingest, "seal_and_store", held)
+    monkeypatch.setattr(Ingestor, "_store_group", held)
     return release
 
 
@@ -111,7 +115,7 @@ def test_a_bulk_registration_registers_all_its_records_or_none(client, patient, 
     pins_before = set(store.pins())
     ids = iter([b"\x01" * 32, b"\x02" * 32, taken, b"\x04" * 32, b"\x05" * 32])
     monkeypatch.setattr(ingest.secrets, "token_bytes", lambda n: next(ids))
-    release = _hold_the_first_seal(monkeypatch)
+    release = _hold_the_workers(monkeypatch)
     bulk = Ingestor(client, writer, patient.address, category=C.OBSERVATIONS)
     futures = [bulk.submit(observation(i)) for i in range(1, 6)]
     release.set()
@@ -141,3 +145,143 @@ def test_ingest_checks_the_category_key_per_record(client, patient, writer, rese
     bulk.close()
     assert client.contract.record(patient.address, after.record_id).key_epoch == 2
     assert json.loads(records.read_record(client, patient, after.record_id).data)["id"] == "hr-2"
+
+
+def journaled(client) -> dict[str, dict]:
+    """The journal entries of writes in flight, by CID."""
+    entries = (json.loads(p.read_text()) for p in journal_dir(client).glob("*.json"))
+    return {e["cid"]: e for e in entries}
+
+
+def held_ingest(client, writer, patient, monkeypatch, count: int, **options):
+    """Ingest ``count`` observations with the workers held until all are submitted; the futures."""
+    release = _hold_the_workers(monkeypatch)
+    bulk = Ingestor(client, writer, patient.address, category=C.OBSERVATIONS, **options)
+    futures = [bulk.submit(observation(i)) for i in range(count)]
+    release.set()
+    bulk.close()
+    return futures
+
+
+def test_small_records_go_many_per_add_request_each_journaled_before_it(client, patient, writer, monkeypatch):
+    requests: list[int] = []
+    real = client.store.add_many
+
+    def add_many(blobs, **kwargs):
+        assert {client.store.cid_of(b) for b in blobs} <= set(journaled(client))  # journaled first
+        requests.append(len(blobs))
+        return real(blobs, **kwargs)
+
+    monkeypatch.setattr(client.store, "add_many", add_many)
+    results = [f.result() for f in held_ingest(client, writer, patient, monkeypatch, 30, workers=2, group=8)]
+    assert sum(requests) == 30 and max(requests) == 8 and len(requests) <= 6  # two held groups, then 8 each
+    assert registered_ids(client, patient) == {r.record_id for r in results}
+    assert all(client.store.is_pinned(r.cid) for r in results) and journaled(client) == {}
+    assert json.loads(records.read_record(client, patient, results[17].record_id).data)["id"] == "hr-17"
+
+
+def test_a_failed_add_request_fails_its_records_only_and_leaves_nothing_behind(
+    client, patient, writer, store, monkeypatch
+):
+    pins_before = set(store.pins())
+    real = client.store.add_many
+    calls = []
+
+    def add_many(blobs, **kwargs):
+        calls.append(len(blobs))
+        cids = real(blobs, **kwargs)  # stored and pinned; then the answer is lost
+        if len(calls) == 1:
+            raise StorageError("IPFS add failed: the connection was reset")
+        return cids
+
+    monkeypatch.setattr(client.store, "add_many", add_many)
+    futures = held_ingest(client, writer, patient, monkeypatch, 6, workers=1, group=4)
+    failed = [f for f in futures if f.exception() is not None]
+    assert len(failed) == calls[0] and all(isinstance(f.exception(), StorageError) for f in failed)
+    written = [f.result() for f in futures if f.exception() is None]
+    assert len(written) == 6 - calls[0] and registered_ids(client, patient) == {r.record_id for r in written}
+    assert set(store.pins()) == pins_before | {r.cid for r in written}  # the failed request's pins are gone
+    assert journaled(client) == {}
+
+
+def test_a_request_the_node_stops_midway_fails_its_records_and_leaves_nothing_behind(
+    client, patient, writer, store, monkeypatch
+):
+    """The real node adds and pins the first part of the first request, then refuses the second (no
+    Content-Type) and ends its answer: the request's four records fail, their journal entries and the
+    pin the node made go; the next request's records are written."""
+    pins_before = set(store.pins())
+    real = store_module.multipart_body
+    requests: list[int] = []
+
+    def body(blobs):
+        data, content_type = real(blobs)
+        requests.append(len(blobs))
+        if len(requests) == 1:
+            data = data.replace(b'filename="p1"\r\nContent-Type: application/octet-stream\r\n', b'filename="p1"\r\n')
+        return data, content_type
+
+    monkeypatch.setattr(store_module, "multipart_body", body)
+    futures = held_ingest(client, writer, patient, monkeypatch, 6, workers=1, group=4)
+    failed = [f.exception() for f in futures if f.exception() is not None]
+    assert requests == [4, 2] and len(failed) == 4
+    assert all(isinstance(e, StorageError) and "stored 1 of the 4 contents" in str(e) for e in failed)
+    written = [f.result() for f in futures if f.exception() is None]
+    assert registered_ids(client, patient) == {r.record_id for r in written} and len(written) == 2
+    assert set(store.pins()) == pins_before | {r.cid for r in written}  # the first part's pin is gone too
+    assert journaled(client) == {}
+
+
+def test_large_records_stream_beside_the_small_ones(client, patient, writer, monkeypatch):
+    streamed = []
+    real = ingest.seal_and_store
+
+    def seal_and_store(*args, **kwargs):
+        streamed.append(kwargs["record_id"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "seal_and_store", seal_and_store)
+    big = json.loads(observation(1))
+    big["note"] = [{"text": "x" * (SMALL_RECORD + 1)}]
+    inputs = [observation(0), json.dumps(big).encode(), observation(2)]
+    with Ingestor(client, writer, patient.address, category=C.OBSERVATIONS) as bulk:
+        futures = [bulk.submit(data) for data in inputs]
+    results = [f.result() for f in futures]
+    assert streamed == [results[1].record_id]  # only the large one took the streaming path
+    events = client.contract.logs(ev.RecordRegistered, patient=patient.address)
+    assert [e.record_id for e in events] == [r.record_id for r in results]
+    assert json.loads(records.read_record(client, patient, results[1].record_id).data) == big
+
+
+CRASH_INGESTOR = Path(__file__).with_name("crash_ingestor.py")
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.parametrize("when", ["before-add", "before-chain"])
+def test_a_crashed_ingest_is_rolled_back_by_the_next_write(client, settings, patient, writer, store, when):
+    """The process dies after journaling a group and before adding it, or after adding (pinned) and
+    before registering: the journal names every record that may be pinned, and the next write rolls
+    them all back (nothing registered, nothing left pinned)."""
+    pins_before = set(store.pins())
+    args = {
+        "settings": {
+            "home": str(settings.home), "deployments": str(settings.deployments), "rpc_url": settings.rpc_url,
+            "ipfs_api": settings.ipfs_api, "chain_id": settings.chain_id,
+        },
+        "private_key": "0x" + bytes(writer.account.key).hex(),
+        "patient": patient.address,
+        "records": [observation(i).decode() for i in range(5)],
+        "when": when,
+    }  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, str(CRASH_INGESTOR), json.dumps(args)], capture_output=True, text=True, timeout=120,
+        env=env, cwd=REPO,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    pending = journaled(client)
+    assert pending and registered_ids(client, patient) == set()
+    assert all(store.is_pinned(cid) == (when == "before-chain") for cid in pending)
+    records.write_record(client, writer, patient.address, observation(9))  # settles interrupted writes first
+    assert journaled(client) == {} and not any(store.is_pinned(cid) for cid in pending)
+    assert len(set(store.pins()) - pins_before) == 1  # the new record's
