@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from eth_utils import to_checksum_address
 from multiformats import CID, multihash
 
-from .chain import Chain, Deployment, MedledgerContract, read_deployment
+from .chain import Chain, Deployment, MedledgerContract
+from .chain.addresses import checked_address
+from .chain.deployments import live_deployment
 from .config import Settings
 from .errors import StorageError
 from .keystore import Identity
@@ -37,7 +38,7 @@ class Client:
     @classmethod
     def connect(cls, settings: Settings, store: IpfsStore | None = None) -> Client:
         chain = Chain(settings.rpc_url, settings.chain_id, settings.rpc_timeout)
-        deployment = read_deployment(settings.deployments, chain.check())
+        deployment = live_deployment(chain, settings.deployments)
         return cls(settings, chain, deployment, store or IpfsStore(settings.ipfs_api, settings.ipfs_timeout))
 
     @cached_property
@@ -80,4 +81,4 @@ def _raw_sha256(cid: CID) -> tuple[str, bytes]:
 def as_address(value: str | Identity) -> str:
     if isinstance(value, Identity):
         return value.address
-    return to_checksum_address(value)
+    return checked_address(value)

@@ -22,6 +22,22 @@ class InvalidRequest(MedledgerError, ValueError):
     """A call's options contradict each other, so it cannot be done as asked (nothing was done)."""
 
 
+class InvalidAddress(InvalidRequest):
+    """``value`` is not an address, or is mixed case with a wrong EIP-55 checksum (nothing was done)."""
+
+    def __init__(self, value: str, problem: str) -> None:
+        self.value = value
+        super().__init__(f"{value} {problem}")
+
+
+class InvalidNumber(InvalidRequest):
+    """``name`` = ``value`` is not a number the contract accepts (``problem`` says why; nothing was done)."""
+
+    def __init__(self, name: str, value: object, problem: str) -> None:
+        self.name, self.value = name, value
+        super().__init__(f"{name} {value!r} {problem}")
+
+
 # --- configuration and local services -------------------------------------------------------------
 class ConfigError(MedledgerError):
     """The configuration file or environment is malformed or incomplete."""
@@ -154,6 +170,20 @@ class DeploymentNotFound(ChainError):
             super().__init__(f"The deployments file {path} is malformed ({reason})")
         else:
             super().__init__(f"No medledger deployment is recorded for chain {chain_id} (looked for {path})")
+
+
+class DeploymentGone(DeploymentNotFound):
+    """The deployments file ``path`` records the contract at ``address`` on chain ``chain_id``, but
+    the chain has no code there: the chain was reset, or restarted without its saved state."""
+
+    def __init__(self, chain_id: int, path: Path, address: str) -> None:
+        self.chain_id, self.path, self.reason, self.address = chain_id, path, "", address
+        ChainError.__init__(  # not DeploymentNotFound's message: the file is fine, the chain is not
+            self,
+            f"The deployments file {path} records medledger's contract at {address} on chain {chain_id}, but "
+            "the chain has no contract there: it was reset, or restarted without its saved state, so nothing "
+            "on it can be read or written",
+        )
 
 
 class UnknownRecord(ChainError):

@@ -20,12 +20,13 @@ from typing import Any, Protocol, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
-from eth_utils import to_checksum_address
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 
 from medledger import codes
 
+from .addresses import checked_address
+from .bounds import check_arguments
 from .deployments import Deployment
 from .eip712 import GrantRequest, RevokeRequest
 from .events import ChainEvent, EventCodec, Receipt
@@ -64,7 +65,7 @@ class Tx:
 
 
 def _address(value: str) -> ChecksumAddress:
-    return to_checksum_address(value)
+    return checked_address(value)
 
 
 def _opt(value: bytes) -> bytes | None:
@@ -85,8 +86,11 @@ class MedledgerContract:
 
     # --- plumbing ---------------------------------------------------------------------------------
     def bound(self, tx: Tx) -> ContractFunction:
-        """``tx`` as a web3 contract function (for the chain layer's own use)."""
-        return self._contract.functions[tx.function](*tx.args)
+        """``tx`` as a web3 contract function (for the chain layer's own use); every integer argument
+        checked against its ABI type first."""
+        function = self._contract.functions[tx.function]
+        check_arguments(function.abi, tx.args)
+        return function(*tx.args)
 
     def _view(self, name: str, *args: Any, sender: str | None = None, **context: int) -> Any:
         return self.chain.call(self.bound(Tx(name, args)), self.decoder, sender, context)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 import requests
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception, Web3RPCError
 from web3.types import BlockIdentifier, TxParams, TxReceipt
@@ -31,10 +31,11 @@ from medledger.errors import (
     WrongChain,
 )
 
+from .addresses import checked_address
+from .endpoint import PROBE_TIMEOUT, SERVICE, CheckedProvider, garbage, post
 from .reverts import ErrorDecoder, revert_data
 
 T = TypeVar("T")
-SERVICE = "Ethereum node"
 LOG_CHUNK_BLOCKS = 50_000
 
 
@@ -47,22 +48,19 @@ class Chain:
     timeout: float = 30.0
 
     def __post_init__(self) -> None:
-        self.w3 = Web3(HTTPProvider(self.rpc_url, request_kwargs={"timeout": self.timeout}))
+        self.w3 = Web3(CheckedProvider(self.rpc_url, self.timeout))
         self._chain_id: int | None = None
         self._session: requests.Session | None = None
         self._rpc_id = 0
         self._block_times: dict[int, int] = {}
 
     # --- bare JSON-RPC ------------------------------------------------------------------------------
-    def rpc(self, method: str, params: list[Any]) -> Any:
+    def rpc(self, method: str, params: list[Any], *, timeout: float | None = None) -> Any:
         """A bare JSON-RPC call, without web3's middleware (hot paths, node control in tests)."""
         if self._session is None:
             self._session = requests.Session()
-        session = self._session
         self._rpc_id += 1
-        body = {"jsonrpc": "2.0", "id": self._rpc_id, "method": method, "params": params}
-        response = self.guarded(lambda: session.post(self.rpc_url, json=body, timeout=self.timeout))
-        answer = response.json()
+        answer = post(self._session, self.rpc_url, method, params, self._rpc_id, timeout or self.timeout)
         if "error" in answer:
             error = answer["error"]
             raise ChainError(f"{method} failed: {error.get('message', error)}")
@@ -85,10 +83,12 @@ class Chain:
     @property
     def chain_id(self) -> int:
         if self._chain_id is None:
+            # the first request of a session: an Ethereum node answers it at once, so a short wait
+            served = self.rpc("eth_chainId", [], timeout=min(PROBE_TIMEOUT, self.timeout))
             try:
-                self._chain_id = int(self.w3.eth.chain_id)
-            except (requests.ConnectionError, requests.Timeout, OSError) as exc:
-                raise ServiceUnavailable(SERVICE, self.rpc_url, "no answer") from exc
+                self._chain_id = int(served, 16)
+            except (TypeError, ValueError):
+                raise garbage(self.rpc_url, "eth_chainId", f"chain id {served!r}") from None
             if self.expected_chain_id is not None and self._chain_id != self.expected_chain_id:
                 raise WrongChain(self.rpc_url, self._chain_id, self.expected_chain_id)
         return self._chain_id
@@ -111,17 +111,17 @@ class Chain:
         return self._block_times[block_number]
 
     def balance(self, address: str) -> int:
-        return int(self.guarded(lambda: self.w3.eth.get_balance(to_checksum_address(address))))
+        return int(self.guarded(lambda: self.w3.eth.get_balance(checked_address(address))))
 
     def nonce(self, address: str) -> int:
         """The next nonce of ``address``, counting pending transactions."""
-        return int(self.guarded(lambda: self.w3.eth.get_transaction_count(to_checksum_address(address), "pending")))
+        return int(self.guarded(lambda: self.w3.eth.get_transaction_count(checked_address(address), "pending")))
 
     def transaction_sender(self, tx_hash: str) -> str:
         return to_checksum_address(self.guarded(lambda: self.w3.eth.get_transaction(tx_hash))["from"])  # type: ignore[arg-type]
 
     def has_code(self, address: str) -> bool:
-        return len(self.guarded(lambda: self.w3.eth.get_code(to_checksum_address(address)))) > 0
+        return len(self.guarded(lambda: self.w3.eth.get_code(checked_address(address)))) > 0
 
     def logs(self, address: str, topics: list[str | None], from_block: int) -> list[dict[str, Any]]:
         """Raw logs of ``address`` matching ``topics`` from ``from_block`` to the latest block, fetched

@@ -1,0 +1,125 @@
+"""The Ethereum node as a service: every answer checked, every wait bounded.
+
+An endpoint that refuses the connection is *down*; one that accepts it and sends nothing is *hanging*;
+one that answers with anything but JSON-RPC (an HTML page, a proxy's error, JSON of another API) is
+*not an Ethereum node*. Each becomes :class:`~medledger.errors.ServiceUnavailable` naming the URL and
+what was seen, never a decoder's traceback. Waits are bounded: connecting takes at most
+:data:`CONNECT_TIMEOUT`, the first request of a session (the chain id) at most :data:`PROBE_TIMEOUT`,
+any later one the configured RPC timeout, and nothing is retried behind the caller's back (web3's
+default retries turned a hanging server into a 153 s wait).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+import urllib3
+from eth_typing import URI
+from web3 import HTTPProvider
+from web3.types import RPCEndpoint, RPCResponse
+
+from medledger.errors import ServiceUnavailable
+
+SERVICE = "Ethereum node"
+#: seconds to establish a TCP connection (a local or LAN node connects in milliseconds)
+CONNECT_TIMEOUT = 5.0
+#: seconds the first request of a session may take: an Ethereum node answers ``eth_chainId`` at once
+PROBE_TIMEOUT = 5.0
+_SNIPPET = 80
+
+
+def down(url: str, error: BaseException) -> ServiceUnavailable:
+    text = str(error)
+    reason = "connection refused" if "refused" in text.lower() else f"cannot connect: {type(error).__name__}"
+    return ServiceUnavailable(SERVICE, url, reason)
+
+
+def hanging(url: str, method: str, waited: float) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        SERVICE,
+        url,
+        f"it accepted the connection but sent no answer within {waited:g} s ({method}); it hangs or is overloaded",
+    )
+
+
+def garbage(url: str, method: str, detail: str) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        SERVICE, url, f"the service there answered, but not as an Ethereum JSON-RPC endpoint ({method}: {detail})"
+    )
+
+
+def _is_timeout(error: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def transport_error(url: str, method: str, error: BaseException, waited: float) -> ServiceUnavailable:
+    """A failed HTTP exchange as the service problem it shows."""
+    if isinstance(error, requests.ConnectionError) and "refused" in str(error).lower():
+        return down(url, error)  # (urllib3's NewConnectionError is a ConnectTimeoutError: test this first)
+    if isinstance(error, requests.ConnectTimeout):
+        return ServiceUnavailable(SERVICE, url, f"no connection within {CONNECT_TIMEOUT:g} s")
+    if _is_timeout(error):
+        return hanging(url, method, waited)
+    return down(url, error)
+
+
+def _describe(status: int, headers: Any, body: bytes) -> str:
+    kind = headers.get("Content-Type", "no content type") if headers is not None else "no content type"
+    text = body[:_SNIPPET].decode("utf-8", "replace").replace("\n", " ").strip()
+    more = "…" if len(body) > _SNIPPET else ""
+    return f"HTTP {status}, {kind}: {text!r}{more}" if text else f"HTTP {status}, {kind}, empty body"
+
+
+def checked_answer(url: str, method: str, status: int, headers: Any, body: bytes) -> dict[str, Any]:
+    """The JSON-RPC answer in ``body``, or :func:`garbage` when it is none (not JSON, not an object with
+    a ``result`` or an ``error``)."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        raise garbage(url, method, _describe(status, headers, body)) from None
+    if not isinstance(answer, dict) or not ("result" in answer or "error" in answer):
+        raise garbage(url, method, _describe(status, headers, body))
+    return answer
+
+
+class CheckedProvider(HTTPProvider):
+    """web3's HTTP provider without retries, with bounded waits and every answer checked."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        super().__init__(
+            url, request_kwargs={"timeout": (CONNECT_TIMEOUT, timeout)}, exception_retry_configuration=None
+        )
+        self.read_timeout = timeout
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        request_data = self.encode_rpc_request(method, params)
+        url = URI(str(self.endpoint_uri))
+        kwargs = dict(self.get_request_kwargs())
+        session = self._request_session_manager.cache_and_return_session(url, request_timeout=kwargs["timeout"])
+        try:
+            response = session.post(url, data=request_data, **kwargs)
+        except requests.RequestException as exc:
+            raise transport_error(url, method, exc, self.read_timeout) from exc
+        answer = checked_answer(url, method, response.status_code, response.headers, response.content)
+        return answer  # type: ignore[return-value]
+
+
+def post(
+    session: requests.Session, url: str, method: str, params: list[Any], request_id: int, timeout: float
+) -> dict[str, Any]:
+    """One bare JSON-RPC request, checked like :class:`CheckedProvider`'s."""
+    body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+    try:
+        response = session.post(url, json=body, timeout=(CONNECT_TIMEOUT, timeout))
+    except requests.RequestException as exc:
+        raise transport_error(url, method, exc, timeout) from exc
+    return checked_answer(url, method, response.status_code, response.headers, response.content)

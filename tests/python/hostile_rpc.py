@@ -1,0 +1,71 @@
+"""A hostile Ethereum JSON-RPC endpoint for tests: a small HTTP server on 127.0.0.1 that answers
+every request the way ``mode`` says:
+
+* ``html``: an HTML page with status 200 (a web server, a captive portal);
+* ``json``: JSON that is not JSON-RPC (another API);
+* ``garbage``: bytes that are not JSON at all, as ``application/json``;
+* ``status``: status 502 with a proxy's text;
+* ``hang``: accepts the connection, reads the request and never answers.
+
+``calls`` counts the requests.
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+ANSWERS = {
+    "html": (200, "text/html", b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"),
+    "json": (200, "application/json", b'{"status": "ok", "data": [1, 2, 3]}'),
+    "garbage": (200, "application/json", b"\x00\x01\x02 not json"),
+    "status": (502, "text/plain", b"502 Bad Gateway"),
+}
+
+
+class HostileRpc:
+    def __init__(self, mode: str) -> None:
+        assert mode in ANSWERS or mode == "hang", mode
+        self.mode = mode
+        self.calls = 0
+        self._stop = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> HostileRpc:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(hostile: HostileRpc) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:  # quiet
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            hostile.calls += 1
+            if hostile.mode == "hang":
+                hostile._stop.wait(120)
+                return
+            status, kind, body = ANSWERS[hostile.mode]
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
