@@ -12,9 +12,10 @@ every request the way ``mode`` says:
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from local_http import LocalHttpServer
 
 ANSWERS = {
     "html": (200, "text/html", b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"),
@@ -24,28 +25,12 @@ ANSWERS = {
 }
 
 
-class HostileRpc:
+class HostileRpc(LocalHttpServer):
     def __init__(self, mode: str) -> None:
         assert mode in ANSWERS or mode == "hang", mode
         self.mode = mode
         self.calls = 0
-        self._stop = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> HostileRpc:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler(self))
 
 
 def _handler(hostile: HostileRpc) -> type[BaseHTTPRequestHandler]:
@@ -59,7 +44,7 @@ def _handler(hostile: HostileRpc) -> type[BaseHTTPRequestHandler]:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             hostile.calls += 1
             if hostile.mode == "hang":
-                hostile._stop.wait(120)
+                hostile.stopping.wait(120)
                 return
             status, kind, body = ANSWERS[hostile.mode]
             self.send_response(status)
