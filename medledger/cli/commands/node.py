@@ -69,13 +69,15 @@ def node() -> None:
 @common_options(identity=False)
 @with_state
 def up(state: State, data_dir: Path | None) -> None:
-    """Start the services that are not running and wait until they answer."""
+    """Start the services that are not running and wait until they answer. After an unclean stop it
+    says what it found of the chain's saved state."""
     settings = state.settings()
     config = node_config(settings, data_dir)
     note(f"Starting the local services in {config.data_dir} (first start can take a minute)…")
     st = services.start(config)
     _remote_notes(settings)
-    _show(st)
+    report = st.restored.lines() if st.restored is not None else []
+    emit(st.as_dict() | {"running": st.running}, "\n".join([str(st), *report]))
 
 
 @node.command("down")
