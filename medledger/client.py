@@ -20,6 +20,7 @@ from multiformats import CID, multihash
 from .chain import Chain, Deployment, MedledgerContract
 from .chain.addresses import checked_address
 from .chain.deployments import live_deployment
+from .chain.durability import Durability
 from .config import Settings
 from .errors import StorageError
 from .keystore import Identity
@@ -37,7 +38,7 @@ class Client:
 
     @classmethod
     def connect(cls, settings: Settings, store: IpfsStore | None = None) -> Client:
-        chain = Chain(settings.rpc_url, settings.chain_id, settings.rpc_timeout)
+        chain = connect_chain(settings)
         deployment = live_deployment(chain, settings.deployments)
         return cls(settings, chain, deployment, store or IpfsStore(settings.ipfs_api, settings.ipfs_timeout))
 
@@ -65,6 +66,13 @@ class Client:
 
     def get_small(self, digest: bytes) -> bytes:
         return self.store.cat(cid_from_digest(digest))
+
+
+def connect_chain(settings: Settings) -> Chain:
+    """The chain of ``settings``, with the home's durability: its journal, nonce locks and what
+    "written" means there (:mod:`medledger.chain.durability`)."""
+    durability = Durability.for_settings(settings)
+    return Chain(settings.rpc_url, settings.chain_id, settings.rpc_timeout, durability=durability)
 
 
 def cid_from_digest(digest: bytes) -> str:

@@ -57,6 +57,35 @@ class ServiceUnavailable(ServiceError):
         super().__init__(f"No {service} answers at {url}" + (f" ({reason})" if reason else ""))
 
 
+class WriteInterrupted(ServiceUnavailable):
+    """Transaction ``tx_hash`` (``what``) was signed and journaled, but ``service`` stopped answering
+    when it was ``stage`` ("possibly sent", "sent", "mined, but not yet saved"): it is not written
+    yet, and not lost either: the journal settles it (and re-sends it if the chain forgot it) once the
+    node answers again."""
+
+    def __init__(self, service: str, url: str, reason: str, tx_hash: str, what: str, stage: str) -> None:
+        super().__init__(service, url, reason)
+        self.tx_hash, self.what, self.stage = tx_hash, what, stage
+        ServiceError.__init__(
+            self,
+            f"No {service} answers at {url} ({reason}). Transaction {tx_hash} ({what}) was {stage}, so it is "
+            "not written yet; it is kept in this home's journal, which settles it (re-sending it if the chain "
+            "forgot it) once the node answers again",
+        )
+
+
+class JournalUnwritable(MedledgerError):
+    """The journal entry of a write could not be written to ``path`` (``reason``: the system's words,
+    e.g. no space left): the write stopped before anything was pinned or sent."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(
+            f"Cannot write the journal entry {path} ({reason}), so nothing was written: no ciphertext was "
+            "pinned and no transaction was sent"
+        )
+
+
 # --- keys and wallets ----------------------------------------------------------------------------
 class KeystoreError(MedledgerError):
     """A keystore file is missing, malformed or cannot be written."""

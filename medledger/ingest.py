@@ -4,9 +4,11 @@ A hospital system or a device gateway writes records in volume. :class:`Ingestor
 work once (settle interrupted writes, check the write consent, fetch the category key) and then
 overlaps the two slow stages: worker threads validate, encrypt and add ciphertext to IPFS while one
 sender thread registers the fingerprints on chain in order, through the chain layer's fast path
-(:class:`~medledger.chain.fastpath.FastRegistrar`: bare JSON-RPC, local nonces). The crash-safety of
-:func:`records.write_record` holds record by record: each ciphertext is journaled before its
-transaction and unpinned if the transaction fails.
+(:class:`~medledger.chain.fastpath.FastRegistrar`: bare JSON-RPC, template signing). The crash-safety
+of :func:`records.write_record` holds record by record: each ciphertext is journaled before it is
+pinned, its signed transaction before it is sent, and it is unpinned if the transaction can never
+land. A future resolves only once its record is written; the mined ones are made written in batches
+(on the local node: one saved state for all the records mined meanwhile, not one per record).
 
     with Ingestor(client, author, patient, category=Category.IMAGING) as ingest:
         futures = [ingest.submit(path) for path in paths]
@@ -18,11 +20,13 @@ from __future__ import annotations
 import queue
 import secrets
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from . import codes
 from .access import check_access
+from .chain.durability import Mined
 from .chain.fastpath import FastRegistrar
 from .client import Client, as_address
 from .errors import MedledgerError
@@ -34,6 +38,10 @@ from .records.write import Stored, discard, seal_and_store
 from .storage import cid_to_bytes
 
 _STOP = object()
+#: At most this many mined records are made written (on the local node: saved) at once, and a mined
+#: record waits at most ACK_DELAY seconds for others to share the save with.
+ACK_BATCH = 256
+ACK_DELAY = 0.2
 
 
 class Ingestor:
@@ -119,7 +127,9 @@ class Ingestor:
                     done.set_exception(exc)
                     continue
                 try:
-                    sent = self._registrar.send(result.record_id, result.fingerprint, cid_to_bytes(result.cid))
+                    sent = self._registrar.send(
+                        result.record_id, result.fingerprint, cid_to_bytes(result.cid), journal=stored.journal
+                    )
                 except BaseException as exc:  # noqa: BLE001 - goes to the record's future
                     self._fail(stored, done, exc)
                     continue
@@ -129,19 +139,50 @@ class Ingestor:
             collector.join()
 
     def _receipt_loop(self, receipts: queue.Queue[Any]) -> None:
+        """Collect receipts in order; make the mined ones written in batches: when ACK_BATCH are
+        mined, when the oldest has waited ACK_DELAY, and at the end (at once where written is mined)."""
+        chain = self.client.chain
+        delay = ACK_DELAY if chain.durability is not None and chain.durability.batches(chain) else 0.0
+        mined: list[tuple[Mined, Future[WriteResult], Stored, WriteResult]] = []
+        oldest = 0.0
         while True:
-            item = receipts.get()
+            try:
+                item = receipts.get(timeout=max(0.0, oldest + delay - time.monotonic()) if mined else None)
+            except queue.Empty:
+                item = None
+            if item is not None and item is not _STOP:
+                sent, done, stored, result = item
+                try:
+                    mined.append((self._registrar.wait(sent), done, stored, result))
+                    oldest = oldest if len(mined) > 1 else time.monotonic()
+                except BaseException as exc:  # noqa: BLE001 - goes to the record's future
+                    self._fail(stored, done, exc)
+            if mined and (item is None or item is _STOP or len(mined) >= ACK_BATCH or delay == 0.0):
+                self._acknowledge(mined)
+                mined = []
             if item is _STOP:
                 return
-            sent, done, stored, result = item
-            try:
-                self._registrar.wait(sent)
-            except BaseException as exc:  # noqa: BLE001 - goes to the record's future
-                self._fail(stored, done, exc)
-                continue
-            stored.journal.unlink(missing_ok=True)
+
+    def _acknowledge(self, mined: list[tuple[Mined, Future[WriteResult], Stored, WriteResult]]) -> None:
+        """Make a batch of mined registrations written at once, then resolve their futures."""
+        if not mined:
+            return
+        chain = self.client.chain
+        try:
+            if chain.durability is not None:
+                chain.durability.settle(chain, [m for m, _, _, _ in mined])
+        except BaseException as exc:  # noqa: BLE001 - every record of the batch: journaled, not written
+            for _, done, stored, _ in mined:
+                stored.journal.release()  # kept for recovery
+                done.set_exception(exc)
+            return
+        for _, done, stored, result in mined:
+            stored.journal.remove()
             done.set_result(result)
 
     def _fail(self, stored: Stored, done: Future[WriteResult], exc: BaseException) -> None:
-        discard(self.client, stored)
+        if stored.journal.tx is None:  # never sent, or it can never land: undo the upload
+            discard(self.client, stored)
+        else:
+            stored.journal.release()  # kept for recovery: it may land, or be re-sent
         done.set_exception(exc)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import requests
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception, Web3RPCError
+from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
 from web3.types import BlockIdentifier, TxParams, TxReceipt
 
 from medledger.errors import (
@@ -27,13 +27,16 @@ from medledger.errors import (
     MedledgerError,
     ServiceError,
     ServiceUnavailable,
-    TransactionPending,
     WrongChain,
 )
 
 from .addresses import checked_address
-from .endpoint import PROBE_TIMEOUT, SERVICE, CheckedProvider, garbage, post
+from .endpoint import PROBE_TIMEOUT, SERVICE, BareTransport, CheckedProvider, garbage
 from .reverts import ErrorDecoder, revert_data
+from .sending import describe_call, send_transaction
+
+if TYPE_CHECKING:
+    from .durability import Durability
 
 T = TypeVar("T")
 LOG_CHUNK_BLOCKS = 50_000
@@ -46,21 +49,22 @@ class Chain:
     rpc_url: str
     expected_chain_id: int | None = None
     timeout: float = 30.0
+    #: the home's view of this chain: what "written" means, the journal, the nonce locks (None: a bare
+    #: connection: mined is written, nothing journaled, nonces locked in this process only)
+    durability: Durability | None = None
 
     def __post_init__(self) -> None:
         self.w3 = Web3(CheckedProvider(self.rpc_url, self.timeout))
         self._chain_id: int | None = None
-        self._session: requests.Session | None = None
+        self._bare = BareTransport(self.rpc_url)
         self._rpc_id = 0
         self._block_times: dict[int, int] = {}
 
     # --- bare JSON-RPC ------------------------------------------------------------------------------
     def rpc(self, method: str, params: list[Any], *, timeout: float | None = None) -> Any:
         """A bare JSON-RPC call, without web3's middleware (hot paths, node control in tests)."""
-        if self._session is None:
-            self._session = requests.Session()
         self._rpc_id += 1
-        answer = post(self._session, self.rpc_url, method, params, self._rpc_id, timeout or self.timeout)
+        answer = self._bare.post(method, params, self._rpc_id, timeout or self.timeout)
         if "error" in answer:
             error = answer["error"]
             raise ChainError(f"{method} failed: {error.get('message', error)}")
@@ -115,7 +119,7 @@ class Chain:
 
     def nonce(self, address: str) -> int:
         """The next nonce of ``address``, counting pending transactions."""
-        return int(self.guarded(lambda: self.w3.eth.get_transaction_count(checked_address(address), "pending")))
+        return int(self.rpc("eth_getTransactionCount", [checked_address(address), "pending"]), 16)
 
     def transaction_sender(self, tx_hash: str) -> str:
         return to_checksum_address(self.guarded(lambda: self.w3.eth.get_transaction(tx_hash))["from"])  # type: ignore[arg-type]
@@ -152,32 +156,15 @@ class Chain:
             gas = self.guarded(lambda: fn.estimate_gas(tx_params))
         except ContractLogicError as exc:
             raise decoder.to_exception(revert_data(exc), context, str(exc)) from None
-        params = cast(TxParams, {**tx_params, "gas": int(gas * 1.2) + 10_000, "nonce": self.nonce(account.address)})
+        # the nonce is a placeholder: send() takes the real one under the account's nonce lock
+        params = cast(TxParams, {**tx_params, "gas": int(gas * 1.2) + 10_000, "nonce": 0})
         tx = self.guarded(lambda: fn.build_transaction(params))
-        return self.send(tx, account, decoder, context, replay=lambda: fn.call(tx_params))
+        what = describe_call(fn.fn_name, fn.args)
+        return self.send(tx, account, decoder, context, replay=lambda: fn.call(tx_params), what=what)
 
-    def send(
-        self,
-        tx: Mapping[str, Any],
-        account: LocalAccount,
-        decoder: ErrorDecoder | None = None,
-        context: Mapping[str, Any] | None = None,
-        replay: Callable[[], Any] | None = None,
-    ) -> TxReceipt:
-        signed = account.sign_transaction(dict(tx))
-        tx_hash = self.guarded(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
-        try:
-            receipt = self.guarded(lambda: self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.timeout * 4))
-        except TimeExhausted as exc:
-            raise TransactionPending("0x" + bytes(tx_hash).hex(), self.timeout * 4) from exc
-        if receipt["status"] != 1:
-            if replay is not None and decoder is not None:
-                try:
-                    replay()
-                except ContractLogicError as exc:
-                    raise decoder.to_exception(revert_data(exc), context, str(exc)) from None
-            raise ChainError(f"Transaction 0x{bytes(tx_hash).hex()} reverted")
-        return receipt
+    #: Send a transaction (nonce chosen here), journaled until written; the receipt once written
+    #: (:func:`medledger.chain.sending.send_transaction`).
+    send = send_transaction
 
     def call(
         self,

@@ -65,6 +65,11 @@ _REVERT_HINTS = {
 
 def hint(exc: e.MedledgerError) -> str | None:
     """What the user can do next, from the data the error carries (None: nothing to add)."""
+    if isinstance(exc, e.WriteInterrupted):
+        return (
+            "Bring the node back (`medledger node up` for the local one: it re-applies the journal), or run "
+            "`medledger records recover` once it answers."
+        )
     if isinstance(exc, e.ServiceUnavailable):
         return _SERVICE_HINTS.get(exc.service)
     if isinstance(exc, e.DeploymentGone):

@@ -16,12 +16,13 @@ from ..output import emit, note
 @with_state
 def deploy(state: State, force: bool, admin: str | None) -> None:
     """Deploy Medledger as the --as identity and record it in the deployments file."""
-    from medledger.chain import Chain, deploy_medledger, deployment_file
+    from medledger.chain import deploy_medledger, deployment_file
+    from medledger.client import connect_chain
 
     settings = state.settings()
     identity = state.identity()
     admin_address = state.address(admin, "--admin") if admin else None
-    chain = Chain(settings.rpc_url, settings.chain_id, settings.rpc_timeout)
+    chain = connect_chain(settings)
     note(
         f"Deploying Medledger from {identity.address} via {settings.rpc_url}"
         + ("…" if force else " unless this chain already has it…")
