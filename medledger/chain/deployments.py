@@ -13,10 +13,14 @@ import datetime as _dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from medledger.errors import DeploymentNotFound
+from medledger.errors import DeploymentGone, DeploymentNotFound
 from medledger.fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from .durability import Node
+    from .rpc import Chain
 
 FORMAT_VERSION = 1
 
@@ -124,3 +128,12 @@ def write_deployment(directory: Path, deployment: Deployment) -> Path:
     data["format"] = FORMAT_VERSION
     atomic_write(path, json.dumps(data, indent=2) + "\n")
     return path
+
+
+def checked_deployment(chain: Chain | Node, directory: Path, name: str = "Medledger") -> Deployment:
+    """The deployment recorded for ``chain``, checked to have contract code on it
+    (:class:`~medledger.errors.DeploymentGone` if not: a reset chain must never read as empty)."""
+    deployment = read_deployment(directory, chain.chain_id, name)
+    if not chain.has_code(deployment.address):
+        raise DeploymentGone(deployment.chain_id, deployment_file(directory, deployment.chain_id), deployment.address)
+    return deployment

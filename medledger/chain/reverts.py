@@ -20,6 +20,8 @@ from web3.exceptions import ContractLogicError
 from medledger import codes
 from medledger.errors import AccessDenied, ChainError, ContractRevert, MedledgerError, RecordErased, StaleCategoryKey
 
+from .types import FOREVER
+
 # Errors that mean "you may not do this": raised as AccessDenied.
 _ACCESS_ERRORS = {
     "ConsentUnauthorized",
@@ -49,9 +51,12 @@ _ACCESS_ERRORS = {
 
 def utc(timestamp: int) -> str:
     """A unix time as ``2026-12-01 10:00 UTC`` (the form every message uses)."""
-    if timestamp >= 2**63 - 1:
+    if timestamp >= FOREVER:
         return "never"
-    return _dt.datetime.fromtimestamp(timestamp, _dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        return _dt.datetime.fromtimestamp(timestamp, _dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, OSError, ValueError):  # past year 9999 (or before year 1): no calendar date
+        return f"unix time {timestamp} (after 9999-12-31)" if timestamp > 0 else f"unix time {timestamp}"
 
 
 def _short(value: Any) -> str:

@@ -15,7 +15,7 @@ from ..context import State, with_state
 from ..lazy import lazy
 from ..options import access_option, common_options
 from ..output import code_list, emit, note, short, when
-from ..params import accesses, check_out_path, expiry_from
+from ..params import DAYS, accesses, check_out_path, expiry_from
 from .consent_terms import terms_options, until
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def _deadline(client: Client, deadline_days: float) -> int:
 
 _deadline_option = click.option(
     "--deadline-days",
-    type=click.FloatRange(min=0, min_open=True),
+    type=DAYS,
     default=1.0,
     show_default=True,
     help="The signed request can be submitted for this many days (keep it short: until then a relayer may "

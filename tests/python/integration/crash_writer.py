@@ -1,13 +1,18 @@
-"""Helper for test_crash.py: write a record in a separate process that dies mid-write.
+"""Helper for the crash tests: write a record in a separate process that dies mid-write.
 
 Usage: ``python crash_writer.py '<json>'`` with keys ``settings`` (home, deployments, rpc_url,
 ipfs_api, chain_id), ``private_key`` (the author's), ``patient``, ``record_id`` (hex), ``data``
-(the FHIR JSON text) and ``when``:
+(the FHIR JSON text) and ``when``, the moment the process exits (``os._exit(1)``, no cleanup of any
+kind), in the order a write takes its steps:
 
-* ``"before-chain"``: the process exits (``os._exit(1)``, no cleanup of any kind) when the chain
-  transaction is about to be sent, i.e. after the ciphertext was added to IPFS;
-* ``"after-chain"``: the transaction is sent and mined, then the process exits before the write
-  finishes (the journal entry is left behind).
+* ``"after-journal"``: the ciphertext was added (unpinned) and journaled, not yet pinned;
+* ``"after-pin"``: pinned, no transaction signed yet;
+* ``"before-chain"``: the contract call is about to be made (nothing signed);
+* ``"after-sign"``: the transaction was signed and kept in the journal, not sent;
+* ``"after-send"``: sent, not yet known to be mined;
+* ``"after-mine"``: mined, not yet written (the local node's state not saved);
+* ``"after-save"``: written (saved), the journal entry not yet removed;
+* ``"after-chain"``: the whole contract call returned, the write not finished.
 
 Prints ``CID <cid>`` as soon as the ciphertext is on IPFS.
 """
@@ -22,10 +27,12 @@ from pathlib import Path
 from eth_account import Account
 
 from medledger import crypto, records
-from medledger.chain import MedledgerContract
+from medledger.chain import MedledgerContract, sending
+from medledger.chain.durability import Durability
 from medledger.client import Client
 from medledger.config import Settings
 from medledger.keystore import Identity
+from medledger.records import write as records_write
 
 
 def main() -> None:
@@ -52,21 +59,42 @@ def main() -> None:
 
     client.store.add_stream = add_and_report  # type: ignore[method-assign]
 
-    real_send = MedledgerContract.send
-
-    def crash_before(self, tx, sender):
-        os._exit(1)
-
-    def crash_after(self, tx, sender):
-        real_send(self, tx, sender)
-        os._exit(1)
-
-    MedledgerContract.send = crash_before if args["when"] == "before-chain" else crash_after  # type: ignore[method-assign]
+    _crash_at(args["when"], client)
     records.write_record(
         client, author, args["patient"], args["data"].encode(), record_id=bytes.fromhex(args["record_id"])
     )
     print("the write finished, which it should not have", flush=True)
     sys.exit(3)
+
+
+def _exit_after(owner, name: str) -> None:
+    """Replace ``owner.name`` by a version that runs it, then ends the process at once."""
+    real = getattr(owner, name)
+
+    def then_exit(*args, **kwargs):
+        real(*args, **kwargs)
+        os._exit(1)
+
+    setattr(owner, name, then_exit)
+
+
+def _crash_at(when: str, client: Client) -> None:
+    """Make the write end the process at ``when`` (see the module's docstring)."""
+    instead_of = {"before-chain": (MedledgerContract, "send"), "after-mine": (Durability, "settle")}
+    right_after = {
+        "after-journal": (records_write, "journal_write"),
+        "after-pin": (client.store, "pin"),
+        "after-sign": (sending, "record_in_all"),
+        "after-send": (sending.Sender, "_send_raw"),
+        "after-save": (Durability, "settle"),
+        "after-chain": (MedledgerContract, "send"),
+    }
+    if when in instead_of:
+        setattr(*instead_of[when], lambda *args, **kwargs: os._exit(1))
+    elif when in right_after:
+        _exit_after(*right_after[when])
+    else:
+        raise SystemExit(f"unknown moment {when!r}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import pytest
 
 from medledger import consent, crypto, records
 from medledger.chain import MedledgerContract
+from medledger.chain.outbox import JournalEntry
 from medledger.client import Client
 from medledger.errors import AccessDenied, DecryptionError, KeyNotFound, TamperingDetected
 from medledger.keyring import Keyring
@@ -70,7 +71,7 @@ def test_crash_before_the_chain_write_is_rolled_back(client, settings, patient):
     assert registered_ids(client) == before
     assert not on_chain(client, patient.address, record_id)
     [entry] = journal_entries(client)
-    pending = json.loads(entry.read_text())
+    pending = JournalEntry.load(entry).fields  # type: ignore[union-attr]
     assert pending["record_id"] == "0x" + record_id.hex() and pending["cid"] == cid
     assert client.store.is_pinned(cid)
 
