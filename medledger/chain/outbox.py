@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import rlp
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
+from hexbytes import HexBytes
 
 from medledger.errors import JournalUnwritable
 from medledger.fsutil import append_line, file_lock
@@ -47,6 +50,13 @@ class SignedTx:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def input_data(self) -> bytes:
+        """The call data it carries (typed or legacy transaction)."""
+        raw = HexBytes(self.raw)
+        if raw and raw[0] >= 0xC0:  # a legacy transaction: an RLP list, data the sixth item
+            return bytes(rlp.decode(bytes(raw))[5])
+        return bytes(TypedTransaction.from_bytes(raw).as_dict()["data"])
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SignedTx:

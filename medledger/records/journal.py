@@ -100,17 +100,40 @@ def recover_pending(client: Client, *, wait: float = 0.0) -> list[tuple[str, str
     with journal.recovering():
         recovery = recover_transactions(client.chain, journal, wait=wait)
         settled = list(recovery.reports)
+        carriers = _carriers(client, recovery.outcomes)
         for entry in journal.entries():
             if "record_id" in entry.fields and not entry.in_progress():
-                outcome = _settle_record(client, entry, recovery.outcomes)
+                outcome = _settle_record(client, entry, recovery.outcomes, carriers)
                 settled.append((str(entry.fields["record_id"]), outcome))
     return settled
 
 
-def _settle_record(client: Client, entry: JournalEntry, outcomes: dict[str, Outcome]) -> str:
+def _key(patient: str, record_id: bytes | str) -> tuple[str, str]:
+    return patient.lower(), record_id if isinstance(record_id, str) else "0x" + record_id.hex()
+
+
+def _carriers(client: Client, outcomes: dict[str, Outcome]) -> dict[tuple[str, str], Outcome]:
+    """The journaled transaction that registers each record, by ``(patient, record id)``: a bulk
+    registration is kept in every one of its records' entries, but a writer killed while keeping it
+    leaves some of them without it; those follow it too (it may have been sent again)."""
+    carriers: dict[tuple[str, str], Outcome] = {}
+    for outcome in outcomes.values():
+        for patient, record_id in client.contract.records_registered_by(outcome.tx):
+            known = carriers.get(_key(patient, record_id))
+            if known is None or (known.final and not known.landed):  # what may still land, or did, counts
+                carriers[_key(patient, record_id)] = outcome
+    return carriers
+
+
+def _settle_record(
+    client: Client, entry: JournalEntry, outcomes: dict[str, Outcome], carriers: dict[tuple[str, str], Outcome]
+) -> str:
     tx = entry.tx
     outcome = outcomes.get(tx.tx_hash) if tx is not None else None
-    if tx is not None and outcome is None:
+    if tx is None:
+        outcome = carriers.get(_key(str(entry.fields["patient"]), str(entry.fields["record_id"])))
+        tx = outcome.tx if outcome is not None else None
+    elif outcome is None:
         return "pending (its transaction was not looked at yet)"  # never undo what may still land
     if outcome is not None and not outcome.final:
         return f"pending ({outcome.state}: {outcome.detail})"

@@ -1,13 +1,16 @@
 """Helper for the crash tests: write a record in a separate process that dies mid-write.
 
 Usage: ``python crash_writer.py '<json>'`` with keys ``settings`` (home, deployments, rpc_url,
-ipfs_api, chain_id), ``private_key`` (the author's), ``patient``, ``record_id`` (hex), ``data``
-(the FHIR JSON text) and ``when``, the moment the process exits (``os._exit(1)``, no cleanup of any
-kind), in the order a write takes its steps:
+ipfs_api, chain_id), ``private_key`` (the author's), ``patient``, ``record_id`` (hex) or ``count``
+(an ingest of that many records, all in one ``registerRecords`` transaction), ``data`` (the FHIR
+JSON text) and ``when``, the moment the process exits (``os._exit(1)``, no cleanup of any kind), in
+the order a write takes its steps:
 
 * ``"after-journal"``: the ciphertext was added (unpinned) and journaled, not yet pinned;
 * ``"after-pin"``: pinned, no transaction signed yet;
 * ``"before-chain"``: the contract call is about to be made (nothing signed);
+* ``"mid-journal"``: the transaction was signed and kept in the journal entries of the first half of
+  the records it carries only (an ingest), not sent;
 * ``"after-sign"``: the transaction was signed and kept in the journal, not sent;
 * ``"after-send"``: sent, not yet known to be mined;
 * ``"after-mine"``: mined, not yet written (the local node's state not saved);
@@ -22,11 +25,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 from eth_account import Account
 
-from medledger import crypto, records
+from medledger import codes, crypto, ingest, records
 from medledger.chain import MedledgerContract, sending
 from medledger.chain.durability import Durability
 from medledger.client import Client
@@ -52,19 +56,42 @@ def main() -> None:
 
     add_stream = client.store.add_stream
 
+    printing = threading.Lock()  # (an ingest adds from several threads)
+
     def add_and_report(source, **kwargs):
         cid = add_stream(source, **kwargs)
-        print(f"CID {cid}", flush=True)
+        with printing:
+            print(f"CID {cid}", flush=True)
         return cid
 
     client.store.add_stream = add_and_report  # type: ignore[method-assign]
 
     _crash_at(args["when"], client)
-    records.write_record(
-        client, author, args["patient"], args["data"].encode(), record_id=bytes.fromhex(args["record_id"])
-    )
+    if args.get("count"):
+        _ingest(client, author, args["patient"], args["data"].encode(), int(args["count"]))
+    else:
+        records.write_record(
+            client, author, args["patient"], args["data"].encode(), record_id=bytes.fromhex(args["record_id"])
+        )
     print("the write finished, which it should not have", flush=True)
     sys.exit(3)
+
+
+def _ingest(client: Client, author: Identity, patient: str, data: bytes, count: int) -> None:
+    """Ingest ``count`` records in one transaction: none is sealed before all are submitted."""
+    submitted = threading.Event()
+    seal = ingest.seal_and_store
+
+    def seal_once_all_are_queued(*args, **kwargs):
+        submitted.wait(60)
+        return seal(*args, **kwargs)
+
+    ingest.seal_and_store = seal_once_all_are_queued  # type: ignore[assignment]
+    with ingest.Ingestor(client, author, patient, category=codes.Category.OBSERVATIONS, max_per_tx=count) as bulk:
+        futures = [bulk.submit(data) for _ in range(count)]
+        submitted.set()
+    for future in futures:
+        future.result()
 
 
 def _exit_after(owner, name: str) -> None:
@@ -89,7 +116,10 @@ def _crash_at(when: str, client: Client) -> None:
         "after-save": (Durability, "settle"),
         "after-chain": (MedledgerContract, "send"),
     }
-    if when in instead_of:
+    if when == "mid-journal":
+        keep = sending.record_in_all
+        sending.record_in_all = lambda entries, tx: (keep(entries[: len(entries) // 2], tx), os._exit(1))  # type: ignore[assignment]
+    elif when in instead_of:
         setattr(*instead_of[when], lambda *args, **kwargs: os._exit(1))
     elif when in right_after:
         _exit_after(*right_after[when])

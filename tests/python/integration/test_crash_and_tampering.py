@@ -33,7 +33,14 @@ REPO = Path(__file__).resolve().parents[3]
 
 # --- crash between IPFS and chain ----------------------------------------------------------------
 def run_crashing_writer(settings, author, patient, record_id: bytes, when: str) -> str:
-    """Run crash_writer.py; return the CID it added before dying."""
+    """Run crash_writer.py for one record; return the CID it added before dying."""
+    [cid] = crash_writer(settings, author, patient, when, record_id=record_id.hex())
+    return cid
+
+
+def crash_writer(settings, author, patient, when: str, **write: object) -> list[str]:
+    """Run crash_writer.py (``write``: ``record_id`` for one record, or ``count`` for an ingest);
+    return the CIDs it added before dying."""
     args = {
         "settings": {
             "home": str(settings.home),
@@ -44,9 +51,9 @@ def run_crashing_writer(settings, author, patient, record_id: bytes, when: str) 
         },
         "private_key": "0x" + bytes(author.account.key).hex(),
         "patient": patient.address,
-        "record_id": record_id.hex(),
         "data": obs_bytes().decode(),
         "when": when,
+        **write,
     }
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run(
@@ -59,8 +66,8 @@ def run_crashing_writer(settings, author, patient, record_id: bytes, when: str) 
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     cids = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("CID ")]
-    assert len(cids) == 1, proc.stdout + proc.stderr
-    return cids[0]
+    assert len(cids) == int(str(write.get("count", 1))), proc.stdout + proc.stderr
+    return cids
 
 
 def test_crash_before_the_chain_write_is_rolled_back(client, settings, patient):

@@ -17,16 +17,18 @@ from click.testing import CliRunner
 from medledger import codes, consent, node, records, workflows
 from medledger.chain import Chain, deploy_medledger
 from medledger.chain import durability as chain_durability
+from medledger.chain.events import RecordRegistered
 from medledger.chain.outbox import JournalEntry
 from medledger.cli import cli
 from medledger.client import Client
-from medledger.errors import DeploymentGone, WriteInterrupted
+from medledger.errors import DeploymentGone, MedledgerError, WriteInterrupted
 from medledger.ingest import Ingestor
 from medledger.localchain import LocalChainFiles
+from medledger.storage import cid_to_bytes
 
 from .helpers import journal_entries, obs_bytes, on_chain
 from .local_home import LocalHome, make_local_home, stop_local_home
-from .test_crash_and_tampering import run_crashing_writer
+from .test_crash_and_tampering import crash_writer, run_crashing_writer
 
 C, P, A = codes.Category, codes.Purpose, codes.Access
 
@@ -230,6 +232,99 @@ def test_a_writer_killed_at_any_step_loses_nothing(local: LocalHome, patient, cl
         local.kill_anvil()  # what recovery reported registered is saved, too
         local.restart()
         assert on_chain(local.client(), patient.address, record_id)
+
+
+# --- a bulk registration: one transaction in every record's entry, settled the same way for all --------------
+def journaled_records(client: Client) -> dict[str, str | None]:
+    """record id -> the transaction hash its journal entry holds (None: none)."""
+    entries = [JournalEntry.load(path) for path in journal_entries(client)]
+    return {e.fields["record_id"]: (e.tx.tx_hash if e.tx else None) for e in entries if e is not None}
+
+
+def assert_group(client: Client, patient: str, cids: list[str], lands: bool) -> None:
+    """Every record of the group is on chain and pinned, or none is; those on chain came in one transaction."""
+    wanted = {cid_to_bytes(cid) for cid in cids}
+    events = [e for e in client.contract.logs(RecordRegistered, patient=patient) if bytes(e.cid) in wanted]
+    assert len(events) == (len(cids) if lands else 0)
+    assert all(on_chain(client, patient, e.record_id) for e in events)
+    assert all(client.store.is_pinned(cid) is lands for cid in cids)
+    assert len({e.log.tx_hash for e in events}) == (1 if lands else 0)  # sent once, as one transaction
+
+
+@pytest.mark.parametrize(
+    ("when", "outcome", "lands"),
+    [
+        ("mid-journal", "re-applied", True),  # the entries of half the records never got the transaction
+        ("after-sign", "re-applied", True),
+        ("after-send", "registered", True),
+        ("after-mine", "registered", True),
+        ("after-save", "registered", True),
+    ],
+)
+def test_an_ingest_killed_at_any_step_settles_its_whole_transaction_alike(
+    local: LocalHome, patient, clinician, when, outcome, lands
+):
+    cids = crash_writer(local.settings, clinician, patient, when, count=4)
+    client = local.client()
+    held = journaled_records(client)
+    assert len(held) == 4 and len({h for h in held.values() if h}) == 1  # one signed transaction
+    assert (None in held.values()) is (when == "mid-journal")
+
+    assert sorted(records.recover_pending(client)) == sorted((rid, outcome) for rid in held)
+    assert journal_entries(client) == []
+    assert_group(client, patient.address, cids, lands)
+    local.kill_anvil()  # and it was made written
+    local.restart()
+    assert_group(local.client(), patient.address, cids, lands)
+
+
+@pytest.mark.parametrize("when", ["after-send", "mid-journal"])
+def test_a_pending_ingest_transaction_keeps_every_record_of_it(local: LocalHome, patient, clinician, when):
+    """Sent (or re-sent by recovery, for records whose entries never got it), not mined: no record of
+    it is rolled back, not even one whose entry does not hold the transaction."""
+    local.rpc("evm_setAutomine", [False])
+    cids = crash_writer(local.settings, clinician, patient, when, count=4)
+    client = local.client()
+    outcomes = records.recover_pending(client, wait=0.3)
+    assert len(outcomes) == 4 and all(o.startswith("pending") for _, o in outcomes), outcomes
+    assert all(client.store.is_pinned(cid) for cid in cids) and len(journal_entries(client)) == 4
+    miner = threading.Timer(1.0, lambda: local.rpc("evm_mine", []))
+    miner.start()
+    try:
+        assert {o for _, o in records.recover_pending(client, wait=20)} == {"registered"}
+    finally:
+        miner.join()
+    assert_group(client, patient.address, cids, True)
+
+
+def test_an_ingest_transaction_whose_nonce_was_taken_rolls_back_every_record(local: LocalHome, patient, clinician):
+    cids = crash_writer(local.settings, clinician, patient, "mid-journal", count=4)
+    client = local.client()
+    local.rpc("eth_sendTransaction", [{"from": clinician.address, "to": patient.address, "value": "0x1"}])
+    assert {o for _, o in records.recover_pending(client)} == {"rolled back"}
+    assert journal_entries(client) == []
+    assert_group(client, patient.address, cids, False)
+
+
+def test_an_ingest_interrupted_between_mined_and_saved_is_re_sent_once(local: LocalHome, patient, clinician):
+    """The node dies after mining a group and before saving it: every future fails (not written), and
+    the restarted node, which forgot the transaction, gets it once, for all its records."""
+    client = local.client()
+    with DieBeforeSave(local), Ingestor(client, clinician, patient.address, category=C.OBSERVATIONS) as ingest:
+        futures = [ingest.submit(obs_bytes(float(i), f"obs-{i}")) for i in range(6)]
+    failures = [f.exception() for f in futures]
+    assert all(isinstance(e, MedledgerError) for e in failures), failures
+    held = journaled_records(client)
+    assert len(held) == 6 and None not in held.values()
+    cids = [str(JournalEntry.load(p).fields["cid"]) for p in journal_entries(client)]  # type: ignore[union-attr]
+
+    local.restart()
+    settled = workflows.recover(local.settings)
+    assert sorted(settled) == sorted((rid, "re-applied") for rid in held)
+    client = local.client()
+    for tx_hash in set(held.values()):
+        assert client.chain.rpc("eth_getTransactionReceipt", [tx_hash]) is not None
+    assert_group(client, patient.address, cids, True)
 
 
 # --- item 2: a transaction that may still be mined ------------------------------------------------------------
