@@ -30,6 +30,7 @@ from typing import Any
 
 from medledger.errors import ChainError
 
+from .deployments import record_journaled
 from .durability import Node, mined_of
 from .nonces import is_nonce_clash
 from .outbox import Journal, JournalEntry, SignedTx
@@ -67,6 +68,17 @@ class Recovery:
     reports: list[tuple[str, str]] = field(default_factory=list)
 
 
+def recover_journal(chain: Node, *, wait: float = 0.0) -> list[tuple[str, str]]:
+    """Settle the transactions of the journal of ``chain``'s home (none without a home), one recovery
+    at a time: plain transactions and deployments are done with, records' entries stay for their
+    owner (:func:`medledger.records.recover_pending`). The reports of the plain ones."""
+    journal = chain.durability.journal(chain) if chain.durability is not None else None
+    if journal is None or not journal.directory.is_dir():
+        return []
+    with journal.recovering():
+        return recover_transactions(chain, journal, wait=wait).reports
+
+
 def recover_transactions(chain: Node, journal: Journal, *, wait: float = 0.0) -> Recovery:
     """Settle every journaled transaction of processes no longer running (see the module's
     docstring). Raises if the node stops answering (then nothing is removed)."""
@@ -83,16 +95,19 @@ def recover_transactions(chain: Node, journal: Journal, *, wait: float = 0.0) ->
     if landed and chain.durability is not None:
         chain.durability.settle(chain, landed)
     for entry in entries:
-        if entry.fields.get("kind") == "tx":
-            recovery.reports.append(_settle_plain(entry, recovery.outcomes))
+        if entry.fields.get("kind") in ("tx", "deploy"):
+            recovery.reports.append(_settle_plain(chain, entry, recovery.outcomes))
     return recovery
 
 
-def _settle_plain(entry: JournalEntry, outcomes: dict[str, Outcome]) -> tuple[str, str]:
+def _settle_plain(chain: Node, entry: JournalEntry, outcomes: dict[str, Outcome]) -> tuple[str, str]:
     tx = entry.tx
     assert tx is not None
     outcome = outcomes[tx.tx_hash]
     label = f"{tx.what} (tx {tx.tx_hash})"
+    done = ""
+    if outcome.landed and outcome.receipt is not None and entry.fields.get("kind") == "deploy":
+        done = f": {record_journaled(chain, entry.fields, outcome.receipt)}"  # before the entry goes
     if outcome.final:
         entry.remove()
     if outcome.state == "dead":
@@ -100,9 +115,9 @@ def _settle_plain(entry: JournalEntry, outcomes: dict[str, Outcome]) -> tuple[st
     if outcome.state in ("mined", "re-sent") and not outcome.landed:
         return label, "FAILED, not in effect: the chain refused it when it was mined (reverted); do it again"
     if outcome.state == "re-sent":
-        return label, "re-applied (the chain had forgotten it)"
+        return label, f"re-applied (the chain had forgotten it){done}"
     if outcome.state == "mined":
-        return label, "applied"
+        return label, f"applied{done}"
     return label, f"{outcome.state}: {outcome.detail}; still journaled"
 
 

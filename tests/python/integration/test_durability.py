@@ -13,17 +13,27 @@ import threading
 
 import pytest
 from click.testing import CliRunner
+from web3.utils.address import get_create_address
 
 from medledger import codes, consent, node, records, workflows
 from medledger.chain import Chain, deploy_medledger
 from medledger.chain import durability as chain_durability
+from medledger.chain.deployments import (
+    deployment_file,
+    journal_fields,
+    read_deployment,
+    record_journaled,
+    write_deployment,
+)
 from medledger.chain.events import RecordRegistered
 from medledger.chain.outbox import JournalEntry
 from medledger.cli import cli
-from medledger.client import Client
+from medledger.client import Client, connect_chain
+from medledger.config import Settings
 from medledger.errors import DeploymentGone, MedledgerError, WriteInterrupted
 from medledger.ingest import Ingestor
 from medledger.localchain import LocalChainFiles
+from medledger.node import NodeConfig
 from medledger.storage import cid_to_bytes
 
 from .helpers import journal_entries, obs_bytes, on_chain
@@ -141,6 +151,54 @@ def test_a_plain_transaction_re_applied_after_the_grant_was_lost_is_reported(loc
 
 def run_cli(*args: str, env: dict[str, str]):
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("settled_by", ["node up's recovery", "the next deploy"])
+def test_a_deployment_interrupted_before_it_was_saved_is_re_applied_and_recorded_once(tmp_path, cast, settled_by):
+    """A home's first deploy, mined but not saved when the node dies: not recorded, and the restarted
+    chain forgot it. Recovery sends it again and records it, so deploying again finds it (before:
+    a second contract)."""
+    config = NodeConfig.ephemeral(tmp_path / "home" / "node", services=("anvil",))
+    node.start(config, tie_to_parent=True)
+    settings = Settings(home=tmp_path / "home", rpc_url=config.rpc_url, chain_id=config.chain_id)
+    local, deployer = LocalHome(config, settings), cast["registrar"].account
+    try:
+        with DieBeforeSave(local), pytest.raises(WriteInterrupted, match="not yet saved"):
+            deploy_medledger(connect_chain(settings), deployer, settings.deployments)
+        assert not deployment_file(settings.deployments, config.chain_id).exists()
+        local.restart()
+        chain = connect_chain(settings)
+        assert chain.nonce(deployer.address) == 0  # the chain forgot it
+
+        if settled_by == "node up's recovery":
+            [(what, outcome)] = workflows.recover(settings)
+            assert what.startswith("deploy Medledger(") and outcome.startswith(
+                "re-applied (the chain had forgotten it)"
+            )
+            assert "recorded in" in outcome
+        deployment, deployed = deploy_medledger(chain, deployer, settings.deployments)
+        assert not deployed and deployment.address == get_create_address(deployer.address, 0)
+        assert chain.nonce(deployer.address) == 1  # one contract, not two
+        assert read_deployment(settings.deployments, config.chain_id).address == deployment.address
+        assert journal_entries(Client.connect(settings)) == []
+        local.kill_anvil()  # and it was made written
+        local.restart()
+        assert connect_chain(settings).has_code(deployment.address)
+    finally:
+        stop_local_home(local)
+
+
+def test_a_recovered_deployment_never_replaces_another_live_one_unless_it_was_forced(client: Client, tmp_path):
+    directory = tmp_path / "deployments"
+    write_deployment(directory, client.deployment)
+    other = "0x" + "42" * 20
+    receipt = {"contractAddress": other, "blockNumber": "0x7", "transactionHash": "0x" + "ab" * 32}
+    fields = journal_fields(directory, "Medledger", client.deployment.abi, client.deployment.deployer)
+    assert record_journaled(client.chain, fields, receipt).startswith("not recorded: ")
+    assert read_deployment(directory, client.chain.chain_id).address == client.deployment.address
+    assert "recorded in" in record_journaled(client.chain, {**fields, "replace": True}, receipt)  # deploy --force
+    recorded = read_deployment(directory, client.chain.chain_id)
+    assert recorded.address.lower() == other and recorded.history[-1].address == client.deployment.address
 
 
 def test_a_node_killed_before_its_first_save_says_so(tmp_path, node, node_config, cast, patient):
