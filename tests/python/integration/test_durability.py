@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from web3.utils.address import get_create_address
 
 from medledger import codes, consent, node, records, workflows
-from medledger.chain import Chain, deploy_medledger
+from medledger.chain import Chain, deploy_medledger, devfund
 from medledger.chain import durability as chain_durability
 from medledger.chain.deployments import (
     deployment_file,
@@ -32,6 +32,7 @@ from medledger.client import Client, connect_chain
 from medledger.config import Settings
 from medledger.errors import DeploymentGone, MedledgerError, WriteInterrupted
 from medledger.ingest import Ingestor
+from medledger.keyring import Keyring
 from medledger.localchain import LocalChainFiles
 from medledger.node import NodeConfig
 from medledger.storage import cid_to_bytes
@@ -147,6 +148,41 @@ def test_a_plain_transaction_re_applied_after_the_grant_was_lost_is_reported(loc
     local.restart()
     [(what, outcome)] = workflows.recover(local.settings)
     assert what.startswith(f"grant({patient.address}, {researcher.address}, 0") and outcome.startswith("re-applied")
+
+
+def test_every_kind_of_write_interrupted_before_its_save_is_re_applied(local: LocalHome, patient, clinician):
+    """Not only records and grants: a batch anchor (its entry: the root, no fingerprint) and a key
+    rotation (setCategoryKeys, after the patient's envelope) are journaled, re-applied by recovery
+    and reported by name."""
+    client = local.client()
+    readings = [{"t": 1_767_000_000 + 300 * i, "heart_rate": 60 + i} for i in range(4)]
+    with DieBeforeSave(local), pytest.raises(WriteInterrupted):
+        records.anchor_batch(client, patient, patient.address, readings)
+    [entry] = [JournalEntry.load(p) for p in journal_entries(client)]
+    root = str(entry.fields["record_id"])  # type: ignore[union-attr]
+    local.restart()
+    assert workflows.recover(local.settings) == [(root, "re-applied")]
+    client = local.client()
+    assert [r["data"] for r in records.read_batch(client, patient, bytes.fromhex(root[2:]))] == readings
+
+    before = client.contract.category_key(patient.address, C.OBSERVATIONS).epoch
+    with DieBeforeSave(local, nth=2), pytest.raises(WriteInterrupted):  # 1st save: the patient's envelope
+        Keyring(client).rotate(patient, patient.address, [C.OBSERVATIONS])
+    local.restart()
+    [(what, outcome)] = workflows.recover(local.settings)
+    assert what.startswith(f"setCategoryKeys({patient.address}, ") and outcome.startswith("re-applied")
+    client = local.client()
+    assert client.contract.category_key(patient.address, C.OBSERVATIONS).epoch == before + 1
+    written = records.write_record(client, clinician, patient.address, obs_bytes())  # sealed to the new key
+    assert readable(client, patient, written.record_id)  # her envelope of the new epoch landed first
+
+
+def test_funding_from_a_dev_account_is_written_too(local: LocalHome):
+    newcomer = "0x" + "5a" * 20
+    funded = devfund.fund(connect_chain(local.settings), newcomer, 3 * 10**18)
+    local.kill_anvil()
+    local.restart()
+    assert connect_chain(local.settings).balance(newcomer) == funded.balance_wei == 3 * 10**18
 
 
 def run_cli(*args: str, env: dict[str, str]):
