@@ -2,9 +2,12 @@
 
 Usage: ``python crash_writer.py '<json>'`` with keys ``settings`` (home, deployments, rpc_url,
 ipfs_api, chain_id), ``private_key`` (the author's), ``patient``, ``record_id`` (hex) or ``count``
-(an ingest of that many records, all in one ``registerRecords`` transaction), ``data`` (the FHIR
-JSON text) and ``when``, the moment the process exits (``os._exit(1)``, no cleanup of any kind), in
-the order a write takes its steps:
+(an ingest of that many records, all in one ``registerRecords`` transaction) or ``previous`` (hex:
+amend that record) or ``op`` (a plain write by the patient, whose key this is, with
+``encryption_secret``: ``grant`` read observations to ``grantee``, ``revoke`` it, ``rotate`` the
+observations key), ``data`` (the FHIR JSON text), ``skip`` (let that many transactions pass first)
+and ``when``, the moment the process exits (``os._exit(1)``, no cleanup of any kind), in the order
+a write takes its steps:
 
 * ``"after-journal"``: the ciphertext was added (unpinned) and journaled, not yet pinned;
 * ``"after-pin"``: pinned, no transaction signed yet;
@@ -30,11 +33,13 @@ from pathlib import Path
 
 from eth_account import Account
 
-from medledger import codes, crypto, ingest, records
-from medledger.chain import MedledgerContract, sending
+from medledger import codes, consent, crypto, ingest, records
+from medledger.chain import MedledgerContract, outbox, sending
 from medledger.chain.durability import Durability
 from medledger.client import Client
 from medledger.config import Settings
+from medledger.crypto import KeyPair, public_from_secret
+from medledger.keyring import Keyring
 from medledger.keystore import Identity
 from medledger.records import write as records_write
 
@@ -51,7 +56,9 @@ def main() -> None:
         ipfs_timeout=10,
     )
     account = Account.from_key(args["private_key"])
-    author = Identity("author", account.address, account, crypto.generate_keypair())
+    secret = bytes.fromhex(args.get("encryption_secret", ""))
+    keypair = KeyPair(secret, public_from_secret(secret)) if secret else crypto.generate_keypair()
+    author = Identity("author", account.address, account, keypair)
     client = Client.connect(settings)
 
     add_stream = client.store.add_stream
@@ -66,9 +73,15 @@ def main() -> None:
 
     client.store.add_stream = add_and_report  # type: ignore[method-assign]
 
-    _crash_at(args["when"], client)
+    _crash_at(args["when"], client, int(args.get("skip", 0)))
     if args.get("count"):
         _ingest(client, author, args["patient"], args["data"].encode(), int(args["count"]))
+    elif args.get("op"):
+        _plain(client, author, args["op"], args.get("grantee", ""))
+    elif args.get("previous"):
+        records.amend_record(
+            client, author, bytes.fromhex(args["previous"]), args["data"].encode(), patient=args["patient"]
+        )
     else:
         records.write_record(
             client, author, args["patient"], args["data"].encode(), record_id=bytes.fromhex(args["record_id"])
@@ -94,35 +107,53 @@ def _ingest(client: Client, author: Identity, patient: str, data: bytes, count: 
         future.result()
 
 
-def _exit_after(owner, name: str) -> None:
-    """Replace ``owner.name`` by a version that runs it, then ends the process at once."""
+def _plain(client: Client, patient: Identity, op: str, grantee: str) -> None:
+    """A write by the patient that is not a record: its transactions are journaled on their own."""
+    obs = [codes.Category.OBSERVATIONS]
+    if op == "grant":
+        consent.grant(client, patient, grantee, codes.Access.READ, obs, [codes.Purpose.RESEARCH])
+    elif op == "revoke":
+        consent.revoke(client, patient, grantee, codes.Access.READ)
+    elif op == "rotate":
+        Keyring(client).rotate(patient, patient.address, obs)
+    else:
+        raise SystemExit(f"unknown op {op!r}")
+
+
+def _exit_at(owner, name: str, skip: int, *, after: bool) -> None:
+    """Replace ``owner.name`` by a version that ends the process at once, instead of running it or
+    (``after``) right after it ran; the first ``skip`` calls run and return as usual."""
     real = getattr(owner, name)
+    calls = iter(range(skip))
 
     def then_exit(*args, **kwargs):
-        real(*args, **kwargs)
+        if next(calls, None) is not None:
+            return real(*args, **kwargs)
+        if after:
+            real(*args, **kwargs)
         os._exit(1)
 
     setattr(owner, name, then_exit)
 
 
-def _crash_at(when: str, client: Client) -> None:
+def _crash_at(when: str, client: Client, skip: int = 0) -> None:
     """Make the write end the process at ``when`` (see the module's docstring)."""
-    instead_of = {"before-chain": (MedledgerContract, "send"), "after-mine": (Durability, "settle")}
+    instead_of = {"before-chain": [(MedledgerContract, "send")], "after-mine": [(Durability, "settle")]}
     right_after = {
-        "after-journal": (records_write, "journal_write"),
-        "after-pin": (client.store, "pin"),
-        "after-sign": (sending, "record_in_all"),
-        "after-send": (sending.Sender, "_send_raw"),
-        "after-save": (Durability, "settle"),
-        "after-chain": (MedledgerContract, "send"),
+        "after-journal": [(records_write, "journal_write")],
+        "after-pin": [(client.store, "pin")],
+        # a record's transaction goes into its entry; a plain one gets an entry of its own
+        "after-sign": [(sending, "record_in_all"), (outbox.Journal, "transaction_entry")],
+        "after-send": [(sending.Sender, "_send_raw")],
+        "after-save": [(Durability, "settle")],
+        "after-chain": [(MedledgerContract, "send")],
     }
     if when == "mid-journal":
         keep = sending.record_in_all
         sending.record_in_all = lambda entries, tx: (keep(entries[: len(entries) // 2], tx), os._exit(1))  # type: ignore[assignment]
-    elif when in instead_of:
-        setattr(*instead_of[when], lambda *args, **kwargs: os._exit(1))
-    elif when in right_after:
-        _exit_after(*right_after[when])
+    elif when in instead_of or when in right_after:
+        for owner, name in instead_of.get(when, []) + right_after.get(when, []):
+            _exit_at(owner, name, skip, after=when in right_after)
     else:
         raise SystemExit(f"unknown moment {when!r}")
 

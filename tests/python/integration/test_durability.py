@@ -44,13 +44,6 @@ from .test_crash_and_tampering import crash_writer, run_crashing_writer
 C, P, A = codes.Category, codes.Purpose, codes.Access
 
 
-@pytest.fixture
-def local(tmp_path, node, node_config, cast):
-    home = make_local_home(tmp_path, node_config.ipfs_api, cast)
-    yield home
-    stop_local_home(home)
-
-
 def readable(client: Client, reader, record_id: bytes, purpose: P = P.DIRECT_CARE) -> bool:
     result = records.read_record(client, reader, record_id, purpose=purpose)
     return json.loads(result.data or b"null")["resourceType"] == "Observation"
