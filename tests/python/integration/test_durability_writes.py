@@ -1,18 +1,24 @@
 """Issue 8 items 1-4 for the writes that are not a new record: an amendment, a grant, a revocation and
 a key rotation, each in a writer process that dies (``os._exit``, no cleanup: as kill -9) at the
-moment that matters, and funding with the node killed before its save. Recovery then re-applies or
+moment that matters, funding with the node killed before its save, and a record whose IPFS node is
+killed right after pinning its ciphertext. Recovery then re-applies or
 settles what was journaled, loses nothing that was reported written, and leaves no journal entry.
 
 Each test runs its own anvil in ``<home>/node`` (see ``local_home.py``); IPFS is the session's node."""
 
 from __future__ import annotations
 
+import os
+import signal
+
+import psutil
 import pytest
 
-from medledger import codes, consent, records, workflows
+from medledger import codes, consent, node, records, workflows
 from medledger.chain import devfund
 from medledger.client import Client, connect_chain
 from medledger.errors import AccessDenied, ServiceUnavailable
+from medledger.node import NodeConfig
 
 from .helpers import journal_entries, obs_bytes, on_chain
 from .local_home import LocalHome
@@ -129,3 +135,38 @@ def test_funding_whose_save_the_node_did_not_survive_is_not_reported(local: Loca
     local.kill_anvil()
     local.restart()
     assert connect_chain(local.settings).balance(newcomer) == 2 * 10**18
+
+
+# --- the IPFS node killed right after it pinned a ciphertext ------------------------------------------------------
+def test_a_record_whose_ipfs_node_was_killed_after_pinning_it_stays_readable(
+    local: LocalHome, tmp_path, patient, clinician
+):
+    config = NodeConfig.ephemeral(tmp_path / "ipfs-node", services=("ipfs",))
+    node.start(config, tie_to_parent=True)
+    try:
+        settings = local.settings.with_overrides(ipfs_api=config.ipfs_api)
+        client = Client.connect(settings)
+        first = records.write_record(client, clinician, patient.address, obs_bytes(1.0))
+        pin = client.store.pin
+
+        def pin_then_die(cid: str) -> None:
+            pin(cid)
+            pid = node.status(config).ipfs.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            psutil.Process(pid).wait(10)
+
+        client.store.pin = pin_then_die  # type: ignore[method-assign]
+        second = records.write_record(client, clinician, patient.address, obs_bytes(2.0))  # the chain needs no IPFS
+        with pytest.raises(ServiceUnavailable):  # the node is down: refused before anything is journaled
+            records.write_record(client, clinician, patient.address, obs_bytes(3.0))
+        assert journal_entries(client) == []
+
+        node.start(config, tie_to_parent=True)
+        client = Client.connect(settings)
+        for written in (first, second):  # (a fetch is checked against the CID: this is the very ciphertext)
+            assert client.store.is_pinned(written.cid) and len(client.store.cat(written.cid)) > written.size
+            assert on_chain(client, patient.address, written.record_id)
+        assert records.recover_pending(client) == []
+    finally:
+        node.stop(config)
