@@ -8,6 +8,7 @@ records written afterwards are closed to the former reader (:class:`~medledger.k
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from medledger import codes
 from medledger.chain import FOREVER, ZERO32, ConsentTerms
@@ -108,7 +109,7 @@ def rotation_owed(client: Client, patient: str, grantee: str) -> frozenset[codes
     contract = client.contract
     if contract.consent(patient, grantee, codes.Access.READ).expiry != 0:
         return frozenset()
-    read = {"patient": patient, "grantee": grantee, "access": codes.Access.READ}
+    read: dict[str, Any] = {"patient": patient, "grantee": grantee, "access": codes.Access.READ}
     revoked = contract.logs(ConsentRevoked, **read)
     if not revoked:
         return frozenset()
