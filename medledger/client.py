@@ -15,10 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from eth_utils import to_checksum_address
 from multiformats import CID, multihash
 
-from .chain import Chain, Deployment, MedledgerContract, read_deployment
+from .chain import Chain, Deployment, MedledgerContract
+from .chain.addresses import checked_address
+from .chain.deployments import checked_deployment
+from .chain.durability import Durability
 from .chain.history import EventHistory, LogScan
 from .config import Settings
 from .errors import StorageError
@@ -38,8 +40,8 @@ class Client:
 
     @classmethod
     def connect(cls, settings: Settings, store: IpfsStore | None = None) -> Client:
-        chain = Chain(settings.rpc_url, settings.chain_id, settings.rpc_timeout)
-        deployment = read_deployment(settings.deployments, chain.check())
+        chain = connect_chain(settings)
+        deployment = checked_deployment(chain, settings.deployments)
         return cls(settings, chain, deployment, store or IpfsStore(settings.ipfs_api, settings.ipfs_timeout))
 
     @cached_property
@@ -81,6 +83,13 @@ class Client:
         return self.store.cat(cid_from_digest(digest))
 
 
+def connect_chain(settings: Settings) -> Chain:
+    """The chain of ``settings``, with the home's durability: its journal, nonce locks and what
+    "written" means there (:mod:`medledger.chain.durability`)."""
+    durability = Durability.for_settings(settings)
+    return Chain(settings.rpc_url, settings.chain_id, settings.rpc_timeout, durability=durability)
+
+
 def cid_from_digest(digest: bytes) -> str:
     """The CIDv1 (raw codec, sha2-256) whose digest is ``digest``, in base32."""
     return normalize_cid(CID("base32", 1, "raw", multihash.wrap(bytes(digest), "sha2-256")))
@@ -95,4 +104,4 @@ def _raw_sha256(cid: CID) -> tuple[str, bytes]:
 def as_address(value: str | Identity) -> str:
     if isinstance(value, Identity):
         return value.address
-    return to_checksum_address(value)
+    return checked_address(value)

@@ -8,6 +8,7 @@ endpoint (a real Kubo, an IPFS Cluster proxy) can be chosen instead::
     [chain]
     rpc_url = "https://rpc.example-consortium.org"
     chain_id = 4242            # refuse to talk to any other chain
+    confirmations = 2          # a write counts as written this many blocks after it was mined
     [ipfs]
     api = "/dns/ipfs.example.org/tcp/5001/https"
     timeout = 60
@@ -109,6 +110,9 @@ class Settings:
     keystore_dir: Path | None = None
     #: ports of the local node set by the config file, the environment or a local RPC URL / IPFS API
     node_ports: dict[str, int] = field(default_factory=dict)
+    #: blocks on top of a transaction's before it counts as written (None: 0 on a development node,
+    #: 2 elsewhere; never used for this home's local node, whose writes count once its state is saved)
+    confirmations: int | None = None
 
     @property
     def deployments(self) -> Path:
@@ -183,6 +187,15 @@ def _node_ports(section: dict[str, Any], rpc_url: str | None, ipfs_api: str | No
     return ports
 
 
+def _confirmations(value: Any) -> int | None:
+    if value is None:
+        return None
+    number = _number(value, "MEDLEDGER_CONFIRMATIONS / [chain] confirmations", int)
+    if not 0 <= number <= 1000:
+        raise ConfigError(f"MEDLEDGER_CONFIRMATIONS / [chain] confirmations must be 0 to 1000, not {value!r}")
+    return int(number)
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Read the config file and environment, then apply ``overrides`` (None values are ignored)."""
     home = Path(overrides.pop("home", None) or default_home()).expanduser()
@@ -211,5 +224,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         deployments_dir=Path(deployments).expanduser() if deployments else None,
         keystore_dir=Path(keys).expanduser() if keys else None,
         node_ports=node_ports,
+        confirmations=_confirmations(_env("MEDLEDGER_CONFIRMATIONS") or chain.get("confirmations")),
     )
     return settings.with_overrides(**overrides)

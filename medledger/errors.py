@@ -31,6 +31,22 @@ class MalformedRequest(InvalidRequest):
         super().__init__(message)
 
 
+class InvalidAddress(InvalidRequest):
+    """``value`` is not an address, or is mixed case with a wrong EIP-55 checksum (nothing was done)."""
+
+    def __init__(self, value: str, problem: str) -> None:
+        self.value = value
+        super().__init__(f"{value} {problem}")
+
+
+class InvalidNumber(InvalidRequest):
+    """``name`` = ``value`` is not a number the contract accepts (``problem`` says why; nothing was done)."""
+
+    def __init__(self, name: str, value: object, problem: str) -> None:
+        self.name, self.value = name, value
+        super().__init__(f"{name} {value!r} {problem}")
+
+
 # --- configuration and local services -------------------------------------------------------------
 class ConfigError(MedledgerError):
     """The configuration file or environment is malformed or incomplete."""
@@ -48,6 +64,35 @@ class ServiceUnavailable(ServiceError):
         self.url = url
         self.reason = reason
         super().__init__(f"No {service} answers at {url}" + (f" ({reason})" if reason else ""))
+
+
+class WriteInterrupted(ServiceUnavailable):
+    """Transaction ``tx_hash`` (``what``) was signed and journaled, but ``service`` stopped answering
+    when it was ``stage`` ("possibly sent", "sent", "mined, but not yet saved"): it is not written
+    yet, and not lost either: the journal settles it (and re-sends it if the chain forgot it) once the
+    node answers again."""
+
+    def __init__(self, service: str, url: str, reason: str, tx_hash: str, what: str, stage: str) -> None:
+        super().__init__(service, url, reason)
+        self.tx_hash, self.what, self.stage = tx_hash, what, stage
+        ServiceError.__init__(
+            self,
+            f"No {service} answers at {url} ({reason}). Transaction {tx_hash} ({what}) was {stage}, so it is "
+            "not written yet; it is kept in this home's journal, which settles it (re-sending it if the chain "
+            "forgot it) once the node answers again",
+        )
+
+
+class JournalUnwritable(MedledgerError):
+    """The journal entry of a write could not be written to ``path`` (``reason``: the system's words,
+    e.g. no space left): the write stopped before anything was pinned or sent."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(
+            f"Cannot write the journal entry {path} ({reason}), so nothing was written: no ciphertext was "
+            "pinned and no transaction was sent"
+        )
 
 
 # --- keys and wallets ----------------------------------------------------------------------------
@@ -179,6 +224,20 @@ class DeploymentNotFound(ChainError):
             super().__init__(f"The deployments file {path} is malformed ({reason})")
         else:
             super().__init__(f"No medledger deployment is recorded for chain {chain_id} (looked for {path})")
+
+
+class DeploymentGone(DeploymentNotFound):
+    """The deployments file ``path`` records the contract at ``address`` on chain ``chain_id``, but
+    the chain has no code there: the chain was reset, or restarted without its saved state."""
+
+    def __init__(self, chain_id: int, path: Path, address: str) -> None:
+        self.chain_id, self.path, self.reason, self.address = chain_id, path, "", address
+        ChainError.__init__(  # not DeploymentNotFound's message: the file is fine, the chain is not
+            self,
+            f"The deployments file {path} records medledger's contract at {address} on chain {chain_id}, but "
+            "the chain has no contract there: it was reset, or restarted without its saved state, so nothing "
+            "on it can be read or written",
+        )
 
 
 class UnknownRecord(ChainError):

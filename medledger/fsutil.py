@@ -1,16 +1,20 @@
 """Files that survive a crash: the one place medledger writes a file atomically and durably.
 
-Every file medledger writes (keystores, deployments, journal entries, signed requests, node state,
-caches) goes through :func:`atomic_write` (or, for streams, :func:`atomic_writer`): the data goes
+Every file medledger writes (keystores, deployments, signed requests, node state, caches) goes
+through :func:`atomic_write` (or, for streams, :func:`atomic_writer`): the data goes
 to a temporary file in the same directory, is flushed and fsynced, then renamed over the destination
 (or hard-linked into place when the destination must not exist yet), and the directory is fsynced so
 the rename itself is durable.
 A reader therefore sees the old file or the new one, never a torn one, even after ``kill -9`` or a
-power cut. Nothing here knows about medledger's formats.
+power cut. A journal, whose records are only ever added, is appended to instead (:func:`append_line`).
+Nothing here knows about medledger's formats.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
@@ -107,3 +111,38 @@ def atomic_write(
     with atomic_writer(path, mode=mode, exclusive=exclusive, durable=durable) as handle:
         handle.write(raw)
     return Path(path)
+
+
+def append_line(path: str | os.PathLike[str], line: str, *, create: bool = False) -> None:
+    """Append ``line`` and a newline to ``path``: the one way medledger writes a journal, whose
+    records are added, never rewritten. ``create``: the file must not exist yet (it is made here);
+    otherwise it must exist. Not fsynced: a killed process leaves the page cache to the kernel, and a
+    power cut can cost the newest lines. A kill can tear only the last line, which a reader skips.
+    Raises :class:`OSError` (with ``errno``); a file this call created is removed again if the write
+    fails (a full disk leaves nothing behind)."""
+    flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT | os.O_EXCL if create else 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        data = (line + "\n").encode("utf-8")
+        if os.write(fd, data) != len(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    except BaseException:
+        os.close(fd)
+        if create:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        raise
+    os.close(fd)
+
+
+@contextmanager
+def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if need be) for the ``with`` block: processes
+    (and threads, each through its own open) wait for each other. The kernel drops the lock of a
+    process that dies, so a crash never leaves it held."""
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -12,10 +12,12 @@ fingerprints on chain in submission order, as many records per ``registerRecords
 are sealed behind the first (up to ``max_per_tx``), through the chain layer's fast path
 (:class:`~medledger.chain.fastpath.FastRegistrar`: bare JSON-RPC, local nonces); records sealed to
 different key epochs never share a transaction. A transaction registers all its records or none: a
-refusal fails every record in it and unpins their ciphertexts. The crash-safety of
-:func:`records.write_record` holds record by record: each ciphertext is journaled before its
-transaction (a small one before it is even added), and its journal entry goes once the registration
-is mined.
+refusal fails every record in it. The crash-safety of :func:`records.write_record` holds record by
+record: each ciphertext is journaled before it is pinned (a small one before it is even added), the
+signed transaction in the entry of every record it carries before it is sent, and the ciphertext is
+unpinned if the transaction can never land. A future resolves only once its record is written; the
+mined ones are made written in batches (on the local node: one saved state for all the records mined
+meanwhile, not one per transaction).
 
     with Ingestor(client, author, patient, category=Category.IMAGING) as ingest:
         futures = [ingest.submit(path) for path in paths]
@@ -28,6 +30,7 @@ import os
 import queue
 import secrets
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +39,7 @@ from typing import Any
 from . import codes, crypto
 from .access import check_access
 from .chain import CategoryKey, RecordEntry
+from .chain.durability import Mined
 from .chain.fastpath import FastRegistrar
 from .client import Client, as_address
 from .errors import MedledgerError
@@ -55,6 +59,10 @@ SMALL_RECORD = 256 * 1024
 GROUP = 32
 #: Worker threads sealing and adding (the node's add requests overlap; sealing holds the GIL little).
 WORKERS = 3
+#: At most this many mined records are made written (on the local node: saved) at once, and a mined
+#: record waits at most ACK_DELAY seconds for others to share the save with.
+ACK_BATCH = 256
+ACK_DELAY = 0.2
 
 _STOP = object()
 
@@ -79,6 +87,7 @@ class _Job:
 
 
 _Item = tuple["Future[_Sealed]", "Future[WriteResult]"]
+_Batch = list[tuple[_Sealed, "Future[WriteResult]"]]
 
 
 def _small(source: Source) -> bool:
@@ -234,11 +243,13 @@ class Ingestor:
             try:
                 record_id, blob, fingerprint, size = self._seal_in_memory(job, key)
                 cid = self.client.store.cid_of(blob)
-                path = journal_write(self.client, record_id, cid, self.patient, self.author.address, fingerprint)
+                entry = journal_write(
+                    self.client, record_id, cid, self.patient, self.author.address, fingerprint, key.epoch
+                )
             except BaseException as exc:  # noqa: BLE001 - the record's own failure goes to its future
                 job.sealed.set_exception(exc)
                 continue
-            kept.append((job, Stored(record_id, cid, fingerprint, size, path), blob))
+            kept.append((job, Stored(record_id, cid, fingerprint, size, entry), blob))
         if not kept:
             return
         try:
@@ -305,29 +316,60 @@ class Ingestor:
     def _send(self, batch: list[tuple[_Sealed, Future[WriteResult]]], receipts: queue.Queue[Any]) -> None:
         entries = [RecordEntry(s.result.record_id, s.result.fingerprint, cid_to_bytes(s.result.cid)) for s, _ in batch]
         try:
-            sent = self._registrar.send(batch[0][0].epoch, entries)
+            sent = self._registrar.send(batch[0][0].epoch, entries, journals=[s.stored.journal for s, _ in batch])
         except BaseException as exc:  # noqa: BLE001 - goes to the records' futures
             self._fail(batch, exc)
             return
         receipts.put((sent, batch))
 
     def _receipt_loop(self, receipts: queue.Queue[Any]) -> None:
+        """Collect receipts in order; make the mined ones written in batches: when ACK_BATCH records
+        are mined, when the oldest has waited ACK_DELAY, and at the end (at once where written is mined)."""
+        chain = self.client.chain
+        delay = ACK_DELAY if chain.durability is not None and chain.durability.batches(chain) else 0.0
+        mined: list[tuple[Mined, _Batch]] = []
+        count, oldest = 0, 0.0
         while True:
-            item = receipts.get()
+            try:
+                item = receipts.get(timeout=max(0.0, oldest + delay - time.monotonic()) if mined else None)
+            except queue.Empty:
+                item = None
+            if item is not None and item is not _STOP:
+                sent, batch = item
+                try:
+                    mined.append((self._registrar.wait(sent), batch))
+                    count, oldest = count + len(batch), (oldest if len(mined) > 1 else time.monotonic())
+                except BaseException as exc:  # noqa: BLE001 - goes to the records' futures
+                    self._fail(batch, exc)
+            if mined and (item is None or item is _STOP or count >= ACK_BATCH or delay == 0.0):
+                self._acknowledge(mined)
+                mined, count = [], 0
             if item is _STOP:
                 return
-            sent, batch = item
-            try:
-                self._registrar.wait(sent)
-            except BaseException as exc:  # noqa: BLE001 - goes to the records' futures
-                self._fail(batch, exc)
-                continue
+
+    def _acknowledge(self, mined: list[tuple[Mined, _Batch]]) -> None:
+        """Make the mined registrations written at once, then resolve their records' futures."""
+        chain = self.client.chain
+        try:
+            if chain.durability is not None:
+                chain.durability.settle(chain, [where for where, _ in mined])
+        except BaseException as exc:  # noqa: BLE001 - every record of them: journaled, not written
+            for _, batch in mined:
+                for sealed, done in batch:
+                    sealed.stored.journal.release()  # kept for recovery
+                    done.set_exception(exc)
+            return
+        for _, batch in mined:
             for sealed, done in batch:
-                sealed.stored.journal.unlink(missing_ok=True)
+                sealed.stored.journal.remove()
                 done.set_result(sealed.result)
 
-    def _fail(self, batch: list[tuple[_Sealed, Future[WriteResult]]], exc: BaseException) -> None:
-        """A transaction registers all its records or none: each one's ciphertext goes, each future fails."""
+    def _fail(self, batch: _Batch, exc: BaseException) -> None:
+        """A transaction registers all its records or none: each future fails; each ciphertext goes
+        unless the transaction may still land (then the journal keeps them all for recovery)."""
         for sealed, done in batch:
-            discard(self.client, sealed.stored)
+            if sealed.stored.journal.tx is None:  # never sent, or it can never land: undo the upload
+                discard(self.client, sealed.stored)
+            else:
+                sealed.stored.journal.release()  # kept for recovery: it may land, or be re-sent
             done.set_exception(exc)

@@ -11,10 +11,11 @@ from typing import Any, Protocol, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
-from eth_utils import to_checksum_address
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 
+from .addresses import checked_address
+from .bounds import check_arguments
 from .deployments import Deployment
 from .events import ChainEvent, EventCodec, Receipt, encode_topic
 from .reverts import ErrorDecoder
@@ -43,7 +44,8 @@ class Tx:
 
 
 def address_of(value: str) -> ChecksumAddress:
-    return to_checksum_address(value)
+    """``value`` as a checksummed address; mixed case must be a valid EIP-55 checksum."""
+    return checked_address(value)
 
 
 class ContractBase:
@@ -59,8 +61,11 @@ class ContractBase:
 
     # --- plumbing ---------------------------------------------------------------------------------
     def bound(self, tx: Tx) -> ContractFunction:
-        """``tx`` as a web3 contract function (for the chain layer's own use)."""
-        return self._contract.functions[tx.function](*tx.args)
+        """``tx`` as a web3 contract function (for the chain layer's own use); every integer argument
+        checked against its ABI type first."""
+        function = self._contract.functions[tx.function]
+        check_arguments(function.abi, tx.args)
+        return function(*tx.args)
 
     def _view(self, name: str, *args: Any, sender: str | None = None, **context: int) -> Any:
         return self.chain.call(self.bound(Tx(name, args)), self.decoder, sender, context)

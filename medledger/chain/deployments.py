@@ -13,10 +13,16 @@ import datetime as _dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from medledger.errors import DeploymentNotFound
+from medledger.errors import DeploymentGone, DeploymentNotFound
 from medledger.fsutil import atomic_write
+
+from .addresses import checked_address
+
+if TYPE_CHECKING:
+    from .durability import Node
+    from .rpc import Chain
 
 FORMAT_VERSION = 1
 
@@ -124,3 +130,48 @@ def write_deployment(directory: Path, deployment: Deployment) -> Path:
     data["format"] = FORMAT_VERSION
     atomic_write(path, json.dumps(data, indent=2) + "\n")
     return path
+
+
+def checked_deployment(chain: Chain | Node, directory: Path, name: str = "Medledger") -> Deployment:
+    """The deployment recorded for ``chain``, checked to have contract code on it
+    (:class:`~medledger.errors.DeploymentGone` if not: a reset chain must never read as empty)."""
+    deployment = read_deployment(directory, chain.chain_id, name)
+    if not chain.has_code(deployment.address):
+        raise DeploymentGone(deployment.chain_id, deployment_file(directory, deployment.chain_id), deployment.address)
+    return deployment
+
+
+def journal_fields(
+    directory: Path, name: str, abi: list[dict[str, Any]], deployer: str, *, replace: bool = False
+) -> dict[str, Any]:
+    """What the journal entry of a deployment keeps, so that recovery can record it when it lands
+    after its writer stopped (:func:`record_journaled`); ``replace``: it was asked to replace a live
+    deployment (``deploy --force``)."""
+    fields = {"kind": "deploy", "deployments": str(directory), "name": name, "deployer": deployer, "abi": abi}
+    return {**fields, "replace": replace}
+
+
+def record_journaled(chain: Node, fields: dict[str, Any], receipt: dict[str, Any]) -> str:
+    """Record a journaled deployment that landed (``receipt``: its bare JSON-RPC receipt) in its
+    deployments folder, as the interrupted ``deploy`` would have; not over another live deployment
+    recorded meanwhile, unless it was made to replace one. What was done, in words."""
+    directory, name = Path(str(fields["deployments"])), str(fields.get("name", "Medledger"))
+    address = checked_address(str(receipt["contractAddress"]))
+    try:
+        recorded: Deployment | None = checked_deployment(chain, directory, name)
+    except DeploymentNotFound:
+        recorded = None
+    path = deployment_file(directory, chain.chain_id)
+    if recorded is not None and recorded.address != address and not fields.get("replace"):
+        return f"not recorded: {path} names another live deployment, {recorded.address}"
+    deployment = Deployment(
+        chain_id=chain.chain_id,
+        name=name,
+        address=address,
+        abi=fields["abi"],
+        deployer=str(fields.get("deployer", "")),
+        block_number=int(str(receipt["blockNumber"]), 16),
+        tx_hash=str(receipt["transactionHash"]),
+    )
+    write_deployment(directory, deployment)
+    return f"{name} at {address}, recorded in {path}"

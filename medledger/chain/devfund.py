@@ -15,6 +15,8 @@ from eth_utils import to_checksum_address
 from medledger.config import local_rpc_port
 from medledger.errors import ConfigError
 
+from .addresses import checked_address
+from .durability import mined_of
 from .rpc import Chain
 
 #: ``web3_clientVersion`` prefixes of the development nodes whose unlocked accounts may be used.
@@ -52,7 +54,7 @@ def dev_client(chain: Chain) -> str:
 def fund(chain: Chain, address: str, amount_wei: int) -> Funded:
     """Send ``amount_wei`` to ``address`` from the first dev account that holds enough."""
     dev_client(chain)
-    to = to_checksum_address(address)
+    to = checked_address(address)
     for account in chain.rpc("eth_accounts", []):
         source = to_checksum_address(account)
         if source != to and chain.balance(source) > amount_wei + WEI_PER_ETH // 100:
@@ -63,4 +65,6 @@ def fund(chain: Chain, address: str, amount_wei: int) -> Funded:
     receipt = chain.guarded(lambda: chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=chain.timeout))
     if receipt["status"] != 1:
         raise ConfigError(f"The dev node at {chain.rpc_url} did not carry out the transfer {tx_hash}")
+    if chain.durability is not None:  # the node signed it, so there are no bytes to journal: only made written
+        chain.durability.settle(chain, [mined_of(receipt)])
     return Funded(to, amount_wei, source, str(tx_hash), chain.balance(to))

@@ -7,7 +7,11 @@ first registration once (so a refusal still comes back as the decoded, readable 
 each further one from a template and sends it raw. :meth:`FastRegistrar.category_key` reads the
 category's current key the same way (one batched round trip with the chain time), cheap enough to
 check before every record is sealed. :meth:`FastRegistrar.send` is called from one thread in order;
-:meth:`FastRegistrar.wait` may run in another.
+:meth:`FastRegistrar.wait` may run in another. As every transaction medledger sends, each takes its
+nonce under the account's nonce lock and is journaled before it is sent: the one signed transaction
+in the journal entry of every record it registers (:class:`~medledger.chain.sending.Sender`).
+:meth:`FastRegistrar.wait` returns where it was mined, and the caller makes a batch of them written
+at once (:meth:`~medledger.chain.durability.Durability.settle`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from medledger import codes
 from medledger.errors import ChainError, TransactionPending
 
 from .contract import MedledgerContract, Sender, Tx
+from .durability import Mined, mined_of
+from .outbox import JournalEntry
+from .sending import Sender as Sending
 from .types import CategoryKey, RecordEntry
 
 GAS_MARGIN = 1.25
@@ -44,6 +51,7 @@ class PendingRegistration:
     tx_hash: str
     record_ids: tuple[bytes, ...]
     tx: Tx
+    sending: Sending | None = None
 
 
 class FastRegistrar:
@@ -57,7 +65,6 @@ class FastRegistrar:
         self.patient = patient
         self.category = int(category)
         self.purpose = int(purpose)
-        self._nonce = self.chain.nonce(sender.address)
         self._template: dict[str, Any] | None = None
         self._gas_first = 0
         self._count_first = 0
@@ -101,27 +108,25 @@ class FastRegistrar:
         extra = max(0, count - self._count_first) * GAS_PER_RECORD
         return int((self._gas_first + extra) * GAS_MARGIN) + 10_000
 
-    def send(self, key_epoch: int, entries: Sequence[RecordEntry]) -> PendingRegistration:
-        """Sign and send one ``registerRecords`` of ``entries`` (sealed to ``key_epoch``); a refusal of the
-        first call raises its decoded error."""
+    def send(
+        self, key_epoch: int, entries: Sequence[RecordEntry], *, journals: Sequence[JournalEntry] = ()
+    ) -> PendingRegistration:
+        """Sign and send one ``registerRecords`` of ``entries`` (sealed to ``key_epoch``), kept first in
+        ``journals`` (each record's journal entry); a refusal of the first call raises its decoded error."""
         tx = self._tx(key_epoch, entries)
         with self._lock:
             if self._template is None:
                 self._template = self._prepare(tx)
             data = _REGISTER_SELECTOR + abi_encode(_REGISTER_TYPES, list(tx.args))
-            fields = {**self._template, "gas": self._gas(len(entries)), "nonce": self._nonce, "data": data}
-            signed = self.sender.account.sign_transaction(fields)
-            try:
-                tx_hash = self.chain.rpc("eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()])
-            except BaseException:
-                self._nonce = self.chain.nonce(self.sender.address)
-                raise
-            self._nonce += 1
-        return PendingRegistration(str(tx_hash), tuple(e.record_id for e in entries), tx)
+            fields = {**self._template, "gas": self._gas(len(entries)), "data": data}
+            what = f"registerRecords({self.patient}, {len(entries)} record(s) from 0x{entries[0].record_id.hex()})"
+            sending = Sending(self.chain, self.sender.account, what, journals, bare=True)
+            signed = sending.sign_and_send(fields)
+        return PendingRegistration(signed.tx_hash, tuple(e.record_id for e in entries), tx, sending)
 
-    def wait(self, pending: PendingRegistration) -> None:
-        """Wait until ``pending`` is mined; raise its decoded refusal if it reverted (then none of its
-        records is registered)."""
+    def wait(self, pending: PendingRegistration) -> Mined:
+        """Wait until ``pending`` is mined and return where; raise its decoded refusal if it reverted
+        (then none of its records is registered, and it is dropped from their journal entries)."""
         deadline_s = self.chain.timeout * 4
         what = f"registering {len(pending.record_ids)} record(s) from 0x{pending.record_ids[0].hex()}"
         receipt = None
@@ -134,8 +139,11 @@ class FastRegistrar:
                 time.sleep(POLL_SECONDS)
                 waited += POLL_SECONDS
         if int(receipt["status"], 16) != 1:
+            if pending.sending is not None:
+                pending.sending.forget()
             # Replay it on the state it ran against to learn why (raises the decoded error).
             block = int(receipt["blockNumber"], 16) - 1
             fn = self.contract.bound(pending.tx)
             self.chain.call(fn, self.contract.decoder, self.sender.address, pending.tx.context, block=block)
             raise ChainError(f"The transaction {what} reverted")
+        return mined_of(receipt)

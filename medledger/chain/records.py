@@ -31,6 +31,7 @@ from .events import (
     encode_topic,
 )
 from .history import EventHistory, LogScan
+from .outbox import SignedTx
 from .types import ZERO32, RecordEntry, RecordHeader, RecordInfo, cid_parts
 
 _HEADER_TYPES = ["address", "uint8", "uint32", "bool", "bool", "uint32", "bytes32", "bytes32", "bytes32"]
@@ -121,6 +122,24 @@ class RecordCalls(ContractBase):
         created = [self.codec.topic0(k) for k in (RecordRegistered, BatchAnchored)]
         found = self.raw_logs([created, encode_topic("bytes32", record_id)])
         return sorted({e.patient for e in found if isinstance(e, (RecordRegistered, BatchAnchored))})
+
+    def records_registered_by(self, tx: SignedTx) -> list[tuple[str, bytes]]:
+        """``(patient, record id)`` of every record or batch the signed transaction ``tx`` registers
+        (empty: it calls another function, or another contract)."""
+        if tx.to is None or tx.to.lower() != self.address.lower():
+            return []
+        try:
+            function, args = self._contract.decode_function_input(tx.input_data())
+        except ValueError:
+            return []
+        name = function.fn_name
+        if name == "registerRecords":
+            return [(str(args["patient"]), bytes(e["recordId"])) for e in args["entries"]]
+        if name in ("registerRecord", "amendRecord"):
+            return [(str(args["patient"]), bytes(args["recordId"]))]
+        if name == "anchorBatch":
+            return [(str(args["patient"]), bytes(args["root"]))]
+        return []
 
     def verify_fingerprint(self, patient: str, record_id: bytes, header: RecordHeader, fingerprint: bytes) -> bool:
         return bool(self._view("verifyFingerprint", _address(patient), record_id, header.as_abi(), fingerprint))

@@ -52,7 +52,10 @@ def utc(timestamp: int) -> str:
     """A unix time as ``2026-12-01 10:00 UTC`` (the form every message uses)."""
     if timestamp > LAST_DATE:  # past any calendar date (uint64 max and the like): the chain's "never"
         return "never"
-    return _dt.datetime.fromtimestamp(timestamp, _dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        return _dt.datetime.fromtimestamp(timestamp, _dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, OSError, ValueError):  # past year 9999 (or before year 1): no calendar date
+        return f"unix time {timestamp} (after 9999-12-31)" if timestamp > 0 else f"unix time {timestamp}"
 
 
 def _short(value: Any) -> str:

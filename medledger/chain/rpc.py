@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import requests
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception, Web3RPCError
+from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
 from web3.types import BlockIdentifier, TxParams, TxReceipt
 
 from medledger.errors import (
@@ -27,14 +27,18 @@ from medledger.errors import (
     MedledgerError,
     ServiceError,
     ServiceUnavailable,
-    TransactionPending,
     WrongChain,
 )
 
+from .addresses import checked_address
+from .endpoint import PROBE_TIMEOUT, SERVICE, BareTransport, CheckedProvider, garbage
 from .reverts import ErrorDecoder, revert_data
+from .sending import describe_call, send_transaction
+
+if TYPE_CHECKING:
+    from .durability import Durability
 
 T = TypeVar("T")
-SERVICE = "Ethereum node"
 LOG_CHUNK_BLOCKS = 50_000
 
 
@@ -45,24 +49,22 @@ class Chain:
     rpc_url: str
     expected_chain_id: int | None = None
     timeout: float = 30.0
+    #: the home's view of this chain: what "written" means, the journal, the nonce locks (None: a bare
+    #: connection: mined is written, nothing journaled, nonces locked in this process only)
+    durability: Durability | None = None
 
     def __post_init__(self) -> None:
-        self.w3 = Web3(HTTPProvider(self.rpc_url, request_kwargs={"timeout": self.timeout}))
+        self.w3 = Web3(CheckedProvider(self.rpc_url, self.timeout))
         self._chain_id: int | None = None
-        self._session: requests.Session | None = None
+        self._bare = BareTransport(self.rpc_url)
         self._rpc_id = 0
         self._block_times: dict[int, int] = {}
 
     # --- bare JSON-RPC ------------------------------------------------------------------------------
-    def rpc(self, method: str, params: list[Any]) -> Any:
+    def rpc(self, method: str, params: list[Any], *, timeout: float | None = None) -> Any:
         """A bare JSON-RPC call, without web3's middleware (hot paths, node control in tests)."""
-        if self._session is None:
-            self._session = requests.Session()
-        session = self._session
         self._rpc_id += 1
-        body = {"jsonrpc": "2.0", "id": self._rpc_id, "method": method, "params": params}
-        response = self.guarded(lambda: session.post(self.rpc_url, json=body, timeout=self.timeout))
-        answer = response.json()
+        answer = self._bare.post(method, params, self._rpc_id, timeout or self.timeout)
         if "error" in answer:
             error = answer["error"]
             raise ChainError(f"{method} failed: {error.get('message', error)}")
@@ -70,20 +72,10 @@ class Chain:
 
     def rpc_batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
         """Several bare JSON-RPC calls in one request (one round trip); their results in order."""
-        if self._session is None:
-            self._session = requests.Session()
-        session = self._session
         first = self._rpc_id + 1
         self._rpc_id += len(calls)
-        body = [
-            {"jsonrpc": "2.0", "id": first + i, "method": method, "params": params}
-            for i, (method, params) in enumerate(calls)
-        ]
-        response = self.guarded(lambda: session.post(self.rpc_url, json=body, timeout=self.timeout))
-        answers = {a.get("id"): a for a in response.json()}
         results = []
-        for i, (method, _) in enumerate(calls):
-            answer = answers.get(first + i, {"error": {"message": "no answer"}})
+        for (method, _), answer in zip(calls, self._bare.post_batch(list(calls), first, self.timeout), strict=True):
             if "error" in answer:
                 raise ChainError(f"{method} failed: {answer['error'].get('message', answer['error'])}")
             results.append(answer["result"])
@@ -106,10 +98,12 @@ class Chain:
     @property
     def chain_id(self) -> int:
         if self._chain_id is None:
+            # the first request of a session: an Ethereum node answers it at once, so a short wait
+            served = self.rpc("eth_chainId", [], timeout=min(PROBE_TIMEOUT, self.timeout))
             try:
-                self._chain_id = int(self.w3.eth.chain_id)
-            except (requests.ConnectionError, requests.Timeout, OSError) as exc:
-                raise ServiceUnavailable(SERVICE, self.rpc_url, "no answer") from exc
+                self._chain_id = int(served, 16)
+            except (TypeError, ValueError):
+                raise garbage(self.rpc_url, "eth_chainId", f"chain id {served!r}") from None
             if self.expected_chain_id is not None and self._chain_id != self.expected_chain_id:
                 raise WrongChain(self.rpc_url, self._chain_id, self.expected_chain_id)
         return self._chain_id
@@ -132,17 +126,17 @@ class Chain:
         return self._block_times[block_number]
 
     def balance(self, address: str) -> int:
-        return int(self.guarded(lambda: self.w3.eth.get_balance(to_checksum_address(address))))
+        return int(self.guarded(lambda: self.w3.eth.get_balance(checked_address(address))))
 
     def nonce(self, address: str) -> int:
         """The next nonce of ``address``, counting pending transactions."""
-        return int(self.guarded(lambda: self.w3.eth.get_transaction_count(to_checksum_address(address), "pending")))
+        return int(self.rpc("eth_getTransactionCount", [checked_address(address), "pending"]), 16)
 
     def transaction_sender(self, tx_hash: str) -> str:
         return to_checksum_address(self.guarded(lambda: self.w3.eth.get_transaction(tx_hash))["from"])  # type: ignore[arg-type]
 
     def has_code(self, address: str) -> bool:
-        return len(self.guarded(lambda: self.w3.eth.get_code(to_checksum_address(address)))) > 0
+        return len(self.guarded(lambda: self.w3.eth.get_code(checked_address(address)))) > 0
 
     def logs(self, address: str, topics: Sequence[str | list[str] | None], from_block: int) -> list[dict[str, Any]]:
         """Raw logs of ``address`` matching ``topics`` from ``from_block`` to the latest block: one request,
@@ -178,32 +172,15 @@ class Chain:
             gas = self.guarded(lambda: fn.estimate_gas(tx_params))
         except ContractLogicError as exc:
             raise decoder.to_exception(revert_data(exc), context, str(exc)) from None
-        params = cast(TxParams, {**tx_params, "gas": int(gas * 1.2) + 10_000, "nonce": self.nonce(account.address)})
+        # the nonce is a placeholder: send() takes the real one under the account's nonce lock
+        params = cast(TxParams, {**tx_params, "gas": int(gas * 1.2) + 10_000, "nonce": 0})
         tx = self.guarded(lambda: fn.build_transaction(params))
-        return self.send(tx, account, decoder, context, replay=lambda: fn.call(tx_params))
+        what = describe_call(fn.fn_name, fn.args)
+        return self.send(tx, account, decoder, context, replay=lambda: fn.call(tx_params), what=what)
 
-    def send(
-        self,
-        tx: Mapping[str, Any],
-        account: LocalAccount,
-        decoder: ErrorDecoder | None = None,
-        context: Mapping[str, Any] | None = None,
-        replay: Callable[[], Any] | None = None,
-    ) -> TxReceipt:
-        signed = account.sign_transaction(dict(tx))
-        tx_hash = self.guarded(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
-        try:
-            receipt = self.guarded(lambda: self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.timeout * 4))
-        except TimeExhausted as exc:
-            raise TransactionPending("0x" + bytes(tx_hash).hex(), self.timeout * 4) from exc
-        if receipt["status"] != 1:
-            if replay is not None and decoder is not None:
-                try:
-                    replay()
-                except ContractLogicError as exc:
-                    raise decoder.to_exception(revert_data(exc), context, str(exc)) from None
-            raise ChainError(f"Transaction 0x{bytes(tx_hash).hex()} reverted")
-        return receipt
+    #: Send a transaction (nonce chosen here), journaled until written; the receipt once written
+    #: (:func:`medledger.chain.sending.send_transaction`).
+    send = send_transaction
 
     def call(
         self,

@@ -14,6 +14,8 @@ from typing import Any
 from medledger import codes
 from medledger.errors import InvalidRequest
 
+from .bounds import uint
+
 #: ``uint64`` max: a consent or delegation without an end.
 FOREVER = 2**64 - 1
 ZERO32 = b"\0" * 32
@@ -79,6 +81,10 @@ class ConsentTerms:
     purposes: frozenset[codes.Purpose]
     start: int = 0
     expiry: int = FOREVER
+
+    def __post_init__(self) -> None:
+        uint("start", self.start, 64)  # checked here, before a key envelope is uploaded for the grant
+        uint("expiry", self.expiry, 64)
 
     @property
     def category_mask(self) -> int:

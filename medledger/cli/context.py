@@ -162,16 +162,17 @@ def unlock(keystore: Keystore, name: str) -> Identity:
 
 
 def resolve_address(keystore: Keystore, text: str, what: str = "ADDRESS") -> str:
-    from eth_utils import is_address, is_hex_address, to_checksum_address
+    from eth_utils import is_hex_address
+
+    from medledger.chain.addresses import checked_address
+    from medledger.errors import InvalidAddress
 
     text = text.strip()
     if is_hex_address(text):
-        if not is_address(text):
-            raise click.BadParameter(
-                f"{text} has an invalid EIP-55 checksum (mixed case); check it, or write it all in lower case",
-                param_hint=what,
-            )
-        return str(to_checksum_address(text))
+        try:
+            return str(checked_address(text))
+        except InvalidAddress as exc:
+            raise click.BadParameter(str(exc), param_hint=what) from None
     if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text) and set(text) != {"."} and keystore.exists(text):
         return keystore.public(text).address
     raise click.BadParameter(

@@ -65,8 +65,19 @@ _REVERT_HINTS = {
 
 def hint(exc: e.MedledgerError) -> str | None:
     """What the user can do next, from the data the error carries (None: nothing to add)."""
+    if isinstance(exc, e.WriteInterrupted):
+        return (
+            "Bring the node back (`medledger node up` for the local one: it re-applies the journal), or run "
+            "`medledger records recover` once it answers."
+        )
     if isinstance(exc, e.ServiceUnavailable):
         return _SERVICE_HINTS.get(exc.service)
+    if isinstance(exc, e.DeploymentGone):
+        return (
+            "If this is this home's local node, `medledger node up` restores its saved state and re-applies "
+            "what this home journaled; otherwise redeploy with `medledger deploy --force` (what was on the "
+            "lost chain is not on the new one)."
+        )
     if isinstance(exc, e.DeploymentNotFound):
         if exc.reason:
             return "Redeploy with `medledger deploy --force`, or fix the file."

@@ -4,6 +4,7 @@ accesses, expiries, output paths."""
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import re
 from collections.abc import Iterable
@@ -96,6 +97,30 @@ class HexType(click.ParamType[bytes]):
         return raw
 
 
+class DurationType(click.ParamType[float]):
+    """A positive, finite amount of ``unit`` (days, hours), at most ``maximum``: ``nan``, ``inf``,
+    ``1e30`` and negative numbers are refused before anything is computed or sent."""
+
+    name = "duration"
+
+    def __init__(self, unit: str, maximum: float, why: str) -> None:
+        self.unit, self.maximum, self.why = unit, maximum, why
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:  # noqa: ARG002
+        return self.unit.upper()
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of {self.unit}", param, ctx)
+        if not math.isfinite(number) or number <= 0:
+            self.fail(f"{value!r} is not a positive number of {self.unit}", param, ctx)
+        if number > self.maximum:
+            self.fail(f"{value!r} {self.unit} is more than {self.maximum:g} {self.unit} ({self.why})", param, ctx)
+        return number
+
+
 class _Date(click.DateTime):
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:  # noqa: ARG002
         return "DATE"
@@ -106,6 +131,10 @@ PURPOSE = CodeType(codes.Purpose)
 CATEGORIES = CodeSetType(codes.Category)
 PURPOSES = CodeSetType(codes.Purpose)
 HEX32 = HexType(32)
+#: Days of a consent, delegation or signed request: up to 100 years (no expiry: leave the option out).
+DAYS = DurationType("days", 36525, "100 years; leave the option out for no expiry")
+#: Hours of an emergency opening: up to a year (the contract caps the window further).
+HOURS = DurationType("hours", 8784, "a year")
 #: A date (``2027-01-01``) or date and time (``2027-01-01T09:30``), read as UTC.
 DATE = _Date(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"])
 

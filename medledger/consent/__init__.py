@@ -10,7 +10,7 @@ from medledger.chain.eip712 import GRANT_TYPES, REVOKE_TYPES
 
 from .delegates import appoint_delegate, remove_delegate
 from .emergency import close_emergency, confirm_emergency, emergency_access, open_emergency, set_emergency_opt_out
-from .grants import grant, revoke, send_keys
+from .grants import grant, revoke, rotation_owed, send_keys
 from .relay import (
     VerifiedRequest,
     check_request,
@@ -68,6 +68,7 @@ __all__ = [
     "recover_signer",
     "remove_delegate",
     "revoke",
+    "rotation_owed",
     "send_keys",
     "set_emergency_opt_out",
     "sign_grant",

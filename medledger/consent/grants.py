@@ -8,6 +8,7 @@ records written afterwards are closed to the former reader (:class:`~medledger.k
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from medledger import codes
 from medledger.chain import FOREVER, ZERO32, ConsentTerms
@@ -93,6 +94,9 @@ def revoke(
     covered = client.contract.consent(patient, grantee, access).categories
     receipt = client.contract.revoke(patient, grantee, access, sender=manager)
     changed = receipt.emitted(ConsentRevoked)
+    if not changed and rotate and access == codes.Access.READ:
+        covered = rotation_owed(client, patient, grantee)  # revoked before, its rotation interrupted
+        changed = bool(covered)
     if changed and rotate and access == codes.Access.READ and covered:
         Keyring(client).rotate(manager, patient, covered)
     return changed
@@ -126,3 +130,26 @@ def send_keys(
     pointer = keyring.envelope_for(manager, patient, keyring.recipient_key(grantee), wanted)
     client.contract.publish_key_envelope(patient, grantee, pointer, categories=wanted, sender=manager)
     return frozenset(codes.Category(c) for c in wanted)
+
+
+def rotation_owed(client: Client, patient: str, grantee: str) -> frozenset[codes.Category]:
+    """The categories of ``grantee``'s revoked read consent whose keys are still stale: a revocation
+    that stopped before its rotation (a node went down). Revoking again rotates them; a retry thus
+    finishes the revocation instead of saying that nothing changed. Empty while the consent is live."""
+    contract = client.contract
+    if contract.consent(patient, grantee, codes.Access.READ).expiry != 0:
+        return frozenset()
+    read: dict[str, Any] = {"patient": patient, "grantee": grantee, "access": codes.Access.READ}
+    revoked = contract.logs(ConsentRevoked, **read)
+    if not revoked:
+        return frozenset()
+    at = revoked[-1].log
+    granted = [
+        e
+        for e in contract.logs(ConsentGranted, **read)
+        if (e.log.block_number, e.log.log_index) < (at.block_number, at.log_index)
+    ]
+    if not granted:
+        return frozenset()
+    now = client.now()
+    return frozenset(c for c in granted[-1].categories if contract.category_key(patient, c).stale(now))

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TextIO
 
 from medledger import node as services
-from medledger.chain import Chain, deploy_medledger
-from medledger.client import Client
+from medledger.chain import deploy_medledger
+from medledger.client import Client, connect_chain
 from medledger.config import Settings
 from medledger.errors import MedledgerError
 from medledger.keystore import Identity
@@ -58,7 +58,7 @@ def run(out: TextIO = sys.stdout, data_dir: Path | None = None) -> int:
 
 
 def _play(story: Story, settings: Settings, cast: dict[str, Identity]) -> None:
-    chain = Chain(settings.rpc_url, settings.chain_id)
+    chain = connect_chain(settings)
     deployment, _ = deploy_medledger(chain, cast["registrar"].account, settings.deployments)
     story.say(f"medledger deployed at {deployment.address} (chain {deployment.chain_id})")
     scene = Scene(story, Client.connect(settings), cast)

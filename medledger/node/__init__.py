@@ -2,7 +2,8 @@
 
 Modules: :mod:`.config` (NodeConfig: data directory, ports), :mod:`.supervisor` (start, stop),
 :mod:`.status`, :mod:`.ports` (chosen at start, recorded), :mod:`.process` (pid files, logs,
-launching), :mod:`.anvil`, :mod:`.ipfs`, :mod:`.probes`.
+launching), :mod:`.anvil`, :mod:`.chainstate` (the chain's state across stops and crashes; a start
+after an unclean stop reports what it found in ``NodeStatus.restored``), :mod:`.ipfs`, :mod:`.probes`.
 
 Used by ``medledger node up | down | status``, the demo and the tests::
 
@@ -16,8 +17,13 @@ Used by ``medledger node up | down | status``, the demo and the tests::
 
 Layout of the data directory::
 
-    anvil/state.json        chain state (anvil --state: loaded on start, dumped on exit and
-                            every ``anvil_state_interval`` seconds); state.json.bak = last good copy
+    anvil/saved/<block>.json.gz   saved chain states (newest wins, written atomically by every
+                            writer before it reports a write, and by ``stop``); see
+                            medledger.localchain and .chainstate
+    anvil/state.json        the state anvil loaded at its start (the newest readable one)
+    anvil/autosave.json     anvil's own dump every ``anvil_state_interval`` seconds and on exit
+    anvil/acknowledged.json the newest block a writer reported written; anvil/serving.json: the
+                            anvil serving the directory now (so writers know it is the home's)
     ipfs/                   the js-ipfs repository (IPFS_PATH)
     logs/anvil.log, logs/ipfs.log, logs/ipfs-init.log
     run/anvil.pid, run/ipfs.pid   JSON: pid and process start time (detects stale pid files)

@@ -48,7 +48,8 @@ class NodeConfig:
     anvil_accounts: int = 10
     #: initial balance of each dev account, in ether
     anvil_balance: int = 10000
-    #: seconds between periodic state dumps (besides the dump on exit); None: only on exit
+    #: seconds between anvil's own dumps to anvil/autosave.json (besides the one on exit; a backup for
+    #: transactions of other tools: medledger's writers save the state before they report); None: on exit only
     anvil_state_interval: int | None = 30
     ipfs_api_port: int | None = None
     ipfs_gateway_port: int | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ from typing import IO, Any
 import psutil
 
 from medledger.errors import ServiceError
-from medledger.fsutil import atomic_write
+from medledger.fsutil import atomic_write, file_lock
 
 from .config import REPO_ROOT, NodeConfig
 
@@ -127,12 +126,8 @@ def ensure_dirs(config: NodeConfig) -> None:
 def locked(config: NodeConfig) -> Iterator[None]:
     """Serialise start/stop on one data directory (across processes)."""
     ensure_dirs(config)
-    with open(config.run_dir / "lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(config.run_dir / "lock"):
+        yield
 
 
 def log_tail(path: Path, lines: int = 20) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 import psutil
 
+from .chainstate import Restore
 from .config import NodeConfig
 from .probes import probe
 from .process import service_proc
@@ -44,6 +45,8 @@ class ServiceStatus:
 class NodeStatus:
     data_dir: Path
     services: dict[str, ServiceStatus]
+    #: what a start found of the chain's state and restored (None: anvil was not started just now)
+    restored: Restore | None = None
 
     @property
     def anvil(self) -> ServiceStatus:
@@ -64,7 +67,11 @@ class NodeStatus:
         return [s for s in self.services.values() if not s.up]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"data_dir": str(self.data_dir), "services": {k: v.as_dict() for k, v in self.services.items()}}
+        data: dict[str, Any] = {"data_dir": str(self.data_dir)}
+        data["services"] = {k: v.as_dict() for k, v in self.services.items()}
+        if self.restored is not None:
+            data["restored"] = self.restored.as_dict()
+        return data
 
     def __str__(self) -> str:
         lines = [f"data directory: {self.data_dir}"]

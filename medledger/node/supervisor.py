@@ -13,7 +13,7 @@ import psutil
 
 from medledger.errors import ServiceError
 
-from . import anvil, ipfs, ports
+from . import anvil, chainstate, ipfs, ports
 from .config import NodeConfig
 from .probes import probe
 from .process import (
@@ -41,7 +41,6 @@ def start(config: NodeConfig | None = None, *, tie_to_parent: bool = False) -> N
 
 def _launch(config: NodeConfig, name: str, deadline: float, tie_to_parent: bool) -> subprocess.Popen[bytes]:
     if name == "anvil":
-        anvil.prepare(config)
         return launch(config, name, anvil.command(config), anvil.env(), tie_to_parent)
     ipfs.clear_lock(config)
     ipfs.init_repo(config, deadline)
@@ -52,26 +51,32 @@ def _start(config: NodeConfig, *, tie_to_parent: bool) -> tuple[NodeStatus, list
     deadline = time.monotonic() + config.start_timeout
     launched: dict[str, subprocess.Popen[bytes]] = {}
     with locked(config):
-        todo = []
+        todo, unclean = [], False
         for name in config.services:
             proc, stale = service_proc(config, name)
             if proc is not None:
                 continue
             if stale:
                 config.pid_file(name).unlink(missing_ok=True)
+                unclean = unclean or name == "anvil"
             todo.append(name)
         for name in todo:  # fail early, before any slow step
             find_binary(EXECUTABLES[name], config)
         config = ports.assign(config, todo)
+        restore = chainstate.prepare(config, unclean=unclean) if "anvil" in todo else None
         try:
             for name in todo:
                 launched[name] = _launch(config, name, deadline, tie_to_parent)
             _wait_ready(config, launched, deadline)
+            if "anvil" in launched:
+                chainstate.started(config, launched["anvil"].pid, restore)
         except BaseException:
             if launched:
                 _stop_services(config, list(launched), quiet=True)
             raise
-    return status(config), list(launched)
+    st = status(config)
+    st.restored = restore
+    return st, list(launched)
 
 
 def _wait_ready(config: NodeConfig, launched: dict[str, subprocess.Popen[bytes]], deadline: float) -> None:
@@ -98,8 +103,9 @@ def _wait_ready(config: NodeConfig, launched: dict[str, subprocess.Popen[bytes]]
 def stop(config: NodeConfig | None = None) -> NodeStatus:
     """Stop the services (idempotent): SIGTERM, then SIGKILL after ``config.stop_timeout``.
 
-    anvil writes its state on SIGTERM; if it had to be killed, or did not write its state file,
-    this raises ServiceError after everything is stopped.
+    anvil's state is saved first (:func:`.chainstate.save_before_stop`); if that failed and anvil
+    also had to be killed or wrote no state on SIGTERM, this raises ServiceError after everything is
+    stopped.
     """
     config = config or NodeConfig()
     if not config.run_dir.exists():
@@ -119,6 +125,7 @@ def _stop_services(config: NodeConfig, names: list[str], quiet: bool = False) ->
             config.pid_file(name).unlink(missing_ok=True)
             if name == "ipfs":
                 ipfs.clear_lock(config)
+    save_problem = chainstate.save_before_stop(config) if "anvil" in procs and not quiet else None
     signalled = time.time()
     for proc in procs.values():
         with contextlib.suppress(psutil.NoSuchProcess):
@@ -133,24 +140,27 @@ def _stop_services(config: NodeConfig, names: list[str], quiet: bool = False) ->
         config.pid_file(name).unlink(missing_ok=True)
         if name == "ipfs":
             ipfs.clear_lock(config)
-    if not quiet and "anvil" in procs:
-        _check_anvil_saved(config, killed="anvil" in killed, signalled=signalled)
+    if "anvil" in procs:
+        chainstate.stopped(config)
+    if not quiet and "anvil" in procs and save_problem is not None:
+        _check_anvil_saved(config, save_problem, killed="anvil" in killed, signalled=signalled)
 
 
-def _check_anvil_saved(config: NodeConfig, *, killed: bool, signalled: float) -> None:
-    state = config.anvil_state
+def _check_anvil_saved(config: NodeConfig, problem: str, *, killed: bool, signalled: float) -> None:
+    """The state was not saved before the stop: did anvil's own exit dump make up for it?"""
+    autosave = chainstate.files(config).autosave
     if killed:
         raise ServiceError(
-            f"anvil did not exit within {config.stop_timeout:g} s and was killed; "
-            f"chain state after the last periodic dump to {state} may be lost"
+            f"anvil did not exit within {config.stop_timeout:g} s and was killed, and {problem}; the chain "
+            "after its last saved state is lost, except the writes this home's journal re-applies at the next start"
         )
     try:
-        fresh = state.stat().st_mtime >= signalled - 1.0
+        fresh = autosave.stat().st_mtime >= signalled - 1.0
     except FileNotFoundError:
         fresh = False
-    if not fresh or not anvil.valid_json_file(state):
+    if not fresh:
         raise ServiceError(
-            f"anvil exited but did not write its state to {state}; see "
+            f"anvil exited, but {problem} and it did not write its state to {autosave} either; see "
             f"{config.log_file('anvil')}:\n{log_tail(config.log_file('anvil'))}"
         )
 

@@ -1,67 +1,79 @@
-"""The journal of writes in flight between the IPFS add and the chain transaction.
+"""The journal of record writes in flight, and settling what a crash left.
 
-A write journals its ciphertext's CID (with the patient, the author and the fingerprint it is
-about to register) before it registers the record; :func:`recover_pending` settles what a crash
-left: a record that reached the chain is kept, otherwise its ciphertext is unpinned, so no on-chain
-record ever points at missing data and no orphan stays pinned. "Reached the chain" means the
-patient's record of that id has the journaled author and fingerprint: a record of the same id under
-another patient, or written by someone else, is not ours.
+A record write (:mod:`.write`) adds its ciphertext to IPFS unpinned, journals it (record id, CID,
+patient, author, fingerprint, key epoch) and only then pins it; its transaction is sent inside the
+entry (:func:`medledger.chain.outbox.journaling`), so the signed transaction is on disk before it
+leaves. A bulk ``registerRecords`` (:mod:`medledger.ingest`) is one signed transaction kept in the
+entry of every record it carries. The entry goes once the transaction is written. When the journal
+cannot be written (a full disk), the write stops before anything is pinned
+(:class:`~medledger.errors.JournalUnwritable`).
+
+:func:`recover_pending` settles what a crash left: first the transactions (found mined, waited for,
+sent again if the chain forgot them, or given up on: :mod:`medledger.chain.recovery`; a transaction
+shared by several records is settled once, so they all go the same way), then each record:
+
+- its transaction registered *this* record: the receipt has an event for the patient's record of
+  that id with the journaled author (who signed), fingerprint, key epoch and CID -> kept:
+  ``registered`` (``re-applied`` when it had to be sent again);
+- its transaction may still be mined (pending, or blocked behind a missing nonce) -> left alone with
+  its ciphertext pinned: ``pending``. What a sent transaction may still register is never unpinned;
+- no transaction, or one that reverted or can never be mined -> the ciphertext is unpinned: ``rolled
+  back``, unless the patient's record of that id, rebuilt from the chain, is this one (same author,
+  fingerprint, key epoch and CID: registered by a retry) -> ``registered``. A record of the same id
+  under another patient, or by another author, is not ours.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from medledger.chain import ZERO32
+from medledger.chain.events import BatchAnchored, RecordRegistered
+from medledger.chain.outbox import Journal, JournalEntry, SignedTx, journal_directory, process_started
+from medledger.chain.recovery import Outcome, recover_transactions
 from medledger.client import Client
-from medledger.fsutil import atomic_write
+from medledger.storage import cid_to_bytes
+
+__all__ = ["journal_dir", "journal_write", "process_started", "recover_pending", "registered"]
+
+#: Entries with a ``tx`` field as the chain layer writes it; older entries have no ``format``.
+FORMAT = 2
 
 
-def journal_dir(client: Client) -> Path:
-    path = client.settings.cache_dir / "pending" / str(client.chain.chain_id)
-    path.mkdir(parents=True, exist_ok=True)
+def journal_dir(client: Client, *, create: bool = True) -> Path:
+    path = journal_directory(client.settings.cache_dir, client.chain.chain_id)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def process_started(pid: int) -> float | None:
-    """When process ``pid`` started (None if it does not run): with the pid, it names a process."""
-    try:
-        return float(psutil.Process(pid).create_time())
-    except (psutil.Error, ValueError):
-        return None
-
-
-def _in_progress(entry: dict[str, Any]) -> bool:
-    """Whether the process that wrote a journal entry still runs (its write may be in flight):
-    such an entry is not settled, or a record about to be registered would lose its ciphertext."""
-    pid = entry.get("pid")
-    if not isinstance(pid, int):
-        return False
-    started = process_started(pid)
-    return started is not None and started == entry.get("started")
 
 
 def journal_write(
-    client: Client, record_id: bytes, cid: str, patient: str, author: str, fingerprint: bytes = ZERO32
-) -> Path:
-    """Journal a ciphertext about to be registered by ``author`` as ``patient``'s record ``record_id``
-    with ``fingerprint`` (zero for a batch, whose header holds none), with this process's identity."""
-    path = journal_dir(client) / f"{record_id.hex()}.json"
-    pid = os.getpid()
-    entry = {
-        "record_id": "0x" + record_id.hex(), "cid": cid, "patient": patient, "author": author,
-        "fingerprint": "0x" + fingerprint.hex(), "pid": pid,
-    }  # fmt: skip
-    # Not fsynced (durable=False): the entry survives the writer's crash (kill -9) in the page cache,
-    # and all a power cut can cost is an orphaned pin of ciphertext (the record itself is safe either
-    # way); the two fsyncs would cost a fifth of small-record ingest throughput (bench/ingest.py).
-    atomic_write(path, json.dumps({**entry, "started": process_started(pid)}), durable=False)
-    return path
+    client: Client,
+    record_id: bytes,
+    cid: str,
+    patient: str,
+    author: str,
+    fingerprint: bytes = ZERO32,
+    key_epoch: int | None = None,
+) -> JournalEntry:
+    """Journal a ciphertext (added, not yet pinned) about to be registered by ``author`` as
+    ``patient``'s record ``record_id`` with ``fingerprint`` (zero for a batch, whose header holds
+    none) sealed to ``key_epoch``, with this process's identity.
+    :class:`~medledger.errors.JournalUnwritable` if the entry cannot be written (nothing is left
+    behind)."""
+    path = journal_dir(client, create=False) / f"{record_id.hex()}-{patient.lower().removeprefix('0x')}.json"
+    fields: dict[str, Any] = {
+        "format": FORMAT,
+        "record_id": "0x" + record_id.hex(),
+        "cid": cid,
+        "patient": patient,
+        "author": author,
+        "fingerprint": "0x" + fingerprint.hex(),
+    }
+    if key_epoch is not None:
+        fields["key_epoch"] = int(key_epoch)
+    return JournalEntry.create(path, fields)
 
 
 def registered(
@@ -73,37 +85,114 @@ def registered(
     info = client.contract.record(patient, record_id)
     if not info.exists:
         return False
-    if author is not None and info.author != author:
+    if author is not None and info.author.lower() != author.lower():
         return False
     return fingerprint is None or info.erased or info.fingerprint == fingerprint
 
 
-def recover_pending(client: Client) -> list[tuple[str, str]]:
-    """Settle writes interrupted between the IPFS add and the chain transaction.
-
-    A record that reached the chain is kept; otherwise its ciphertext is unpinned. Writes still in
-    progress (their process, or this one, still runs) are left alone. Returns
-    ``(record id, "registered" | "rolled back")`` pairs. Safe to run at any time."""
-    settled = []
-    for path in sorted(journal_dir(client).glob("*.json")):
-        try:
-            entry = json.loads(path.read_text())
-        except FileNotFoundError:
-            continue  # settled meanwhile by its writer
-        except ValueError:
-            path.unlink(missing_ok=True)
-            continue
-        if _in_progress(entry):
-            continue
-        fingerprint = entry.get("fingerprint")
-        ours = registered(
-            client, entry["patient"], bytes.fromhex(entry["record_id"][2:]), author=entry.get("author"),
-            fingerprint=bytes.fromhex(fingerprint[2:]) if fingerprint else None,
-        )  # fmt: skip
-        if ours:
-            settled.append((entry["record_id"], "registered"))
-        else:
-            client.store.unpin(entry["cid"])
-            settled.append((entry["record_id"], "rolled back"))
-        path.unlink(missing_ok=True)
+def recover_pending(client: Client, *, wait: float = 0.0) -> list[tuple[str, str]]:
+    """Settle the writes interrupted by a crash (see the module's docstring); ``wait``: seconds to
+    wait for a transaction still pending. Writes of running processes are left alone. Returns
+    ``(record id or transaction, outcome)`` pairs. Safe to run at any time."""
+    journal = Journal(journal_dir(client, create=False))
+    if not journal.directory.is_dir():
+        return []  # nothing was ever journaled here
+    with journal.recovering():
+        recovery = recover_transactions(client.chain, journal, wait=wait)
+        settled = list(recovery.reports)
+        carriers = _carriers(client, recovery.outcomes)
+        for entry in journal.entries():
+            if "record_id" in entry.fields and not entry.in_progress():
+                outcome = _settle_record(client, entry, recovery.outcomes, carriers)
+                settled.append((str(entry.fields["record_id"]), outcome))
     return settled
+
+
+def _key(patient: str, record_id: bytes | str) -> tuple[str, str]:
+    return patient.lower(), record_id if isinstance(record_id, str) else "0x" + record_id.hex()
+
+
+def _carriers(client: Client, outcomes: dict[str, Outcome]) -> dict[tuple[str, str], Outcome]:
+    """The journaled transaction that registers each record, by ``(patient, record id)``: a bulk
+    registration is kept in every one of its records' entries, but a writer killed while keeping it
+    leaves some of them without it; those follow it too (it may have been sent again)."""
+    carriers: dict[tuple[str, str], Outcome] = {}
+    for outcome in outcomes.values():
+        for patient, record_id in client.contract.records_registered_by(outcome.tx):
+            known = carriers.get(_key(patient, record_id))
+            if known is None or (known.final and not known.landed):  # what may still land, or did, counts
+                carriers[_key(patient, record_id)] = outcome
+    return carriers
+
+
+def _settle_record(
+    client: Client, entry: JournalEntry, outcomes: dict[str, Outcome], carriers: dict[tuple[str, str], Outcome]
+) -> str:
+    tx = entry.tx
+    outcome = outcomes.get(tx.tx_hash) if tx is not None else None
+    if tx is None:
+        outcome = carriers.get(_key(str(entry.fields["patient"]), str(entry.fields["record_id"])))
+        tx = outcome.tx if outcome is not None else None
+    elif outcome is None:
+        return "pending (its transaction was not looked at yet)"  # never undo what may still land
+    if outcome is not None and not outcome.final:
+        return f"pending ({outcome.state}: {outcome.detail})"
+    if outcome is not None and outcome.landed and _registers(client, entry, tx, outcome.receipt):
+        entry.remove()
+        return "re-applied" if outcome.state == "re-sent" else "registered"
+    if _registered_elsewhere(client, entry):
+        entry.remove()
+        return "registered"
+    client.store.unpin(str(entry.fields["cid"]))
+    entry.remove()
+    return "rolled back"
+
+
+def _hex(value: Any) -> str:
+    return "0x" + bytes(value).hex()
+
+
+def _matches(entry: JournalEntry, author: str, fingerprint: bytes, key_epoch: int, cid: bytes, erased: bool) -> bool:
+    """Whether a record with these header fields and CID is the one ``entry`` journaled (fields an
+    older entry does not have are not compared; an erased record has no fingerprint any more)."""
+    fields = entry.fields
+    if "author" in fields and author.lower() != str(fields["author"]).lower():
+        return False
+    if "key_epoch" in fields and key_epoch != int(fields["key_epoch"]):
+        return False
+    if cid != cid_to_bytes(str(fields["cid"])):
+        return False
+    return erased or _hex(fingerprint) == fields.get("fingerprint")
+
+
+def _ours(event: Any, entry: JournalEntry) -> bool:
+    """Whether a RecordRegistered/BatchAnchored event registered the record this entry journaled."""
+    record = isinstance(event, RecordRegistered)
+    if _hex(event.record_id if record else event.root) != entry.fields["record_id"]:
+        return False
+    if str(event.patient).lower() != str(entry.fields["patient"]).lower():
+        return False
+    fingerprint = bytes(event.fingerprint) if record else ZERO32  # a batch's header holds none
+    return _matches(entry, event.author, fingerprint, int(event.key_epoch), bytes(event.cid), False)
+
+
+def _registers(client: Client, entry: JournalEntry, tx: SignedTx | None, receipt: dict[str, Any] | None) -> bool:
+    """Whether the mined transaction registered this very record, authored by its signer."""
+    if tx is None or receipt is None:
+        return False
+    events = client.contract.codec.decode_all(receipt.get("logs", []))
+    return any(
+        isinstance(e, (RecordRegistered, BatchAnchored)) and _ours(e, entry) and e.author.lower() == tx.sender.lower()
+        for e in events
+    )
+
+
+def _registered_elsewhere(client: Client, entry: JournalEntry) -> bool:
+    """Whether the patient's record of this id, rebuilt from the chain, is the one journaled (another
+    transaction registered it: a retry)."""
+    record_id = bytes.fromhex(str(entry.fields["record_id"])[2:])
+    info = client.contract.record(str(entry.fields["patient"]), record_id)
+    if not info.exists:
+        return False
+    header = info.current()
+    return _matches(entry, header.author, header.fingerprint, header.key_epoch, bytes(info.cid), header.erased)

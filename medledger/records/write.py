@@ -1,17 +1,19 @@
 """Writing records: validate, check the write consent, encrypt as a stream under a fresh record key
-sealed to the category key, add the ciphertext to IPFS (pinned, CIDv1), journal it, then register
-the fingerprint on chain. Any failure after the add unpins the ciphertext again."""
+sealed to the category key, add the ciphertext to IPFS (CIDv1), journal it, pin it, then register the
+fingerprint on chain with the signed transaction journaled before it is sent (:mod:`.journal`). A
+failure before the transaction is sent (or one the chain refused) unpins the ciphertext again; after
+it, the journal keeps the write until recovery settles it."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from medledger import codes, crypto
 from medledger.access import check_access
 from medledger.chain import ZERO32, CategoryKey, Receipt, RecordInfo
+from medledger.chain.outbox import JournalEntry, journaling
 from medledger.client import Client, as_address
 from medledger.errors import MedledgerError
 from medledger.keyring import Keyring
@@ -32,7 +34,7 @@ class Stored:
     cid: str
     fingerprint: bytes
     size: int  # the record's own bytes (the payload header excluded), as read_record reports them
-    journal: Path
+    journal: JournalEntry
 
 
 def seal_and_store(
@@ -48,9 +50,9 @@ def seal_and_store(
     batch: bool = False,
 ) -> Stored:
     """The first half of every write: encrypt ``source`` as ``key.patient``'s record of ``key.category``
-    under a record key sealed to ``key`` (the current category key), add the ciphertext to IPFS and
-    journal it (a ``batch``'s header holds no fingerprint). Follow with :func:`commit` (or
-    :func:`discard`)."""
+    under a record key sealed to ``key`` (the current category key), add the ciphertext to IPFS,
+    journal it (a ``batch``'s header holds no fingerprint) and pin it (the journal first: if it cannot
+    be written, nothing is pinned). Follow with :func:`commit` (or :func:`discard`)."""
     stream, name, owned = open_source(source)
     try:
         header = payload_header(content_type, name)
@@ -63,12 +65,20 @@ def seal_and_store(
             key.public_key,
             record_key=record_key,
         )
-        cid = client.store.add_stream(iter(writer))
+        cid = client.store.add_stream(iter(writer), pin=False)
     finally:
         if owned:
             stream.close()
-    journal = journal_write(client, record_id, cid, key.patient, author, ZERO32 if batch else writer.fingerprint)
-    return Stored(record_id, cid, writer.fingerprint, writer.plaintext_size - len(header), journal)
+    journal = journal_write(  # unpinned blocks are garbage: a failure here leaves nothing behind
+        client, record_id, cid, key.patient, author, ZERO32 if batch else writer.fingerprint, key.epoch
+    )
+    stored = Stored(record_id, cid, writer.fingerprint, writer.plaintext_size - len(header), journal)
+    try:
+        client.store.pin(cid)
+    except BaseException:
+        discard(client, stored)
+        raise
+    return stored
 
 
 def discard(client: Client, stored: Stored) -> None:
@@ -77,17 +87,23 @@ def discard(client: Client, stored: Stored) -> None:
         client.store.unpin(stored.cid)
     except MedledgerError:
         pass  # recover_pending would have done it from the journal; the original error matters more
-    stored.journal.unlink(missing_ok=True)
+    stored.journal.remove()
 
 
 def commit(client: Client, stored: Stored, register: Callable[[], Receipt]) -> Receipt:
-    """The second half of a write: the chain transaction; on any failure the ciphertext is discarded."""
+    """The second half of a write: the chain transaction, journaled in the write's entry; returns
+    once it is written. On a failure before the transaction was sent (or one it can never recover
+    from: refused, reverted) the ciphertext is discarded; after it, the entry stays for recovery."""
     try:
-        receipt = register()
+        with journaling(stored.journal):
+            receipt = register()
     except BaseException:
-        discard(client, stored)
+        if stored.journal.tx is None:
+            discard(client, stored)
+        else:
+            stored.journal.release()  # kept for recovery: it may land, or be re-sent
         raise
-    stored.journal.unlink(missing_ok=True)
+    stored.journal.remove()
     return receipt
 
 

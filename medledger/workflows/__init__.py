@@ -1,8 +1,9 @@
 """Procedures of several steps across consent, keys and records (above all of them):
-:func:`revoke` (revoke, rotate the keys, re-encrypt the old records) and
-:func:`reencrypt_records`."""
+:func:`revoke` (revoke, rotate the keys, re-encrypt the old records), :func:`reencrypt_records`
+and :func:`recover` (settle the home's interrupted writes after a crash)."""
 
+from .recovery import recover
 from .reencrypt import Reencrypted, reencrypt_records
 from .revocation import check_revoke, revoke
 
-__all__ = ["Reencrypted", "check_revoke", "reencrypt_records", "revoke"]
+__all__ = ["Reencrypted", "check_revoke", "recover", "reencrypt_records", "revoke"]

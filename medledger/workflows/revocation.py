@@ -58,6 +58,8 @@ def revoke(
     grantee = as_address(grantee)
     check_revoke(client, manager, grantee, access, patient=patient, rotate=rotate, reencrypt=reencrypt)
     covered = consent.consent_of(client, patient, grantee, access).categories
+    if not covered and access == codes.Access.READ and rotate:
+        covered = consent.rotation_owed(client, patient, grantee)  # a retry finishes an interrupted one
     changed = consent.revoke(client, manager, grantee, access, patient=patient, rotate=rotate)
     done: list[Reencrypted] = []
     if changed and reencrypt and covered:

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from local_http import LocalHttpServer
 
-class HostileIpfs:
+
+class HostileIpfs(LocalHttpServer):
     def __init__(self, upstream: str | None = None) -> None:
         self.upstream = urllib.parse.urlsplit(upstream) if upstream else None
         self.forge_cat: dict[str, bytes] = {}
@@ -30,27 +31,11 @@ class HostileIpfs:
         self.hang = False
         self.garbage = False
         self.calls: list[str] = []
-        self._stop = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(_handler(self))
 
     @property
     def multiaddr(self) -> str:
-        return f"/ip4/127.0.0.1/tcp/{self._server.server_address[1]}/http"
-
-    def __enter__(self) -> HostileIpfs:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._server.shutdown()
-        self._server.server_close()
+        return f"/ip4/127.0.0.1/tcp/{self.port}/http"
 
     def forward(
         self, method: str, path: str, body: bytes, headers: dict[str, str]
@@ -97,7 +82,7 @@ def _handler(hostile: HostileIpfs) -> type[BaseHTTPRequestHandler]:
             hostile.calls.append(parts.path)
             body = self._body()
             if hostile.hang:
-                hostile._stop.wait(120)
+                hostile.stopping.wait(120)
                 return
             if hostile.garbage:
                 self._answer(200, b"<html><body>Welcome to nginx!</body></html>", "text/html")

@@ -22,9 +22,10 @@ from ..params import CATEGORY, PURPOSE, check_out_path, record_id
 from .records import bar, records_group
 
 if TYPE_CHECKING:
-    from medledger import records
+    from medledger import records, workflows
 else:
     records = lazy("medledger.records")
+    workflows = lazy("medledger.workflows")
 
 
 def _scalar(text: str | None) -> Any:
@@ -177,16 +178,29 @@ def read_batch(state: State, root: str, owner: str | None, purpose: codes.Purpos
 
 
 @records_group.command("recover")
+@click.option(
+    "--wait",
+    type=click.FloatRange(0, 3600),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for a transaction that is sent but not mined yet.",
+)
 @common_options(identity=False)
 @with_state
-def recover(state: State) -> None:
-    """Settle writes interrupted between the IPFS upload and the chain transaction."""
-    settled = records.recover_pending(state.client())
+def recover(state: State, wait: float) -> None:
+    """Settle interrupted writes: registered records are kept, transactions the chain forgot are sent
+    again, pending ones are waited for, and uploads whose transaction can never land are unpinned."""
+    show_settled(workflows.recover(state.settings(), wait=wait))
+
+
+def show_settled(settled: list[tuple[str, str]], empty: str = "No interrupted writes.") -> None:
+    """Print what a recovery settled (one line per write)."""
     emit(
-        [{"record_id": rid, "outcome": outcome} for rid, outcome in settled],
-        lambda: (
-            click.echo("\n".join(f"{rid}  {outcome}" for rid, outcome in settled))
-            if settled
-            else click.echo("No interrupted writes.")
-        ),
+        [{"record_id" if is_record_id(what) else "transaction": what, "outcome": outcome} for what, outcome in settled],
+        lambda: click.echo("\n".join(f"{what}  {outcome}" for what, outcome in settled) if settled else empty),
     )
+
+
+def is_record_id(text: str) -> bool:
+    return len(text) == 66 and text.startswith("0x")

@@ -13,7 +13,7 @@ from medledger.times import iso
 
 from ..lazy import lazy
 from ..output import Column, code_list, short, when
-from ..params import CATEGORIES, DATE, PURPOSES
+from ..params import CATEGORIES, DATE, DAYS, PURPOSES
 
 if TYPE_CHECKING:
     from medledger import consent
@@ -25,7 +25,7 @@ else:
 def window_options(f: Any) -> Any:
     f = click.option(
         "--days",
-        type=click.FloatRange(min=0, min_open=True),
+        type=DAYS,
         default=None,
         help="Valid for this many days from now (chain time).",
     )(f)

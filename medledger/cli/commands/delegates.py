@@ -15,7 +15,7 @@ from ..errors import MedledgerGroup
 from ..lazy import lazy
 from ..options import common_options
 from ..output import code_labels, emit, when
-from ..params import CATEGORIES, HexType, expiry_from
+from ..params import CATEGORIES, HOURS, HexType, expiry_from
 from .consent_terms import window_options
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def emergency() -> None:
 
 @emergency.command("open")
 @click.argument("patient")
-@click.option("--hours", type=click.FloatRange(min=0, min_open=True), required=True, help="How long (hours).")
+@click.option("--hours", type=HOURS, required=True, help="How long (hours).")
 @click.option(
     "--reason-code",
     type=HexType(32, pad=True),

@@ -20,13 +20,17 @@ def deploy(state: State, force: bool, yes: bool, admin: str | None) -> None:
 
     A chain gets one deployment: without --force an existing live one is kept. With --force the new
     one replaces it for every command of this home; the old address stays in the file's history."""
-    from medledger.chain import Chain, deploy_medledger, deployment_file
+    from medledger.chain import deploy_medledger, deployment_file
     from medledger.chain.deploy import live_deployment
+    from medledger.chain.recovery import recover_journal
+    from medledger.client import connect_chain
 
     settings = state.settings()
     identity = state.identity()
     admin_address = state.address(admin, "--admin") if admin else None
-    chain = Chain(settings.rpc_url, settings.chain_id, settings.rpc_timeout)
+    chain = connect_chain(settings)
+    for what, outcome in recover_journal(chain):  # a deployment interrupted before: re-applied, not made again
+        note(f"Journal: {what}  {outcome}")
     existing = live_deployment(chain, settings.deployments) if force else None
     if existing is not None and not yes:
         click.confirm(

@@ -143,8 +143,9 @@ def create(state: State, name: str, import_key: bool, import_encryption: bool, f
 
 
 def _chain(state: State) -> chain.Chain:
-    settings = state.settings()
-    return chain.Chain(settings.rpc_url, settings.chain_id, settings.rpc_timeout)
+    from medledger.client import connect_chain  # with the home's durability: the funding is reported written
+
+    return connect_chain(state.settings())
 
 
 def _fund(state: State, address: str, eth: float) -> devfund.Funded:

@@ -69,13 +69,39 @@ def node() -> None:
 @common_options(identity=False)
 @with_state
 def up(state: State, data_dir: Path | None) -> None:
-    """Start the services that are not running and wait until they answer."""
+    """Start the services that are not running and wait until they answer. After an unclean stop it
+    says what it found of the chain's saved state, and it re-applies this home's journaled writes
+    that the restored chain does not hold."""
     settings = state.settings()
     config = node_config(settings, data_dir)
     note(f"Starting the local services in {config.data_dir} (first start can take a minute)…")
     st = services.start(config)
     _remote_notes(settings)
-    _show(st)
+    report = st.restored.lines() if st.restored is not None else []
+    repaired = _repair(settings, config) if st.restored is not None else []
+    report += [f"Journal: {what}  {outcome}" for what, outcome in repaired]
+    emit(
+        st.as_dict() | {"running": st.running, "repaired": [{"what": w, "outcome": o} for w, o in repaired]},
+        "\n".join([str(st), *report]),
+    )
+
+
+def _repair(settings: Settings, config: services.NodeConfig) -> list[tuple[str, str]]:
+    """Settle the home's journal on the node just started (when it is the home's chain)."""
+    from medledger import workflows
+    from medledger.config import local_rpc_port
+    from medledger.errors import DeploymentGone, DeploymentNotFound, MedledgerError
+
+    if config.data_dir != settings.node_dir or local_rpc_port(settings.rpc_url) != config.port("anvil_port"):
+        return []
+    try:
+        return workflows.recover(settings, wait=10.0)
+    except DeploymentGone as exc:
+        return [("deployment", f"NOT ON THIS CHAIN: {exc}")]
+    except DeploymentNotFound:
+        return []  # nothing deployed from this home yet: nothing journaled to settle
+    except MedledgerError as exc:
+        return [("journal", f"not settled: {exc}")]
 
 
 @node.command("down")

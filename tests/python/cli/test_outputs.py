@@ -134,7 +134,7 @@ def test_verbose_shows_what_lies_behind_an_error(run, cli_env, monkeypatch):
     quiet = run("consent", "list", "--patient", "patient", "--rpc-url", "http://127.0.0.1:9")
     assert quiet.exit_code == 3 and "caused by" not in quiet.stderr
     verbose = run("-v", "consent", "list", "--patient", "patient", "--rpc-url", "http://127.0.0.1:9")
-    assert verbose.exit_code == 3 and "caused by ConnectionError" in verbose.stderr
+    assert verbose.exit_code == 3 and "caused by ConnectionRefusedError: [Errno 111]" in verbose.stderr
 
     monkeypatch.setattr(records, "list_records", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
     plain = run("records", "list", as_="patient")

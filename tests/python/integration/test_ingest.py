@@ -14,6 +14,7 @@ import pytest
 import medledger.storage.store as store_module
 from medledger import codes, consent, ingest, records
 from medledger.chain import events as ev
+from medledger.chain.outbox import JournalEntry
 from medledger.errors import AccessDenied, ContractRevert, RecordFormatError, StaleCategoryKey, StorageError
 from medledger.ingest import SMALL_RECORD, Ingestor
 from medledger.keyring import Keyring
@@ -149,8 +150,8 @@ def test_ingest_checks_the_category_key_per_record(client, patient, writer, rese
 
 def journaled(client) -> dict[str, dict]:
     """The journal entries of writes in flight, by CID."""
-    entries = (json.loads(p.read_text()) for p in journal_dir(client).glob("*.json"))
-    return {e["cid"]: e for e in entries}
+    entries = (JournalEntry.load(p) for p in journal_dir(client).glob("*.json"))
+    return {e.fields["cid"]: e.fields for e in entries if e is not None}
 
 
 def held_ingest(client, writer, patient, monkeypatch, count: int, **options):

@@ -7,12 +7,15 @@ import json
 
 import pytest
 
-from medledger import audit, consent, crypto, participants, records
+from medledger import audit, consent, crypto, participants, records, workflows
 from medledger.chain import FOREVER
 from medledger.chain import events as ev
+from medledger.client import Client
 from medledger.errors import AccessDenied, KeyNotFound, RejectedKeyWarning, ServiceUnavailable, StaleCategoryKey
 from medledger.ingest import Ingestor
 from medledger.keyring import Keyring
+from medledger.node import free_port
+from medledger.storage import IpfsStore
 
 from .helpers import DAY, A, C, P, advance_time, journal_entries, obs_bytes, observation, registered_ids
 
@@ -101,6 +104,31 @@ def test_revoke_without_rotation_leaves_a_stale_key_that_writers_refuse(client, 
     Keyring(client).rotate(patient, patient.address, [C.GENOMICS])
     written = records.write_record(client, clinician, patient.address, genome, category=C.GENOMICS)
     assert records.read_record(client, patient, written.record_id).data == genome
+
+
+def test_a_revocation_stopped_by_ipfs_down_is_finished_by_revoking_again(
+    client, settings, patient, researcher, clinician
+):
+    """Issue 8 item 4: the revocation lands, then the rotation fails (the IPFS node is down); revoking
+    again rotates, rather than saying that nothing changed."""
+    consent.grant(client, patient, clinician.address, A.WRITE, [C.GENOMICS], [P.DIRECT_CARE])
+    consent.grant(client, patient, researcher.address, A.READ, [C.GENOMICS], [P.RESEARCH])
+    epoch = client.contract.category_key(patient.address, C.GENOMICS).epoch
+    down = Client.connect(settings, store=IpfsStore(f"http://127.0.0.1:{free_port()}", timeout=2))
+    with pytest.raises(ServiceUnavailable):
+        consent.revoke(down, patient, researcher.address, A.READ)
+    assert not client.contract.consent(patient.address, researcher.address, A.READ).live(client.now())
+    assert consent.rotation_owed(client, patient.address, researcher.address) == {C.GENOMICS}
+
+    changed, _ = workflows.revoke(client, patient, researcher.address, A.READ)
+    key = client.contract.category_key(patient.address, C.GENOMICS)
+    assert changed and key.epoch == epoch + 1 and not key.stale(client.now())
+    assert not consent.revoke(client, patient, researcher.address, A.READ)  # finished: nothing more to do
+    genome = b"ACGT" * 50
+    written = records.write_record(client, clinician, patient.address, genome, category=C.GENOMICS)
+    assert records.read_record(client, patient, written.record_id).data == genome
+    with pytest.raises(KeyNotFound):
+        open_bypassing_chain(client, researcher, written)
 
 
 def test_a_registration_whose_envelope_never_landed_is_repaired_by_registering_again(client, stranger, monkeypatch):

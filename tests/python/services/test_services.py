@@ -17,6 +17,7 @@ from eth_account import Account
 from web3 import Web3
 
 from medledger.errors import ServiceError
+from medledger.localchain import LocalChainFiles
 from medledger.node import (
     DEFAULT_MNEMONIC,
     NodeConfig,
@@ -132,7 +133,7 @@ def test_restart_keeps_chain_state_and_ipfs_content(node, node_config) -> None:
     assert not store.ping()
     again = stop(node_config)  # idempotent
     assert not again.running
-    json.loads(node_config.anvil_state.read_text())  # anvil wrote valid state
+    assert LocalChainFiles(node_config.data_dir).newest_saved() == block  # saved before the stop
 
     started = start(node_config)
     assert started.running and started.anvil.responding and started.ipfs.responding
