@@ -21,6 +21,8 @@ from medledger import codes
 from medledger.errors import AccessDenied, ChainError, ContractRevert, MedledgerError, RecordErased, StaleCategoryKey
 from medledger.times import LAST_DATE
 
+from .types import FOREVER
+
 # Errors that mean "you may not do this": raised as AccessDenied.
 _ACCESS_ERRORS = {
     "ConsentUnauthorized",
@@ -50,8 +52,10 @@ _ACCESS_ERRORS = {
 
 def utc(timestamp: int) -> str:
     """A unix time as ``2026-12-01 10:00 UTC`` (the form every message uses)."""
-    if timestamp > LAST_DATE:  # past any calendar date (uint64 max and the like): the chain's "never"
+    if timestamp >= FOREVER:  # uint64 max: the chain's "never"
         return "never"
+    if timestamp > LAST_DATE:  # a real time, past any calendar date
+        return f"unix time {timestamp} (after 9999-12-31)"
     try:
         return _dt.datetime.fromtimestamp(timestamp, _dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     except (OverflowError, OSError, ValueError):  # past year 9999 (or before year 1): no calendar date

@@ -133,6 +133,8 @@ PURPOSES = CodeSetType(codes.Purpose)
 HEX32 = HexType(32)
 #: Days of a consent, delegation or signed request: up to 100 years (no expiry: leave the option out).
 DAYS = DurationType("days", 36525, "100 years; leave the option out for no expiry")
+#: Hours a signed request stays valid: up to 30 days (a relayer may hold it back until then).
+VALID_HOURS = DurationType("hours", 30 * 24, "30 days; keep it short: until then a relayer may hold it back")
 #: Hours of an emergency opening: up to a year (the contract caps the window further).
 HOURS = DurationType("hours", 8784, "a year")
 #: A date (``2027-01-01``) or date and time (``2027-01-01T09:30``), read as UTC.

@@ -18,7 +18,7 @@ from ..context import State, with_state
 from ..lazy import lazy
 from ..options import access_option, common_options
 from ..output import code_list, emit, note, short, when
-from ..params import CATEGORIES, accesses, check_out_path, expiry_from
+from ..params import CATEGORIES, VALID_HOURS, accesses, check_out_path, expiry_from
 from .consent_terms import terms_options, until
 
 if TYPE_CHECKING:
@@ -31,12 +31,9 @@ else:
     consent = lazy("medledger.consent")
 
 HOUR = 3600
-#: The longest a request may be valid from the CLI: a relayer may hold it back until then.
-MAX_VALID_HOURS = 30 * 24
-
 _valid_option = click.option(
     "--valid-hours",
-    type=click.FloatRange(min=0, min_open=True, max=MAX_VALID_HOURS),
+    type=VALID_HOURS,
     default=24.0,
     show_default=True,
     help="The request can be submitted for this many hours (at most 30 days; keep it short: until then a relayer "

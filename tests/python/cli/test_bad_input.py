@@ -60,9 +60,12 @@ def test_impossible_days_are_refused_before_anything_is_sent(run, client, workdi
         ["consent", "grant", "researcher", *terms, "--days", days],
         ["delegate", "add", "delegate", "--categories", "obs", "--days", days],
         ["consent", "sign", "researcher", *terms, "--days", days, "--out", workdir / "request.json"],
-        ["consent", "sign", "researcher", *terms, "--deadline-days", days, "--out", workdir / "request.json"],
     ):
         outcome(run(*argv, as_="patient"), 2, says)
+    hours = run(
+        "consent", "sign", "researcher", *terms, "--valid-hours", days, "--out", workdir / "request.json", as_="patient"
+    )
+    outcome(hours, 2, says.replace("36525 days", "720 hours").replace("of days", "of hours"))
     outcome(run("emergency", "open", "patient", "--hours", days, "--reason-code", "0x01", as_="emergency_clinician"), 2)
     untouched(client, before)
 
