@@ -1,26 +1,5 @@
-"""Category keys: how a patient's records are opened to exactly the people she consented to.
-
-* Each patient has an X25519 key pair per category (13 of them). The chain holds each category's
-  current **public** key, its epoch and until when it may be sealed to (``categoryKey``), and logs
-  every key it ever held (``CategoryKeyRotated``). Every record key is sealed to the current public
-  key of its category, so anyone allowed to write can add a record without being able to read others.
-* Registering generates the 13 pairs, registers their public keys (``registerPatient``) and sends the
-  patient her own secrets in a **key envelope** to herself (``publishKeyEnvelope(patient, patient,
-  ...)``): the secrets live only in envelopes, each on IPFS behind an on-chain digest.
-* A read grant carries an envelope for the grantee (``ConsentGranted.keyEnvelope``); later ones (after
-  a rotation, for a delegate or an emergency clinician) are ``KeyEnvelopePublished`` events. A holder's
-  secrets are what its envelopes carry, **each checked against the public key the chain recorded for
-  its category and epoch**: a secret that does not match (or lies outside the categories its
-  publication names) is ignored and reported (:class:`~medledger.errors.RejectedKeyWarning`,
-  :attr:`Keyring.rejected`), never used.
-* Writers read the category's key per record and refuse a **stale** one (chain time at or past
-  ``validUntil``: a reader it was released to has lost access) with
-  :class:`~medledger.errors.StaleCategoryKey`; the chain refuses such a record too.
-* **Rotating** (after a revocation, a narrowing, a delegate's removal) makes new pairs: the patient's
-  envelope first, then ``setCategoryKeys``, then fresh envelopes (every epoch) for every reader that
-  still has live access. What a former reader already decrypted, or the old keys it holds, cannot be
-  taken back; records written afterwards are closed to it.
-"""
+"""The :class:`Keyring`: registering a patient's category keys, finding what a holder may open,
+passing keys on in envelopes, rotating them. (The picture: :mod:`medledger.keyring`.)"""
 
 from __future__ import annotations
 
@@ -28,11 +7,11 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from . import codes, crypto
-from .chain import ZERO32, CategoryKey, utc
-from .chain.events import CategoryKeyRotated, ConsentGranted, DelegateAppointed, KeyEnvelopePublished
-from .client import Client, as_address
-from .errors import (
+from medledger import codes, crypto
+from medledger.chain import ZERO32, CategoryKey, utc
+from medledger.chain.events import CategoryKeyRotated, ConsentGranted, DelegateAppointed, KeyEnvelopePublished
+from medledger.client import Client, as_address
+from medledger.errors import (
     DecryptionError,
     KeyNotFound,
     KeysNotPublished,
@@ -40,7 +19,7 @@ from .errors import (
     StaleCategoryKey,
     TamperingDetected,
 )
-from .keystore import Identity
+from medledger.keystore import Identity
 
 ALL_CATEGORIES = tuple(int(c) for c in codes.Category)
 

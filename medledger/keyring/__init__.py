@@ -1,0 +1,29 @@
+"""Category keys: how a patient's records are opened to exactly the people she consented to.
+
+* Each patient has an X25519 key pair per category (13 of them). The chain holds each category's
+  current **public** key, its epoch and until when it may be sealed to (``categoryKey``), and logs
+  every key it ever held (``CategoryKeyRotated``). Every record key is sealed to the current public
+  key of its category, so anyone allowed to write can add a record without being able to read others.
+* Registering generates the 13 pairs, registers their public keys (``registerPatient``) and sends the
+  patient her own secrets in a **key envelope** to herself (``publishKeyEnvelope(patient, patient,
+  ...)``): the secrets live only in envelopes, each on IPFS behind an on-chain digest.
+* A read grant carries an envelope for the grantee (``ConsentGranted.keyEnvelope``); later ones (after
+  a rotation, for a delegate or an emergency clinician) are ``KeyEnvelopePublished`` events. A holder's
+  secrets are what its envelopes carry, **each checked against the public key the chain recorded for
+  its category and epoch**: a secret that does not match (or lies outside the categories its
+  publication names) is ignored and reported (:class:`~medledger.errors.RejectedKeyWarning`,
+  :attr:`Keyring.rejected`), never used.
+* Writers read the category's key per record and refuse a **stale** one (chain time at or past
+  ``validUntil``: a reader it was released to has lost access) with
+  :class:`~medledger.errors.StaleCategoryKey`; the chain refuses such a record too.
+* **Rotating** (after a revocation, a narrowing, a delegate's removal) makes new pairs: the patient's
+  envelope first, then ``setCategoryKeys``, then fresh envelopes (every epoch) for every reader that
+  still has live access. What a former reader already decrypted, or the old keys it holds, cannot be
+  taken back; records written afterwards are closed to it.
+
+Modules: :mod:`.ring` (the :class:`Keyring`: registration, holders, passing keys on, rotation).
+"""
+
+from .ring import ALL_CATEGORIES, Keyring, RejectedKey, SecretKeys, check_writable
+
+__all__ = ["ALL_CATEGORIES", "Keyring", "RejectedKey", "SecretKeys", "check_writable"]
