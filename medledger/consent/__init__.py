@@ -9,7 +9,14 @@ from medledger.chain import FOREVER, Consent, ConsentState
 from medledger.chain.eip712 import GRANT_TYPES, REVOKE_TYPES
 
 from .delegates import appoint_delegate, remove_delegate
-from .emergency import close_emergency, confirm_emergency, emergency_access, open_emergency, set_emergency_opt_out
+from .emergency import (
+    close_emergency,
+    confirm_emergency,
+    emergency_access,
+    open_emergency,
+    release_emergency_keys,
+    set_emergency_opt_out,
+)
 from .grants import grant, revoke
 from .signed import (
     REQUEST_FORMAT,
@@ -49,6 +56,7 @@ __all__ = [
     "open_emergency",
     "read_request",
     "recover_signer",
+    "release_emergency_keys",
     "remove_delegate",
     "revoke",
     "set_emergency_opt_out",

@@ -16,14 +16,28 @@
 * Writers read the category's key per record and refuse a **stale** one (chain time at or past
   ``validUntil``: a reader it was released to has lost access) with
   :class:`~medledger.errors.StaleCategoryKey`; the chain refuses such a record too.
-* **Rotating** (after a revocation, a narrowing, a delegate's removal) makes new pairs: the patient's
-  envelope first, then ``setCategoryKeys``, then fresh envelopes (every epoch) for every reader that
-  still has live access. What a former reader already decrypted, or the old keys it holds, cannot be
-  taken back; records written afterwards are closed to it.
+* **Syncing** (:meth:`Keyring.sync`, run by every patient-side command that ends access, and by
+  ``medledger keys sync``) rotates every stale category: new pairs, the patient's envelope first,
+  then ``setCategoryKeys``, then fresh envelopes (every epoch) for every reader that still has live
+  access; and it sends any reader (or the patient) the current keys it holds no envelope for. What a
+  former reader already decrypted, or the old keys it holds, cannot be taken back; records written
+  afterwards are closed to it, however its access ended.
 
-Modules: :mod:`.ring` (the :class:`Keyring`: registration, holders, passing keys on, rotation).
+Modules: :mod:`.ring` (the :class:`Keyring`: registration, holders, passing keys on, rotation,
+sync), :mod:`.readers` (who may read now, and who lacks which current key).
 """
 
-from .ring import ALL_CATEGORIES, Keyring, RejectedKey, SecretKeys, check_writable
+from .readers import ReaderAccess, live_access, undelivered
+from .ring import ALL_CATEGORIES, Keyring, RejectedKey, SecretKeys, SyncReport, check_writable
 
-__all__ = ["ALL_CATEGORIES", "Keyring", "RejectedKey", "SecretKeys", "check_writable"]
+__all__ = [
+    "ALL_CATEGORIES",
+    "Keyring",
+    "ReaderAccess",
+    "RejectedKey",
+    "SecretKeys",
+    "SyncReport",
+    "check_writable",
+    "live_access",
+    "undelivered",
+]

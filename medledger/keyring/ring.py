@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from medledger import codes, crypto
-from medledger.chain import ZERO32, CategoryKey, utc
-from medledger.chain.events import CategoryKeyRotated, ConsentGranted, DelegateAppointed, KeyEnvelopePublished
+from medledger.chain import FOREVER, ZERO32, CategoryKey, utc
+from medledger.chain.events import CategoryKeyRotated, ConsentGranted, KeyEnvelopePublished
 from medledger.client import Client, as_address
 from medledger.errors import (
     DecryptionError,
@@ -20,6 +20,8 @@ from medledger.errors import (
     TamperingDetected,
 )
 from medledger.keystore import Identity
+
+from . import readers
 
 ALL_CATEGORIES = tuple(int(c) for c in codes.Category)
 
@@ -79,6 +81,8 @@ class Keyring:
         self._envelopes: dict[bytes, bytes] = {}
         #: Every delivered secret this keyring refused to use, with why (also warned about).
         self.rejected: list[RejectedKey] = []
+        #: What each :meth:`sync` of this keyring did, in order.
+        self.reports: list[SyncReport] = []
 
     # --- registration -----------------------------------------------------------------------------
     def register(self, patient: Identity) -> None:
@@ -199,6 +203,11 @@ class Keyring:
         """New key pairs for ``categories`` (each a new epoch), sent to the patient first, then to every
         reader that still has live access to them (every epoch the manager holds). Returns the new
         epochs by category."""
+        return self._rotate(manager, patient, categories)[0]
+
+    def _rotate(
+        self, manager: Identity, patient: str, categories: Iterable[int]
+    ) -> tuple[dict[int, int], dict[str, list[frozenset[int]]]]:
         patient = as_address(patient)
         categories = sorted({int(c) for c in categories})
         contract = self.client.contract
@@ -216,65 +225,128 @@ class Keyring:
         if landed != epochs:  # another rotation landed between: the patient's envelope names wrong epochs
             rotated = {c: {**held.get(c, {}), landed[c]: pairs[c].secret} for c in categories}
             self._send(manager, patient, patient, contract.patient_encryption_key(patient), rotated)
-        # If this stops halfway (a node went down), reissue() completes it.
-        self._deliver(manager, patient, rotated)
-        return landed
+        # If this stops halfway (a node went down), the next sync() sends the readers what they lack.
+        return landed, self._deliver(manager, patient, rotated)
 
     def reissue(self, manager: Identity, patient: str, categories: Iterable[int] | None = None) -> int:
         """Publish fresh envelopes (every epoch) to each current reader for the categories it covers.
 
-        The repair for a rotation interrupted before every reader got its envelope; safe to repeat.
-        ``manager`` (the patient, or a delegate for its categories) must hold the keys. Returns how
-        many envelopes were published."""
+        Repeats every reader's envelopes whether it lacks them or not (:meth:`sync` sends only what is
+        missing); safe to repeat. ``manager`` (the patient, or a delegate for its categories) must hold
+        the keys. Returns how many envelopes were published."""
         patient = as_address(patient)
-        if categories is None:  # all the manager may manage: every category, or its delegation's
-            delegation = self.client.contract.delegation(patient, manager.address)
-            categories = ALL_CATEGORIES if manager.address == patient else delegation.categories
-        wanted = sorted({int(c) for c in categories})
+        wanted = sorted(self.manageable(manager, patient) if categories is None else {int(c) for c in categories})
         # Refuse at once (with the chain's reason) if the caller may not publish for this patient.
         self.client.contract.publish_key_envelope(
             patient, patient, b"\1" * 32, categories=wanted, sender=manager, simulate=True
         )
-        return self._deliver(manager, patient, self.secrets(manager, patient, wanted))
+        sent = self._deliver(manager, patient, self.secrets(manager, patient, wanted))
+        return sum(len(sources) for sources in sent.values())
 
-    def _deliver(self, manager: Identity, patient: str, keys: SecretKeys) -> int:
+    def manageable(self, manager: Identity, patient: str) -> frozenset[int]:
+        """The categories whose keys ``manager`` may rotate and pass on: every one for the patient, its
+        delegation's for a live delegate (none for anyone else: the chain refuses them)."""
+        if manager.address == as_address(patient):
+            return frozenset(ALL_CATEGORIES)
+        delegation = self.client.contract.delegation(patient, manager.address)
+        return frozenset(int(c) for c in delegation.categories) if delegation.live(self.client.now()) else frozenset()
+
+    def _deliver(
+        self, manager: Identity, patient: str, keys: SecretKeys, only: Mapping[str, frozenset[int]] | None = None
+    ) -> dict[str, list[frozenset[int]]]:
         """One envelope per reader and source of its access, with the ``keys`` of the categories that
-        access covers (the chain accepts an envelope only for categories its recipient may read)."""
-        published = 0
-        for reader, covered in self._access(patient):
-            overlap = sorted(covered & set(keys))
+        source covers (the chain accepts an envelope only for categories one source covers); with
+        ``only``, just those readers and categories. Returns the categories sent, by reader and source."""
+        sent: dict[str, list[frozenset[int]]] = {}
+        for access in readers.live_access(self.client, patient):
+            overlap = access.categories & set(keys)
+            if only is not None:
+                overlap &= only.get(access.reader, frozenset())
             if overlap:
-                self._send(manager, patient, reader, self.recipient_key(reader), {c: keys[c] for c in overlap})
-                published += 1
-        return published
-
-    def _access(self, patient: str) -> list[tuple[str, frozenset[int]]]:
-        """``(reader, categories)`` for each live read consent and each live delegation of ``patient``
-        held by an unsuspended account (the chain releases keys to nobody else)."""
-        patient = as_address(patient)
-        contract = self.client.contract
-        now = self.client.now()
-        found: list[tuple[str, frozenset[int]]] = []
-        for grantee in sorted({e.grantee for e in contract.logs(ConsentGranted, patient=patient)}):
-            consent = contract.consent(patient, grantee, codes.Access.READ)
-            covered = frozenset(int(c) for c in consent.categories)
-            if consent.delegation:
-                delegation = contract.delegation_by_id(patient, consent.delegation)
-                covered &= frozenset(int(c) for c in delegation.categories) if delegation.live(now) else frozenset()
-            if covered and consent.live(now) and not contract.participant(grantee).suspended:
-                found.append((grantee, covered))
-        for delegate in sorted({e.delegate for e in contract.logs(DelegateAppointed, patient=patient)}):
-            delegation = contract.delegation(patient, delegate)
-            if delegation.live(now) and not contract.participant(delegate).suspended:
-                found.append((delegate, frozenset(int(c) for c in delegation.categories)))
-        return found
+                chosen = {c: keys[c] for c in sorted(overlap)}
+                self._send(manager, patient, access.reader, self.recipient_key(access.reader), chosen)
+                sent.setdefault(access.reader, []).append(frozenset(overlap))
+        return sent
 
     def readers(self, patient: str) -> dict[str, set[int]]:
         """Everyone other than the patient who may now read some category: category sets by address."""
-        readers: dict[str, set[int]] = {}
-        for reader, covered in self._access(patient):
-            readers.setdefault(reader, set()).update(covered)
-        return readers
+        found: dict[str, set[int]] = {}
+        for access in readers.live_access(self.client, patient):
+            found.setdefault(access.reader, set()).update(access.categories)
+        return found
+
+    # --- keeping keys in step with consent -------------------------------------------------------------
+    def sync(self, manager: Identity, patient: str) -> SyncReport:
+        """Bring ``patient``'s keys in step with who may read now, as the patient or a delegate:
+
+        * rotate every category whose key is **stale** (chain time at or past its ``validUntil``: a
+          reader it was released to lost access, by whatever way) or whose current secret the
+          manager does not hold, so no record can be sealed to a key a former reader holds;
+        * send every reader with live access the current keys it holds no envelope for (a reader
+          reinstated after a suspension, a rotation that stopped halfway, a read grant signed by a
+          wallet without keys).
+
+        A delegate acts on its delegation's categories only; stale ones beyond them are reported in
+        :attr:`SyncReport.beyond`. Safe to repeat; :attr:`SyncReport.next_due` says when a key goes
+        stale next (sync again then)."""
+        patient = as_address(patient)
+        may = self.manageable(manager, patient)
+        if not may:
+            self.client.contract.publish_key_envelope(  # the chain's refusal, in its words
+                patient, patient, b"\1" * 32, categories=ALL_CATEGORIES, sender=manager, simulate=True
+            )
+        keys, now = self.client.contract.category_keys(patient), self.client.now()
+        stale = {int(c) for c, key in keys.items() if key.stale(now)}
+        held = self.secrets(manager, patient, may)
+        lost = {int(c) for c, key in keys.items() if int(c) in may and key.epoch not in held.get(int(c), {})}
+        rotated: dict[int, int] = {}
+        delivered: dict[str, set[int]] = {}
+        if (stale | lost) & may:
+            rotated, sent = self._rotate(manager, patient, sorted((stale | lost) & may))
+            _merge(delivered, sent)
+        # (The patient's own keys: a rotation sends hers first, and `lost` above repairs what she lacks.)
+        wanted = {a.reader: a.categories & may for a in readers.live_access(self.client, patient)}
+        missing = readers.undelivered(self.client, patient, wanted)
+        if missing:
+            current = self.secrets(manager, patient, set().union(*missing.values()))
+            _merge(delivered, self._deliver(manager, patient, current, only=missing))
+        if rotated or delivered:
+            keys, now = self.client.contract.category_keys(patient), self.client.now()
+        ends = [k.valid_until for k in keys.values() if now < k.valid_until < FOREVER]
+        report = SyncReport(
+            patient,
+            rotated,
+            {reader: frozenset(cats) for reader, cats in delivered.items()},
+            frozenset(stale - may),
+            min(ends, default=None),
+        )
+        self.reports.append(report)
+        return report
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What :meth:`Keyring.sync` did for a patient."""
+
+    patient: str
+    #: the new epoch of each category it rotated
+    rotated: dict[int, int]
+    #: the categories whose keys it sent, by reader (the patient's own envelope aside)
+    delivered: dict[str, frozenset[int]]
+    #: stale categories it could not rotate: beyond the delegate's bounds (the patient must)
+    beyond: frozenset[int]
+    #: chain time at which a key goes stale next (None: every key is valid without end)
+    next_due: int | None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.rotated or self.delivered)
+
+
+def _merge(into: dict[str, set[int]], sent: Mapping[str, Iterable[frozenset[int]]]) -> None:
+    for reader, parts in sent.items():
+        for part in parts:
+            into.setdefault(reader, set()).update(part)
 
 
 def _mismatch(
