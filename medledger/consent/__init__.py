@@ -14,6 +14,8 @@ from .emergency import (
     confirm_emergency,
     emergency_access,
     open_emergency,
+    reason_code,
+    reason_of,
     release_emergency_keys,
     set_emergency_opt_out,
 )
@@ -55,6 +57,8 @@ __all__ = [
     "is_permitted",
     "open_emergency",
     "read_request",
+    "reason_code",
+    "reason_of",
     "recover_signer",
     "release_emergency_keys",
     "remove_delegate",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from medledger import crypto
 from medledger.chain import EmergencyAccess
 from medledger.chain.events import (
     EmergencyAccessClosed,
@@ -24,6 +25,23 @@ from medledger.chain.events import (
 from medledger.client import Client, as_address
 from medledger.keyring import Keyring
 from medledger.keystore import Identity
+
+#: The domain of emergency reason tags (:func:`reason_code`).
+REASON_DOMAIN = b"medledger/emergency-reason/v1"
+
+
+def reason_code(secret: bytes, code: str) -> bytes:
+    """The opaque 32-byte tag of an emergency reason (a coded reason such as a SNOMED CT concept id)
+    that goes on chain: keyed with the consortium's ``secret``
+    (:func:`medledger.config.consortium_secret`) and salted, so only the consortium's members
+    (auditors) can tell the reason, by checking codes against it (:func:`reason_of`)."""
+    return crypto.code_tag(secret, REASON_DOMAIN, code)
+
+
+def reason_of(secret: bytes, tag: bytes, candidates: Iterable[str]) -> str | None:
+    """Which of ``candidates`` (reason codes) ``tag`` was made from, for a holder of the consortium's
+    ``secret``; None if none."""
+    return next((c for c in candidates if crypto.tag_matches(secret, REASON_DOMAIN, tag, c.encode())), None)
 
 
 def open_emergency(client: Client, clinician: Identity, patient: str, window: int, reason_code: bytes) -> int:
