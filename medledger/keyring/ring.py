@@ -3,59 +3,25 @@ passing keys on in envelopes, rotating them. (The picture: :mod:`medledger.keyri
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from medledger import codes, crypto
 from medledger.chain import FOREVER, ZERO32, CategoryKey, utc
-from medledger.chain.events import CategoryKeyRotated, ConsentGranted, KeyEnvelopePublished
+from medledger.chain.events import CategoryKeyRotated
 from medledger.client import Client, as_address
 from medledger.errors import (
-    DecryptionError,
     KeyNotFound,
     KeysNotPublished,
-    RejectedKeyWarning,
+    KeystoreError,
     StaleCategoryKey,
-    TamperingDetected,
 )
 from medledger.keystore import Identity
 
 from . import readers
+from .holders import ALL_CATEGORIES, Envelopes, RejectedKey, SecretKeys
 
-ALL_CATEGORIES = tuple(int(c) for c in codes.Category)
-
-SecretKeys = dict[int, dict[int, bytes]]  # category -> epoch -> X25519 secret
-
-
-@dataclass(frozen=True)
-class RejectedKey:
-    """A delivered secret that was not used (``category``/``epoch`` None: the whole envelope)."""
-
-    patient: str
-    envelope: bytes  # the on-chain pointer of the envelope
-    published_by: str
-    category: int | None
-    epoch: int | None
-    reason: str
-
-    def describe(self) -> str:
-        what = "a key envelope" if self.category is None else (
-            f"the {codes.label(codes.Category(self.category))} key of epoch {self.epoch} in a key envelope"
-        )  # fmt: skip
-        return (
-            f"Ignored {what} of patient {self.patient} published by {self.published_by} "
-            f"(0x{self.envelope.hex()[:16]}…): {self.reason}"
-        )
-
-
-@dataclass(frozen=True)
-class _Source:
-    """An envelope delivered to someone: its pointer, the categories its publication names, who sent it."""
-
-    pointer: bytes
-    categories: frozenset[int]
-    by: str
+__all__ = ["ALL_CATEGORIES", "Keyring", "RejectedKey", "SecretKeys", "SyncReport", "check_writable"]
 
 
 def check_writable(key: CategoryKey, now: int) -> CategoryKey:
@@ -78,11 +44,15 @@ class Keyring:
 
     def __init__(self, client: Client) -> None:
         self.client = client
-        self._envelopes: dict[bytes, bytes] = {}
-        #: Every delivered secret this keyring refused to use, with why (also warned about).
-        self.rejected: list[RejectedKey] = []
+        #: The envelopes delivered to holders, opened and checked (:mod:`.holders`).
+        self.envelopes = Envelopes(client)
         #: What each :meth:`sync` of this keyring did, in order.
         self.reports: list[SyncReport] = []
+
+    @property
+    def rejected(self) -> list[RejectedKey]:
+        """Every delivered secret this keyring refused to use, with why (also warned about)."""
+        return self.envelopes.rejected
 
     # --- registration -----------------------------------------------------------------------------
     def register(self, patient: Identity) -> None:
@@ -113,59 +83,13 @@ class Keyring:
     # --- holders ------------------------------------------------------------------------------------
     def public_keys(self, patient: str) -> dict[tuple[int, int], bytes]:
         """Every public key the chain recorded for ``patient``: ``(category, epoch) -> key``."""
-        return {
-            (int(e.category), e.epoch): e.public_key
-            for e in self.client.contract.logs(CategoryKeyRotated, patient=as_address(patient))
-        }
+        return self.envelopes.public_keys(patient)
 
     def secrets(self, holder: Identity, patient: str, categories: Iterable[int] | None = None) -> SecretKeys:
         """Every category secret (all epochs) that envelopes delivered to ``holder`` carry for ``patient``
-        and that match the public key the chain recorded for its category and epoch."""
-        patient = as_address(patient)
-        wanted = set(ALL_CATEGORIES if categories is None else (int(c) for c in categories))
-        public = self.public_keys(patient)
-        found: SecretKeys = {}
-        for source in self._sources(holder.address, patient):
-            blob = self._fetch(source.pointer)  # a node serving other bytes than the chain points at: raised
-            try:
-                contents = crypto.open_envelope(holder.encryption, blob, expected_patient=patient)
-            except DecryptionError:
-                continue  # sealed to an older encryption key of the holder
-            except TamperingDetected as exc:
-                self._reject(RejectedKey(patient, source.pointer, source.by, None, None, str(exc)))
-                continue
-            for category, epochs in contents["keys"].items():
-                if category not in wanted:
-                    continue
-                for epoch, secret in epochs.items():
-                    reason = _mismatch(source, category, epoch, secret, public)
-                    if reason:
-                        self._reject(RejectedKey(patient, source.pointer, source.by, category, epoch, reason))
-                    else:
-                        found.setdefault(category, {})[epoch] = secret
-        return found
-
-    def _sources(self, recipient: str, patient: str) -> list[_Source]:
-        """Every envelope delivered to ``recipient`` for ``patient``: with a read grant, or published."""
-        sources = []
-        for e in self.client.contract.logs_of((ConsentGranted, KeyEnvelopePublished), patient, recipient):
-            if isinstance(e, ConsentGranted) and e.key_envelope != ZERO32:
-                sources.append(_Source(e.key_envelope, frozenset(int(c) for c in e.categories), e.by))
-            elif isinstance(e, KeyEnvelopePublished):
-                sources.append(_Source(e.envelope, frozenset(int(c) for c in e.categories), e.by))
-        return sources
-
-    def _fetch(self, pointer: bytes) -> bytes:
-        """An envelope's bytes, checked against the digest the chain points with (the store checks every
-        fetched object against the CID asked for)."""
-        if pointer not in self._envelopes:
-            self._envelopes[pointer] = self.client.get_small(pointer)
-        return self._envelopes[pointer]
-
-    def _reject(self, rejected: RejectedKey) -> None:
-        if rejected not in self.rejected:
-            self.rejected.append(rejected)
-            warnings.warn(RejectedKeyWarning(rejected.describe()), stacklevel=3)
+        and that pass every check of :mod:`.holders` (above all: each matches the public key the chain
+        recorded for its category and epoch)."""
+        return self.envelopes.secrets(holder, patient, categories)
 
     # --- passing keys on ------------------------------------------------------------------------------
     def envelope_for(
@@ -226,7 +150,7 @@ class Keyring:
             rotated = {c: {**held.get(c, {}), landed[c]: pairs[c].secret} for c in categories}
             self._send(manager, patient, patient, contract.patient_encryption_key(patient), rotated)
         # If this stops halfway (a node went down), the next sync() sends the readers what they lack.
-        return landed, self._deliver(manager, patient, rotated)
+        return landed, self.deliver(manager, patient, rotated)
 
     def reissue(self, manager: Identity, patient: str, categories: Iterable[int] | None = None) -> int:
         """Publish fresh envelopes (every epoch) to each current reader for the categories it covers.
@@ -240,7 +164,7 @@ class Keyring:
         self.client.contract.publish_key_envelope(
             patient, patient, b"\1" * 32, categories=wanted, sender=manager, simulate=True
         )
-        sent = self._deliver(manager, patient, self.secrets(manager, patient, wanted))
+        sent = self.deliver(manager, patient, self.secrets(manager, patient, wanted))
         return sum(len(sources) for sources in sent.values())
 
     def manageable(self, manager: Identity, patient: str) -> frozenset[int]:
@@ -251,7 +175,7 @@ class Keyring:
         delegation = self.client.contract.delegation(patient, manager.address)
         return frozenset(int(c) for c in delegation.categories) if delegation.live(self.client.now()) else frozenset()
 
-    def _deliver(
+    def deliver(
         self, manager: Identity, patient: str, keys: SecretKeys, only: Mapping[str, frozenset[int]] | None = None
     ) -> dict[str, list[frozenset[int]]]:
         """One envelope per reader and source of its access, with the ``keys`` of the categories that
@@ -290,6 +214,14 @@ class Keyring:
         :attr:`SyncReport.beyond`. Safe to repeat; :attr:`SyncReport.next_due` says when a key goes
         stale next (sync again then)."""
         patient = as_address(patient)
+        if manager.address == patient and manager.encryption.public != self.client.contract.patient_encryption_key(
+            patient
+        ):
+            raise KeystoreError(
+                f"The keystore of {patient} holds another encryption key than the chain has (a patient key "
+                "rotation that stopped halfway): run `medledger patient rotate-key` again to finish it first; "
+                "nothing was done"
+            )
         may = self.manageable(manager, patient)
         if not may:
             self.client.contract.publish_key_envelope(  # the chain's refusal, in its words
@@ -309,7 +241,7 @@ class Keyring:
         missing = readers.undelivered(self.client, patient, wanted)
         if missing:
             current = self.secrets(manager, patient, set().union(*missing.values()))
-            _merge(delivered, self._deliver(manager, patient, current, only=missing))
+            _merge(delivered, self.deliver(manager, patient, current, only=missing))
         if rotated or delivered:
             keys, now = self.client.contract.category_keys(patient), self.client.now()
         ends = [k.valid_until for k in keys.values() if now < k.valid_until < FOREVER]
@@ -347,17 +279,3 @@ def _merge(into: dict[str, set[int]], sent: Mapping[str, Iterable[frozenset[int]
     for reader, parts in sent.items():
         for part in parts:
             into.setdefault(reader, set()).update(part)
-
-
-def _mismatch(
-    source: _Source, category: int, epoch: int, secret: bytes, public: Mapping[tuple[int, int], bytes]
-) -> str | None:
-    """Why a delivered secret may not be used (None: it may)."""
-    if category not in source.categories:
-        return "its publication does not name this category"
-    expected = public.get((category, epoch))
-    if expected is None:
-        return "the chain recorded no key of this category and epoch"
-    if crypto.public_from_secret(secret) != expected:
-        return "it does not match the public key the chain recorded for this category and epoch"
-    return None
