@@ -23,21 +23,27 @@
   former reader already decrypted, or the old keys it holds, cannot be taken back; records written
   afterwards are closed to it, however its access ended.
 
+* **Rotating the patient's own encryption key** (:func:`rotate_patient_key`) rotates all 13 category
+  keys with it and re-seals everything she holds to the new key first, so she is never locked out.
+
 Modules: :mod:`.ring` (the :class:`Keyring`: registration, holders, passing keys on, rotation,
-sync), :mod:`.readers` (who may read now, and who lacks which current key).
+sync), :mod:`.readers` (who may read now, and who lacks which current key), :mod:`.patient_key`.
 """
 
+from .patient_key import PatientKeyRotation, rotate_patient_key
 from .readers import ReaderAccess, live_access, undelivered
 from .ring import ALL_CATEGORIES, Keyring, RejectedKey, SecretKeys, SyncReport, check_writable
 
 __all__ = [
     "ALL_CATEGORIES",
     "Keyring",
+    "PatientKeyRotation",
     "ReaderAccess",
     "RejectedKey",
     "SecretKeys",
     "SyncReport",
     "check_writable",
     "live_access",
+    "rotate_patient_key",
     "undelivered",
 ]

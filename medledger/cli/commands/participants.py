@@ -51,6 +51,38 @@ def register_patient(state: State) -> None:
     )
 
 
+@patient.command("rotate-key")
+@common_options()
+@with_state
+def rotate_key(state: State) -> None:
+    """Give the --as patient a new encryption key (in its keystore file) and new keys for all 13
+    categories, and send every reader its new keys: whoever holds a copy of the old key (a lost
+    laptop, an old backup) opens nothing written afterwards. Run it again if it stops halfway."""
+    from medledger.keyring import Keyring, rotate_patient_key
+
+    from ..context import unlock_with_passphrase
+
+    name = state.require_name()
+    me, passphrase = unlock_with_passphrase(state.keystore(), name)
+    client = state.client()
+    done = rotate_patient_key(
+        Keyring(client), me, lambda keypair: state.keystore().replace_encryption_key(name, passphrase, keypair)
+    )
+    epoch = max(done.epochs.values())
+    emit(
+        {
+            "patient": me.address,
+            "encryption_key": done.identity.encryption.public,
+            "epochs": {codes.slug(codes.Category(c)): e for c, e in sorted(done.epochs.items())},
+            "readers": {r: sorted(codes.slug(codes.Category(c)) for c in cats) for r, cats in done.readers.items()},
+            "participant_key_rotated": done.participant_key_rotated,
+            "keystore": str(state.keystore().path_for(name)),
+        },
+        f"{me.address} has a new encryption key (in keystore '{name}') and new keys for all 13 categories "
+        f"(epoch {epoch}); {len(done.readers)} reader(s) were sent their new keys.",
+    )
+
+
 def _opt(state: State, opted_out: bool) -> None:
     client = state.client()
     me = state.identity()

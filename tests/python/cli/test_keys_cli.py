@@ -10,6 +10,7 @@ from test_cli import add_observation, as_json, fails, grant, ok
 
 from medledger import codes, consent
 from medledger.chain import events as ev
+from medledger.keystore import Keystore, passphrase_env_var
 from medledger.node import free_port
 
 OBS = codes.Category.OBSERVATIONS
@@ -118,3 +119,33 @@ def test_the_commands_that_end_access_say_what_they_rotated(run, client, patient
            as_="patient"))  # fmt: skip
     out = ok(run("patient", "emergency-opt-out", as_="patient")).stdout
     assert "opted out of emergency access; keys rotated: imaging (epoch 2)." in out
+
+
+def test_patient_rotate_key(run, client, workdir, tmp_path, cast, cli_env, patient, clinician):
+    """Issue 12 item 6 at the command line: the keystore file holds the new key, the chain has it, every
+    reader got the new category keys, and the patient still reads her records."""
+    keystore = Keystore(tmp_path / "own-keys", scrypt_n=2**4)  # this test rewrites the patient's file
+    for name in ("patient", "clinician"):
+        who = cast[name]
+        keystore.create(
+            name, cli_env[passphrase_env_var(name)], who.account.key, encryption_secret=who.encryption.secret
+        )
+    env = {"MEDLEDGER_KEYSTORE": str(keystore.path)}
+    written = add_observation(run, workdir)
+    grant(run, "clinician", "read", "obs", "direct-care")
+
+    rotated = as_json(run("patient", "rotate-key", "--json", as_="patient", env=env))
+    new_key = keystore.public("patient").encryption_public
+    assert new_key != patient.encryption.public and client.contract.patient_encryption_key(patient.address) == new_key
+    assert rotated["epochs"]["observations"] == 2 and rotated["readers"] == {clinician.address: ["observations"]}
+    read = as_json(
+        run("records", "read", written["record_id"], "--purpose", "direct-care", "--json", as_="patient", env=env)
+    )
+    assert read["content"]["valueQuantity"]["value"] == 6.1
+    later = as_json(run("records", "add", workdir / "obs.json", "--patient", "patient", "--json", as_="clinician"))
+    assert as_json(
+        run("records", "read", later["record_id"], "--purpose", "direct-care", "--json", as_="patient", env=env)
+    )["content"]
+    fails(
+        run("records", "read", later["record_id"], "--purpose", "direct-care", as_="patient"), 4
+    )  # the old key opens nothing new
