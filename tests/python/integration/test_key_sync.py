@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from medledger import consent, participants, records
+from medledger import consent, participants, records, workflows
 from medledger.chain import FOREVER
-from medledger.errors import AccessDenied, KeyNotFound, StaleCategoryKey
+from medledger.errors import AccessDenied, KeyNotFound, ServiceUnavailable, StaleCategoryKey
 from medledger.keyring import Keyring
 
 from .helpers import DAY, A, C, P, advance_time, obs_bytes
@@ -136,3 +136,30 @@ def test_every_patient_side_command_that_ends_access_leaves_no_stale_key(
     consent.set_emergency_opt_out(client, patient, True)
     assert stale() == set() and _epoch(client, patient, C.PROCEDURES) == 2
     assert all(k.valid_until == FOREVER for k in client.contract.category_keys(patient.address).values())
+
+
+def test_follow_sleeps_until_the_next_key_is_due_and_rides_out_a_node_that_stops_answering(
+    client, patient, researcher, monkeypatch
+):
+    ends = client.now() + 3600
+    consent.grant(client, patient, researcher.address, A.READ, [C.GENOMICS], [P.RESEARCH], expiry=ends)
+    real_sync, calls = Keyring.sync, []
+
+    def node_down_once(self, manager, whose):
+        calls.append(whose)
+        if len(calls) == 2:
+            raise ServiceUnavailable("IPFS node", "http://127.0.0.1:1", "stopped answering (test)")
+        return real_sync(self, manager, whose)
+
+    slept, reports, errors = [], [], []
+
+    def sleep(seconds: float) -> None:  # chain time passes as the follower sleeps
+        slept.append(seconds)
+        advance_time(client, int(seconds) + 1)
+
+    monkeypatch.setattr(Keyring, "sync", node_down_once)
+    workflows.follow(
+        client, patient, rounds=3, interval=7200, sleep=sleep, on_report=reports.append, on_error=errors.append
+    )
+    assert 3500 < slept[0] <= 3600 and slept[1] == 7200  # woke when the consent ended; after the error, later
+    assert len(errors) == 1 and [set(r.rotated) for r in reports] == [set(), {C.GENOMICS}]
