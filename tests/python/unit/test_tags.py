@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import string
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,7 +33,7 @@ def test_the_demos_old_reason_code_falls_to_a_dictionary_and_the_keyed_tag_does_
 
 
 @settings(max_examples=50)
-@given(code=st.from_regex(r"[A-Za-z0-9.:/_-]{1,64}", fullmatch=True))
+@given(code=st.text(alphabet=string.ascii_letters + string.digits + ".:/_-", min_size=1, max_size=64))
 def test_tags_of_one_code_are_unlinkable_but_each_checks_out(code):
     first, second = consent.reason_code(SECRET, code), consent.reason_code(SECRET, code)
     assert first != second  # salted: equal reasons do not show as equal tags
