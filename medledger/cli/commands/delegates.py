@@ -40,14 +40,17 @@ def delegate() -> None:
 def delegate_add(
     state: State, address: str, categories: frozenset[codes.Category], expires: _dt.datetime | None, days: float | None
 ) -> None:
-    """Appoint ADDRESS (another registered patient) as your delegate for CATEGORIES."""
+    """Appoint ADDRESS (another registered patient) as your delegate for CATEGORIES. Narrowing a
+    delegation rotates the keys of the categories it drops (run it again if that failed)."""
     if expires is None and days is None:
         raise click.UsageError("Say how long the delegation lasts: --days N or --expires DATE.")
     account = state.address(address)
     client = state.client()
     me = state.identity()
     expiry = expiry_from(client, expires, days, default=consent.FOREVER)
+    before = keysync.key_epochs(client, me.address)
     changed = consent.appoint_delegate(client, me, account, categories, expiry)
+    rotated = keysync.rotated_since(client, me.address, before)
     emit(
         {
             "patient": me.address,
@@ -56,9 +59,10 @@ def delegate_add(
             "expiry": expiry,
             "expiry_utc": when(expiry),
             "changed": changed,
+            "rotated": rotated,
         },
         f"{account} {'is now' if changed else 'already was'} your delegate for {code_labels(categories)} "
-        f"until {when(expiry)}.",
+        f"until {when(expiry)}{keysync.rotation_note(rotated)}.",
     )
 
 

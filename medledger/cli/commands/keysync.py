@@ -2,9 +2,10 @@
 commands that end access say about the keys they rotated.
 
 Every patient-side command that ends access (``consent revoke``, a narrowing ``consent grant``,
-``delegate remove``, ``emergency close``, ``patient emergency-opt-out``) runs the same sync itself;
-``keys sync`` is for what ends without one of them: a signed revocation a relayer submitted, a
-consent, delegation or emergency window that ran out, a reader reinstated after a suspension.
+``delegate remove``, a narrowing ``delegate add``, ``emergency close``, ``patient emergency-opt-out``)
+runs the same sync itself; ``keys sync`` is for what ends without one of them: a signed revocation
+a relayer submitted (``consent submit`` names the keys it made stale), a consent, delegation or
+emergency window that ran out, a reader reinstated after a suspension.
 """
 
 from __future__ import annotations
@@ -120,3 +121,16 @@ def rotation_note(rotated: dict[str, int]) -> str:
     if not rotated:
         return ""
     return "; keys rotated: " + ", ".join(f"{name} (epoch {epoch})" for name, epoch in rotated.items())
+
+
+def stale_note(client: Client, patient: str) -> str:
+    """What a writer would run into after access ended without a patient-side command (a signed
+    revocation a relayer submitted): which keys are stale and what rotates them (empty if none)."""
+    now = client.now()
+    stale = [c for c, key in client.contract.category_keys(patient).items() if key.stale(now)]
+    if not stale:
+        return ""
+    return (
+        f"The keys of {code_labels(codes.Category(c) for c in stale)} of {patient} are stale now: no record of "
+        "those categories can be written until the patient (or a delegate) runs `medledger keys sync`."
+    )

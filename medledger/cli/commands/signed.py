@@ -16,6 +16,7 @@ from ..lazy import lazy
 from ..options import access_option, common_options
 from ..output import code_list, emit, note, short, when
 from ..params import accesses, check_out_path, expiry_from
+from . import keysync
 from .consent_terms import terms_options, until
 
 if TYPE_CHECKING:
@@ -169,6 +170,8 @@ def submit(state: State, file: Path, expect_signer: str | None) -> None:
     client = state.client()
     relayer = state.identity()
     changed = consent.submit(client, relayer, request)
+    if request["kind"] == "Revoke" and (stale := keysync.stale_note(client, str(patient))):
+        note(stale)
     emit(
         {"file": str(file), "kind": request["kind"], "signer": signer, "relayer": relayer.address, "changed": changed},
         f"Submitted the signed {request['kind'].lower()} of {signer} as {relayer.address}"

@@ -49,8 +49,9 @@ def test_keys_sync_after_a_signed_revoke_and_follow(run, client, workdir, patien
     client.chain.rpc("evm_mine", [])
     signed = workdir / "revoke.json"
     ok(run("consent", "sign-revoke", "researcher", "--read", "--out", signed, as_="patient"))
-    ok(run("consent", "submit", signed, as_="relayer"))
+    submitted = ok(run("consent", "submit", signed, as_="relayer"))
     assert client.contract.category_key(patient.address, OBS).stale(client.now())
+    assert "The keys of observations & labs of" in submitted.stderr and "`medledger keys sync`" in submitted.stderr
 
     report = as_json(run("keys", "sync", "--json", as_="patient"))
     assert report["rotated"] == {"observations": 2} and report["changed"] and report["next_due_utc"] is None
@@ -106,14 +107,18 @@ def test_emergency_release_and_a_read_without_keys_leaves_no_trail(run, client, 
 
 
 def test_the_commands_that_end_access_say_what_they_rotated(run, client, patient, delegate):
-    ok(run("delegate", "add", "delegate", "--categories", "obs,medications", "--days", "30", as_="patient"))
+    ok(run("delegate", "add", "delegate", "--categories", "obs,medications,genomics", "--days", "30", as_="patient"))
+    shrunk = as_json(
+        run("delegate", "add", "delegate", "--categories", "obs,medications", "--days", "30", "--json", as_="patient")
+    )
+    assert shrunk["changed"] and shrunk["rotated"] == {"genomics": 2}
     out = ok(run("delegate", "remove", "delegate", as_="patient")).stdout
     assert f"Removed delegate {delegate.address}; keys rotated: medications (epoch 2), observations (epoch 2)." in out
     again = as_json(run("delegate", "remove", "delegate", "--json", as_="patient"))
     assert again["changed"] is False and again["rotated"] == {}
     grant(run, "researcher", "read", "obs,genomics", "research")
     narrowed = grant(run, "researcher", "read", "obs", "research")
-    assert narrowed["rotated"] == {"genomics": 2}
+    assert narrowed["rotated"] == {"genomics": 3}
     ok(run("emergency", "open", "patient", "--hours", "1", "--reason", "410429000", as_="emergency_clinician"))
     ok(run("emergency", "release", "patient", "--clinician", "emergency_clinician", "--categories", "imaging",
            as_="patient"))  # fmt: skip
