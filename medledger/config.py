@@ -17,6 +17,14 @@ endpoint (a real Kubo, an IPFS Cluster proxy) can be chosen instead::
     [node]                     # the local node (`medledger node up`); each port: a number or "auto"
     anvil_port = 8645
     ipfs_gateway_port = "auto"
+    [consortium]               # the file holding the consortium's secret (64 hex digits)
+    secret_file = "/etc/medledger/consortium.key"
+
+The consortium's secret keys the opaque tags the tooling puts on chain for emergency reasons and
+credential references (:func:`consortium_secret`): its members (registrars, auditors) can check a
+code against a tag, nobody else can. It comes from ``MEDLEDGER_CONSORTIUM_SECRET`` (hex) or from the
+file named by ``MEDLEDGER_CONSORTIUM_SECRET_FILE`` or ``[consortium] secret_file``; it never goes on
+chain or into a log.
 
 Ports of the local node (``anvil_port``, ``ipfs_api_port``, ``ipfs_gateway_port``,
 ``ipfs_swarm_port``) come from ``[node]`` or ``MEDLEDGER_ANVIL_PORT``, ``MEDLEDGER_IPFS_API_PORT``,
@@ -113,6 +121,8 @@ class Settings:
     #: blocks on top of a transaction's before it counts as written (None: 0 on a development node,
     #: 2 elsewhere; never used for this home's local node, whose writes count once its state is saved)
     confirmations: int | None = None
+    #: the file holding the consortium's secret (see :func:`consortium_secret`)
+    consortium_secret_file: Path | None = None
 
     @property
     def deployments(self) -> Path:
@@ -156,9 +166,11 @@ def _read_file(path: Path, required: bool) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"Cannot read the config file {path}: {exc}") from exc
-    unknown = set(data) - {"chain", "ipfs", "paths", "node"}
+    unknown = set(data) - {"chain", "ipfs", "paths", "node", "consortium"}
     if unknown:
-        raise ConfigError(f"Unknown section(s) {sorted(unknown)} in {path}; expected chain, ipfs, paths, node.")
+        raise ConfigError(
+            f"Unknown section(s) {sorted(unknown)} in {path}; expected chain, ipfs, paths, node, consortium."
+        )
     return data
 
 
@@ -214,6 +226,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     chain_id = _env("MEDLEDGER_CHAIN_ID") or chain.get("chain_id")
     deployments = _env("MEDLEDGER_DEPLOYMENTS") or path_section.get("deployments")
     keys = _env("MEDLEDGER_KEYSTORE") or path_section.get("keys")
+    secret_file = _env("MEDLEDGER_CONSORTIUM_SECRET_FILE") or data.get("consortium", {}).get("secret_file")
     settings = Settings(
         home=home,
         rpc_url=rpc_url or rpc_url_for(local("anvil_port")),
@@ -225,5 +238,30 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         keystore_dir=Path(keys).expanduser() if keys else None,
         node_ports=node_ports,
         confirmations=_confirmations(_env("MEDLEDGER_CONFIRMATIONS") or chain.get("confirmations")),
+        consortium_secret_file=Path(secret_file).expanduser() if secret_file else None,
     )
     return settings.with_overrides(**overrides)
+
+
+def consortium_secret(settings: Settings) -> bytes:
+    """The consortium's 32-byte secret: ``MEDLEDGER_CONSORTIUM_SECRET`` (hex), else the file of
+    ``settings.consortium_secret_file``; :class:`ConfigError` if neither is set or it is malformed."""
+    raw, where = _env("MEDLEDGER_CONSORTIUM_SECRET"), "MEDLEDGER_CONSORTIUM_SECRET"
+    if raw is None and settings.consortium_secret_file is not None:
+        where = str(settings.consortium_secret_file)
+        try:
+            raw = settings.consortium_secret_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"Cannot read the consortium secret file {where}: {exc.strerror}") from None
+    if raw is None:
+        raise ConfigError(
+            "Emergency reasons and credential references go on chain as tags keyed with the consortium's "
+            "secret: set MEDLEDGER_CONSORTIUM_SECRET (64 hex digits) or [consortium] secret_file in the config file."
+        )
+    try:
+        secret = bytes.fromhex(raw.removeprefix("0x"))
+    except ValueError:
+        secret = b""
+    if len(secret) != 32:
+        raise ConfigError(f"The consortium secret ({where}) must be 32 bytes as 64 hex digits")
+    return secret

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import codes
+from . import codes, crypto
 from .chain import ZERO32, Participant, PatientState
 from .chain.events import ParticipantReinstated, ParticipantSuspended
 from .client import Client, as_address
@@ -11,6 +11,27 @@ from .keystore import Identity
 
 #: The registry entry of an organisation or professional (kept under its earlier name).
 ParticipantInfo = Participant
+
+#: The domains of the opaque tags registrars put on chain (keyed with the consortium's secret).
+CREDENTIAL_DOMAIN = b"medledger/credential-ref/v1"
+SUSPENSION_DOMAIN = b"medledger/suspension-reason/v1"
+
+
+def credential_ref(secret: bytes, credential: str) -> bytes:
+    """The opaque credential reference of a participant (a register and number such as
+    ``GMC:1234567``, checked off chain): keyed with the consortium's ``secret`` and salted, so a
+    registry number cannot be found from the chain by trying them all, and only the consortium's
+    members can check it (:func:`credential_matches`)."""
+    return crypto.code_tag(secret, CREDENTIAL_DOMAIN, credential)
+
+
+def credential_matches(secret: bytes, reference: bytes, credential: str) -> bool:
+    return crypto.tag_matches(secret, CREDENTIAL_DOMAIN, reference, credential.encode())
+
+
+def suspension_reason(secret: bytes, code: str) -> bytes:
+    """The opaque tag of a registrar's coded reason for a suspension (as :func:`credential_ref`)."""
+    return crypto.code_tag(secret, SUSPENSION_DOMAIN, code)
 
 
 def register_patient(client: Client, patient: Identity) -> bool:

@@ -17,6 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
+
 from medledger import codes
 
 from .base import ContractBase, Sender, Tx
@@ -36,6 +40,8 @@ from .types import (
 )
 
 __all__ = ["ContractBase", "MedledgerContract", "Sender", "Tx"]
+
+_KEY_SELECTOR = keccak(text="categoryKey(address,uint8)")[:4]
 
 
 class MedledgerContract(RecordCalls):
@@ -82,6 +88,27 @@ class MedledgerContract(RecordCalls):
     def category_key(self, patient: str, category: int) -> CategoryKey:
         """The key ``category``'s records of ``patient`` are sealed to now (epoch 0: not registered)."""
         public, epoch, valid_until = self._view("categoryKey", _address(patient), int(category))
+        return CategoryKey(_address(patient), codes.Category(category), bytes(public), int(epoch), int(valid_until))
+
+    def category_keys(self, patient: str) -> dict[codes.Category, CategoryKey]:
+        """Every category's current key of ``patient`` (one batched round trip)."""
+        patient = _address(patient)
+        answers = self.chain.rpc_batch(
+            [("eth_call", [self.category_key_call(patient, c), "latest"]) for c in codes.Category]
+        )
+        return {
+            c: self.category_key_from(patient, c, answer) for c, answer in zip(codes.Category, answers, strict=True)
+        }
+
+    def category_key_call(self, patient: str, category: int) -> dict[str, str]:
+        """The bare ``eth_call`` of ``categoryKey(patient, category)``, for batched JSON-RPC requests."""
+        data = _KEY_SELECTOR + abi_encode(["address", "uint8"], [_address(patient), int(category)])
+        return {"to": self.address, "data": "0x" + data.hex()}
+
+    @staticmethod
+    def category_key_from(patient: str, category: int, answer: str) -> CategoryKey:
+        """The :class:`CategoryKey` a bare ``categoryKey`` call answered (hex)."""
+        public, epoch, valid_until = abi_decode(["bytes32", "uint32", "uint64"], bytes.fromhex(answer[2:]))
         return CategoryKey(_address(patient), codes.Category(category), bytes(public), int(epoch), int(valid_until))
 
     def register_participant(

@@ -22,11 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
-from medledger import codes
 from medledger.errors import ChainError, TransactionPending
 
 from .contract import MedledgerContract, Sender, Tx
@@ -41,7 +39,6 @@ GAS_PER_RECORD = 40_000
 POLL_SECONDS = 0.01
 _REGISTER_TYPES = ["address", "uint8", "uint8", "uint32", "(bytes32,bytes32,uint8,bytes32)[]"]
 _REGISTER_SELECTOR = keccak(text=f"registerRecords({','.join(_REGISTER_TYPES)})")[:4]
-_KEY_SELECTOR = keccak(text="categoryKey(address,uint8)")[:4]
 
 
 @dataclass(frozen=True)
@@ -69,17 +66,14 @@ class FastRegistrar:
         self._gas_first = 0
         self._count_first = 0
         self._lock = threading.Lock()
-        self._key_call = {"to": contract.address, "data": "0x" + (_KEY_SELECTOR + abi_encode(
-            ["address", "uint8"], [patient, self.category])).hex()}  # fmt: skip
+        self._key_call = contract.category_key_call(patient, self.category)
 
     def category_key(self) -> tuple[CategoryKey, int]:
         """The category's current key and the chain time (the latest block's), in one round trip."""
         answer, block = self.chain.rpc_batch(
             [("eth_call", [self._key_call, "latest"]), ("eth_getBlockByNumber", ["latest", False])]
         )
-        public, epoch, valid_until = abi_decode(["bytes32", "uint32", "uint64"], bytes.fromhex(answer[2:]))
-        key = CategoryKey(self.patient, codes.Category(self.category), bytes(public), int(epoch), int(valid_until))
-        return key, int(block["timestamp"], 16)
+        return self.contract.category_key_from(self.patient, self.category, answer), int(block["timestamp"], 16)
 
     def _tx(self, key_epoch: int, entries: Sequence[RecordEntry]) -> Tx:
         args = (self.patient, self.category, self.purpose, int(key_epoch), [e.as_abi() for e in entries])

@@ -138,12 +138,18 @@ def _unlock_once(keystore: Keystore, name: str, passphrase: str) -> Identity:
 
 
 def unlock(keystore: Keystore, name: str) -> Identity:
+    return unlock_with_passphrase(keystore, name)[0]
+
+
+def unlock_with_passphrase(keystore: Keystore, name: str) -> tuple[Identity, str]:
+    """Unlock ``name`` (passphrase from the environment or a hidden prompt); the identity and the
+    passphrase that opened it (for a command that rewrites the file)."""
     from medledger.keystore import passphrase_env_var, passphrase_from_env
 
     info = keystore.public(name)  # fails early (KeyNotFound) before asking for a passphrase
     passphrase = passphrase_from_env(name)
     if passphrase is not None:
-        return _unlock_once(keystore, name, passphrase)
+        return _unlock_once(keystore, name, passphrase), passphrase
     for attempt in range(1, PASSPHRASE_ATTEMPTS + 1):
         try:
             passphrase = click.prompt(f"Passphrase for keystore '{name}' ({info.address})", hide_input=True, err=True)
@@ -153,7 +159,7 @@ def unlock(keystore: Keystore, name: str) -> Identity:
                 "command in a terminal to be asked for it"
             ) from None
         try:
-            return _unlock_once(keystore, name, passphrase)
+            return _unlock_once(keystore, name, passphrase), passphrase
         except WrongPassphrase:
             if attempt == PASSPHRASE_ATTEMPTS:
                 raise

@@ -86,8 +86,14 @@ def hint(exc: e.MedledgerError) -> str | None:
         return "Run `medledger patient register` as that patient (it publishes the keys)."
     if isinstance(exc, e.StaleCategoryKey):
         return (
-            "The patient (or a delegate) must rotate that category's key first; revoking a read consent with "
-            "`medledger consent revoke` rotates the keys it covered."
+            "The patient (or a delegate) rotates it with `medledger keys sync` (the commands that end access run "
+            "it themselves; `keys sync --follow` keeps doing it)."
+        )
+    if isinstance(exc, e.NoKeyOpens):
+        return (
+            "Nothing was recorded in the audit trail. The patient's (or a delegate's) `medledger keys sync` sends "
+            "every reader the keys it lacks; a clinician with emergency access gets them with `medledger emergency "
+            "release`."
         )
     if isinstance(exc, e.AmbiguousRecord):
         return "Name the patient with --patient ADDRESS."

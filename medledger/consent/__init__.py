@@ -9,7 +9,16 @@ from medledger.chain import FOREVER, Consent, ConsentState
 from medledger.chain.eip712 import GRANT_TYPES, REVOKE_TYPES
 
 from .delegates import appoint_delegate, remove_delegate
-from .emergency import close_emergency, confirm_emergency, emergency_access, open_emergency, set_emergency_opt_out
+from .emergency import (
+    close_emergency,
+    confirm_emergency,
+    emergency_access,
+    open_emergency,
+    reason_code,
+    reason_of,
+    release_emergency_keys,
+    set_emergency_opt_out,
+)
 from .grants import grant, revoke, rotation_owed, send_keys
 from .relay import (
     VerifiedRequest,
@@ -65,7 +74,10 @@ __all__ = [
     "prepare_grant",
     "prepare_revoke",
     "read_request",
+    "reason_code",
+    "reason_of",
     "recover_signer",
+    "release_emergency_keys",
     "remove_delegate",
     "revoke",
     "rotation_owed",

@@ -11,31 +11,36 @@ from medledger.keystore import Identity
 
 
 def appoint_delegate(
-    client: Client, patient: Identity, delegate: str, categories: Iterable[int], expiry: int, *, rotate: bool = True
+    client: Client,
+    patient: Identity,
+    delegate: str,
+    categories: Iterable[int],
+    expiry: int,
+    *,
+    rotate: bool = True,
 ) -> bool:
     """Appoint a delegate (another registered patient) and deliver the keys of its categories to it.
-    Narrowing a live delegation rotates the keys of the categories it drops (unless ``rotate`` is
-    False), as revoking does: the chain makes them stale at once."""
+    Changing a live delegation (narrowing it, shortening it) ends with a key sync (unless ``rotate``
+    is False), as revoking does: the chain makes the keys of the categories it drops stale at once."""
     delegate = as_address(delegate)
     wanted = sorted({int(c) for c in categories})
-    before = client.contract.delegation(patient.address, delegate)
+    keyring = Keyring(client)
+    was_live = client.contract.delegation(patient.address, delegate).live(client.now())
     receipt = client.contract.appoint_delegate(delegate, wanted, expiry, sender=patient)
     changed = receipt.emitted(DelegateAppointed)
     if changed:
-        keyring = Keyring(client)
         pointer = keyring.envelope_for(patient, patient.address, keyring.recipient_key(delegate), wanted)
         client.contract.publish_key_envelope(patient.address, delegate, pointer, sender=patient, categories=wanted)
-        dropped = {int(c) for c in before.categories} - set(wanted) if before.live(client.now()) else set()
-        if rotate and dropped:
-            keyring.rotate(patient, patient.address, dropped)
+    if rotate and (was_live or not changed):
+        keyring.sync(patient, patient.address)
     return changed
 
 
 def remove_delegate(client: Client, patient: Identity, delegate: str, *, rotate: bool = True) -> bool:
-    """Remove a delegate; the category keys it held are rotated (unless ``rotate`` is False)."""
-    covered = client.contract.delegation(patient.address, as_address(delegate)).categories
+    """Remove a delegate; a key sync follows (unless ``rotate`` is False): the chain made every key of
+    its categories stale, and they are rotated away from it (and from consents it made)."""
     receipt = client.contract.remove_delegate(as_address(delegate), sender=patient)
     changed = receipt.emitted(DelegateRemoved)
-    if changed and rotate and covered:
-        Keyring(client).rotate(patient, patient.address, covered)
+    if rotate:
+        Keyring(client).sync(patient, patient.address)
     return changed

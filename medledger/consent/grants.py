@@ -1,8 +1,9 @@
 """Direct grants and revocations by the patient or a delegate (who pays the gas).
 
 Keys follow consent: a read grant delivers the category keys in the same transaction (a key
-envelope), and losing read access (a revocation, a narrowing) rotates the categories it covered so
-records written afterwards are closed to the former reader (:class:`~medledger.keyring.Keyring`).
+envelope), and losing read access (a revocation, a narrowing) makes the keys released to the former
+reader stale on chain; the patient's side then rotates them (:meth:`~medledger.keyring.Keyring.sync`,
+run here after every such change) so records written afterwards are closed to it.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ def grant(
 ) -> bool:
     """Grant (or widen or narrow) a consent directly; ``manager`` is the patient or a delegate and
     pays the gas. A read grant delivers the category keys to the grantee in the same transaction.
-    Narrowing a read consent rotates the keys of the categories it no longer covers (unless
-    ``rotate`` is False), as revoking does. Returns whether anything changed."""
+    Replacing a read consent (narrowing it, shortening it) or repeating one ends with a key sync
+    (unless ``rotate`` is False), as revoking does: the keys of what the grantee lost are rotated.
+    Returns whether anything changed."""
     patient = as_address(patient or manager.address)
     grantee = as_address(grantee)
     wanted = terms(categories, purposes, start, expiry)
@@ -71,9 +73,8 @@ def grant(
     previous = contract.consent(patient, grantee, access)
     receipt = contract.grant(patient, grantee, access, wanted, envelope, sender=manager)
     changed = receipt.emitted(ConsentGranted)
-    dropped = previous.categories - wanted.categories
-    if changed and rotate and access == codes.Access.READ and dropped:
-        Keyring(client).rotate(manager, patient, dropped)
+    if rotate and access == codes.Access.READ and (previous.exists or not changed):
+        Keyring(client).sync(manager, patient)  # a retry after a failed sync finishes it too
     return changed
 
 
@@ -86,19 +87,17 @@ def revoke(
     patient: str | None = None,
     rotate: bool = True,
 ) -> bool:
-    """Revoke a consent with immediate effect. For a read consent, the categories it covered get new
-    keys (unless ``rotate`` is False), so records written afterwards are closed to the grantee.
-    (Re-encrypting the existing records too: :func:`medledger.workflows.revoke`.)"""
+    """Revoke a consent with immediate effect. Revoking read access ends with a key sync (unless
+    ``rotate`` is False): the categories whose keys the grantee held are rotated, so records written
+    afterwards are closed to it. The sync runs even when there was nothing left to revoke, so
+    repeating a revocation whose rotation failed (a node down) finishes it. (Re-encrypting the
+    existing records too: :func:`medledger.workflows.revoke`.)"""
     patient = as_address(patient or manager.address)
     grantee = as_address(grantee)
-    covered = client.contract.consent(patient, grantee, access).categories
     receipt = client.contract.revoke(patient, grantee, access, sender=manager)
     changed = receipt.emitted(ConsentRevoked)
-    if not changed and rotate and access == codes.Access.READ:
-        covered = rotation_owed(client, patient, grantee)  # revoked before, its rotation interrupted
-        changed = bool(covered)
-    if changed and rotate and access == codes.Access.READ and covered:
-        Keyring(client).rotate(manager, patient, covered)
+    if rotate and access == codes.Access.READ:
+        Keyring(client).sync(manager, patient)
     return changed
 
 

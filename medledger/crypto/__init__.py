@@ -57,7 +57,7 @@ from .blob import (
 )
 from .category_keys import CategoryKeys
 from .envelope import EnvelopeContents, make_envelope, open_envelope
-from .fingerprints import fingerprint_key, fingerprint_of, leaf_fingerprint
+from .fingerprints import code_tag, fingerprint_key, fingerprint_of, leaf_fingerprint, opaque_tag, tag_matches
 from .legacy import LegacyRecordHeader
 from .merkle import batch_leaf, merkle_proof, merkle_proofs, merkle_root, verify_merkle_proof
 from .padded import padme
@@ -90,6 +90,7 @@ __all__ = [
     "blob_ad",
     "blob_size",
     "ciphertext_size",
+    "code_tag",
     "decrypt_bytes",
     "encrypt_bytes",
     "fingerprint_key",
@@ -101,6 +102,7 @@ __all__ = [
     "merkle_proofs",
     "merkle_root",
     "new_record_key",
+    "opaque_tag",
     "open_envelope",
     "open_record_blob",
     "open_record_blob_into",
@@ -109,6 +111,7 @@ __all__ = [
     "public_from_secret",
     "record_ad",
     "seal",
+    "tag_matches",
     "unseal",
     "unseal_record_key",
     "verify_merkle_proof",

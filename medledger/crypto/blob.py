@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from medledger.errors import (
     CryptoError,
     DecryptionError,
-    KeyNotFound,
     NoKeyOpens,
     RecordFormatError,
     TamperingDetected,
@@ -241,7 +240,7 @@ def _trial_open(header: RecordHeader, keys: CategoryKeys, category: int | None, 
     tried = candidates(keys, category)
     label = f"category {category}" if category is not None else "the category"
     if not tried:
-        raise KeyNotFound(
+        raise NoKeyOpens(
             f"no key for {label} to open {what}; ask the patient for a key envelope that includes this category"
         )
     for epoch, secret in tried:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medledger import audit, codes, consent, crypto, participants, records
+from medledger.chain import events as ev
 from medledger.chain import utc
 from medledger.client import Client
 from medledger.errors import AccessDenied, KeyNotFound, RecordErased
@@ -27,6 +28,7 @@ P = codes.Purpose
 A = codes.Access
 DAY = 24 * 3600
 CLINICAL = [C.ALLERGIES, C.MEDICATIONS, C.CONDITIONS, C.OBSERVATIONS]
+CARDIAC_ARREST = "410429000"  # SNOMED CT
 
 LAB_RESULT: dict[str, Any] = {
     "resourceType": "Observation",
@@ -71,8 +73,9 @@ def lisa_registers(s: Scene) -> None:
 
 def registrar_registers_the_others(s: Scene) -> None:
     others = ((s.gp, "CLINICIAN"), (s.study, "RESEARCHER"), (s.app, "APP"), (s.ae, "CLINICIAN"))
+    consortium = s.made["consortium"] = secrets.token_bytes(32)  # the consortium's secret: never on chain
     for who, kind in others:
-        credential = crypto.fingerprint_of(secrets.token_bytes(32), who.name.encode())  # keyed, opaque
+        credential = participants.credential_ref(consortium, f"DEMO:{who.name}")  # keyed, salted, opaque
         participants.register_participant(
             s.client, s.registrar, who.address, codes.ParticipantKind[kind], credential, who.encryption.public
         )
@@ -160,31 +163,51 @@ def app_is_refused(s: Scene) -> None:
 
 def emergency_access(s: Scene) -> None:
     client, lisa = s.client, s.lisa
-    reason = crypto.fingerprint_of(b"\1" * 32, b"410429000")
+    reason = consent.reason_code(s.made["consortium"], CARDIAC_ARREST)  # a tag only the consortium can read
     until = consent.open_emergency(client, s.ae, lisa.address, 4 * 3600, reason)
     s.story.say(f"emergency access open until {utc(until)}")
-    # Lisa cannot act; her daughter (a delegate holding the keys) releases them to A&E.
-    keyring = Keyring(client)
-    pointer = keyring.envelope_for(s.daughter, lisa.address, keyring.recipient_key(s.ae.address), [C.OBSERVATIONS])
-    client.contract.publish_key_envelope(
-        lisa.address, s.ae.address, pointer, sender=s.daughter, categories=[C.OBSERVATIONS]
+    s.story.expect_refusal(
+        lambda: records.read_record(client, s.ae, s.made["lab"].record_id, purpose=P.EMERGENCY),
+        KeyNotFound,
+        "A&E holds no key yet, and its failed read leaves no access in the trail",
     )
+    # Lisa cannot act; her daughter (a delegate holding the keys) releases her observation keys to A&E.
+    valid = consent.release_emergency_keys(client, s.daughter, s.ae.address, [C.OBSERVATIONS], patient=lisa.address)
+    s.story.expect(valid == until, f"the daughter releases the observation keys; the chain limits them to {utc(valid)}")
     ae_read = records.read_record(client, s.ae, s.made["lab"].record_id, purpose=P.EMERGENCY)
     s.story.expect(ae_read.emergency and ae_read.data is not None, "A&E reads the lab result under emergency access")
     flagged = [e for e in audit.trail(client, lisa.address) if e.emergency]
     for entry in flagged:
         s.story.say(f"{utc(entry.time)}  {entry.actor[:10]}…  {entry.detail}")
     s.story.expect(
-        any(e.event == "EmergencyAccessOpened" for e in flagged) and any(e.event == "RecordAccessed" for e in flagged),
-        "the emergency opening and the emergency read are flagged in Lisa's audit trail",
+        [e.event for e in flagged] == ["EmergencyAccessOpened", "RecordAccessed"],
+        "the emergency opening and the one emergency read are flagged in Lisa's audit trail",
+    )
+    opened = client.contract.logs(ev.EmergencyAccessOpened, patient=lisa.address)[-1]
+    dictionary = ["22298006", CARDIAC_ARREST, "230690007"]
+    s.story.expect(
+        consent.reason_of(s.made["consortium"], opened.reason_code, dictionary) == CARDIAC_ARREST
+        and consent.reason_of(secrets.token_bytes(32), opened.reason_code, dictionary) is None,
+        "the reason on chain is a keyed tag: the consortium's auditors read it, a dictionary without the key does not",
     )
 
 
 def lisa_revokes_the_study(s: Scene) -> None:
     client = s.client
-    consent.revoke(client, s.lisa, s.study.address, A.READ)
+    client.chain.rpc("evm_increaseTime", [60])
+    client.chain.rpc("evm_mine", [])
+    consent.submit(client, s.relayer, consent.sign_revoke(client, s.lisa, s.study.address, A.READ))
+    stale = client.contract.category_key(s.lisa.address, C.OBSERVATIONS).stale(client.now())
+    s.story.expect(stale, "the relayer holds no keys: the chain marks the observation keys stale at once")
+    report = Keyring(client).sync(s.lisa, s.lisa.address)
+    rotated = ", ".join(f"{codes.label(codes.Category(c))} (epoch {e})" for c, e in sorted(report.rotated.items()))
+    s.story.expect(bool(report.rotated), f"Lisa's tools rotate them on their own: {rotated}")
+    s.story.expect(
+        {s.gp.address, s.daughter.address, s.ae.address} <= set(report.delivered),
+        "and send the new keys to everyone who still may read: the GP, the daughter, A&E (its window is open)",
+    )
     newer = {**LAB_RESULT, "id": "hba1c-2", "valueQuantity": {**LAB_RESULT["valueQuantity"], "value": 5.9}}
-    later = records.write_record(client, s.gp, s.lisa.address, json.dumps(newer).encode())
+    later = s.made["later"] = records.write_record(client, s.gp, s.lisa.address, json.dumps(newer).encode())
     s.story.say(f"the GP writes a new lab result {later.record_hex[:18]}…")
     s.story.expect_refusal(
         lambda: records.read_record(client, s.study, later.record_id, purpose=P.RESEARCH),
@@ -199,6 +222,23 @@ def lisa_revokes_the_study(s: Scene) -> None:
     s.story.expect(
         records.read_record(client, s.gp, later.record_id, purpose=P.DIRECT_CARE).data is not None,
         "the GP (who remains a reader) still reads it",
+    )
+
+
+def the_window_ends(s: Scene) -> None:
+    client = s.client
+    client.chain.rpc("evm_increaseTime", [4 * 3600])
+    client.chain.rpc("evm_mine", [])
+    report = Keyring(client).sync(s.lisa, s.lisa.address)
+    s.story.expect(
+        set(report.rotated) == {C.OBSERVATIONS} and s.ae.address not in report.delivered,
+        "the keys released to A&E went stale when its window ended; Lisa's tools rotate them, A&E gets none",
+    )
+    newest = records.write_record(client, s.gp, s.lisa.address, json.dumps({**LAB_RESULT, "id": "hba1c-3"}).encode())
+    s.story.expect_refusal(
+        lambda: _decrypt_bypassing_chain(client, s.ae, newest),
+        KeyNotFound,
+        "a record written afterwards is closed to A&E, even with every key it was ever sent",
     )
 
 
@@ -255,8 +295,11 @@ STEPS: list[tuple[str, Callable[[Scene], None]]] = [
     ("Lisa's daughter becomes her delegate (clinical data, one year) and reads the audit trail",
      daughter_becomes_delegate),
     ("The commercial app asks for Lisa's lab result", app_is_refused),
-    ("Lisa collapses: the A&E clinician opens emergency access (4 hours)", emergency_access),
-    ("Lisa revokes the study; her observation keys are rotated", lisa_revokes_the_study),
+    ("Lisa collapses: the A&E clinician opens emergency access (4 hours); her daughter releases keys to it",
+     emergency_access),
+    ("Lisa revokes the study by a signed request a relayer submits; her tools rotate the keys on their own",
+     lisa_revokes_the_study),
+    ("Four hours later A&E's window has ended: the keys it held are rotated away from it", the_window_ends),
     ("Lisa erases her first lab result (GDPR)", lisa_erases_a_record),
     ("Lisa's complete history, rebuilt from events alone", the_whole_history),
 ]  # fmt: skip

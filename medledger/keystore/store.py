@@ -163,6 +163,14 @@ class Keystore:
         data = fmt.encode(identity.account, identity.encryption, new_passphrase, self.scrypt_n)
         self._write(self.path_for(name), data, name, replace=True)
 
+    def replace_encryption_key(self, name: str, passphrase: str, keypair: KeyPair) -> Identity:
+        """Give identity ``name`` a new X25519 key pair (atomic replace of the file, same passphrase
+        and Ethereum key); the old secret is gone from the file afterwards. Returns the identity."""
+        identity = self.unlock(name, passphrase)
+        data = fmt.encode(identity.account, keypair, passphrase, self.scrypt_n)
+        self._write(self.path_for(name), data, name, replace=True)
+        return Identity(name=name, address=identity.address, account=identity.account, encryption=keypair)
+
     def _write(self, path: Path, data: bytes, name: str, *, replace: bool) -> None:
         """Write the file atomically with mode 0600: replacing it, or (``replace=False``) only if
         no file of that name exists, checked and created in one step."""

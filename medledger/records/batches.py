@@ -32,8 +32,10 @@ def anchor_batch(
     *,
     category: int = codes.Category.DEVICE_DATA,
     purpose: int = codes.Purpose.DIRECT_CARE,
+    reading_ids: Sequence[bytes] | None = None,
 ) -> BatchResult:
-    """Encrypt many readings as one blob and anchor the Merkle root of their fingerprints."""
+    """Encrypt many readings as one blob and anchor the Merkle root of their fingerprints. Each reading
+    gets a random id unless ``reading_ids`` names them (one per reading, distinct)."""
     patient = as_address(patient)
     recover_pending(client)
     items = [json.dumps(r, sort_keys=True, separators=(",", ":")).encode() for r in readings]
@@ -41,7 +43,10 @@ def anchor_batch(
         raise RecordFormatError("A batch needs at least one reading")
     check_access(client, patient, author.address, codes.Access.WRITE, category, purpose)
     key = crypto.new_record_key()
-    reading_ids = [secrets.token_bytes(32) for _ in items]
+    if reading_ids is None:
+        reading_ids = [secrets.token_bytes(32) for _ in items]
+    elif len(reading_ids) != len(items) or len(set(reading_ids)) != len(items):
+        raise RecordFormatError("A batch needs one distinct reading id per reading")
     fingerprints = [crypto.leaf_fingerprint(key, rid, data) for rid, data in zip(reading_ids, items, strict=True)]
     leaves = [crypto.batch_leaf(rid, fp) for rid, fp in zip(reading_ids, fingerprints, strict=True)]
     root = crypto.merkle_root(leaves)
@@ -57,7 +62,7 @@ def anchor_batch(
     commit(client, stored, lambda: client.contract.anchor_batch(
         patient, root, category, purpose, sealed_to.epoch, len(items), cid, sender=author
     ))  # fmt: skip
-    return BatchResult(root, stored.cid, reading_ids, fingerprints, crypto.merkle_proofs(leaves))
+    return BatchResult(root, stored.cid, list(reading_ids), fingerprints, crypto.merkle_proofs(leaves))
 
 
 def read_batch(
@@ -75,12 +80,13 @@ def read_batch(
     precheck(client, reader, info, purpose)
     with tempfile.TemporaryFile() as spool:
         fetch_verified(client, cid_from_bytes(info.cid), spool)
-        audit(client, reader, info, purpose)
         keys = Keyring(client).secrets(reader, info.patient, [info.category])
-        # The record key is needed both to decrypt and to recompute the leaves.
+        # The record key is needed both to decrypt and to recompute the leaves; the access is recorded
+        # only once it opened (as for a single record).
         decryptor = crypto.open_record_blob(
             spool, keys, expected_record_id=root, expected_patient=info.patient, category=info.category
         )
+        audit(client, reader, info, purpose)
         record_key = decryptor.record_key
         _meta, body = split_payload(iter(decryptor))
         content = json.loads(b"".join(body))

@@ -1,5 +1,6 @@
-"""Reading records: check consent, record the access on chain (the audit trail), fetch the
-ciphertext, check its CID, decrypt, check the fingerprint. Plaintext reaches its destination only
+"""Reading records: check consent, fetch the ciphertext, check its CID, open its record key, record
+the access on chain (the audit trail: only reads that can decrypt are recorded), decrypt, check the
+fingerprint. Plaintext reaches its destination only
 once every check passed. Also listing, erasure and fingerprint checks.
 
 Record ids are per patient: every function takes the ``patient`` whose record is meant; without
@@ -101,7 +102,7 @@ def read_record(
     out: Path | None = None,
     progress: Progress | None = None,
 ) -> ReadResult:
-    """Read a record: consent check, audit entry, fetch, CID check, decrypt, fingerprint check.
+    """Read a record: consent check, fetch, CID check, key check, audit entry, decrypt, fingerprint check.
 
     With ``out`` the plaintext is written there (atomically, only if every check passes);
     otherwise it is returned in ``ReadResult.data``. ``progress`` is told the ciphertext bytes
@@ -111,10 +112,10 @@ def read_record(
         raise RecordFormatError(f"0x{record_id.hex()} is a batch; read it with read_batch")
     precheck(client, reader, info, purpose)
     with tempfile.TemporaryFile() as spool:
-        # Fetch and verify the ciphertext before the audit entry: a read that cannot even fetch
-        # leaves no access in the trail. The ciphertext alone reveals nothing.
+        # Fetch and verify the ciphertext, and open its record key, before the audit entry: a read
+        # that cannot fetch, or whose reader holds no key that opens the record (e.g. an emergency
+        # clinician nobody released keys to yet), leaves no access in the trail.
         fetch_verified(client, cid_from_bytes(info.cid), spool, progress)
-        emergency = audit(client, reader, info, purpose)
         keys = Keyring(client).secrets(reader, info.patient, [info.category])
         decryptor = crypto.open_record_blob(
             spool,
@@ -124,6 +125,7 @@ def read_record(
             expected_fingerprint=info.fingerprint,
             category=info.category,
         )
+        emergency = audit(client, reader, info, purpose)
         meta, body = split_payload(iter(decryptor))
         size, data, path = _deliver(body, out)
     content_type = meta.get("content_type", "application/octet-stream")

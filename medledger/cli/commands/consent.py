@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from medledger import codes
-from medledger.errors import AccessDenied
+from medledger.errors import AccessDenied, InvalidRequest, MedledgerError
 
 from ..context import State, with_state
 from ..errors import MedledgerGroup, exit_code
@@ -19,7 +19,7 @@ from ..options import access_option, common_options, format_option
 from ..output import dumps, emit, listing, note, output_format, short
 from ..params import CATEGORY, DATE, PURPOSE, accesses, expiry_from, to_timestamp
 from ..sources import history_client, source_option
-from . import signed
+from . import keysync, signed
 from .consent_terms import grant_columns, grant_json, grant_row, term_changes, terms_options
 
 if TYPE_CHECKING:
@@ -95,6 +95,7 @@ def grant(
         who = short(grantee_address, state.names())
         _confirm_replacing(previous, who, categories, purposes, start, expiry, rotate=not no_rotate)
     results = []
+    before = keysync.key_epochs(client, patient_address or me.address)
     for access in wanted:
         changed = consent.grant(
             client,
@@ -109,10 +110,13 @@ def grant(
             rotate=not no_rotate,
         )
         current = consent.consent_of(client, patient_address or me.address, grantee_address, access)
-        before = previous[access]
+        earlier = previous[access]
         results.append(
-            {**grant_json(current), "changed": changed, "previous": grant_json(before) if before.exists else None}
+            {**grant_json(current), "changed": changed, "previous": grant_json(earlier) if earlier.exists else None}
         )
+    rotated = keysync.rotated_since(client, patient_address or me.address, before)
+    for r in results:
+        r["rotated"] = rotated
 
     def human() -> None:
         for r in results:
@@ -120,7 +124,7 @@ def grant(
             click.echo(
                 f"{verb} {r['grantee']} {r['access']} access to {', '.join(r['categories'])} for "
                 f"{', '.join(r['purposes'])} {'until ' + r['expiry'] if r['expiry'] else 'with no expiry'} "
-                f"(patient {r['patient']})"
+                f"(patient {r['patient']}){keysync.rotation_note(rotated)}"
             )
 
     emit(results if len(results) > 1 else results[0], human)
@@ -189,38 +193,57 @@ def revoke(
     if reencrypt and no_rotate:
         raise click.UsageError("--reencrypt needs the new keys: it cannot be combined with --no-rotate.")
     grantee_address = state.address(grantee, "GRANTEE")
-    patient_address = state.address(patient, "--patient") if patient else None
     client = state.client()
     me = state.identity()
-    results = []
+    whose = state.address(patient, "--patient") if patient else me.address
+    results: list[dict[str, Any]] = []
     for access in wanted:
-        changed, _ = workflows.revoke(
-            client,
-            me,
-            grantee_address,
-            access,
-            patient=patient_address,
-            rotate=not no_rotate,
-            reencrypt=reencrypt and access == codes.Access.READ,
-        )
+        before = keysync.key_epochs(client, whose)
+        try:
+            changed, done = workflows.revoke(
+                client,
+                me,
+                grantee_address,
+                access,
+                patient=whose,
+                rotate=not no_rotate,
+                reencrypt=reencrypt and access == codes.Access.READ,
+            )
+        except (AccessDenied, InvalidRequest):
+            raise  # refused before anything was sent
+        except MedledgerError:
+            if not consent.consent_of(client, whose, grantee_address, access).exists:
+                note(
+                    f"The {codes.slug(access)} consent of {grantee_address} is revoked on chain, but what follows it "
+                    "(rotating the keys it held, re-encrypting) did not finish: run the same command again once the "
+                    "node answers, and it finishes it. Until then no record can be written to those categories."
+                )
+            raise
+        rotated = keysync.rotated_since(client, whose, before)
         results.append(
             {
-                "patient": patient_address or me.address,
+                "patient": whose,
                 "grantee": grantee_address,
                 "access": codes.slug(access),
                 "revoked": True,
                 "changed": changed,
-                "keys_rotated": changed and access == codes.Access.READ and not no_rotate,
-                "reencrypted": changed and access == codes.Access.READ and reencrypt,
+                "keys_rotated": bool(rotated),
+                "rotated": rotated,
+                "reencrypted": bool(done),
+                "reencrypted_records": len(done),
             }
         )
 
     def human() -> None:
         for r in results:
+            rotation = keysync.rotation_note(r["rotated"])
+            extra = "; existing records re-encrypted" if r["reencrypted"] else ""
             if r["changed"]:
-                extra = "; category keys rotated" if r["keys_rotated"] else ""
-                extra += "; existing records re-encrypted" if r["reencrypted"] else ""
-                click.echo(f"Revoked the {r['access']} consent of {r['grantee']}{extra}.")
+                click.echo(f"Revoked the {r['access']} consent of {r['grantee']}{rotation}{extra}.")
+            elif rotation or extra:
+                click.echo(
+                    f"{r['grantee']} held no {r['access']} consent any more; finished what followed{rotation}{extra}."
+                )
             else:
                 click.echo(f"{r['grantee']} held no {r['access']} consent; nothing changed.")
 

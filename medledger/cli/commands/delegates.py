@@ -15,7 +15,8 @@ from ..errors import MedledgerGroup
 from ..lazy import lazy
 from ..options import common_options
 from ..output import code_labels, emit, when
-from ..params import CATEGORIES, HOURS, HexType, expiry_from
+from ..params import CATEGORIES, HOURS, expiry_from
+from . import keysync
 from .consent_terms import window_options
 
 if TYPE_CHECKING:
@@ -39,14 +40,17 @@ def delegate() -> None:
 def delegate_add(
     state: State, address: str, categories: frozenset[codes.Category], expires: _dt.datetime | None, days: float | None
 ) -> None:
-    """Appoint ADDRESS (another registered patient) as your delegate for CATEGORIES."""
+    """Appoint ADDRESS (another registered patient) as your delegate for CATEGORIES. Narrowing a
+    delegation rotates the keys of the categories it drops (run it again if that failed)."""
     if expires is None and days is None:
         raise click.UsageError("Say how long the delegation lasts: --days N or --expires DATE.")
     account = state.address(address)
     client = state.client()
     me = state.identity()
     expiry = expiry_from(client, expires, days, default=consent.FOREVER)
+    before = keysync.key_epochs(client, me.address)
     changed = consent.appoint_delegate(client, me, account, categories, expiry)
+    rotated = keysync.rotated_since(client, me.address, before)
     emit(
         {
             "patient": me.address,
@@ -55,9 +59,10 @@ def delegate_add(
             "expiry": expiry,
             "expiry_utc": when(expiry),
             "changed": changed,
+            "rotated": rotated,
         },
         f"{account} {'is now' if changed else 'already was'} your delegate for {code_labels(categories)} "
-        f"until {when(expiry)}.",
+        f"until {when(expiry)}{keysync.rotation_note(rotated)}.",
     )
 
 
@@ -67,14 +72,19 @@ def delegate_add(
 @common_options()
 @with_state
 def delegate_remove(state: State, address: str, no_rotate: bool) -> None:
-    """Remove delegate ADDRESS; the category keys it held are rotated."""
+    """Remove delegate ADDRESS; the category keys it held are rotated (run it again if that failed)."""
     account = state.address(address)
     client = state.client()
     me = state.identity()
+    before = keysync.key_epochs(client, me.address)
     changed = consent.remove_delegate(client, me, account, rotate=not no_rotate)
+    rotated = keysync.rotated_since(client, me.address, before)
+    note_ = keysync.rotation_note(rotated)
     emit(
-        {"patient": me.address, "delegate": account, "changed": changed},
-        f"Removed delegate {account}." if changed else f"{account} was not your delegate; nothing changed.",
+        {"patient": me.address, "delegate": account, "changed": changed, "rotated": rotated},
+        f"Removed delegate {account}{note_}."
+        if changed
+        else f"{account} was not your delegate{note_ or '; nothing changed'}.",
     )
 
 
@@ -88,19 +98,27 @@ def emergency() -> None:
 @click.argument("patient")
 @click.option("--hours", type=HOURS, required=True, help="How long (hours).")
 @click.option(
-    "--reason-code",
-    type=HexType(32, pad=True),
+    "--reason",
+    metavar="CODE",
     required=True,
-    help="Up to 32 bytes of hex (a coded reason, padded with zeros); no free text on chain.",
+    help="The coded reason (e.g. a SNOMED CT concept id); it goes on chain only as a tag keyed with the "
+    "consortium's secret (MEDLEDGER_CONSORTIUM_SECRET), never in clear.",
 )
 @common_options()
 @with_state
-def emergency_open(state: State, patient: str, hours: float, reason_code: bytes) -> None:
-    """Open emergency read access to PATIENT's records as the --as clinician."""
+def emergency_open(state: State, patient: str, hours: float, reason: str) -> None:
+    """Open emergency read access to PATIENT's records as the --as clinician. The clinician decrypts
+    once the patient or a delegate releases keys to it (`medledger emergency release`)."""
+    from medledger.config import consortium_secret
+
     account = state.address(patient, "PATIENT")
+    try:
+        tag = consent.reason_code(consortium_secret(state.settings()), reason)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--reason") from None
     client = state.client()
     me = state.identity()
-    until = consent.open_emergency(client, me, account, int(hours * 3600), reason_code)
+    until = consent.open_emergency(client, me, account, int(hours * 3600), tag)
     emit(
         {"patient": account, "clinician": me.address, "expires_at": until, "expires_utc": when(until)},
         f"Emergency access to {account} is open for {me.address} until {when(until)}; "
@@ -139,20 +157,52 @@ def emergency_confirm(state: State, patient: str, clinician: str) -> None:
 @emergency.command("close")
 @click.argument("patient")
 @click.option("--clinician", default=None, metavar="ADDRESS", help="Whose access to close (default: --as).")
+@click.option("--no-rotate", is_flag=True, help="Do not rotate the category keys released to the clinician.")
 @common_options()
 @with_state
-def emergency_close(state: State, patient: str, clinician: str | None) -> None:
-    """Close an emergency access to PATIENT (as the clinician, the patient or a delegate)."""
+def emergency_close(state: State, patient: str, clinician: str | None, no_rotate: bool) -> None:
+    """Close an emergency access to PATIENT (as the clinician, the patient or a delegate). Closed by
+    the patient or a delegate, the keys released to the clinician are rotated."""
     account = state.address(patient, "PATIENT")
     client = state.client()
     me = state.identity()
     clinician_address = state.address(clinician, "--clinician") if clinician else me.address
-    changed = consent.close_emergency(client, me, account, clinician_address)
+    before = keysync.key_epochs(client, account)
+    changed = consent.close_emergency(client, me, account, clinician_address, rotate=not no_rotate)
+    rotated = keysync.rotated_since(client, account, before)
     emit(
-        {"patient": account, "clinician": clinician_address, "changed": changed},
-        f"Closed the emergency access of {clinician_address} to {account}."
-        if changed
-        else f"{clinician_address} had no open emergency access to {account}.",
+        {"patient": account, "clinician": clinician_address, "changed": changed, "rotated": rotated},
+        (f"Closed the emergency access of {clinician_address} to {account}" if changed
+         else f"{clinician_address} had no open emergency access to {account}") + keysync.rotation_note(rotated) + ".",
+    )  # fmt: skip
+
+
+@emergency.command("release")
+@click.argument("patient")
+@click.option("--clinician", required=True, metavar="ADDRESS", help="The clinician with an open emergency window.")
+@click.option("--categories", type=CATEGORIES, required=True, help="Categories whose keys to release.")
+@common_options()
+@with_state
+def emergency_release(state: State, patient: str, clinician: str, categories: frozenset[codes.Category]) -> None:
+    """Release the keys of CATEGORIES of PATIENT to a clinician with an open emergency window (as the
+    patient, or a delegate covering them), so it can decrypt what the window lets it read.
+
+    The chain limits those keys to the window's end; after it (or a close, or an opt-out) they are
+    stale and the next key sync rotates them away from the clinician."""
+    account = state.address(patient, "PATIENT")
+    clinician_address = state.address(clinician, "--clinician")
+    client = state.client()
+    until = consent.release_emergency_keys(client, state.identity(), clinician_address, categories, patient=account)
+    emit(
+        {
+            "patient": account,
+            "clinician": clinician_address,
+            "categories": sorted(codes.slug(c) for c in categories),
+            "valid_until": until,
+            "valid_until_utc": when(until),
+        },
+        f"Released the keys of {code_labels(categories)} of {account} to {clinician_address}; the chain limits them "
+        f"to {when(until)}, and the next key sync after that rotates them.",
     )
 
 

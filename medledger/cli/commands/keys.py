@@ -28,6 +28,7 @@ from ..errors import MedledgerGroup
 from ..lazy import lazy
 from ..options import common_options, format_option
 from ..output import Column, emit, key_info_json, listing, note, output_format
+from . import keysync
 
 if TYPE_CHECKING:
     from medledger import chain, keystore
@@ -51,7 +52,7 @@ IMPORT_ENCRYPTION_KEY_ENV = "MEDLEDGER_IMPORT_ENCRYPTION_KEY"
 
 @click.group(cls=MedledgerGroup)
 def keys() -> None:
-    """Create, list and show local identities (keystore files)."""
+    """Create, list and show local identities (keystore files); keep a patient's keys in step (sync)."""
 
 
 def _scrypt_n() -> int:
@@ -236,5 +237,7 @@ def show(state: State, name: str) -> None:
         f"passphrase env  {keystore.passphrase_env_var(info.name)}",
     )
 
+
+keys.add_command(keysync.sync)
 
 COMMANDS = [keys]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -13,7 +14,8 @@ from ..errors import MedledgerGroup
 from ..lazy import lazy
 from ..options import common_options
 from ..output import emit, note, when
-from ..params import HEX32, CodeType, HexType
+from ..params import HEX32, CodeType
+from . import keysync
 
 if TYPE_CHECKING:
     from medledger import consent, participants
@@ -49,14 +51,48 @@ def register_patient(state: State) -> None:
     )
 
 
+@patient.command("rotate-key")
+@common_options()
+@with_state
+def rotate_key(state: State) -> None:
+    """Give the --as patient a new encryption key (in its keystore file) and new keys for all 13
+    categories, and send every reader its new keys: whoever holds a copy of the old key (a lost
+    laptop, an old backup) opens nothing written afterwards. Run it again if it stops halfway."""
+    from medledger.keyring import Keyring, rotate_patient_key
+
+    from ..context import unlock_with_passphrase
+
+    name = state.require_name()
+    me, passphrase = unlock_with_passphrase(state.keystore(), name)
+    client = state.client()
+    done = rotate_patient_key(
+        Keyring(client), me, lambda keypair: state.keystore().replace_encryption_key(name, passphrase, keypair)
+    )
+    epoch = max(done.epochs.values())
+    emit(
+        {
+            "patient": me.address,
+            "encryption_key": done.identity.encryption.public,
+            "epochs": {codes.slug(codes.Category(c)): e for c, e in sorted(done.epochs.items())},
+            "readers": {r: sorted(codes.slug(codes.Category(c)) for c in cats) for r, cats in done.readers.items()},
+            "participant_key_rotated": done.participant_key_rotated,
+            "keystore": str(state.keystore().path_for(name)),
+        },
+        f"{me.address} has a new encryption key (in keystore '{name}') and new keys for all 13 categories "
+        f"(epoch {epoch}); {len(done.readers)} reader(s) were sent their new keys.",
+    )
+
+
 def _opt(state: State, opted_out: bool) -> None:
     client = state.client()
     me = state.identity()
+    before = keysync.key_epochs(client, me.address)
     changed = consent.set_emergency_opt_out(client, me, opted_out)
+    rotated = keysync.rotated_since(client, me.address, before)
     now = "opted out of" if opted_out else "opted into"
     emit(
-        {"patient": me.address, "emergency_opted_out": opted_out, "changed": changed},
-        f"{me.address} {'has' if changed else 'had already'} {now} emergency access.",
+        {"patient": me.address, "emergency_opted_out": opted_out, "changed": changed, "rotated": rotated},
+        f"{me.address} {'has' if changed else 'had already'} {now} emergency access{keysync.rotation_note(rotated)}.",
     )
 
 
@@ -64,7 +100,8 @@ def _opt(state: State, opted_out: bool) -> None:
 @common_options()
 @with_state
 def opt_out(state: State) -> None:
-    """Refuse emergency ("break-glass") access to your records."""
+    """Refuse emergency ("break-glass") access to your records: open windows close, and the keys
+    released under emergency access are rotated."""
     _opt(state, True)
 
 
@@ -144,10 +181,11 @@ def registrar() -> None:
     "--kind", type=KIND, required=True, help="clinician, care-provider, researcher, app, commissioner, auditor."
 )
 @click.option(
-    "--credential-ref",
-    type=HEX32,
+    "--credential",
+    metavar="CODE",
     default=None,
-    help="32-byte reference to the credential checked off chain (default: none recorded).",
+    help="The credential checked off chain (e.g. GMC:1234567); it goes on chain only as a tag keyed with the "
+    "consortium's secret (MEDLEDGER_CONSORTIUM_SECRET). Default: none recorded.",
 )
 @click.option("--encryption-key", type=HEX32, default=None, help="The participant's X25519 public key (32 bytes).")
 @click.option("--from-keystore", metavar="NAME", default=None, help="Take the encryption key from local keystore NAME.")
@@ -157,7 +195,7 @@ def register(
     state: State,
     address: str,
     kind: codes.ParticipantKind,
-    credential_ref: bytes | None,
+    credential: str | None,
     encryption_key: bytes | None,
     from_keystore: str | None,
 ) -> None:
@@ -172,9 +210,11 @@ def register(
                 f"Note: keystore '{from_keystore}' belongs to {info.address}, not {account}; using its encryption key."
             )
         encryption_key = info.encryption_public
-    if credential_ref is None:
-        note("Note: no --credential-ref given; an all-zero credential reference is recorded.")
+    if credential is None:
+        note("Note: no --credential given; an all-zero credential reference is recorded.")
         credential_ref = ZERO32
+    else:
+        credential_ref = _tag(state, participants.credential_ref, credential, "--credential")
     client = state.client()
     me = state.identity()
     participants.register_participant(client, me, account, kind, credential_ref, encryption_key)  # type: ignore[arg-type]
@@ -193,22 +233,34 @@ def register(
 @registrar.command("suspend")
 @click.argument("address")
 @click.option(
-    "--reason-code",
-    type=HexType(32, pad=True),
+    "--reason",
+    metavar="CODE",
     default=None,
-    help="Up to 32 bytes of hex (padded with zeros); no free text on chain.",
+    help="A coded reason; it goes on chain only as a tag keyed with the consortium's secret. Default: none.",
 )
 @common_options()
 @with_state
-def suspend(state: State, address: str, reason_code: bytes | None) -> None:
-    """Suspend participant ADDRESS: nothing it was granted works until it is reinstated."""
+def suspend(state: State, address: str, reason: str | None) -> None:
+    """Suspend participant ADDRESS: nothing it was granted works until it is reinstated. (Keys it was
+    sent stay in its hands: if the suspension means a compromised key, the patients concerned revoke.)"""
     account = state.address(address)
+    tag = _tag(state, participants.suspension_reason, reason, "--reason") if reason is not None else ZERO32
     client = state.client()
-    changed = participants.suspend(client, state.identity(), account, reason_code or ZERO32)
+    changed = participants.suspend(client, state.identity(), account, tag)
     emit(
         {"address": account, "suspended": True, "changed": changed},
         f"{account} {'is now' if changed else 'was already'} suspended.",
     )
+
+
+def _tag(state: State, make: Callable[[bytes, str], bytes], code: str, option: str) -> bytes:
+    """The consortium-keyed tag of ``code`` (a usage error if it is not a code)."""
+    from medledger.config import consortium_secret
+
+    try:
+        return make(consortium_secret(state.settings()), code)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 @registrar.command("reinstate")

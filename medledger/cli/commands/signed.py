@@ -19,6 +19,7 @@ from ..lazy import lazy
 from ..options import access_option, common_options
 from ..output import code_list, emit, note, short, when
 from ..params import CATEGORIES, VALID_HOURS, accesses, check_out_path, expiry_from
+from . import keysync
 from .consent_terms import terms_options, until
 
 if TYPE_CHECKING:
@@ -279,6 +280,8 @@ def submit(state: State, file: Path, signature: str | None, expect_signer: str |
         return
     relayer = state.identity()
     changed = consent.submit(client, relayer, verified)
+    if parsed.kind == "Revoke" and (stale := keysync.stale_note(client, str(signer))):
+        note(stale)
     emit(
         {**facts, "relayer": relayer.address, "changed": changed, "keys_follow": keys_follow},
         f"Submitted the signed {parsed.kind.lower()} of {signer} as {relayer.address}"

@@ -19,6 +19,8 @@ from medledger.config import Settings
 from medledger.keystore import Identity, Keystore, passphrase_env_var
 
 TEST_SCRYPT_N = 2**4
+#: The test consortium's secret (keys the emergency reason and credential tags the CLI puts on chain).
+CONSORTIUM_SECRET = "c0" * 32
 
 
 def passphrase_of(name: str) -> str:
@@ -45,6 +47,8 @@ def cli_env(settings: Settings, cli_keys: Keystore, cast: dict[str, Identity]) -
         "MEDLEDGER_IPFS_API": settings.ipfs_api,
         "MEDLEDGER_IPFS_TIMEOUT": "10",
         "MEDLEDGER_DEPLOYMENTS": str(settings.deployments),
+        "MEDLEDGER_CONSORTIUM_SECRET": CONSORTIUM_SECRET,
+        "MEDLEDGER_CONSORTIUM_SECRET_FILE": None,
         # nothing from the developer's own environment
         "MEDLEDGER_CONFIG": None,
         "MEDLEDGER_IDENTITY": None,

@@ -66,7 +66,11 @@ def test_impossible_days_are_refused_before_anything_is_sent(run, client, workdi
         "consent", "sign", "researcher", *terms, "--valid-hours", days, "--out", workdir / "request.json", as_="patient"
     )
     outcome(hours, 2, says.replace("36525 days", "720 hours").replace("of days", "of hours"))
-    outcome(run("emergency", "open", "patient", "--hours", days, "--reason-code", "0x01", as_="emergency_clinician"), 2)
+    outcome(
+        run("emergency", "open", "patient", "--hours", days, "--reason", "410429000", as_="emergency_clinician"),
+        2,
+        says.replace("days", "hours").replace("36525", "8784"),
+    )
     untouched(client, before)
 
 

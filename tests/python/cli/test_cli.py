@@ -410,7 +410,7 @@ def test_audit_table_csv_json_include_the_access(run, workdir, researcher, emerg
     written = add_observation(run, workdir)
     grant(run, "researcher", "read", "obs", "research")
     ok(run("records", "read", written["record_id"], "--purpose", "research", as_="researcher"))
-    ok(run("emergency", "open", "patient", "--hours", "2", "--reason-code", "0x0410", as_="emergency_clinician"))
+    ok(run("emergency", "open", "patient", "--hours", "2", "--reason", "410429000", as_="emergency_clinician"))
 
     entries = as_json(run("audit", "--json", as_="patient"))
     reads = [e for e in entries if e["event"] == "RecordAccessed"]
@@ -475,8 +475,8 @@ def test_registrar_registers_suspends_reinstates(run, stranger, cli_keys):
             "stranger",
             "--kind",
             "researcher",
-            "--credential-ref",
-            "0x" + "ab" * 32,
+            "--credential",
+            "GMC:7654321",
             "--from-keystore",
             "stranger",
             as_="registrar",
@@ -487,9 +487,9 @@ def test_registrar_registers_suspends_reinstates(run, stranger, cli_keys):
     assert shown["participant"]["encryption_key"] == cli_keys.public("stranger").encryption_public_hex
 
     fails(run("registrar", "suspend", "stranger", as_="patient"), 10, "registrars only")
-    assert as_json(run("registrar", "suspend", "stranger", "--reason-code", "0x01", "--json", as_="registrar"))[
-        "changed"
-    ]
+    assert as_json(
+        run("registrar", "suspend", "stranger", "--reason", "fitness-to-practise", "--json", as_="registrar")
+    )["changed"]
     assert as_json(run("patient", "show", "stranger", "--json"))["participant"]["suspended"] is True
     assert as_json(run("registrar", "reinstate", "stranger", "--json", as_="registrar"))["changed"]
     text = ok(run("patient", "show", "patient")).stdout
@@ -536,7 +536,7 @@ def test_delegate_and_emergency_commands(run, client, delegate, emergency_clinic
 
     opened = as_json(
         run(
-            "emergency", "open", "patient", "--hours", "1", "--reason-code", "0x01", "--json", as_="emergency_clinician"
+            "emergency", "open", "patient", "--hours", "1", "--reason", "410429000", "--json", as_="emergency_clinician"
         )
     )
     assert opened["clinician"] == emergency_clinician.address
@@ -553,7 +553,7 @@ def test_delegate_and_emergency_commands(run, client, delegate, emergency_clinic
     assert closed["changed"] is True
     ok(run("patient", "emergency-opt-out", as_="patient"))
     fails(
-        run("emergency", "open", "patient", "--hours", "1", "--reason-code", "0x01", as_="emergency_clinician"),
+        run("emergency", "open", "patient", "--hours", "1", "--reason", "410429000", as_="emergency_clinician"),
         10,
         "opted out",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -12,13 +13,24 @@ from pathlib import Path
 import pytest
 
 import medledger.storage.store as store_module
-from medledger import codes, consent, ingest, records
+from medledger import codes, consent, crypto, ingest, records
 from medledger.chain import events as ev
 from medledger.chain.outbox import JournalEntry
-from medledger.errors import AccessDenied, ContractRevert, RecordFormatError, StaleCategoryKey, StorageError
+from medledger.client import cid_from_digest
+from medledger.errors import (
+    AccessDenied,
+    ContractRevert,
+    KeyNotFound,
+    RecordFormatError,
+    StaleCategoryKey,
+    StorageError,
+)
 from medledger.ingest import SMALL_RECORD, Ingestor
 from medledger.keyring import Keyring
 from medledger.records.journal import journal_dir
+from medledger.storage import cid_from_bytes
+
+from .test_rotation_property import everything_held
 
 C, P, A = codes.Category, codes.Purpose, codes.Access
 
@@ -286,3 +298,46 @@ def test_a_crashed_ingest_is_rolled_back_by_the_next_write(client, settings, pat
     records.write_record(client, writer, patient.address, observation(9))  # settles interrupted writes first
     assert journaled(client) == {} and not any(store.is_pinned(cid) for cid in pending)
     assert len(set(store.pins()) - pins_before) == 1  # the new record's
+
+
+def test_a_record_submitted_after_a_revocation_mid_ingest_is_never_sealed_to_the_old_epoch(
+    client, patient, writer, researcher, store
+):
+    """Issue 12 item 4 (the ingestor once cached the key when it started, and the revoked study read a
+    record submitted after the revocation): the study is revoked while records are in flight. Every
+    record either fails alone (sealed to the old key, refused: its ciphertext unpinned) or is
+    registered with the epoch it was sealed to, and none registered after the revocation is sealed to
+    the old epoch, so the study opens none of them."""
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    pins_before = set(store.pins())
+    with Ingestor(client, writer, patient.address, category=C.OBSERVATIONS, max_per_tx=3) as bulk:
+        futures = [bulk.submit(observation(i)) for i in range(6)]
+        consent.revoke(client, patient, researcher.address, A.READ)  # rotates to epoch 2 meanwhile
+        revoked_in = client.chain.block_number()
+        futures += [bulk.submit(observation(i)) for i in range(6, 12)]
+    results = []
+    for future in futures:
+        try:
+            results.append(future.result())
+        except StaleCategoryKey:
+            continue
+    events = {e.record_id: e for e in client.contract.logs(ev.RecordRegistered, patient=patient.address)}
+    assert {r.record_id for r in results} == set(events)
+    assert len(results) >= 6  # at least every record submitted after the rotation
+    after = [e for e in events.values() if e.log.block_number > revoked_in]
+    assert after and {e.key_epoch for e in after} == {2}
+    held = everything_held(client, researcher, patient.address)
+    for e in after:
+        blob = store.cat(cid_from_bytes(e.cid))
+        with pytest.raises(KeyNotFound):
+            crypto.open_record_blob(io.BytesIO(blob), {int(C.OBSERVATIONS): dict(enumerate(held))},
+                                    expected_record_id=e.record_id, expected_patient=patient.address,
+                                    category=C.OBSERVATIONS)  # fmt: skip
+    # a record refused for its stale key left nothing pinned behind: what is new is the registered
+    # records' ciphertext and the key envelopes of the grant and the rotation
+    envelopes = {e.envelope for e in client.contract.logs(ev.KeyEnvelopePublished, patient=patient.address)}
+    envelopes |= {e.key_envelope for e in client.contract.logs(ev.ConsentGranted, patient=patient.address)}
+    expected = {cid_from_bytes(e.cid) for e in events.values()} | {cid_from_digest(d) for d in envelopes if any(d)}
+    assert set(store.pins()) - pins_before <= expected
+    assert {cid_from_bytes(e.cid) for e in events.values()} <= set(store.pins())
+    assert not list((client.settings.cache_dir / "pending").rglob("*.json"))
