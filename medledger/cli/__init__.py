@@ -46,9 +46,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import audit, consent, demo, deploy, keys, node, participants, records
+    from . import audit, consent, demo, deploy, keys, node, participants, portal, records
 
-    for module in (node, deploy, keys, participants, consent, records, audit, demo):
+    for module in (node, deploy, keys, participants, consent, records, audit, demo, portal):
         for command in module.COMMANDS:
             cli.add_command(command)
     cli.add_command(consent.held, name="grants")

@@ -1,0 +1,105 @@
+// The portal page: a shell (navigation, wallet, status) and one view per path.
+import { alertError, h, replace, short, status } from "./ui.js";
+import { loadInfo, refreshPatient, state } from "./state.js";
+import * as wallet from "./wallet.js";
+import { identityPage } from "./pages/identity.js";
+import { consentsPage } from "./pages/consents.js";
+import { delegatesPage } from "./pages/delegates.js";
+import { auditPage } from "./pages/audit.js";
+import { recordsPage } from "./pages/records.js";
+import { researcherPage } from "./pages/researcher.js";
+
+const PAGES = {
+  "/": ["Your account", identityPage],
+  "/consents": ["Consents", consentsPage],
+  "/delegates": ["Delegates", delegatesPage],
+  "/audit": ["Audit trail", auditPage],
+  "/records": ["Records", recordsPage],
+  "/researcher": ["Researcher", researcherPage],
+};
+
+function nav() {
+  const here = location.pathname;
+  return h("ul", {}, Object.entries(PAGES).map(([path, [title]]) =>
+    h("li", {}, h("a", { href: path, "aria-current": path === here ? "page" : false, onclick: (e) => go(e, path) }, title))));
+}
+
+function walletBox() {
+  const box = document.getElementById("wallet");
+  if (state.account) {
+    replace(box, h("span.who", { title: state.account }, "Connected: ", h("code", {}, short(state.account))));
+  } else {
+    replace(box, h("button#connect", { type: "button", onclick: connect }, "Connect wallet"));
+  }
+}
+
+export async function connect() {
+  alertError("");
+  try {
+    const [account] = await wallet.accounts(true);
+    await adopt(account);
+  } catch (error) {
+    alertError(error.message || String(error));
+  }
+}
+
+async function adopt(account) {
+  if (!account) return;
+  const walletChain = await wallet.chainId();
+  if (walletChain !== state.info.chain_id) {
+    throw new Error(`Your wallet is on chain ${walletChain}; switch it to chain ${state.info.chain_id}, which this portal serves.`);
+  }
+  state.account = (await import("ethers")).getAddress(account);
+  state.keys = state.keys && state.keys.address === state.account ? state.keys : null;
+  await refreshPatient();
+  status(`Connected as ${state.account}.`);
+  render();
+}
+
+function go(event, path) {
+  if (event.ctrlKey || event.metaKey || event.shiftKey) return;
+  event.preventDefault();
+  history.pushState({}, "", path);
+  render(true);
+}
+
+export async function render(focus = false) {
+  const [title, page] = PAGES[location.pathname] || PAGES["/"];
+  document.title = `${title} · medledger`;
+  replace(document.getElementById("nav"), nav());
+  walletBox();
+  const main = document.getElementById("main");
+  const heading = h("h1", { tabindex: -1 }, title);
+  replace(main, heading);
+  alertError("");
+  try {
+    await page(main);
+  } catch (error) {
+    alertError(error.message || String(error));
+  }
+  if (focus) heading.focus();
+  performance.mark(`medledger:${location.pathname}:ready`);
+  document.body.dataset.ready = location.pathname;
+}
+
+async function start() {
+  window.addEventListener("popstate", () => render(true));
+  try {
+    await loadInfo();
+  } catch (error) {
+    alertError(`The portal server cannot read the chain: ${error.message}`);
+    return;
+  }
+  try {
+    const [account] = window.ethereum ? await wallet.accounts(false) : [];
+    if (account) await adopt(account);
+  } catch (error) {
+    alertError(error.message || String(error));
+  }
+  if (window.ethereum && window.ethereum.on) {
+    window.ethereum.on("accountsChanged", ([a]) => (a ? adopt(a) : ((state.account = null), render())));
+  }
+  await render();
+}
+
+start();
