@@ -71,6 +71,9 @@ class RateLimiter:
 
 
 def _int(value: Any, name: str) -> int:
+    """A non-negative integer; browsers send those above 2^53 as decimal strings."""
+    if isinstance(value, str) and value.isdigit() and len(value) <= 78:
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"The signed request's {name} is not a non-negative integer")
     return value
@@ -98,7 +101,7 @@ def check_shape(request: Any) -> dict[str, Any]:
         message[name] = address(message[name])
     for name in _FIELDS[kind]:
         if name not in ("patient", "grantee", "keyEnvelope"):
-            _int(message[name], name)
+            message[name] = _int(message[name], name)
     if kind == "Grant":
         envelope = message["keyEnvelope"]
         if not isinstance(envelope, str) or not envelope.startswith("0x") or len(envelope) != 66:

@@ -43,7 +43,7 @@ export async function connect() {
   }
 }
 
-async function adopt(account) {
+async function adopt(account, show = true) {
   if (!account) return;
   const walletChain = await wallet.chainId();
   if (walletChain !== state.info.chain_id) {
@@ -53,7 +53,7 @@ async function adopt(account) {
   state.keys = state.keys && state.keys.address === state.account ? state.keys : null;
   await refreshPatient();
   status(`Connected as ${state.account}.`);
-  render();
+  if (show) await render();
 }
 
 function go(event, path) {
@@ -63,20 +63,27 @@ function go(event, path) {
   render(true);
 }
 
+let rendering = 0;
+
 export async function render(focus = false) {
+  const token = ++rendering;
   const [title, page] = PAGES[location.pathname] || PAGES["/"];
   document.title = `${title} · medledger`;
   replace(document.getElementById("nav"), nav());
   walletBox();
   const main = document.getElementById("main");
   const heading = h("h1", { tabindex: -1 }, title);
-  replace(main, heading);
+  const view = h("div");
   alertError("");
+  let failure = null;
   try {
-    await page(main);
+    await page(view);
   } catch (error) {
-    alertError(error.message || String(error));
+    failure = error;
   }
+  if (token !== rendering) return;  // a later navigation won
+  replace(main, heading, ...view.childNodes);
+  if (failure) alertError(failure.message || String(failure));
   if (focus) heading.focus();
   performance.mark(`medledger:${location.pathname}:ready`);
   document.body.dataset.ready = location.pathname;
@@ -92,7 +99,7 @@ async function start() {
   }
   try {
     const [account] = window.ethereum ? await wallet.accounts(false) : [];
-    if (account) await adopt(account);
+    if (account) await adopt(account, false);
   } catch (error) {
     alertError(error.message || String(error));
   }

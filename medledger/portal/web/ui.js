@@ -24,6 +24,12 @@ function append(el, children) {
   }
 }
 
+/** Append children to an element, skipping null/false (for optional parts). */
+export function put(el, ...children) {
+  append(el, children);
+  return el;
+}
+
 export function replace(el, ...children) {
   el.replaceChildren();
   append(el, children);

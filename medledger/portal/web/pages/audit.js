@@ -2,7 +2,7 @@
 // filterable table, downloadable as CSV. Rebuilt by the server from chain events alone.
 import { get } from "../api.js";
 import { state } from "../state.js";
-import { addr, csv, download, field, h, replace, short } from "../ui.js";
+import { addr, csv, download, field, h, put, replace, short } from "../ui.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const GROUPS = [
@@ -15,7 +15,7 @@ const GROUPS = [
 const groupOf = (e) => (GROUPS.find(([, , test]) => test(e)) || GROUPS[4])[0];
 
 export async function auditPage(main) {
-  if (!state.account) { main.append(h("p", {}, "Connect your wallet first.")); return; }
+  if (!state.account) { put(main, h("p", {}, "Connect your wallet first.")); return; }
   const patient = new URLSearchParams(location.search).get("patient") || state.account;
   const entries = await get(`/api/patients/${patient}/trail`);
   const chart = h("figure.timeline", {});
@@ -42,7 +42,7 @@ export async function auditPage(main) {
       ["time_utc", "block", "event", "actor", "record", "purpose", "emergency", "detail"],
       ...filtered().map((e) => [e.time_utc, e.block, e.event, e.actor, e.record, e.purpose, e.emergency, e.detail])])),
   }, "Download these rows as CSV");
-  main.append(
+  put(main, 
     patient !== state.account ? h("p", {}, "The trail of patient ", h("code", {}, patient), " (you are a delegate).") : null,
     h("section", { "aria-labelledby": "tl-h" }, h("h2#tl-h", {}, "Timeline"), chart),
     h("section", { "aria-labelledby": "tb-h" },

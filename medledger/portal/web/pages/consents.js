@@ -3,7 +3,7 @@
 import * as actions from "../actions.js";
 import { get } from "../api.js";
 import { codes, participants, state } from "../state.js";
-import { act, addr, checkboxes, checked, field, h, labels, newId, replace, status, table, utc } from "../ui.js";
+import { act, addr, checkboxes, checked, field, h, labels, newId, put, replace, status, table, utc } from "../ui.js";
 
 const FOREVER = (1n << 64n) - 1n;
 const accessLabel = (a) => (a === 0 ? "read" : "write");
@@ -11,12 +11,12 @@ const accessLabel = (a) => (a === 0 ? "read" : "write");
 const expiryOf = (v) => (BigInt(v) >= 1n << 63n ? FOREVER : BigInt(v));
 
 export async function consentsPage(main) {
-  if (!state.account) { main.append(h("p", {}, "Connect your wallet first.")); return; }
+  if (!state.account) { put(main, h("p", {}, "Connect your wallet first.")); return; }
   const [data, people] = await Promise.all([get(`/api/patients/${state.account}/consents`), participants()]);
   const names = new Map(people.map((p) => [p.address, p.kind_label]));
   const form = h("div#consent-form");
   const live = data.current;
-  main.append(
+  put(main, 
     h("section", { "aria-labelledby": "cur-h" },
       h("h2#cur-h", {}, "Current consents"),
       table("Consents you have given", ["Who", "Access", "Categories", "Purposes", "Until", "Status", "Actions"],

@@ -2,12 +2,12 @@
 import * as actions from "../actions.js";
 import { get } from "../api.js";
 import { codes, state } from "../state.js";
-import { act, addr, checkboxes, checked, field, h, labels, replace, status, table, utc } from "../ui.js";
+import { act, addr, checkboxes, checked, field, h, labels, put, replace, status, table, utc } from "../ui.js";
 
 export async function delegatesPage(main) {
-  if (!state.account) { main.append(h("p", {}, "Connect your wallet first.")); return; }
+  if (!state.account) { put(main, h("p", {}, "Connect your wallet first.")); return; }
   const p = state.patient;
-  main.append(
+  put(main, 
     h("section", { "aria-labelledby": "dl-h" },
       h("h2#dl-h", {}, "Your delegates"),
       table("Delegates", ["Delegate", "Categories", "Until", "Status", "Actions"],

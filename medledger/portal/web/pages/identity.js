@@ -2,12 +2,12 @@
 import * as actions from "../actions.js";
 import * as keys from "../keys.js";
 import { state } from "../state.js";
-import { act, download, field, h, replace, status } from "../ui.js";
+import { act, download, field, h, put, replace, status } from "../ui.js";
 import { connect } from "../main.js";
 
 export async function identityPage(main) {
   if (!state.account) {
-    main.append(
+    put(main, 
       h("p", {}, "Connect your browser wallet to see your consents, delegates and audit trail. Your wallet signs; ",
         "this portal never sees your private key, your passphrase or your records in plain text."),
       h("button", { type: "button", onclick: connect }, "Connect wallet"));
@@ -15,7 +15,7 @@ export async function identityPage(main) {
   }
   const p = state.patient;
   const kind = p.participant.kind ? `registered ${p.participant.kind_label}` : null;
-  main.append(
+  put(main, 
     h("section", { "aria-labelledby": "who-h" },
       h("h2#who-h", {}, "Who you are"),
       h("dl.facts", {},

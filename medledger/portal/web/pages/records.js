@@ -1,11 +1,11 @@
 // Records: the patient's records by category; opening one fetches, checks and decrypts it here.
 import { get } from "../api.js";
 import { codes, state } from "../state.js";
-import { act, h, labels, replace, short, status, utc } from "../ui.js";
+import { act, h, labels, put, replace, short, status, utc } from "../ui.js";
 import { openRecord } from "../blob.js";
 
 export async function recordsPage(main) {
-  if (!state.account) { main.append(h("p", {}, "Connect your wallet first.")); return; }
+  if (!state.account) { put(main, h("p", {}, "Connect your wallet first.")); return; }
   const records = await get(`/api/patients/${state.account}/records`);
   const viewer = h("section#viewer", { "aria-live": "polite" });
   const byCategory = new Map();
@@ -13,17 +13,17 @@ export async function recordsPage(main) {
     if (!byCategory.has(r.category_code)) byCategory.set(r.category_code, []);
     byCategory.get(r.category_code).push(r);
   }
-  if (!records.length) main.append(h("p.empty", {}, "No records have been written for you yet."));
+  if (!records.length) put(main, h("p.empty", {}, "No records have been written for you yet."));
   for (const [category, list] of [...byCategory.entries()].sort((a, b) => a[0] - b[0])) {
     const id = `cat-${category}`;
-    main.append(h("section", { "aria-labelledby": id },
+    put(main, h("section", { "aria-labelledby": id },
       h("h2", { id }, labels(codes().categories, [category])),
       h("ul.records", {}, list.map((r) => h("li", {},
         h("span", {}, `${utc(r.created_at)} · ${r.batch ? `batch of ${r.leaf_count} readings` : "record"} `,
           h("code", { title: r.record_id }, short(r.record_id)), r.erased ? " · erased" : "", r.superseded_by ? " · superseded" : ""),
         r.erased || r.batch ? null : openButton(r, viewer))))));
   }
-  main.append(viewer);
+  put(main, viewer);
 }
 
 function openButton(r, viewer) {

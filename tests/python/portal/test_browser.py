@@ -1,0 +1,293 @@
+"""End to end: headless Chromium drives the portal against the real anvil, IPFS node and portal
+server, with a wallet that forwards to anvil. Each test leaves a screenshot in reports/portal/."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from medledger import codes, consent, records
+from medledger.keyring import Keyring
+from medledger.keystore import Identity
+from medledger.crypto import KeyPair
+
+from .conftest import PASSPHRASE, anvil_account
+from tests.python.cli.conftest import cli_env, cli_keys, run  # noqa: F401  (fixtures: the CLI as the study)
+
+OBS = {
+    "resourceType": "Observation",
+    "status": "final",
+    "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4", "display": "Hemoglobin A1c"}]},
+    "valueQuantity": {"value": 6.1, "unit": "%"},
+}
+R, W = codes.Access.READ, codes.Access.WRITE
+OBSERVATIONS, GENOMICS = codes.Category.OBSERVATIONS, codes.Category.GENOMICS
+RESEARCH = codes.Purpose.RESEARCH
+
+
+def unlock_keys(page, keystore: Path) -> None:
+    page.click("a[href='/']")
+    page.set_input_files("input[type=file]", str(keystore))
+    page.fill("input[type=password]", PASSPHRASE)
+    page.click("text=Unlock my keys")
+    page.wait_for_selector("#keys-state:has-text('Unlocked')")
+
+
+def later(client, days: int) -> None:
+    """Move chain time on, so the timeline spreads its events."""
+    client.chain.w3.provider.make_request("evm_increaseTime", [days * 86400])
+    client.chain.w3.provider.make_request("evm_mine", [])
+
+
+def done(page, text: str, timeout: float = 30_000) -> None:
+    """Wait for the status line to say ``text``; fail with the page's alert if it shows one first."""
+    page.wait_for_selector(f"#status:has-text('{text}'), #alert:not([hidden])", timeout=timeout)
+    alert = page.locator("#alert")
+    assert alert.is_hidden(), f"the page refused: {alert.inner_text()}"
+
+
+def go(page, path: str) -> None:
+    page.click(f"nav a[href='{path}']")
+    page.wait_for_selector(f"body[data-ready='{path}']")
+
+
+def new_consent(page, grantee: str, categories: list[str], purposes: list[str], *, read: bool = True) -> None:
+    page.click("#new-consent")
+    page.select_option("#consent-form select", value=grantee)
+    page.check("#consent-form label:text-is('Read my records')" if read else "#consent-form label:text-is('Add records to my file')")
+    for label in categories + purposes:
+        page.check(f"#consent-form label:text-is('{label}')")
+
+
+def test_connect_and_register_from_the_page(open_portal, portal, node_config, client):
+    fresh = anvil_account(node_config, 10)
+    s = open_portal(fresh.address)
+    page = s.page
+    assert page.inner_text("#registered") == "not registered"
+    s.shot("register")
+    page.fill("input[autocomplete=new-password] >> nth=0", PASSPHRASE)
+    page.fill("input[autocomplete=new-password] >> nth=1", PASSPHRASE)
+    with page.expect_download(timeout=60_000) as download:
+        page.click("text=Create my keys and register")
+    key_file = json.loads(Path(download.value.path()).read_text())
+    page.wait_for_selector("#registered:text-is('registered')", timeout=60_000)
+
+    # the key file opens with the keystore's own construction (scrypt + AES-256-GCM, same AD) ...
+    enc = key_file["encryption"]
+    params = enc["kdfparams"]
+    key = hashlib.scrypt(PASSPHRASE.encode(), salt=bytes.fromhex(params["salt"]), n=params["n"], r=params["r"],
+                         p=params["p"], dklen=32, maxmem=2**30)
+    public = bytes.fromhex(key_file["encryption_public_key"][2:])
+    ad = b"medledger/keystore/v1" + bytes.fromhex(fresh.address[2:]) + public
+    secret = AESGCM(key).decrypt(bytes.fromhex(enc["nonce"]), bytes.fromhex(enc["ciphertext"]), ad)
+    assert params["n"] == 2**18 and KeyPair.from_secret(secret).public == public
+    # ... its public key is the one registered on chain, and the directory the page published opens
+    # with the Python keyring: the formats agree both ways
+    view = portal.backend.patient(fresh.address)
+    assert view["registered"] and view["encryption_key"] == "0x" + public.hex() and view["key_directory"]
+    me = Identity("fresh", fresh.address, fresh, KeyPair.from_secret(secret))
+    secrets = Keyring(client).secrets(me, fresh.address)
+    assert sorted(secrets) == list(range(13)) and all(set(e) == {0} for e in secrets.values())
+
+
+def test_grant_read_through_the_relayer_then_the_study_reads_with_the_cli(
+    open_portal, portal, client, patient, researcher, clinician, keystore_file, run, tmp_path
+):
+    consent.grant(client, patient, clinician.address, W, [OBSERVATIONS], [codes.Purpose.DIRECT_CARE])
+    written = records.write_record(client, clinician, patient.address, json.dumps(OBS).encode())
+    s = open_portal(patient.address)
+    page = s.page
+    unlock_keys(page, keystore_file(patient))
+    go(page, "/consents")
+    new_consent(page, researcher.address, ["observations & labs"], ["research"])
+    page.click("text=Review the change")
+    page.wait_for_selector("#changes")
+    changes = page.inner_text("#changes")
+    assert "adds categories: observations & labs" in changes and "adds purposes: research" in changes
+    s.shot("consents-review")
+    page.click("#sign")
+    done(page, "Your consent is on chain")
+    assert "eth_signTypedData_v4" in s.wallet.calls and "eth_sendTransaction" not in s.wallet.calls
+
+    held = consent.consent_of(client, patient.address, researcher.address, R)
+    assert held.categories == {OBSERVATIONS} and held.purposes == {RESEARCH} and held.live(client.now())
+    page.wait_for_selector("table:has-text('research')")
+    s.shot("consents")
+
+    out = tmp_path / "read.json"
+    result = run("records", "read", written.record_hex, "--purpose", "research", "--out", out, as_="researcher")
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text()) == OBS
+
+    # the audit timeline shows the study's read
+    go(page, "/audit")
+    row = page.locator("table.trail tr", has_text="read record")
+    assert row.count() == 1 and researcher.address[:6] in row.inner_text()
+    assert page.locator("circle.dot.read").count() == 1
+    assert "1 reads" in page.get_attribute(".timeline svg", "aria-label")
+
+
+def test_audit_emergency_accesses_stand_out_and_filtered_rows_export(
+    open_portal, client, patient, clinician, researcher, emergency_clinician
+):
+    consent.grant(client, patient, clinician.address, W, [OBSERVATIONS], [codes.Purpose.DIRECT_CARE])
+    later(client, 2)
+    consent.grant(client, patient, researcher.address, R, [OBSERVATIONS], [RESEARCH])
+    ids = []
+    for _ in range(2):
+        later(client, 3)
+        ids.append(records.write_record(client, clinician, patient.address, json.dumps(OBS).encode()).record_id)
+    fns = client.contract.functions
+    for record_id in ids:
+        later(client, 4)
+        client.transact(fns.recordAccess(record_id, int(RESEARCH)), researcher)
+    later(client, 5)
+    consent.open_emergency(client, emergency_clinician, patient.address, 3600, b"\x07" * 32)
+    client.transact(fns.recordAccess(ids[0], int(codes.Purpose.EMERGENCY)), emergency_clinician)
+
+    s = open_portal(patient.address, "/audit")
+    page = s.page
+    assert page.locator("table.trail tr.emergency").count() == 2  # the opening and the read
+    assert page.locator("tr.emergency .flag").first.inner_text().strip() == "Emergency:"
+    assert page.locator("circle.dot.emergency").count() == 2 and page.locator("circle.dot.read").count() == 2
+    s.shot("audit")
+    page.select_option("select", value="emergency")
+    page.wait_for_selector("#trail-count:text-is('Showing 2 of 8 events.')")
+    with page.expect_download() as download:
+        page.click("#trail-csv")
+    rows = Path(download.value.path()).read_text().splitlines()
+    assert len(rows) == 3 and all(emergency_clinician.address in r and ",true," in r for r in rows[1:])
+    page.select_option("select", value="")
+    page.fill("input[type=search]", researcher.address[:10])
+    page.wait_for_selector("#trail-count:text-is('Showing 2 of 8 events.')")
+
+
+def test_narrow_by_wallet_then_revoke_by_relayer(open_portal, client, patient, researcher, keystore_file):
+    consent.grant(client, patient, researcher.address, R, [OBSERVATIONS, GENOMICS], [RESEARCH])
+    s = open_portal(patient.address)
+    page = s.page
+    unlock_keys(page, keystore_file(patient))
+    go(page, "/consents")
+    page.click(f"button[aria-label='Change the read consent of {researcher.address}']")
+    page.uncheck("#consent-form label:text-is('genomics')")
+    page.check("#consent-form label:text-is('Send it from my wallet as a transaction (I pay the gas)')")
+    page.click("text=Review the change")
+    assert page.inner_text("#changes") == "removes categories: genomics"
+    page.click("#sign")
+    done(page, "Your consent is on chain")
+    assert "eth_sendTransaction" in s.wallet.calls
+    assert consent.consent_of(client, patient.address, researcher.address, R).categories == {OBSERVATIONS}
+
+    page.click(f"button[aria-label='Revoke the read consent of {researcher.address}']")
+    assert "ends the read access" in page.inner_text("#changes")
+    page.click("#confirm-revoke")
+    done(page, "Consent revoked")
+    assert consent.consent_of(client, patient.address, researcher.address, R).expiry == 0
+    page.wait_for_selector("text=You have not given any consent yet.")
+    assert page.locator("table:has-text('Grants and revocations') tr").count() == 4  # header + 3 events
+
+
+def test_appoint_a_delegate_who_then_holds_the_keys(open_portal, client, patient, delegate, keystore_file):
+    s = open_portal(patient.address)
+    page = s.page
+    unlock_keys(page, keystore_file(patient))
+    go(page, "/delegates")
+    page.fill("input[placeholder='0x…']", delegate.address)
+    page.check("label:text-is('observations & labs')")
+    page.fill("input[type=date]", "2031-01-31")
+    page.click("text=Appoint delegate")
+    page.wait_for_selector(f"table:has-text('{delegate.address[:6]}')")
+    s.shot("delegates")
+    terms = client.call(client.contract.functions.delegation(patient.address, delegate.address))
+    assert codes.mask_to_categories(terms[0]) == {OBSERVATIONS}
+    secrets = Keyring(client).secrets(delegate, patient.address, [OBSERVATIONS])
+    mine = Keyring(client).secrets(patient, patient.address, [OBSERVATIONS])
+    assert secrets == mine  # the envelope sealed in the browser opens with the delegate's key
+
+    page.click(f"button[aria-label='Remove delegate {delegate.address}']")
+    page.wait_for_selector("text=You have no delegates.")
+    assert client.call(client.contract.functions.delegation(patient.address, delegate.address))[1] == 0
+
+
+def test_a_refused_action_shows_the_contracts_reason_in_the_clis_words(
+    open_portal, portal, client, patient, researcher, keystore_file
+):
+    s = open_portal(patient.address)
+    page = s.page
+    unlock_keys(page, keystore_file(patient))
+    go(page, "/delegates")
+    page.fill("input[placeholder='0x…']", researcher.address)  # a researcher is not a patient
+    page.check("label:text-is('genomics')")
+    page.fill("input[type=date]", "2031-01-31")
+    page.click("text=Appoint delegate")
+    page.wait_for_selector("#alert:not([hidden])")
+    expected = client.decoder.to_exception(
+        _error_data(client, "DelegationInvalidDelegate", [patient.address, researcher.address])
+    )
+    assert page.inner_text("#alert") == str(expected)
+    assert "it must be another registered patient" in str(expected)
+    assert "eth_sendTransaction" not in s.wallet.calls  # refused in simulation: no gas spent
+    s.shot("refused")
+
+
+def _error_data(client, name: str, args: list) -> str:
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    entry = next(e for e in client.deployment.abi if e.get("type") == "error" and e["name"] == name)
+    types = [i["type"] for i in entry["inputs"]]
+    return "0x" + (keccak(text=f"{name}({','.join(types)})")[:4] + encode(types, args)).hex()
+
+
+def test_emergency_opt_out_by_keyboard_alone(open_portal, client, patient):
+    s = open_portal(patient.address)
+    page = s.page
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Opt out of emergency access":
+            break
+    else:
+        raise AssertionError("the opt-out button is not reachable with the Tab key")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#emergency-state:has-text('You have opted out')")
+    assert client.call(client.contract.functions.emergencyOptedOut(patient.address)) is True
+
+
+def test_researcher_page_lists_grants_and_exports_csv(open_portal, client, patient, delegate, researcher):
+    consent.grant(client, patient, researcher.address, R, [OBSERVATIONS], [RESEARCH])
+    consent.grant(client, delegate, researcher.address, R, [GENOMICS], [RESEARCH])
+    s = open_portal(researcher.address, "/researcher")
+    page = s.page
+    print(page.inner_text("main"))
+    assert page.locator("table tbody tr").count() == 2
+    with page.expect_download() as download:
+        page.click("#grants-csv")
+    rows = Path(download.value.path()).read_text().splitlines()
+    assert rows[0] == "patient,access,categories,purposes,until,status" and len(rows) == 3
+    assert any(patient.address in r and "observations & labs" in r for r in rows)
+    s.shot("researcher")
+
+
+def test_every_field_is_labelled_and_pages_fit_a_phone(open_portal, patient, researcher, client):
+    consent.grant(client, patient, researcher.address, R, [OBSERVATIONS], [RESEARCH])
+    s = open_portal(patient.address)
+    page = s.page
+    for path in ("/", "/consents", "/delegates", "/audit", "/records", "/researcher"):
+        go(page, path)
+        if path == "/consents":
+            page.click("#new-consent")
+        unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, button, textarea')]
+            .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
+            .map((el) => el.outerHTML)""")
+        assert unlabelled == [], (path, unlabelled)
+        page.set_viewport_size({"width": 375, "height": 800})
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        wide = page.evaluate("""() => [...document.querySelectorAll('body *')].filter((el) => el.getBoundingClientRect().right > 376)
+            .map((el) => el.tagName + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right))""")
+        assert overflow <= 0, (path, overflow, wide[:8])
+        s.shot(("home" if path == "/" else path.strip("/")) + "-phone")
+        page.set_viewport_size({"width": 1200, "height": 900})
