@@ -214,8 +214,10 @@ class Backend:
         if len(raw) != 32:
             raise ConfigError(f"{record_id!r} is not a record id (32 bytes of hex)")
         info = records._check_readable(self.client, raw)
-        events = self.client.logs("BatchAnchored" if info["is_batch"] else "RecordRegistered",
-                                  **({"root": raw} if info["is_batch"] else {"recordId": raw}))
+        if info["is_batch"]:
+            events = self.client.logs("BatchAnchored", root=raw)
+        else:
+            events = self.client.logs("RecordRegistered", recordId=raw)
         if not events:
             raise ConfigError(f"Record {_hex(raw)} has no registration event")
         args = events[-1]["args"]

@@ -63,6 +63,15 @@ def new_consent(page, grantee: str, categories: list[str], purposes: list[str], 
         page.check(f"#consent-form label:text-is('{label}')")
 
 
+def lisa_with_a_record(open_portal, client, patient, clinician, keystore_file):
+    """Her GP wrote an observation; she has the portal open with her keys unlocked."""
+    consent.grant(client, patient, clinician.address, W, [OBSERVATIONS], [codes.Purpose.DIRECT_CARE])
+    written = records.write_record(client, clinician, patient.address, json.dumps(OBS).encode())
+    s = open_portal(patient.address)
+    unlock_keys(s.page, keystore_file(patient))
+    return s, written
+
+
 def test_connect_and_register_from_the_page(open_portal, portal, node_config, client):
     fresh = anvil_account(node_config, 10)
     s = open_portal(fresh.address)
@@ -97,11 +106,8 @@ def test_connect_and_register_from_the_page(open_portal, portal, node_config, cl
 def test_grant_read_through_the_relayer_then_the_study_reads_with_the_cli(
     open_portal, portal, client, patient, researcher, clinician, keystore_file, run, tmp_path
 ):
-    consent.grant(client, patient, clinician.address, W, [OBSERVATIONS], [codes.Purpose.DIRECT_CARE])
-    written = records.write_record(client, clinician, patient.address, json.dumps(OBS).encode())
-    s = open_portal(patient.address)
+    s, written = lisa_with_a_record(open_portal, client, patient, clinician, keystore_file)
     page = s.page
-    unlock_keys(page, keystore_file(patient))
     go(page, "/consents")
     new_consent(page, researcher.address, ["observations & labs"], ["research"])
     page.click("text=Review the change")
@@ -291,3 +297,80 @@ def test_every_field_is_labelled_and_pages_fit_a_phone(open_portal, patient, res
         assert overflow <= 0, (path, overflow, wide[:8])
         s.shot(("home" if path == "/" else path.strip("/")) + "-phone")
         page.set_viewport_size({"width": 1200, "height": 900})
+
+
+def test_records_open_in_the_browser_and_the_server_never_sees_keys_or_plaintext(
+    open_portal, portal, client, patient, clinician, researcher, keystore_file
+):
+    """A full session (keys unlocked, a read grant with its key envelope, two records opened) while
+    the server records every request it receives: no key, passphrase or plaintext among them."""
+    consent.grant(client, patient, clinician.address, W, [OBSERVATIONS, codes.Category.CLINICAL_DOCUMENTS],
+                  [codes.Purpose.DIRECT_CARE])
+    small = json.dumps(OBS).encode()
+    big = b"%PDF-1.7 discharge letter\n" + bytes(range(256)) * 1200  # > 256 KiB: a multi-block DAG
+    written = [
+        records.write_record(client, clinician, patient.address, small),
+        records.write_record(client, clinician, patient.address, big, category=codes.Category.CLINICAL_DOCUMENTS,
+                             content_type="application/pdf"),
+    ]
+    assert written[1].cid.startswith("bafy")  # dag-pb root: the page recomputes the whole DAG
+    keystore = keystore_file(patient)
+    s = open_portal(patient.address)
+    page = s.page
+    unlock_keys(page, keystore)
+    go(page, "/consents")
+    new_consent(page, researcher.address, ["observations & labs"], ["research"])
+    page.click("text=Review the change")
+    page.click("#sign")
+    done(page, "Your consent is on chain")
+
+    go(page, "/records")
+    for record, original in zip(written, (small, big)):
+        page.click(f"button[aria-label='Open record {record.record_hex}']")
+        done(page, "Record opened", timeout=60_000)
+        assert "fingerprint checked" in page.inner_text("#record-checks")
+        with page.expect_download() as download:
+            page.click("#record-download")
+        assert Path(download.value.path()).read_bytes() == original
+        if original is small:
+            assert json.loads(page.inner_text("pre.record")) == OBS
+            s.shot("records")
+
+    # what the server received: public addresses, ciphertext (sealed envelopes), signed requests
+    seen = portal.recorder.everything()
+    assert b"/api/relay" in seen and b"/api/ipfs" in seen and b'"signature"' in seen  # bodies recorded
+    secrets = Keyring(client).secrets(patient, patient.address)
+    forbidden = {
+        "passphrase": PASSPHRASE.encode(),
+        "X25519 secret (hex)": patient.encryption.secret.hex().encode(),
+        "X25519 secret (base64)": base64.b64encode(patient.encryption.secret),
+        "Ethereum key": patient.account.key.hex().removeprefix("0x").encode(),
+        "keystore ciphertext": json.loads(keystore.read_text())["encryption"]["ciphertext"].encode(),
+        "record plaintext": b"Hemoglobin A1c",
+        "document plaintext": b"discharge letter",
+    }
+    for category, epochs in secrets.items():
+        for epoch, secret in epochs.items():
+            forbidden[f"category {category} key (hex)"] = secret.hex().encode()
+            forbidden[f"category {category} key (base64)"] = base64.b64encode(secret)
+    found = [name for name, needle in forbidden.items() if needle.lower() in seen.lower()]
+    assert found == []
+
+
+def test_altered_ciphertext_is_caught_in_the_browser(open_portal, client, patient, clinician, keystore_file):
+    """An IPFS node (or the portal) that serves other bytes for a record is caught by the CID check
+    the page makes itself, and nothing is shown."""
+    s, record = lisa_with_a_record(open_portal, client, patient, clinician, keystore_file)
+    page = s.page
+    go(page, "/records")
+
+    def flip_last_byte(route):
+        body = bytearray(route.fetch().body())
+        body[-1] ^= 1
+        route.fulfill(status=200, body=bytes(body), headers={"content-type": "application/octet-stream"})
+
+    page.route(f"**/api/ipfs/{record.cid}", flip_last_byte)
+    page.click(f"button[aria-label='Open record {record.record_hex}']")
+    page.wait_for_selector("#alert:not([hidden])")
+    assert "Tampering detected: the ciphertext's CID is" in page.inner_text("#alert")
+    assert page.locator("pre.record").count() == 0 and page.locator("#record-download").count() == 0
