@@ -86,6 +86,9 @@ export async function render(focus = false) {
   if (failure) alertError(failure.message || String(failure));
   if (focus) heading.focus();
   performance.mark(`medledger:${location.pathname}:ready`);
+  // the frame after next: the content above has been painted (bench/portal.py reads this mark)
+  const path = location.pathname;
+  requestAnimationFrame(() => requestAnimationFrame(() => performance.mark(`medledger:${path}:painted`)));
   document.body.dataset.ready = location.pathname;
 }
 

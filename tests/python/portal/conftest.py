@@ -9,8 +9,6 @@ go to ``reports/portal/`` (the CI's test artifacts).
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +16,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 from eth_account import Account
 
 from medledger.client import Client
@@ -28,10 +25,11 @@ from medledger.portal.backend import Backend
 from medledger.portal.relayer import Relayer
 from medledger.portal.server import running
 
+from .browser import Wallet, chromium
+
 ROOT = Path(__file__).resolve().parents[3]
 SHOTS = ROOT / "reports" / "portal"
 PASSPHRASE = "correct horse battery staple"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @dataclass
@@ -102,52 +100,8 @@ def keystore_file(tmp_path: Path) -> Callable[[Identity], Path]:
 # --- the browser ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+    with chromium() as b:
         yield b
-        b.close()
-
-
-_PROVIDER = """
-(() => {
-  const listeners = {};
-  window.ethereum = {
-    isMedledgerTestWallet: true,
-    async request({ method, params }) {
-      const answer = JSON.parse(await window.__wallet(method, JSON.stringify(params || [])));
-      if (answer.error) {
-        const error = new Error(answer.error.message);
-        error.code = answer.error.code;
-        error.data = answer.error.data;
-        throw error;
-      }
-      return answer.result;
-    },
-    on(event, fn) { (listeners[event] ||= []).push(fn); },
-    removeListener(event, fn) { listeners[event] = (listeners[event] || []).filter((f) => f !== fn); },
-  };
-})();
-"""
-
-
-class Wallet:
-    """The EIP-1193 wallet of one account: account requests answered here, everything else
-    (eth_call, eth_sendTransaction, eth_signTypedData_v4, receipts) forwarded to anvil."""
-
-    def __init__(self, rpc_url: str, address: str) -> None:
-        self.rpc_url = rpc_url
-        self.address = address
-        self.calls: list[str] = []
-
-    def __call__(self, method: str, params_json: str) -> str:
-        self.calls.append(method)
-        if method in ("eth_requestAccounts", "eth_accounts"):
-            return json.dumps({"result": [self.address]})
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": json.loads(params_json)}
-        answer = requests.post(self.rpc_url, json=body, timeout=60).json()
-        return json.dumps({k: answer[k] for k in ("result", "error") if k in answer})
 
 
 @dataclass
@@ -192,8 +146,7 @@ def open_portal(browser: Any, portal: Portal, node_config: Any) -> Iterator[Call
         page = context.new_page()
         w = Wallet(node_config.rpc_url, address)
         if wallet:
-            page.expose_function("__wallet", w)
-            page.add_init_script(_PROVIDER)
+            w.inject(page)
         page.set_default_timeout(30_000)
         page.goto(portal.url + path)
         page.wait_for_selector(f"body[data-ready='{path.split('?')[0]}']")
