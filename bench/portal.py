@@ -28,35 +28,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from medledger import codes, consent, participants, records, services  # noqa: E402
-from medledger.chain import Chain, deploy_medledger  # noqa: E402
+from medledger import codes, consent, records, services  # noqa: E402
 from medledger.client import Client  # noqa: E402
-from medledger.config import Settings  # noqa: E402
-from medledger.demo import identities  # noqa: E402
 from medledger.keystore import Keystore  # noqa: E402
 from medledger.portal.app import create_app  # noqa: E402
 from medledger.portal.backend import Backend  # noqa: E402
 from medledger.portal.relayer import Relayer  # noqa: E402
 from medledger.portal.server import running  # noqa: E402
+from bench.ingest import deployed_cast  # noqa: E402
 from tests.python.portal.browser import Wallet, chromium  # noqa: E402
 
 C, P, A = codes.Category, codes.Purpose, codes.Access
 CAST = ["admin", "patient", "clinician", "relayer", "r1", "r2", "r3", "r4", "r5", "r6"]
 PASSPHRASE = "bench passphrase"
 OBS = b'{"resourceType":"Observation","status":"final","code":{"text":"heart rate"},"valueQuantity":{"value":61}}'
-
-
-def _setup(config: services.NodeConfig, home: Path) -> tuple[Client, dict]:
-    cast = identities(config.mnemonic, CAST)
-    settings = Settings(home=home, rpc_url=config.rpc_url, ipfs_api=config.ipfs_api, ipfs_timeout=60)
-    deploy_medledger(Chain(config.rpc_url), cast["admin"].account, settings.deployments)
-    client = Client.connect(settings)
-    participants.register_patient(client, cast["patient"])
-    for name in CAST[2:]:
-        kind = codes.ParticipantKind.CLINICIAN if name == "clinician" else codes.ParticipantKind.RESEARCHER
-        participants.register_participant(client, cast["admin"], cast[name].address, kind, b"\1" * 32,
-                                          cast[name].encryption.public)
-    return client, cast
 
 
 def _send_fast(client: Client, sender, calls: list[tuple[str, list]]) -> None:
@@ -156,7 +141,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="medledger-bench-portal-") as tmp:
         config = services.NodeConfig.ephemeral(Path(tmp) / "node", anvil_accounts=len(CAST))
         with services.running_services(config):
-            client, cast = _setup(config, Path(tmp) / "home")
+            client, cast = deployed_cast(config, Path(tmp) / "home", CAST)
             _log("building the trail…")
             trail_events = make_trail(client, cast, events)
             _log(f"{trail_events} trail events; measuring in the browser…")

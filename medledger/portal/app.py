@@ -80,7 +80,8 @@ def _guard(allowed_hosts: Iterable[str]) -> Callable[[Request, Callable[[Request
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
+        # answers about the chain are never cached; the page's assets are revalidated (ETag)
+        response.headers["Cache-Control"] = "no-store" if request.url.path.startswith("/api/") else "no-cache"
         return response
 
     return guard

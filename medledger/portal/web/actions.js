@@ -24,13 +24,41 @@ export function requireKeys() {
   return state.keys;
 }
 
+async function directory() {
+  const p = await refreshPatient();
+  if (!p.key_directory) throw new Error("You have no key directory on chain yet; register first.");
+  return keys.parseDirectory(await fetchChecked(p.key_directory, p.key_directory_cid, "key directory"), state.account);
+}
+
 /** Her category secrets (all epochs) for some categories, opened from her key directory. */
 export async function ownSecrets(categories) {
   const mine = requireKeys();
-  const p = state.patient;
-  if (!p.key_directory) throw new Error("You have no key directory on chain yet; register first.");
-  const directory = keys.parseDirectory(await fetchChecked(p.key_directory, p.key_directory_cid, "key directory"), state.account);
-  return keys.ownSecrets(mine, directory, categories);
+  return keys.ownSecrets(mine, await directory(), categories);
+}
+
+/** New keys for `categories` after someone lost read access: a new directory, and fresh envelopes
+ * (every epoch) for each reader who remains, so records written from now on are closed to the one
+ * who left (medledger.keyring.Keyring.rotate). Wallet transactions: 1 + one per remaining reader. */
+export async function rotate(categories) {
+  const mine = requireKeys();
+  const current = await directory();
+  const held = await keys.ownSecrets(mine, current, categories);
+  const { bytes, rotated } = await keys.rotateDirectory(mine, current, held);
+  const { pointer } = await putBytes(bytes);
+  await tx("setKeyDirectory", [state.account, pointer]);
+  const readers = await get(`/api/patients/${state.account}/readers`);
+  let delivered = 0;
+  for (const [reader, covered] of Object.entries(readers)) {
+    const overlap = covered.filter((c) => String(c) in rotated || c in rotated);
+    if (!overlap.length) continue;
+    const view = await get(`/api/patients/${reader}`);
+    const key = view.participant.encryption_key || view.encryption_key;
+    const blob = await keys.makeEnvelope(keys.unhex(key), state.account, Object.fromEntries(overlap.map((c) => [c, rotated[c]])));
+    await tx("publishKeyEnvelope", [state.account, reader, (await putBytes(blob)).pointer]);
+    delivered++;
+  }
+  await refreshPatient();
+  return delivered;
 }
 
 /** Seal her secrets of `categories` to `recipient` (its registered key), store it; the pointer. */

@@ -193,3 +193,25 @@ export function secretFor(secrets, category, epoch) {
 export async function pointerOf(bytes) {
   return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
 }
+
+/** The directory after rotating `categories`: a new key pair (epoch + 1) each, every epoch's secret
+ * sealed to her again (medledger.keyring.Keyring.rotate). Returns the new directory's bytes and the
+ * rotated secrets {category: {epoch: secret}} to deliver to the readers who remain. */
+export async function rotateDirectory(keys, directory, held) {
+  const s = await ready();
+  const categories = { ...directory.categories };
+  const rotated = {};
+  for (const [c, epochs] of Object.entries(held)) {
+    const old = categories[String(c)];
+    const pair = s.crypto_box_keypair();
+    const all = { ...epochs, [String(old.epoch + 1)]: pair.privateKey };
+    rotated[c] = all;
+    categories[String(c)] = {
+      epoch: old.epoch + 1,
+      public: hex(pair.publicKey).slice(2),
+      owner: b64(await seal(keys.publicKey, new TextEncoder().encode(secretsJson(all)))),
+    };
+  }
+  const bytes = new TextEncoder().encode(canonicalJson({ format: DIRECTORY_FORMAT, patient: keys.address, categories }));
+  return { bytes, rotated };
+}

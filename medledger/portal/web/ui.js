@@ -143,3 +143,15 @@ export function table(caption, headers, rows, empty = "Nothing yet.") {
       h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))))));
 }
+
+/** The "rotate keys" choice shown wherever someone loses read access to some categories. */
+export function rotateChoice(categoryLabels, unlocked) {
+  const id = newId("rot");
+  const box = h("input", { type: "checkbox", id, checked: unlocked, disabled: !unlocked });
+  const element = h("div.rotate", {},
+    h("div.check", {}, box, h("label", { for: id }, `Give ${categoryLabels} new keys now`)),
+    h("p.hint", {}, unlocked
+      ? "Records written from now on are then closed to them, even with keys they kept. Your wallet sends one transaction for your key directory and one per remaining reader."
+      : "Unlock your keys (Your account) to give these categories new keys; until then records written later use the keys they already hold."));
+  return { element, wanted: () => box.checked && !box.disabled };
+}

@@ -172,8 +172,15 @@ def test_audit_emergency_accesses_stand_out_and_filtered_rows_export(
     page.wait_for_selector("#trail-count:text-is('Showing 2 of 8 events.')")
 
 
-def test_narrow_by_wallet_then_revoke_by_relayer(open_portal, client, patient, researcher, keystore_file):
+def epoch(client, patient, category) -> int:
+    return Keyring(client).directory(patient.address).categories[int(category)].epoch
+
+
+def test_narrow_by_wallet_then_revoke_by_relayer_rotating_keys(
+    open_portal, client, patient, researcher, clinician, keystore_file
+):
     consent.grant(client, patient, researcher.address, R, [OBSERVATIONS, GENOMICS], [RESEARCH])
+    consent.grant(client, patient, clinician.address, R, [OBSERVATIONS], [codes.Purpose.DIRECT_CARE])
     s = open_portal(patient.address)
     page = s.page
     unlock_keys(page, keystore_file(patient))
@@ -187,14 +194,23 @@ def test_narrow_by_wallet_then_revoke_by_relayer(open_portal, client, patient, r
     done(page, "Your consent is on chain")
     assert "eth_sendTransaction" in s.wallet.calls
     assert consent.consent_of(client, patient.address, researcher.address, R).categories == {OBSERVATIONS}
+    assert (epoch(client, patient, GENOMICS), epoch(client, patient, OBSERVATIONS)) == (1, 0)
 
     page.click(f"button[aria-label='Revoke the read consent of {researcher.address}']")
     assert "ends the read access" in page.inner_text("#changes")
     page.click("#confirm-revoke")
     done(page, "Consent revoked")
     assert consent.consent_of(client, patient.address, researcher.address, R).expiry == 0
-    page.wait_for_selector("text=You have not given any consent yet.")
-    assert page.locator("table:has-text('Grants and revocations') tr").count() == 4  # header + 3 events
+    # observations got new keys (made in the page): the GP, still a reader, received them; the
+    # study did not; the patient's own directory opens with the Python keyring
+    assert epoch(client, patient, OBSERVATIONS) == 1
+    keyring = Keyring(client)
+    assert set(keyring.secrets(clinician, patient.address, [OBSERVATIONS])[OBSERVATIONS]) == {0, 1}
+    assert set(keyring.secrets(researcher, patient.address, [OBSERVATIONS])[OBSERVATIONS]) == {0}
+    mine = keyring.secrets(patient, patient.address, [OBSERVATIONS])[OBSERVATIONS]
+    assert mine == keyring.secrets(clinician, patient.address, [OBSERVATIONS])[OBSERVATIONS]
+    page.wait_for_selector(f"button[aria-label='Revoke the read consent of {researcher.address}']", state="detached")
+    assert page.locator("table:has-text('Grants and revocations') tr").count() == 5  # header + 4 events
 
 
 def test_appoint_a_delegate_who_then_holds_the_keys(open_portal, client, patient, delegate, keystore_file):
@@ -215,8 +231,11 @@ def test_appoint_a_delegate_who_then_holds_the_keys(open_portal, client, patient
     assert secrets == mine  # the envelope sealed in the browser opens with the delegate's key
 
     page.click(f"button[aria-label='Remove delegate {delegate.address}']")
+    assert "ends" in page.inner_text("#changes")
+    page.click("#confirm-remove")
     page.wait_for_selector("text=You have no delegates.")
     assert client.call(client.contract.functions.delegation(patient.address, delegate.address))[1] == 0
+    assert epoch(client, patient, OBSERVATIONS) == 1  # rotated: later records are closed to the delegate
 
 
 def test_a_refused_action_shows_the_contracts_reason_in_the_clis_words(

@@ -3,7 +3,7 @@
 import * as actions from "../actions.js";
 import { get } from "../api.js";
 import { codes, participants, state } from "../state.js";
-import { act, addr, checkboxes, checked, field, h, labels, newId, put, replace, status, table, utc } from "../ui.js";
+import { act, addr, checkboxes, checked, field, h, labels, newId, put, replace, rotateChoice, status, table, utc } from "../ui.js";
 
 const FOREVER = (1n << 64n) - 1n;
 const accessLabel = (a) => (a === 0 ? "read" : "write");
@@ -121,13 +121,16 @@ function diffLines(before, after) {
 function showReview(review, { who, access, before, after, via: how, people }) {
   const lines = diffLines(before, after);
   const target = people.find((p) => p.address === who);
+  const dropped = before.expiry !== 0 && access === 0 ? before.categories.filter((c) => !after.categories.includes(c)) : [];
+  const rotation = dropped.length ? rotateChoice(labels(codes().categories, dropped), !!state.keys) : null;
   const sign = h("button#sign", { type: "button" }, how === "relayer" ? "Sign with my wallet" : "Send from my wallet");
   sign.addEventListener("click", () => act(sign, "Waiting for your wallet", async () => {
     const result = await actions.grant({
       grantee: who, granteeKey: target && target.encryption_key, access, categories: after.categories,
       purposes: after.purposes, expiry: after.expiry, via: how,
     });
-    status(result && result.changed === false ? "Nothing changed: the consent already had these terms." : "Your consent is on chain.");
+    const rotated = rotation && rotation.wanted() ? await rotateAfter(dropped) : "";
+    status((result && result.changed === false ? "Nothing changed: the consent already had these terms." : "Your consent is on chain.") + rotated);
     await reload();
   }));
   replace(review,
@@ -135,24 +138,31 @@ function showReview(review, { who, access, before, after, via: how, people }) {
     h("p", {}, `${before.expiry !== 0 ? "Changing" : "Granting"} ${accessLabel(access)} access for `, h("code", {}, who), ":"),
     lines.length ? h("ul#changes", {}, lines.map(([k, t]) => h("li", { class: k }, t))) : h("p#changes", {}, "Nothing changes."),
     access === 0 ? h("p.hint", {}, "The keys of these categories are sealed to the grantee's registered key in this browser, and only that sealed envelope is stored.") : null,
-    before.expiry !== 0 && access === 0 && before.categories.some((c) => !after.categories.includes(c))
-      ? h("p.hint", {}, "Narrowing does not take back keys already delivered; revoke and grant anew if those categories must stay closed to new records.") : null,
+    rotation ? rotation.element : null,
     lines.length ? sign : null);
 }
 
 function showRevoke(form, g) {
   const how = via();
+  const rotation = g.access === 0 ? rotateChoice(labels(codes().categories, g.categories), !!state.keys) : null;
   const button = h("button#confirm-revoke", { type: "button", class: "danger" }, "Revoke it");
   button.addEventListener("click", () => act(button, "Waiting for your wallet", async () => {
     const result = await actions.revoke({ grantee: g.grantee, access: g.access, via: chosen(how) });
-    status(result && result.changed === false ? "Nothing changed." : "Consent revoked.");
+    const rotated = rotation && rotation.wanted() ? await rotateAfter(g.categories) : "";
+    status((result && result.changed === false ? "Nothing changed." : "Consent revoked.") + rotated);
     await reload();
   }));
   replace(form, h("section", { "aria-labelledby": "form-h" },
     h("h2#form-h", { tabindex: -1 }, "Revoke a consent"),
     h("ul#changes", {}, h("li.remove", {}, `ends the ${accessLabel(g.access)} access of ${g.grantee} to ${labels(codes().categories, g.categories)} for ${labels(codes().purposes, g.purposes)}, at once`)),
-    how, button));
+    how, rotation ? rotation.element : null, button));
   form.querySelector("h2").focus();
+}
+
+async function rotateAfter(categories) {
+  status("Giving those categories new keys (your wallet confirms each transaction)…");
+  const readers = await actions.rotate(categories);
+  return ` New keys for ${labels(codes().categories, categories)}; ${readers} remaining reader(s) got them.`;
 }
 
 async function reload() {

@@ -2,29 +2,44 @@
 import * as actions from "../actions.js";
 import { get } from "../api.js";
 import { codes, state } from "../state.js";
-import { act, addr, checkboxes, checked, field, h, labels, put, replace, status, table, utc } from "../ui.js";
+import { act, addr, checkboxes, checked, field, h, labels, put, replace, rotateChoice, status, table, utc } from "../ui.js";
 
 export async function delegatesPage(main) {
   if (!state.account) { put(main, h("p", {}, "Connect your wallet first.")); return; }
   const p = state.patient;
+  const panel = h("section#remove-panel", { "aria-live": "polite" });
   put(main, 
     h("section", { "aria-labelledby": "dl-h" },
       h("h2#dl-h", {}, "Your delegates"),
       table("Delegates", ["Delegate", "Categories", "Until", "Status", "Actions"],
         p.delegates.map((d) => [
           addr(d.delegate), labels(codes().categories, d.categories), utc(d.expiry), d.live ? "active" : "ended",
-          removeButton(d),
+          removeButton(d, panel),
         ]), "You have no delegates.")),
+    panel,
     appointForm());
 }
 
-function removeButton(d) {
+function removeButton(d, panel) {
   const button = h("button", { type: "button", class: "small danger", "aria-label": `Remove delegate ${d.delegate}` }, "Remove");
-  button.addEventListener("click", () => act(button, "Removing the delegate", async () => {
-    await actions.removeDelegate(d.delegate);
-    status(`${d.delegate} is no longer your delegate.`);
-    await reload();
-  }));
+  button.addEventListener("click", () => {
+    const rotation = rotateChoice(labels(codes().categories, d.categories), !!state.keys);
+    const confirm = h("button#confirm-remove", { type: "button", class: "danger" }, "Remove this delegate");
+    confirm.addEventListener("click", () => act(confirm, "Removing the delegate", async () => {
+      await actions.removeDelegate(d.delegate);
+      let rotated = "";
+      if (rotation.wanted()) {
+        status("Giving those categories new keys (your wallet confirms each transaction)…");
+        rotated = ` New keys for ${labels(codes().categories, d.categories)}; ${await actions.rotate(d.categories)} remaining reader(s) got them.`;
+      }
+      status(`${d.delegate} is no longer your delegate.` + rotated);
+      await reload();
+    }));
+    replace(panel, h("h2", { tabindex: -1 }, "Remove a delegate"),
+      h("ul#changes", {}, h("li.remove", {}, `ends ${d.delegate}'s delegation for ${labels(codes().categories, d.categories)}, at once`)),
+      rotation.element, confirm);
+    panel.querySelector("h2").focus();
+  });
   return button;
 }
 
