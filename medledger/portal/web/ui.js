@@ -141,7 +141,7 @@ export function table(caption, headers, rows, empty = "Nothing yet.") {
     h("table", {},
       h("caption", {}, caption),
       h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))))));
+      h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c, i) => h("td", { dataset: { label: headers[i] } }, c)))))));
 }
 
 /** The "rotate keys" choice shown wherever someone loses read access to some categories. */

@@ -161,6 +161,13 @@ def test_audit_emergency_accesses_stand_out_and_filtered_rows_export(
     assert page.locator("tr.emergency .flag").first.inner_text().strip() == "Emergency:"
     assert page.locator("circle.dot.emergency").count() == 2 and page.locator("circle.dot.read").count() == 2
     s.shot("audit")
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.reload()
+    page.wait_for_selector("body[data-ready='/audit']")
+    s.shot("audit-trail-phone")
+    page.set_viewport_size({"width": 1200, "height": 900})
+    page.reload()
+    page.wait_for_selector("body[data-ready='/audit']")
     page.select_option("select", value="emergency")
     page.wait_for_selector("#trail-count:text-is('Showing 2 of 8 events.')")
     with page.expect_download() as download:
@@ -302,6 +309,7 @@ def test_every_field_is_labelled_and_pages_fit_a_phone(open_portal, patient, res
     s = open_portal(patient.address)
     page = s.page
     for path in ("/", "/consents", "/delegates", "/audit", "/records", "/researcher"):
+        page.set_viewport_size({"width": 375, "height": 800})
         go(page, path)
         if path == "/consents":
             page.click("#new-consent")
@@ -309,7 +317,6 @@ def test_every_field_is_labelled_and_pages_fit_a_phone(open_portal, patient, res
             .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
             .map((el) => el.outerHTML)""")
         assert unlabelled == [], (path, unlabelled)
-        page.set_viewport_size({"width": 375, "height": 800})
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         wide = page.evaluate("""() => [...document.querySelectorAll('body *')].filter((el) => el.getBoundingClientRect().right > 376)
             .map((el) => el.tagName + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right))""")

@@ -61,10 +61,10 @@ function trailTable(rows) {
       h("caption", {}, "Audit trail, newest first"),
       h("thead", {}, h("tr", {}, ["When", "Who", "What", "Why"].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, rows.slice().reverse().map((e) => h("tr", { class: e.emergency ? "emergency" : groupOf(e) },
-        h("td", {}, e.time_utc),
-        h("td", {}, addr(e.actor)),
-        h("td", {}, e.emergency ? h("strong.flag", {}, "Emergency: ") : null, e.detail),
-        h("td", {}, e.purpose || ""))))));
+        h("td", { dataset: { label: "When" } }, e.time_utc),
+        h("td", { dataset: { label: "Who" } }, addr(e.actor)),
+        h("td", { dataset: { label: "What" } }, e.emergency ? h("strong.flag", {}, "Emergency: ") : null, e.detail),
+        h("td", { dataset: { label: "Why" } }, e.purpose || ""))))));
 }
 
 function svg(tag, attrs = {}, ...children) {
@@ -81,7 +81,9 @@ function drawTimeline(figure, entries) {
     ? `Timeline of ${entries.length} events from ${entries[0].time_utc} to ${entries[entries.length - 1].time_utc}: `
       + GROUPS.map(([k, t]) => `${counts[k]} ${t.toLowerCase()}`).join(", ") + "."
     : "No events yet.";
-  const W = 800, lane = 34, left = 150, top = 10, H = top + lane * GROUPS.length + 30;
+  // drawn at the width it is shown, so its text stays readable on a phone
+  const W = Math.min(800, Math.max(320, window.innerWidth - 48));
+  const lane = 34, left = W < 500 ? 118 : 150, top = 10, H = top + lane * GROUPS.length + 30;
   const t0 = entries.length ? entries[0].time : 0;
   const t1 = entries.length ? Math.max(entries[entries.length - 1].time, t0 + 1) : 1;
   const x = (t) => left + ((t - t0) / (t1 - t0)) * (W - left - 20);
@@ -99,8 +101,9 @@ function drawTimeline(figure, entries) {
   });
   const axisY = top + lane * GROUPS.length + 18;
   if (entries.length) {
-    chart.append(svg("text", { x: left, y: axisY, class: "axis" }, entries[0].time_utc));
-    chart.append(svg("text", { x: W - 20, y: axisY, class: "axis", "text-anchor": "end" }, entries[entries.length - 1].time_utc));
+    const day = (e) => (W < 500 ? e.time_utc.slice(0, 10) : e.time_utc);
+    chart.append(svg("text", { x: left, y: axisY, class: "axis" }, day(entries[0])));
+    chart.append(svg("text", { x: W - 20, y: axisY, class: "axis", "text-anchor": "end" }, day(entries[entries.length - 1])));
   }
   replace(figure, chart, h("figcaption", {}, summary));
 }
