@@ -66,6 +66,13 @@ def _error(exc: MedledgerError) -> JSONResponse:
     return JSONResponse(body, status_code=_status(exc), headers=headers)
 
 
+async def _json(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        raise ConfigError("The request body is not JSON") from None
+
+
 def _guard(allowed_hosts: Iterable[str]) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
     hosts = {h.lower() for h in allowed_hosts}
 
@@ -164,7 +171,7 @@ def create_app(backend: Backend, relayer: Relayer | None = None, *,
 
     @app.post("/api/explain")
     async def explain(request: Request) -> dict[str, Any]:
-        body = await request.json()
+        body = await _json(request)
         if not isinstance(body, dict) or not isinstance(body.get("data"), str):
             raise ConfigError("Send {\"data\": \"0x…\"} with the revert data to explain")
         context = body.get("context") if isinstance(body.get("context"), dict) else {}
@@ -189,6 +196,6 @@ def create_app(backend: Backend, relayer: Relayer | None = None, *,
             raise ConfigError("This portal runs without a relayer; send the request from your wallet instead")
         if request.headers.get("content-type") != "application/json":
             raise ConfigError("Send the signed request as application/json")
-        return await call(relayer.relay, await request.json())
+        return await call(relayer.relay, await _json(request))
 
     return app

@@ -236,6 +236,10 @@ class Backend:
     # --- errors ----------------------------------------------------------------------------------
     def explain(self, data: str, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The sentence the CLI prints for a contract revert (its custom-error data)."""
+        try:
+            bytes.fromhex(data[2:] if data.startswith("0x") else data)
+        except ValueError:
+            raise ConfigError("The revert data is not hex") from None
         exc = self.client.decoder.to_exception(data, context or {})
         decoded = self.client.decoder.decode(data)
         return {

@@ -120,6 +120,8 @@ def test_malformed_requests_are_refused_with_reasons(portal, client, patient, re
     for body, reason in cases:
         response = relay(portal, body)
         assert response.status_code == 400 and reason in response.json()["error"], response.text
+    not_json = requests.post(portal.url + "/api/relay", data=b"{", headers={"Content-Type": "application/json"}, timeout=10)
+    assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
     missing = signed(client, patient, researcher)
     del missing["message"]["deadline"]
     assert relay(portal, missing).status_code == 400
@@ -175,3 +177,5 @@ def test_explain_gives_the_clis_sentence(portal, client, patient):
     answer = requests.post(portal.url + "/api/explain", json={"data": data}, timeout=10).json()
     assert answer["message"] == str(client.decoder.to_exception(data)) == f"Patient {patient.address} has opted out of emergency access"
     assert answer["error"] == "EmergencyOptedOut"
+    garbage = requests.post(portal.url + "/api/explain", json={"data": "0xzz"}, timeout=10)
+    assert garbage.status_code == 400
