@@ -179,3 +179,19 @@ def test_explain_gives_the_clis_sentence(portal, client, patient):
     assert answer["error"] == "EmergencyOptedOut"
     garbage = requests.post(portal.url + "/api/explain", json={"data": "0xzz"}, timeout=10)
     assert garbage.status_code == 400
+
+
+def test_the_command_and_a_missing_bundle(tmp_path, portal):
+    from click.testing import CliRunner
+
+    from medledger.cli import cli
+    from medledger.errors import ConfigError
+    from medledger.portal.app import create_app
+
+    help_text = CliRunner().invoke(cli, ["portal", "--help"]).output
+    assert "--relayer NAME" in help_text and "127.0.0.1" in help_text
+    try:
+        create_app(portal.backend, static_dir=tmp_path)
+        raise AssertionError("the portal started without its script")
+    except ConfigError as exc:
+        assert "make portal-assets" in str(exc)
