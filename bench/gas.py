@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from eth_account.messages import encode_typed_data  # noqa: E402
 
-from medledger import codes, crypto, services  # noqa: E402
+from medledger import codes, crypto, node  # noqa: E402
 from medledger.chain import Chain, ErrorDecoder, deploy_medledger  # noqa: E402
 from medledger.consent import GRANT_TYPES  # noqa: E402
 from medledger.demo import identities  # noqa: E402
@@ -76,12 +76,12 @@ def floor(name: str, tx_input: bytes, receipt) -> int:
 
 def measure() -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     with tempfile.TemporaryDirectory(prefix="medledger-bench-") as tmp:
-        config = services.NodeConfig.ephemeral(Path(tmp), services=("anvil",))
-        with services.running_services(config):
+        config = node.NodeConfig.ephemeral(Path(tmp), services=("anvil",))
+        with node.running_services(config):
             return _measure(config)
 
 
-def _measure(config: services.NodeConfig) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+def _measure(config: node.NodeConfig) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     cast = identities(config.mnemonic, ["admin", "patient", "clinician", "researcher", "other", "relayer", "signer"])
     chain = Chain(config.rpc_url)
     with tempfile.TemporaryDirectory() as deployments:

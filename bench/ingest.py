@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from medledger import codes, consent, participants, records, services  # noqa: E402
+from medledger import codes, consent, node, participants, records  # noqa: E402
 from medledger.chain import Chain, deploy_medledger  # noqa: E402
 from medledger.client import Client  # noqa: E402
 from medledger.config import Settings  # noqa: E402
@@ -57,7 +57,7 @@ def fhir_observation(index: int, size: int) -> bytes:
     return json.dumps(obs).encode()
 
 
-def deployed_cast(config: services.NodeConfig, home: Path, names: list[str]) -> tuple[Client, dict]:
+def deployed_cast(config: node.NodeConfig, home: Path, names: list[str]) -> tuple[Client, dict]:
     """Deploy with ``admin``, register ``patient``; every other name is a clinician ("clinician")
     or a researcher. (Shared by the benchmarks.)"""
     cast = identities(config.mnemonic, names)
@@ -71,7 +71,7 @@ def deployed_cast(config: services.NodeConfig, home: Path, names: list[str]) -> 
     return client, cast
 
 
-def _setup(config: services.NodeConfig, home: Path) -> tuple[Client, dict]:
+def _setup(config: node.NodeConfig, home: Path) -> tuple[Client, dict]:
     client, cast = deployed_cast(config, home, CAST)
     everything = [C.OBSERVATIONS, C.IMAGING, C.CLINICAL_DOCUMENTS]
     consent.grant(client, cast["patient"], cast["clinician"].address, A.WRITE, everything, [P.DIRECT_CARE])
@@ -126,7 +126,7 @@ def _ingest_big_file(rpc_url: str, ipfs_api: str, home: str, path: str, out: "mu
     """Child process: ingest one big file and report its peak RSS."""
     settings = Settings(home=Path(home), rpc_url=rpc_url, ipfs_api=ipfs_api, ipfs_timeout=600, rpc_timeout=120)
     client = Client.connect(settings)
-    cast = identities(services.DEFAULT_MNEMONIC, CAST)
+    cast = identities(node.DEFAULT_MNEMONIC, CAST)
     base = peak_rss_mb()
     start = time.perf_counter()
     result = records.write_record(
@@ -143,7 +143,7 @@ def _ingest_big_file(rpc_url: str, ipfs_api: str, home: str, path: str, out: "mu
     )
 
 
-def big_file(config: services.NodeConfig, home: Path, size: int) -> dict:
+def big_file(config: node.NodeConfig, home: Path, size: int) -> dict:
     path = home / "big.dcm"
     with path.open("wb") as f:  # sparse: the input's content does not matter, its ciphertext is random
         f.truncate(size)
@@ -160,8 +160,8 @@ def big_file(config: services.NodeConfig, home: Path, size: int) -> dict:
 
 def run(quick: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="medledger-bench-") as tmp:
-        config = services.NodeConfig.ephemeral(Path(tmp) / "node")
-        with services.running_services(config):
+        config = node.NodeConfig.ephemeral(Path(tmp) / "node")
+        with node.running_services(config):
             client, cast = _setup(config, Path(tmp))
             figures: dict[str, float] = {}
             plan = [("1kb", 1 * KB, 60 if quick else 200), ("100kb", 100 * KB, 40 if quick else 120), ("10mb", 10 * MB, 3 if quick else 8)]

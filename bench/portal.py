@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from medledger import codes, consent, records, services  # noqa: E402
+from medledger import codes, consent, node, records  # noqa: E402
 from medledger.client import Client  # noqa: E402
 from medledger.keystore import Keystore  # noqa: E402
 from medledger.portal.app import create_app  # noqa: E402
@@ -139,13 +139,13 @@ def main() -> None:
     args = parser.parse_args()
     events, runs = (200, 3) if args.quick else (1000, 5)
     with tempfile.TemporaryDirectory(prefix="medledger-bench-portal-") as tmp:
-        config = services.NodeConfig.ephemeral(Path(tmp) / "node", anvil_accounts=len(CAST))
-        with services.running_services(config):
+        config = node.NodeConfig.ephemeral(Path(tmp) / "node", anvil_accounts=len(CAST))
+        with node.running_services(config):
             client, cast = deployed_cast(config, Path(tmp) / "home", CAST)
             _log("building the trail…")
             trail_events = make_trail(client, cast, events)
             _log(f"{trail_events} trail events; measuring in the browser…")
-            keystore = Keystore(Path(tmp) / "keys", scrypt_n=2**14)
+            keystore = Keystore(Path(tmp) / "keys", scrypt_n=2**15)
             keystore.create("patient", PASSPHRASE, cast["patient"].account.key,
                             encryption_secret=cast["patient"].encryption.secret)
             backend = Backend(client)

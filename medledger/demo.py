@@ -18,7 +18,8 @@ from typing import Any, TextIO
 from eth_account import Account
 from eth_utils import to_checksum_address
 
-from . import audit, codes, consent, crypto, participants, records, services
+from . import audit, codes, consent, crypto, participants, records
+from . import node as services
 from .chain import Chain, deploy_medledger, utc
 from .client import Client
 from .config import Settings
@@ -288,4 +289,7 @@ def _decrypt_bypassing_chain(client: Client, reader: Identity, written: records.
     """What a revoked grantee could do with the ciphertext alone: try every key it still holds."""
     patient = client.contract.functions.record(written.record_id).call()[0]
     keys = Keyring(client).secrets(reader, patient, [written.category])
-    crypto.open_record_blob(io.BytesIO(client.store.cat(written.cid)), keys)
+    crypto.open_record_blob(
+        io.BytesIO(client.store.cat(written.cid)), keys,
+        expected_record_id=written.record_id, expected_patient=patient, category=written.category,
+    )

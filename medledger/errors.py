@@ -58,6 +58,12 @@ class DecryptionError(CryptoError):
     """The key at hand cannot open this ciphertext (wrong key, or a key for another record)."""
 
 
+class NoKeyOpens(KeyNotFound, DecryptionError):
+    """None of the category keys at hand opens a record blob's sealed record key. A blob does not
+    say which key epoch it was sealed to, so this is both: the needed epoch is not held
+    (KeyNotFound) or a held key is wrong (DecryptionError). The remedy is a current key envelope."""
+
+
 class TamperingDetected(CryptoError):
     """Ciphertext, CID or fingerprint does not match what was committed: the data was altered."""
 

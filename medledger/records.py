@@ -516,6 +516,7 @@ def read_record(
             expected_record_id=record_id,
             expected_patient=info["patient"],
             expected_fingerprint=info["fingerprint"],
+            category=info["category"],
         )
         meta, body = _split_payload(iter(decryptor))
         size, data, path = _deliver(body, out)
@@ -605,12 +606,11 @@ def read_batch(
         _fetch_verified(client, cid, spool)
         _audit(client, reader, root, info, purpose)
         keys = Keyring(client).secrets(reader, info["patient"], [info["category"]])
-        # Parse the header once: the record key is needed both to decrypt and to recompute the leaves.
-        header, rest = crypto.parse_record_header(spool, expected_record_id=root, expected_patient=info["patient"])
-        record_key = crypto.unseal_record_key(header, keys)
-        decryptor = crypto.RecordDecryptor(
-            record_key, header.record_id, header.patient, header.stream_header, rest, chunk_size=header.chunk_size
+        # The record key is needed both to decrypt and to recompute the leaves.
+        decryptor = crypto.open_record_blob(
+            spool, keys, expected_record_id=root, expected_patient=info["patient"], category=info["category"]
         )
+        record_key = decryptor.record_key
         _meta, body = _split_payload(iter(decryptor))
         content = json.loads(b"".join(body))
     readings = []

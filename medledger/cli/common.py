@@ -22,6 +22,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -51,6 +52,7 @@ from medledger.keystore import (
     Identity,
     KeyInfo,
     Keystore,
+    WeakKeystoreWarning,
     medledger_home,
     passphrase_env_var,
     passphrase_from_env,
@@ -63,7 +65,7 @@ EXIT_CODES: dict[int, str] = {
     MedledgerError.exit_code: "other error, or aborted",
     ConfigError.exit_code: "usage error: bad option or argument, unknown code name, bad configuration (ConfigError, UnknownCode)",
     ServiceError.exit_code: "chain or IPFS node down or unreachable, or a local service failed (ServiceError, ServiceUnavailable)",
-    KeystoreError.exit_code: "keystore missing or malformed, wrong passphrase, missing key (KeystoreError, WrongPassphrase, KeyNotFound)",
+    KeystoreError.exit_code: "keystore missing or malformed, wrong passphrase, missing key (KeystoreError, WrongPassphrase, KeyNotFound, NoKeyOpens)",
     CryptoError.exit_code: "decryption failed (CryptoError, DecryptionError)",
     TamperingDetected.exit_code: "tampering detected: content, CID or fingerprint does not match (TamperingDetected)",
     RecordFormatError.exit_code: "invalid record input: bad FHIR, unreadable file (RecordFormatError)",
@@ -172,11 +174,21 @@ class State:
         return out
 
 
+def _unlock_once(keystore: Keystore, name: str, passphrase: str) -> Identity:
+    """Unlock; a warning about a weak keystore file is shown as a note, not a Python warning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", WeakKeystoreWarning)
+        identity = keystore.unlock(name, passphrase)
+    for warning in caught:
+        note(f"Warning: {warning.message}")
+    return identity
+
+
 def unlock(keystore: Keystore, name: str) -> Identity:
     info = keystore.public(name)  # fails early (KeyNotFound) before asking for a passphrase
     passphrase = passphrase_from_env(name)
     if passphrase is not None:
-        return keystore.unlock(name, passphrase)
+        return _unlock_once(keystore, name, passphrase)
     for attempt in range(1, PASSPHRASE_ATTEMPTS + 1):
         try:
             passphrase = click.prompt(
@@ -188,7 +200,7 @@ def unlock(keystore: Keystore, name: str) -> Identity:
                 "command in a terminal to be asked for it"
             ) from None
         try:
-            return keystore.unlock(name, passphrase)
+            return _unlock_once(keystore, name, passphrase)
         except WrongPassphrase:
             if attempt == PASSPHRASE_ATTEMPTS:
                 raise

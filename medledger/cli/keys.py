@@ -6,9 +6,10 @@ Secrets never come from the command line. ``keys create`` reads the passphrase f
 ``--import-encryption-key`` reads the X25519 secret from ``MEDLEDGER_IMPORT_ENCRYPTION_KEY``, else a
 hidden prompt.
 
-For tests only, the hidden environment variable ``MEDLEDGER_KEYSTORE_SCRYPT_N`` (a power of two)
-lowers the scrypt cost of the files ``keys create`` writes; it is not shown in ``--help`` and must
-never be set for real keys.
+For medledger's own test suite only, the hidden environment variable ``MEDLEDGER_KEYSTORE_SCRYPT_N``
+(a power of two) lowers the scrypt cost of the files ``keys create`` writes; it is honoured only
+when the suite has switched weak keystores on (:func:`medledger.keystore.allow_weak_kdf_for_tests`),
+and refused otherwise.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 import click
 
 from medledger.errors import KeystoreError
-from medledger.keystore import DEFAULT_SCRYPT_N, passphrase_env_var, passphrase_from_env
+from medledger.keystore import DEFAULT_SCRYPT_N, passphrase_env_var, passphrase_from_env, weak_kdf_allowed
 
 from .common import (
     IMPORT_ENCRYPTION_KEY_ENV,
@@ -45,6 +46,11 @@ def _scrypt_n() -> int:
     raw = os.environ.get(SCRYPT_N_ENV)
     if not raw:
         return DEFAULT_SCRYPT_N
+    if not weak_kdf_allowed():
+        raise KeystoreError(
+            f"{SCRYPT_N_ENV} is set, but it is a knob of medledger's test suite that would make the new "
+            "keystore's passphrase quick to guess; `keys create` does not honour it. Unset it."
+        )
     try:
         return int(raw)
     except ValueError:
@@ -123,6 +129,8 @@ def list_(state: State) -> None:
     """List the identities in the keystore (no passphrase needed)."""
     keystore = state.keystore()
     infos = keystore.list()
+    for bad in infos.unreadable:
+        note(f"Warning: identity {bad.name!r} is not listed: {bad.reason}")
     emit(
         [key_info_json(i) for i in infos],
         lambda: table(

@@ -20,9 +20,12 @@ from medledger.chain import Chain, deploy_medledger
 from medledger.client import Client
 from medledger.config import Settings
 from medledger.demo import identities
-from medledger.keystore import Identity
-from medledger.services import NodeConfig, running_services
+from medledger.keystore import Identity, allow_weak_kdf_for_tests
+from medledger.node import NodeConfig, running_services
 from medledger.storage import IpfsStore
+
+# Keystores in the tests use a scrypt cost far below the production floor, to run in milliseconds.
+allow_weak_kdf_for_tests()
 
 CAST = [
     "registrar", "patient", "clinician", "researcher", "app",

@@ -9,7 +9,7 @@ from typing import Any
 
 from click.testing import Result
 
-from medledger.services import free_port
+from medledger.node import free_port
 
 OBS = {
     "resourceType": "Observation",
@@ -80,6 +80,50 @@ def test_keys_create_list_show(run, tmp_path, cast):
     # mismatched confirmation, then EOF: nothing is written
     fails(run("keys", "create", "carol", input="one\ntwo\n", env=env), 4)
     assert not (tmp_path / "keys" / "carol.json").exists()
+
+
+def test_keys_list_shows_the_readable_identities_and_names_the_corrupt_file(run, tmp_path):
+    env = {"MEDLEDGER_KEYSTORE": str(tmp_path / "keys"), "MEDLEDGER_KEYSTORE_SCRYPT_N": "16",
+           "MEDLEDGER_PASSPHRASE": "a secret"}
+    for name in ("alice", "bob"):
+        ok(run("keys", "create", name, env=env))
+    broken = tmp_path / "keys" / "broken.json"
+    broken.write_text("{ not json")
+    listed = run("keys", "list", "--json", env=env)
+    assert [k["name"] for k in as_json(listed)] == ["alice", "bob"]
+    assert str(broken) in listed.stderr and "malformed" in listed.stderr
+    table = ok(run("keys", "list", env=env))
+    assert "alice" in table.stdout and "bob" in table.stdout
+    assert str(broken) in table.stderr
+
+
+def test_production_keys_create_does_not_honour_the_test_scrypt_knob(run, tmp_path):
+    """Issue 12 item 8: MEDLEDGER_KEYSTORE_SCRYPT_N=2 gave keystores 10,000 guesses in 0.19 s."""
+    from medledger.keystore import allow_weak_kdf_for_tests
+
+    env = {"MEDLEDGER_KEYSTORE": str(tmp_path / "keys"), "MEDLEDGER_KEYSTORE_SCRYPT_N": "2",
+           "MEDLEDGER_PASSPHRASE_ALICE": "alice secret"}
+    previous = allow_weak_kdf_for_tests(False)  # as outside the test suite
+    try:
+        fails(run("keys", "create", "alice", env=env), 4, "MEDLEDGER_KEYSTORE_SCRYPT_N", "does not honour")
+    finally:
+        allow_weak_kdf_for_tests(previous)
+    assert not (tmp_path / "keys" / "alice.json").exists()
+
+
+def test_unlocking_a_weak_keystore_prints_a_warning(run, tmp_path):
+    from medledger.keystore import MIN_SCRYPT_N, Keystore, allow_weak_kdf_for_tests
+
+    keys = Keystore(tmp_path / "keys", scrypt_n=MIN_SCRYPT_N)
+    keys.import_key("weak", "0x" + "42" * 32, "a passphrase")
+    previous = allow_weak_kdf_for_tests(False)
+    try:
+        result = run("patient", "emergency-opt-out", as_="weak",
+                     env={"MEDLEDGER_KEYSTORE": str(keys.path), "MEDLEDGER_PASSPHRASE_WEAK": "a passphrase"})
+    finally:
+        allow_weak_kdf_for_tests(previous)
+    assert "Warning: keystore file" in result.stderr and "weak key derivation" in result.stderr
+    assert "WeakKeystoreWarning" not in result.stderr
 
 
 def test_wrong_passphrase_exits_4_naming_the_keystore(run):
@@ -345,11 +389,13 @@ def test_deploy_then_already_deployed(run, tmp_path):
 
 # --- services -------------------------------------------------------------------------------------------
 def test_node_status_where_nothing_runs(run, tmp_path):
-    status = as_json(run("--home", tmp_path / "empty-home", "node", "status", "--json"))
+    result = run("--home", tmp_path / "empty-home", "node", "status", "--json")
+    assert result.exit_code == 3  # a service is down: not a success
+    status = json.loads(result.stdout)
     assert status["running"] is False
     assert status["data_dir"] == str(tmp_path / "empty-home" / "node")
     assert {name: s["running"] for name, s in status["services"].items()} == {"anvil": False, "ipfs": False}
-    text = ok(run("node", "status", "--home", tmp_path / "empty-home")).stdout
+    text = fails(run("node", "status", "--home", tmp_path / "empty-home"), 3, "anvil: not running").stdout
     assert "stopped" in text
 
 
@@ -413,7 +459,7 @@ def test_wrong_chain_id_is_refused(run):
 
 # --- node and demo wiring (without starting anything) ----------------------------------------------------
 def test_node_up_and_down_use_the_configured_ports(run, tmp_path, monkeypatch):
-    from medledger import services
+    from medledger import node as services
 
     seen = []
 
@@ -424,12 +470,22 @@ def test_node_up_and_down_use_the_configured_ports(run, tmp_path, monkeypatch):
     monkeypatch.setattr(services, "start", fake)
     monkeypatch.setattr(services, "stop", fake)
     env = {"MEDLEDGER_RPC_URL": "http://127.0.0.1:18645", "MEDLEDGER_IPFS_API": "/ip4/127.0.0.1/tcp/15101/http",
-           "MEDLEDGER_CHAIN_ID": "4242"}
+           "MEDLEDGER_CHAIN_ID": "4242", "MEDLEDGER_IPFS_GATEWAY_PORT": "18180", "MEDLEDGER_IPFS_SWARM_PORT": "auto"}
     up = as_json(run("--home", tmp_path / "h", "node", "up", "--json", env=env))
     ok(run("node", "down", "--data-dir", tmp_path / "elsewhere", env=env))
-    assert [(c.anvil_port, c.ipfs_api_port, c.chain_id) for c in seen] == [(18645, 15101, 4242)] * 2
+    assert [(c.anvil_port, c.ipfs_api_port, c.ipfs_gateway_port, c.ipfs_swarm_port, c.chain_id) for c in seen] \
+        == [(18645, 15101, 18180, None, 4242)] * 2
     assert seen[0].data_dir == tmp_path / "h" / "node" and seen[1].data_dir == tmp_path / "elsewhere"
     assert up["services"]["anvil"]["address"] == "http://127.0.0.1:18645"
+
+
+def test_node_status_exits_3_and_names_what_is_down(run, tmp_path):
+    """Issue 9 item 4: `node status` said nothing about a service that was down (exit 0)."""
+    result = run("node", "status", "--data-dir", tmp_path / "never-started", "--json")
+    assert result.exit_code == 3, result.stdout + result.stderr
+    shown = json.loads(result.stdout)
+    assert not shown["running"] and not shown["services"]["anvil"]["running"]
+    assert "anvil: not running" in result.stderr and "ipfs: not running" in result.stderr
 
 
 def test_demo_exits_with_the_demo_result(run, monkeypatch):
@@ -504,8 +560,9 @@ def test_revoke_with_reencrypt_supersedes_old_records(run, workdir):
 
 def test_empty_home_variable_means_the_default_home(run, monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
-    status = as_json(run("node", "status", "--json", env={"MEDLEDGER_HOME": ""}))
-    assert status["data_dir"] == str(tmp_path / ".medledger" / "node")
+    result = run("node", "status", "--json", env={"MEDLEDGER_HOME": ""})
+    assert result.exit_code == 3  # nothing runs there
+    assert json.loads(result.stdout)["data_dir"] == str(tmp_path / ".medledger" / "node")
 
 
 def test_reissue_keys_sends_each_current_reader_an_envelope(run):

@@ -23,7 +23,7 @@ def readings(n: int, start: int = 1_767_000_000) -> list[dict]:
 def batch_record_key(client, reader, root: bytes, cid: str, patient: str) -> bytes:
     keys = Keyring(client).secrets(reader, patient, [C.DEVICE_DATA])
     header, _rest = crypto.parse_record_header(io.BytesIO(client.store.cat(cid)), expected_record_id=root)
-    return crypto.unseal_record_key(header, keys)
+    return crypto.unseal_record_key(header, keys, category=C.DEVICE_DATA)
 
 
 @pytest.mark.parametrize("n", [1, 2, 17, 500])
@@ -147,3 +147,21 @@ def test_trail_of_another_patient_is_separate(client, patient, delegate, clinici
     assert all(e.actor != delegate.address for e in audit.trail(client, patient.address))
     mine = audit.trail(client, delegate.address)
     assert [e.event for e in mine] == ["ConsentGranted"]
+
+
+def test_python_merkle_check_agrees_with_the_contract(client, patient):
+    """Issue 12 item 10: the Python check and verifyBatchInclusion accept and refuse the same
+    things, an inner node presented as a reading (the pair of its children) included."""
+    from eth_utils import keccak
+
+    batch = records.anchor_batch(client, patient, patient.address, readings(5))
+    leaves = [crypto.batch_leaf(rid, fp) for rid, fp in zip(batch.reading_ids, batch.fingerprints)]
+    left, right = sorted(leaves[:2])
+    upper = batch.proofs[0][1:]
+    cases = [(rid, fp, proof) for rid, fp, proof in zip(batch.reading_ids, batch.fingerprints, batch.proofs)]
+    cases += [(left, right, upper), (keccak(left + right), keccak(left + right), upper)]
+    cases += [(batch.reading_ids[0], batch.fingerprints[1], batch.proofs[0])]
+    for rid, fp, proof in cases:
+        on_chain = records.verify_reading_on_chain(client, batch.root, rid, fp, proof)
+        assert crypto.verify_merkle_proof(batch.root, rid, fp, proof) is on_chain
+    assert [records.verify_reading_on_chain(client, batch.root, *c) for c in cases] == [True] * 5 + [False] * 3

@@ -220,7 +220,10 @@ def test_altered_ciphertext_is_also_caught_by_the_decryption(client, patient, la
     keys = Keyring(client).secrets(patient, patient.address, [C.OBSERVATIONS])
     blob = flip_last_byte(client.store.cat(lab.cid))
     with pytest.raises(TamperingDetected, match="authentication failed"):
-        b"".join(crypto.open_record_blob(io.BytesIO(blob), keys))
+        b"".join(crypto.open_record_blob(
+            io.BytesIO(blob), keys, expected_record_id=lab.record_id, expected_patient=patient.address,
+            category=C.OBSERVATIONS,
+        ))
 
 
 def _register_real_blob(client, author, patient, data: bytes, category, fingerprint_of_record=None):
@@ -271,7 +274,10 @@ def test_ciphertext_of_another_record_is_refused(client, patient, lab):
     keys = Keyring(client).secrets(patient, patient.address, [C.OBSERVATIONS])
     blob = client.store.cat(other.cid)
     with pytest.raises(TamperingDetected):
-        b"".join(crypto.open_record_blob(io.BytesIO(blob), keys, expected_record_id=lab.record_id))
+        b"".join(crypto.open_record_blob(
+            io.BytesIO(blob), keys, expected_record_id=lab.record_id, expected_patient=patient.address,
+            category=C.OBSERVATIONS,
+        ))
 
 
 # --- wrong keys ----------------------------------------------------------------------------------
@@ -303,4 +309,7 @@ def test_category_key_of_another_category_cannot_open_a_record(client, patient, 
     wrong = {int(C.OBSERVATIONS): keys[int(C.GENOMICS)]}  # right category number, wrong secret
     blob = client.store.cat(lab.cid)
     with pytest.raises(DecryptionError, match="cannot open the record key"):
-        b"".join(crypto.open_record_blob(io.BytesIO(blob), wrong))
+        b"".join(crypto.open_record_blob(
+            io.BytesIO(blob), wrong, expected_record_id=lab.record_id, expected_patient=patient.address,
+            category=C.OBSERVATIONS,
+        ))

@@ -19,7 +19,7 @@ from medledger.errors import (
     ServiceUnavailable,
     UnknownRecord,
 )
-from medledger.services import free_port
+from medledger.node import free_port
 from medledger.storage import IpfsStore
 
 from .helpers import DAY, A, C, P, advance_time, journal_entries, obs_bytes, observation, registered_ids

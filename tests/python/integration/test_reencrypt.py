@@ -32,7 +32,10 @@ def test_revoke_with_reencrypt_closes_old_records_to_the_revoked_grantee(client,
     other = records.write_record(client, patient, patient.address, b"%PDF-1.7 scan", category=C.IMAGING, content_type="application/pdf")
     # Before: the researcher's keys open the old ciphertext.
     before = Keyring(client).secrets(researcher, patient.address, [C.OBSERVATIONS])
-    assert crypto.open_record_blob(io.BytesIO(store.cat(old.cid)), before, expected_fingerprint=old.fingerprint)
+    assert crypto.open_record_blob(
+        io.BytesIO(store.cat(old.cid)), before, expected_record_id=old.record_id, expected_patient=patient.address,
+        category=C.OBSERVATIONS, expected_fingerprint=old.fingerprint,
+    )
 
     consent.revoke(client, patient, researcher.address, A.READ, reencrypt=True)
 
@@ -47,6 +50,9 @@ def test_revoke_with_reencrypt_closes_old_records_to_the_revoked_grantee(client,
     new_cid = [s.cid for s in records.list_records(client, patient.address) if s.record_id == new_id][0]
     keys = Keyring(client).secrets(researcher, patient.address, [C.OBSERVATIONS])
     with pytest.raises(KeyNotFound):
-        crypto.open_record_blob(io.BytesIO(store.cat(new_cid)), keys)
+        crypto.open_record_blob(
+            io.BytesIO(store.cat(new_cid)), keys, expected_record_id=new_id, expected_patient=patient.address,
+            category=C.OBSERVATIONS,
+        )
     # Records of other categories are untouched.
     assert bytes(client.contract.functions.record(other.record_id).call()[8]) == b"\0" * 32

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from medledger.services import NodeConfig, running_services
+from medledger.node import NodeConfig, running_services
 from medledger.storage import IpfsStore
 
 

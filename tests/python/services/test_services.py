@@ -17,7 +17,7 @@ from eth_account import Account
 from web3 import Web3
 
 from medledger.errors import ServiceError
-from medledger.services import (
+from medledger.node import (
     DEFAULT_MNEMONIC,
     NodeConfig,
     default_data_dir,
@@ -39,15 +39,22 @@ def test_defaults(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("MEDLEDGER_HOME", str(tmp_path / "home"))
     cfg = NodeConfig()
     assert cfg.data_dir == tmp_path / "home" / "node" == default_data_dir()
-    assert (cfg.anvil_port, cfg.chain_id) == (8645, 1337)
-    assert (cfg.ipfs_api_port, cfg.ipfs_gateway_port, cfg.ipfs_swarm_port) == (5101, 8180, 4101)
+    assert cfg.chain_id == 1337
+    # every port automatic; before any start, the defaults
+    assert cfg.automatic() == ("anvil_port", "ipfs_api_port", "ipfs_gateway_port", "ipfs_swarm_port")
+    assert [cfg.port(k) for k in cfg.automatic()] == [8645, 5101, 8180, 4101]
     assert cfg.mnemonic == DEFAULT_MNEMONIC
     assert cfg.rpc_url == "http://127.0.0.1:8645"
     assert cfg.ipfs_api == "/ip4/127.0.0.1/tcp/5101/http"
+    # once a start recorded other ports, they are the ports of this data directory
+    cfg.data_dir.mkdir(parents=True)
+    (cfg.data_dir / "ports.json").write_text(json.dumps({"anvil_port": 18645, "ipfs_api_port": 15101}))
+    assert cfg.rpc_url == "http://127.0.0.1:18645" and cfg.resolved().ipfs_api_port == 15101
+    assert NodeConfig(anvil_port=9000).rpc_url == "http://127.0.0.1:9000"
     monkeypatch.delenv("MEDLEDGER_HOME")
     assert NodeConfig().data_dir == Path("~/.medledger/node").expanduser()
     with pytest.raises(ServiceError):
-        NodeConfig(anvil_port=5101)  # clashes with ipfs_api_port
+        NodeConfig(anvil_port=5101, ipfs_api_port=5101)  # the ports set must differ
 
 
 def test_free_port_returns_a_port_that_can_be_bound_on_loopback() -> None:

@@ -12,7 +12,7 @@ import pytest
 from multiformats import CID
 
 from medledger.errors import ContentNotFound, ServiceUnavailable, StorageError
-from medledger.services import free_port
+from medledger.node import free_port
 from medledger.storage import (
     DEFAULT_IPFS_API,
     ENV_IPFS_API,

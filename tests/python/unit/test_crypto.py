@@ -1,5 +1,5 @@
 """Behaviour of medledger.crypto: sealing, streaming record encryption, fingerprints, Merkle
-batches, the blob container and key envelopes."""
+batches and key envelopes (the record blob: test_blob.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import gc
 import hashlib
 import hmac
 import io
-import json
-import struct
 import tracemalloc
 from collections.abc import Iterable, Iterator
 
@@ -38,20 +36,14 @@ from medledger.crypto import (
     merkle_proofs,
     merkle_root,
     open_envelope,
-    open_record_blob,
-    open_record_blob_into,
-    parse_record_header,
     public_from_secret,
     seal,
     unseal,
     verify_merkle_proof,
-    write_record_blob,
 )
 from medledger.errors import (
     CryptoError,
     DecryptionError,
-    KeyNotFound,
-    RecordFormatError,
     TamperingDetected,
 )
 
@@ -452,9 +444,13 @@ def oz_process_proof(proof: list[bytes], leaf: bytes) -> bytes:
     return computed
 
 
+def make_readings(count: int, salt: bytes = b"") -> list[tuple[bytes, bytes]]:
+    """(reading id, fingerprint) pairs."""
+    return [(keccak(salt + b"reading" + bytes([i])), keccak(salt + b"fp" + bytes([i]))) for i in range(count)]
+
+
 def make_leaves(count: int, salt: bytes = b"") -> list[bytes]:
-    return [batch_leaf(keccak(salt + b"reading" + bytes([i])), keccak(salt + b"fp" + bytes([i])))
-            for i in range(count)]
+    return [batch_leaf(rid, fp) for rid, fp in make_readings(count, salt)]
 
 
 def test_batch_leaf_is_double_keccak_of_abi_encoded_pair() -> None:
@@ -466,7 +462,7 @@ def test_single_leaf_tree_has_the_leaf_as_root_and_an_empty_proof() -> None:
     leaf = make_leaves(1)[0]
     assert merkle_root([leaf]) == leaf
     assert merkle_proof([leaf], 0) == []
-    assert verify_merkle_proof(leaf, leaf, [])
+    assert verify_merkle_proof(leaf, *make_readings(1)[0], [])
 
 
 def test_two_leaf_root_is_sorted_pair_hash() -> None:
@@ -477,24 +473,47 @@ def test_two_leaf_root_is_sorted_pair_hash() -> None:
 
 @pytest.mark.parametrize("count", range(1, 18))
 def test_every_proof_verifies_with_openzeppelin_process_proof(count: int) -> None:
+    readings = make_readings(count)
     leaves = make_leaves(count)
     root = merkle_root(leaves)
     proofs = merkle_proofs(leaves)
     for index, leaf in enumerate(leaves):
         assert proofs[index] == merkle_proof(leaves, index)
         assert oz_process_proof(proofs[index], leaf) == root
-        assert verify_merkle_proof(root, leaf, proofs[index])
+        assert verify_merkle_proof(root, *readings[index], proofs[index])
 
 
 @pytest.mark.parametrize("count", [2, 3, 7, 17])
 def test_proof_does_not_verify_another_leaf_or_root(count: int) -> None:
+    readings = make_readings(count)
     leaves = make_leaves(count)
     root = merkle_root(leaves)
-    outsider = make_leaves(1, salt=b"x")[0]
+    outsider = make_readings(1, salt=b"x")[0]
     proof = merkle_proof(leaves, 0)
-    assert not verify_merkle_proof(root, outsider, proof)
-    assert not verify_merkle_proof(merkle_root(make_leaves(count, salt=b"y")), leaves[0], proof)
+    assert not verify_merkle_proof(root, *outsider, proof)
+    assert not verify_merkle_proof(root, readings[0][0], readings[1][1], proof)  # another reading's fingerprint
+    assert not verify_merkle_proof(merkle_root(make_leaves(count, salt=b"y")), *readings[0], proof)
     assert oz_process_proof(proof, leaves[1]) != root
+
+
+@pytest.mark.parametrize("count", [2, 4, 5, 17])
+def test_an_inner_node_is_not_accepted_as_a_reading(count: int) -> None:
+    """Issue 12 item 10: like the contract's verifyBatchInclusion, the check computes the leaf from
+    (reading id, fingerprint) itself, so the two children of an inner node do not pass as a reading."""
+    leaves = make_leaves(count)
+    root = merkle_root(leaves)
+    left, right = sorted(leaves[:2])
+    inner = keccak(left + right)
+    upper = merkle_proof(leaves, 0)[1:]
+    assert oz_process_proof(upper, inner) == root  # the inner node is really in the tree
+    assert not verify_merkle_proof(root, left, right, upper)
+    assert not verify_merkle_proof(root, inner, inner, upper)
+
+
+def test_verify_merkle_proof_rejects_proof_nodes_of_the_wrong_size() -> None:
+    readings = make_readings(2)
+    with pytest.raises(CryptoError, match="proof"):
+        verify_merkle_proof(merkle_root(make_leaves(2)), *readings[0], [b"short"])
 
 
 @fast
@@ -515,206 +534,6 @@ def test_merkle_helpers_reject_empty_trees_bad_leaves_and_bad_indexes() -> None:
         merkle_root([b"short"])
     with pytest.raises(IndexError):
         merkle_proof(make_leaves(3), 3)
-
-
-# --- blob container ------------------------------------------------------------------------------
-def make_blob(data: bytes = SECRET_TEXT, *, category: int = 4, epoch: int = 2,
-              pair: KeyPair | None = None, chunk_size: int = SMALL) -> tuple[bytes, crypto.RecordBlobWriter, KeyPair]:
-    pair = pair or generate_keypair()
-    writer = write_record_blob(io.BytesIO(data), RECORD_ID, PATIENT, category, epoch, pair.public,
-                               chunk_size=chunk_size)
-    return b"".join(writer), writer, pair
-
-
-def split_blob(blob: bytes) -> tuple[dict, bytes]:
-    (length,) = struct.unpack(">I", blob[4:8])
-    return json.loads(blob[8:8 + length]), blob[8 + length:]
-
-
-def join_blob(header: dict, body: bytes) -> bytes:
-    raw = json.dumps(header).encode()
-    return b"MLR1" + struct.pack(">I", len(raw)) + raw + body
-
-
-def test_blob_round_trips_and_verifies_fingerprint() -> None:
-    data = bytes(range(256)) * 3
-    blob, writer, pair = make_blob(data)
-    assert writer.finished and writer.plaintext_size == len(data)
-    out = io.BytesIO()
-    decryptor = open_record_blob_into(io.BytesIO(blob), out, {2: pair.secret}, expected_record_id=RECORD_ID,
-                                      expected_patient=PATIENT, expected_fingerprint=writer.fingerprint)
-    assert out.getvalue() == data
-    assert decryptor.verified
-    assert writer.fingerprint == fingerprint_of(writer.record_key, data)
-
-
-def test_blob_starts_with_magic_and_holds_only_non_personal_header_fields() -> None:
-    blob, writer, pair = make_blob()
-    assert blob[:4] == b"MLR1"
-    header, body = split_blob(blob)
-    assert set(header) == {"format", "cipher", "record_id", "patient", "category", "key_epoch",
-                           "sealed_record_key", "stream_header", "chunk_size"}
-    assert header["record_id"] == "0x" + RECORD_ID.hex()
-    assert header["patient"] == to_checksum_address(PATIENT)
-    assert (header["category"], header["key_epoch"], header["chunk_size"], header["format"]) == (4, 2, SMALL, 1)
-    assert unseal(pair, base64.b64decode(header["sealed_record_key"])) == writer.record_key
-    assert base64.b64decode(header["stream_header"]) == writer.header.stream_header
-    assert len(body) == ciphertext_size(len(SECRET_TEXT), SMALL)
-    assert SECRET_TEXT not in blob
-
-
-def test_each_blob_gets_a_fresh_record_key() -> None:
-    pair = generate_keypair()
-    _, first, _ = make_blob(pair=pair)
-    _, second, _ = make_blob(pair=pair)
-    assert first.record_key != second.record_key and len(first.record_key) == 32
-
-
-def test_parse_record_header_leaves_the_stream_at_the_ciphertext() -> None:
-    blob, writer, _ = make_blob()
-    header, rest = parse_record_header(io.BytesIO(blob))
-    assert header == writer.header
-    assert rest.read() == split_blob(blob)[1]
-
-
-def test_blob_header_for_another_record_id_is_tampering() -> None:
-    blob, _, pair = make_blob()
-    with pytest.raises(TamperingDetected, match="not the expected"):
-        open_record_blob(io.BytesIO(blob), pair.secret, expected_record_id=OTHER_RECORD_ID)
-
-
-def test_blob_header_for_another_patient_is_tampering() -> None:
-    blob, _, pair = make_blob()
-    with pytest.raises(TamperingDetected, match="patient"):
-        open_record_blob(io.BytesIO(blob), pair.secret, expected_patient=OTHER_PATIENT)
-
-
-@pytest.mark.parametrize("field,value", [("record_id", "0x" + OTHER_RECORD_ID.hex()),
-                                         ("patient", to_checksum_address(OTHER_PATIENT))])
-def test_rewriting_the_binding_in_the_header_fails_authentication(field: str, value: str) -> None:
-    blob, _, pair = make_blob()
-    header, body = split_blob(blob)
-    header[field] = value
-    with pytest.raises(TamperingDetected, match="authentication failed"):
-        b"".join(open_record_blob(io.BytesIO(join_blob(header, body)), pair.secret))
-
-
-def test_blob_with_wrong_magic_is_a_format_error() -> None:
-    blob, _, pair = make_blob()
-    with pytest.raises(RecordFormatError, match="MLR1"):
-        open_record_blob(io.BytesIO(b"%PDF" + blob[4:]), pair.secret)
-
-
-def test_blob_of_newer_format_asks_to_upgrade() -> None:
-    blob, _, pair = make_blob()
-    header, body = split_blob(blob)
-    header["format"] = 2
-    with pytest.raises(RecordFormatError, match="upgrade"):
-        open_record_blob(io.BytesIO(join_blob(header, body)), pair.secret)
-
-
-def test_blob_with_invalid_json_header_is_tampering() -> None:
-    raw = b"{not json"
-    with pytest.raises(TamperingDetected, match="JSON"):
-        parse_record_header(io.BytesIO(b"MLR1" + struct.pack(">I", len(raw)) + raw))
-
-
-@pytest.mark.parametrize("field", ["record_id", "patient", "category", "key_epoch", "sealed_record_key",
-                                   "stream_header", "chunk_size", "cipher"])
-def test_blob_header_missing_a_field_is_tampering(field: str) -> None:
-    blob, _, _ = make_blob()
-    header, body = split_blob(blob)
-    del header[field]
-    with pytest.raises(TamperingDetected, match=f"missing fields: {field}"):
-        parse_record_header(io.BytesIO(join_blob(header, body)))
-
-
-@pytest.mark.parametrize("field,value", [("category", -1), ("category", "4"), ("key_epoch", 1.5),
-                                         ("chunk_size", 0), ("chunk_size", 2**40), ("record_id", "0x12"),
-                                         ("patient", "nobody"), ("sealed_record_key", "!!"),
-                                         ("stream_header", base64.b64encode(b"short").decode()),
-                                         ("extra", "field")])
-def test_blob_header_with_invalid_field_is_tampering(field: str, value: object) -> None:
-    blob, _, _ = make_blob()
-    header, body = split_blob(blob)
-    header[field] = value
-    with pytest.raises(TamperingDetected, match="malformed|altered"):
-        parse_record_header(io.BytesIO(join_blob(header, body)))
-
-
-def test_blob_header_length_beyond_limit_is_tampering() -> None:
-    with pytest.raises(TamperingDetected, match="limit"):
-        parse_record_header(io.BytesIO(b"MLR1" + struct.pack(">I", 2**31) + b"{}"))
-
-
-@pytest.mark.parametrize("cut", [2, 6, 20])
-def test_blob_truncated_inside_its_header_is_tampering(cut: int) -> None:
-    blob, _, _ = make_blob()
-    with pytest.raises((TamperingDetected, RecordFormatError)):
-        parse_record_header(io.BytesIO(blob[:cut]))
-
-
-def test_blob_truncated_ciphertext_is_tampering() -> None:
-    blob, _, pair = make_blob(bytes(4 * SMALL))
-    with pytest.raises(TamperingDetected, match="truncated"):
-        b"".join(open_record_blob(io.BytesIO(blob[: -(SMALL + ABYTES)]), pair.secret))
-
-
-def test_blob_with_appended_bytes_is_tampering() -> None:
-    blob, _, pair = make_blob(bytes(2 * SMALL))
-    with pytest.raises(TamperingDetected, match="extra data"):
-        b"".join(open_record_blob(io.BytesIO(blob + b"\x00"), pair.secret))
-
-
-def test_bytes_appended_to_a_short_final_chunk_fail_its_authentication() -> None:
-    blob, _, pair = make_blob(b"short")
-    with pytest.raises(TamperingDetected, match="authentication failed on chunk 0 .*extended"):
-        b"".join(open_record_blob(io.BytesIO(blob + b"\x00"), pair.secret))
-
-
-def test_blob_with_wrong_expected_fingerprint_is_tampering() -> None:
-    blob, _, pair = make_blob()
-    with pytest.raises(TamperingDetected, match="fingerprint mismatch"):
-        b"".join(open_record_blob(io.BytesIO(blob), pair.secret, expected_fingerprint=b"\x01" * 32))
-
-
-def test_blob_opened_with_another_category_key_raises_decryption_error() -> None:
-    blob, _, _ = make_blob()
-    with pytest.raises(DecryptionError, match="category 4, epoch 2"):
-        open_record_blob(io.BytesIO(blob), {2: generate_keypair().secret})
-
-
-def test_blob_without_a_key_for_its_epoch_raises_key_not_found() -> None:
-    blob, _, pair = make_blob(epoch=2)
-    with pytest.raises(KeyNotFound, match="category 4 epoch 2"):
-        open_record_blob(io.BytesIO(blob), {1: pair.secret})
-
-
-def test_blob_opens_with_keys_from_an_envelope() -> None:
-    blob, _, pair = make_blob(category=6, epoch=3)
-    recipient = generate_keypair()
-    envelope = open_envelope(recipient, make_envelope(recipient.public, PATIENT, {6: {3: pair.secret}}))
-    assert b"".join(open_record_blob(io.BytesIO(blob), envelope["keys"])) == SECRET_TEXT
-    with pytest.raises(KeyNotFound):
-        open_record_blob(io.BytesIO(blob), {5: {3: pair.secret}})
-
-
-@fast
-@given(data=st.binary(max_size=1500), chunk_size=st.integers(1, 200))
-def test_blob_round_trips_any_bytes(data: bytes, chunk_size: int) -> None:
-    pair = generate_keypair()
-    writer = write_record_blob(io.BytesIO(data), RECORD_ID, PATIENT, 0, 0, pair.public, chunk_size=chunk_size)
-    blob = b"".join(writer)
-    opened = open_record_blob(io.BytesIO(blob), pair, expected_fingerprint=writer.fingerprint)
-    assert b"".join(opened) == data
-
-
-def test_write_record_blob_rejects_out_of_range_category_and_epoch() -> None:
-    pair = generate_keypair()
-    with pytest.raises(CryptoError, match="category"):
-        write_record_blob(io.BytesIO(b""), RECORD_ID, PATIENT, 16, 0, pair.public)
-    with pytest.raises(CryptoError, match="epoch"):
-        write_record_blob(io.BytesIO(b""), RECORD_ID, PATIENT, 0, -1, pair.public)
 
 
 # --- key envelopes -------------------------------------------------------------------------------

@@ -14,7 +14,10 @@ from medledger.crypto import generate_keypair, seal, unseal
 from medledger.errors import KeyNotFound, KeystoreError, WrongPassphrase
 from medledger.keystore import (
     DEFAULT_SCRYPT_N,
+    MIN_SCRYPT_N,
     Keystore,
+    WeakKeystoreWarning,
+    allow_weak_kdf_for_tests,
     default_keystore_dir,
     passphrase_env_var,
     passphrase_from_env,
@@ -172,8 +175,25 @@ def test_malformed_json_raises_keystore_error_naming_the_file(store: Keystore) -
     with pytest.raises(KeystoreError, match="broken.json is malformed") as caught:
         store.unlock("broken", PASSPHRASE)
     assert not isinstance(caught.value, (WrongPassphrase, KeyNotFound))
-    with pytest.raises(KeystoreError, match="broken.json"):
-        store.list()
+    listing = store.list()
+    assert list(listing) == [] and [u.path.name for u in listing.unreadable] == ["broken.json"]
+
+
+def test_one_corrupt_file_does_not_hide_the_other_identities(store: Keystore) -> None:
+    """Issue 8 item 10: listing reads every file it can and names each one it cannot."""
+    for name in ("alice", "bob", "carol", "dave"):
+        store.create(name, PASSPHRASE)
+    (store.path / "bob.json").write_text("{ not json")
+    document = json.loads((store.path / "dave.json").read_text())
+    del document["encryption"]
+    (store.path / "dave.json").write_text(json.dumps(document))
+    listing = store.list()
+    assert [info.name for info in listing] == ["alice", "carol"]
+    assert [(u.name, u.path) for u in listing.unreadable] == [
+        ("bob", store.path / "bob.json"), ("dave", store.path / "dave.json")]
+    assert "not valid JSON" in listing.unreadable[0].reason
+    assert "'encryption' is missing" in listing.unreadable[1].reason
+    assert store.unlock("carol", PASSPHRASE).name == "carol"
 
 
 @pytest.mark.parametrize("field", ["address", "encryption_public_key", "ethereum", "encryption", "medledger_keystore"])
@@ -293,3 +313,50 @@ def test_keystore_demanding_excessive_scrypt_memory_is_malformed(store: Keystore
     path.write_text(json.dumps(document))
     with pytest.raises(KeystoreError, match="more than 1 GiB"):
         store.unlock("alice", PASSPHRASE)
+
+
+# --- the production floor of the key derivation (issue 12 item 8) ---------------------------------
+@pytest.fixture
+def production():
+    """As outside the test suite: the test-only switch for weak keystores is off."""
+    previous = allow_weak_kdf_for_tests(False)
+    yield
+    allow_weak_kdf_for_tests(previous)
+
+
+def test_production_refuses_to_write_a_keystore_below_the_floor(production, tmp_path: Path) -> None:
+    with pytest.raises(KeystoreError, match="floor") as caught:
+        Keystore(tmp_path / "keys", scrypt_n=2**4)
+    assert str(MIN_SCRYPT_N) in str(caught.value)
+    assert Keystore(tmp_path / "keys", scrypt_n=MIN_SCRYPT_N).scrypt_n == MIN_SCRYPT_N
+
+
+@pytest.mark.parametrize("part", ["both", "ethereum", "encryption"])
+def test_production_refuses_to_unlock_a_keystore_below_the_floor(production, tmp_path: Path, part: str) -> None:
+    """A file written with n = 16 (as the old test knob allowed): 10,000 guesses in a fraction of a
+    second. Outside tests it is refused before any decryption, whichever of its parts is weak."""
+    keystore = Keystore(tmp_path / "keys", scrypt_n=MIN_SCRYPT_N)
+    keystore.create("alice", PASSPHRASE)
+    path = keystore.path / "alice.json"
+    document = json.loads(path.read_text())
+    if part in ("both", "ethereum"):
+        document["ethereum"]["crypto"]["kdfparams"]["n"] = 16
+    if part in ("both", "encryption"):
+        document["encryption"]["kdfparams"]["n"] = 16
+    path.write_text(json.dumps(document))
+    with pytest.raises(KeystoreError, match="below the floor") as caught:
+        keystore.unlock("alice", PASSPHRASE)
+    assert str(path) in str(caught.value) and not isinstance(caught.value, WrongPassphrase)
+    assert keystore.public("alice").address  # the public fields stay readable
+
+
+def test_a_weak_but_accepted_keystore_warns_on_unlock(production, tmp_path: Path) -> None:
+    weak = Keystore(tmp_path / "keys", scrypt_n=MIN_SCRYPT_N)
+    weak.create("alice", PASSPHRASE)
+    with pytest.warns(WeakKeystoreWarning, match=f"n={MIN_SCRYPT_N}.*{DEFAULT_SCRYPT_N}"):
+        assert weak.unlock("alice", PASSPHRASE).name == "alice"
+    assert weak.public("alice").weak
+
+
+def test_the_switch_is_on_only_for_the_test_suite(production) -> None:
+    assert allow_weak_kdf_for_tests(False) is False

@@ -1,33 +1,11 @@
-"""Content-addressed storage on a local IPFS node: the one module that talks to IPFS.
-
-:class:`IpfsStore` wraps the node's RPC API (``/api/v0``, spoken by Kubo and by js-ipfs) through
-``ipfshttpclient``. Every CID it returns is a CIDv1 (``cid_version=1``, raw leaves, as Kubo would
-compute it) printed in base32 (``bafk...`` for a single raw block, ``bafy...`` for a UnixFS DAG).
-:func:`cid_to_bytes` gives the binary form stored on chain and :func:`cid_from_bytes` reverses it.
-
-Content goes in and out as streams: :meth:`IpfsStore.add_stream` never holds more than one chunk
-of the input in memory, and :meth:`IpfsStore.cat_stream` yields the content chunk by chunk.
-
-Failures map onto :mod:`medledger.errors`:
-
-* node down or refusing connections -> :class:`~medledger.errors.ServiceUnavailable` (the message
-  names the address tried and how to start a node);
-* content the node does not hold (nothing arrives before the timeout) ->
-  :class:`~medledger.errors.ContentNotFound`;
-* anything else the node reports -> :class:`~medledger.errors.StorageError` with its message.
-
-Messages never contain content, only addresses, CIDs and the node's own error text.
-"""
+"""The client of one IPFS node's RPC API (``/api/v0``): add, cat, pins, garbage collection."""
 
 from __future__ import annotations
 
-import io
 import os
-import re
 import urllib.parse
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, BinaryIO, Union
+from collections.abc import Iterator, Mapping
 
 import ipfshttpclient.client
 import ipfshttpclient.exceptions as ipfs_exc
@@ -35,211 +13,36 @@ import requests
 import urllib3.exceptions
 from multiformats import CID
 
-from medledger.errors import ContentNotFound, ServiceUnavailable, StorageError
+from medledger.config import DEFAULT_IPFS_API
+from medledger.errors import ContentNotFound, ServiceUnavailable, StorageError, TamperingDetected
 
-__all__ = [
-    "DEFAULT_IPFS_API",
-    "ENV_IPFS_API",
-    "IpfsStore",
-    "cid_from_bytes",
-    "cid_to_bytes",
-    "normalize_cid",
-]
+from .cid import decode_cid, normalize_cid, same_block
+from .endpoint import (
+    ENV_IPFS_API,
+    api_to_multiaddr,
+    down,
+    duration,
+    garbage,
+    hanging,
+    kind_of,
+    multiaddr_to_url,
+    node_message,
+    short,
+)
+from .unixfs import UnixFsHasher
+from .upload import UPLOAD_CHUNK, Data, Source, as_reader
+from .verify import ContentCheck, verified
 
 # ipfshttpclient 0.7 passes urllib3 a ``strict`` argument that urllib3 2.x only warns about.
 warnings.filterwarnings("ignore", message="The 'strict' parameter is no longer needed",
                         category=FutureWarning)
 
-#: Environment variable naming the IPFS API address (multiaddr or URL).
-ENV_IPFS_API = "MEDLEDGER_IPFS_API"
-#: API address used when neither an argument nor :data:`ENV_IPFS_API` gives one.
-DEFAULT_IPFS_API = "/ip4/127.0.0.1/tcp/5101/http"
 #: Default seconds to wait for any single answer (or any chunk of a streamed answer) from the node.
 DEFAULT_TIMEOUT = 30.0
-#: Size of the pieces the request body is cut into while streaming an upload.
-UPLOAD_CHUNK = 256 * 1024
 #: Size of the pieces :meth:`IpfsStore.cat_stream` yields (at most).
 DOWNLOAD_CHUNK = 256 * 1024
-
-Data = Union[bytes, bytearray, memoryview]
-Source = Union[Data, BinaryIO, Iterable[Data], "os.PathLike[str]"]
-
-
-# --- CID helpers ---------------------------------------------------------------------------------
-def _decode_cid(cid: str | bytes | CID) -> CID:
-    if isinstance(cid, CID):
-        return cid
-    try:
-        if isinstance(cid, (bytes, bytearray, memoryview)):
-            return CID.decode(bytes(cid))
-        if isinstance(cid, str):
-            text = cid.strip()
-            if text.startswith("/ipfs/"):
-                text = text[len("/ipfs/"):]
-            return CID.decode(text)
-    except (ValueError, KeyError) as error:
-        shown = cid.hex() if isinstance(cid, (bytes, bytearray, memoryview)) else repr(cid)[:120]
-        raise StorageError(f"not a valid CID: {shown} ({error})") from error
-    raise StorageError(f"not a valid CID: expected str or bytes, got {type(cid).__name__}")
-
-
-def normalize_cid(cid: str | bytes | CID) -> str:
-    """Return ``cid`` as a CIDv1 string in base32 (``bafk...``/``bafy...``).
-
-    Accepts base58btc CIDv1 (``zb2r...``, what js-ipfs prints), CIDv0 (``Qm...``, converted to the
-    equivalent v1), ``/ipfs/<cid>`` paths and binary CIDs. Raises StorageError if it is not a CID.
-    """
-    decoded = _decode_cid(cid)
-    if decoded.version == 0:
-        decoded = decoded.set(version=1)
-    return str(decoded.set(base="base32"))
-
-
-def cid_to_bytes(cid: str | CID) -> bytes:
-    """Binary form of a CID (CIDv1: version, codec, multihash), as stored on chain."""
-    decoded = _decode_cid(cid)
-    if decoded.version == 0:
-        decoded = decoded.set(version=1)
-    return bytes(decoded)
-
-
-def cid_from_bytes(data: bytes) -> str:
-    """Inverse of :func:`cid_to_bytes`: the base32 CIDv1 string for a binary CID."""
-    if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) == 0:
-        raise StorageError("not a valid binary CID: empty or not bytes")
-    return normalize_cid(bytes(data))
-
-
-def _same_block(a: CID, b: CID) -> bool:
-    """True if both CIDs address the same block (a blockstore is keyed by multihash only)."""
-    return bytes(a.digest) == bytes(b.digest)
-
-
-# --- streaming input -----------------------------------------------------------------------------
-class _ChunkReader:
-    """A minimal read-only binary file over a source of chunks.
-
-    ipfshttpclient's multipart encoder calls ``read(chunk_size)`` until it gets ``b""``; this holds
-    at most one chunk of the source at a time. It deliberately has no ``name`` attribute, so no
-    file name (which could reveal something about the content) is sent to the node.
-    """
-
-    def __init__(self, source: Any) -> None:
-        self._read = None
-        self._iter: Iterator[Data] | None = None
-        if hasattr(source, "read"):
-            self._read = source.read
-        else:
-            self._iter = iter(source)
-        self._buf = memoryview(b"")
-        self._done = False
-        self.bytes_read = 0
-        #: an exception the source raised; the upload is ended early and the caller re-raises it
-        self.error: BaseException | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def _next_chunk(self) -> bool:
-        while not self._done:
-            if self._read is not None:
-                chunk = self._read(UPLOAD_CHUNK)
-                if not chunk:
-                    self._done = True
-                    return False
-            else:
-                assert self._iter is not None
-                try:
-                    chunk = next(self._iter)
-                except StopIteration:
-                    self._done = True
-                    return False
-            if isinstance(chunk, str):
-                raise TypeError("add_stream needs bytes, got str chunks (encode them first)")
-            if not isinstance(chunk, (bytes, bytearray, memoryview)):
-                raise TypeError(f"add_stream needs bytes chunks, got {type(chunk).__name__}")
-            if len(chunk):
-                self._buf = memoryview(bytes(chunk) if not isinstance(chunk, bytes) else chunk)
-                return True
-        return False
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            size = UPLOAD_CHUNK
-        if not self._buf:
-            try:
-                more = self._next_chunk()
-            except Exception as error:  # noqa: BLE001 - handed back to the caller by _add
-                # Raising here would leave the HTTP request half sent on a socket that stays open
-                # until garbage collection, and js-ipfs would keep waiting for the rest while
-                # holding its repo lock (so gc and block removal hang). End the body instead.
-                self.error = error
-                self._done = True
-                more = False
-            if not more:
-                return b""
-        out = self._buf[:size].tobytes()
-        self._buf = self._buf[size:]
-        self.bytes_read += len(out)
-        return out
-
-    def close(self) -> None:
-        self._buf = memoryview(b"")
-
-
-def _as_reader(source: Any) -> tuple[_ChunkReader, Any]:
-    """Wrap ``source`` (bytes, file object, path or iterable of bytes) in a :class:`_ChunkReader`.
-
-    Returns the reader and a file object to close afterwards (when we opened a path), or None.
-    """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return _ChunkReader(io.BytesIO(bytes(source))), None
-    if isinstance(source, str):
-        raise TypeError("add_stream needs bytes, a binary file, a path object or an iterable of "
-                        "bytes; a str is ambiguous (use pathlib.Path for a file, or encode it)")
-    if isinstance(source, os.PathLike):
-        fh = open(source, "rb")  # noqa: SIM115 - closed by the caller
-        return _ChunkReader(fh), fh
-    if hasattr(source, "read") or isinstance(source, Iterable):
-        return _ChunkReader(source), None
-    raise TypeError(f"cannot add a {type(source).__name__}: pass bytes, a binary file object, "
-                    "a path or an iterable of bytes")
-
-
-# --- the store -----------------------------------------------------------------------------------
-def _api_to_multiaddr(api: str) -> str:
-    """Accept ``/ip4/127.0.0.1/tcp/5101/http``, ``http://127.0.0.1:5101`` or ``127.0.0.1:5101``."""
-    api = api.strip()
-    if api.startswith("/"):
-        return api
-    if "://" not in api:
-        api = "http://" + api
-    url = urllib.parse.urlsplit(api)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise ServiceUnavailable(f"cannot use IPFS API address {api!r}: expected a multiaddr like "
-                                 f"{DEFAULT_IPFS_API} or a URL like http://127.0.0.1:5101")
-    host = url.hostname
-    port = url.port or (443 if url.scheme == "https" else 80)
-    if re.fullmatch(r"[0-9.]+", host):
-        proto = "ip4"
-    elif ":" in host:
-        proto = "ip6"
-    else:
-        proto = "dns"
-    return f"/{proto}/{host}/tcp/{port}/{url.scheme}"
-
-
-def _multiaddr_to_url(maddr: str) -> str:
-    parts = maddr.strip("/").split("/")
-    try:
-        host = parts[1]
-        port = parts[3]
-        scheme = parts[4] if len(parts) > 4 else "http"
-    except IndexError:
-        return maddr
-    if parts[0] == "ip6":
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}"
+#: Seconds a node that timed out gets to answer a version request before it counts as hanging.
+PROBE_TIMEOUT = 3.0
 
 
 class IpfsStore:
@@ -253,8 +56,8 @@ class IpfsStore:
 
     def __init__(self, api: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.address = api or os.environ.get(ENV_IPFS_API) or DEFAULT_IPFS_API
-        self.multiaddr = _api_to_multiaddr(self.address)
-        self.url = _multiaddr_to_url(self.multiaddr)
+        self.multiaddr = api_to_multiaddr(self.address)
+        self.url = multiaddr_to_url(self.multiaddr)
         self.timeout = float(timeout)
         # connect()'s version check refuses js-ipfs (0.18); the Client class itself works.
         self._client = ipfshttpclient.client.Client(
@@ -279,42 +82,46 @@ class IpfsStore:
         self.close()
 
     # --- error mapping ---------------------------------------------------------------------------
-    def _unavailable(self, error: BaseException | str) -> ServiceUnavailable:
-        return ServiceUnavailable(
-            f"IPFS node not reachable at {self.url} ({_short(error)}). Start the local services "
-            f"with `medledger node up`, or set {ENV_IPFS_API} to the API address of a running "
-            f"IPFS node.")
+    def _answers(self) -> bool:
+        """Whether the node answers a version request within a few seconds (tells a node that
+        hangs from one that is still looking for content)."""
+        try:
+            info = self._client.version(timeout=min(PROBE_TIMEOUT, self.timeout))
+        except (ipfs_exc.Error, requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
+            return False
+        return isinstance(info, Mapping) and "Version" in info
 
     def _map(self, error: BaseException, what: str, cid: str | None = None,
              timeout: float | None = None) -> Exception:
         """Translate an ipfshttpclient/requests exception into a medledger error."""
         timeout = self.timeout if timeout is None else timeout
-        if isinstance(error, ipfs_exc.ConnectionError):
-            return self._unavailable(error)
-        if isinstance(error, ipfs_exc.TimeoutError) or _is_read_timeout(error):
-            if cid is not None:
+        kind = kind_of(error)
+        if kind == "down":
+            return down(self.url, error)
+        if kind == "timeout":
+            if cid is not None and self._answers():
                 return ContentNotFound(
                     f"content {cid} not found: the IPFS node at {self.url} did not return it "
                     f"within {timeout:g} s ({what})")
-            return StorageError(f"IPFS node at {self.url} did not answer within {timeout:g} s "
-                                f"({what})")
-        if isinstance(error, ipfs_exc.ErrorResponse):
-            msg = str(error.args[0]) if error.args else str(error)
+            return hanging(self.url, what, timeout)
+        if kind == "refusal":
+            msg = node_message(error)
             if cid is not None and "timed out" in msg:
                 return ContentNotFound(f"content {cid} not found on the IPFS node at {self.url} "
                                        f"within {timeout:g} s ({what}: {msg})")
             return StorageError(f"IPFS {what} failed: {msg}")
-        if isinstance(error, requests.exceptions.ConnectionError) and _is_refused(error):
-            return self._unavailable(error)
-        return StorageError(f"IPFS {what} failed at {self.url}: {_short(error)}")
+        if kind == "garbage":
+            return garbage(self.url, what, error)
+        return StorageError(f"IPFS {what} failed at {self.url}: {short(error)}")
 
     # --- adding ----------------------------------------------------------------------------------
-    def _add(self, source: Source, *, only_hash: bool, pin: bool = False) -> str:
-        reader, to_close = _as_reader(source)
+    def _add(self, source: Source) -> str:
+        """Upload (unpinned) and return the CID, computed here and checked against the node's."""
+        local = UnixFsHasher()
+        reader, to_close = as_reader(source, local.update)
         try:
             try:
-                result = self._client.add(
-                    reader, cid_version=1, raw_leaves=True, only_hash=only_hash, pin=pin)
+                result = self._client.add(reader, cid_version=1, raw_leaves=True, only_hash=False, pin=False)
             except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
                 raise self._map(error, "add") from error
         finally:
@@ -324,10 +131,16 @@ class IpfsStore:
         if reader.error is not None:
             # the node stored a truncated copy, unpinned: the garbage collector removes it
             raise reader.error
+        expected = normalize_cid(local.cid())
         try:
-            return normalize_cid(result["Hash"])
-        except (KeyError, TypeError) as error:
-            raise StorageError(f"IPFS add returned no CID: {result!r}"[:300]) from error
+            answered = normalize_cid(result["Hash"])
+        except (KeyError, TypeError, StorageError) as error:
+            raise garbage(self.url, "add", f"no CID in {result!r}"[:200]) from error
+        if answered != expected:
+            raise TamperingDetected(
+                f"the IPFS node at {self.url} answered CID {answered} for content whose CID is "
+                f"{expected}: the node is faulty or hostile; nothing was pinned or registered")
+        return answered
 
     def add_stream(self, source: Source, *, pin: bool = True) -> str:
         """Add content from a binary file object, an iterable of bytes chunks, bytes or a path.
@@ -337,7 +150,7 @@ class IpfsStore:
         upload fails nothing is pinned (the blocks stored so far are left to the garbage
         collector). Exceptions raised by the source propagate unchanged.
         """
-        cid = self._add(source, only_hash=False, pin=False)
+        cid = self._add(source)
         if pin:
             try:
                 self.pin(cid)
@@ -356,21 +169,35 @@ class IpfsStore:
         return self.add_stream(bytes(data), pin=pin)
 
     def cid_of(self, source: Source) -> str:
-        """The CID ``add`` would give for this content, computed by the node without storing it."""
-        return self._add(source, only_hash=True, pin=False)
+        """The CID ``add`` gives for this content, computed here (no node is asked)."""
+        hasher = UnixFsHasher()
+        reader, to_close = as_reader(source, hasher.update)
+        try:
+            while reader.read(UPLOAD_CHUNK):
+                pass
+        finally:
+            if to_close is not None:
+                to_close.close()
+        if reader.error is not None:
+            raise reader.error
+        return normalize_cid(hasher.cid())
 
     # --- reading ---------------------------------------------------------------------------------
     def cat_stream(self, cid: str, *, timeout: float | None = None,
                    chunk_size: int = DOWNLOAD_CHUNK) -> Iterator[bytes]:
-        """Yield the content of ``cid`` in chunks of at most ``chunk_size`` bytes.
+        """Yield the content of ``cid`` in chunks of at most ``chunk_size`` bytes, checked against
+        ``cid`` (recomputed here): TamperingDetected, before the last chunk is yielded, if the node
+        served anything else.
 
         Raises ContentNotFound if the node sends nothing for ``timeout`` seconds (default: the
-        store's timeout) at the start or in the middle of the content. The request is sent when
-        iteration starts; closing the generator early closes the connection.
+        store's timeout) at the start or in the middle of the content, ServiceUnavailable if the
+        node does not answer at all. The request is sent when iteration starts; closing the
+        generator early closes the connection.
         """
         norm = normalize_cid(cid)
+        check = ContentCheck(decode_cid(norm))
         wait = self.timeout if timeout is None else float(timeout)
-        return self._cat_iter(norm, wait, chunk_size)
+        return verified(check, self._cat_iter(norm, wait, chunk_size), f"the IPFS node at {self.url}")
 
     def _cat_iter(self, cid: str, wait: float, chunk_size: int) -> Iterator[bytes]:
         try:
@@ -400,7 +227,7 @@ class IpfsStore:
 
         Lists the node's local blocks (``refs/local``) and stops at the first match.
         """
-        want = _decode_cid(normalize_cid(cid))
+        want = decode_cid(normalize_cid(cid))
         try:
             refs = self._http.request("/refs/local", decoder="json", stream=True)
             try:
@@ -409,7 +236,7 @@ class IpfsStore:
                     if not ref:
                         continue
                     try:
-                        if _same_block(CID.decode(ref), want):
+                        if same_block(CID.decode(ref), want):
                             return True
                     except (ValueError, KeyError):
                         continue
@@ -428,8 +255,8 @@ class IpfsStore:
         try:
             # the node's own deadline too: js-ipfs keeps a pin of missing content (and the repo
             # lock it holds, which blocks gc) pending after the client gives up
-            self._client.pin.add(norm, recursive=True, timeout=wait + 5,
-                                 opts={"timeout": _duration(wait)})
+            self._client.pin.add(norm, recursive=True, timeout=wait + 2,
+                                 opts={"timeout": duration(wait)})
         except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
             raise self._map(error, "pin add", cid=norm, timeout=wait) from error
 
@@ -448,7 +275,7 @@ class IpfsStore:
     def is_pinned(self, cid: str) -> bool:
         """True if ``cid`` itself is pinned (recursively) on the node."""
         norm = normalize_cid(cid)
-        want = _decode_cid(norm)
+        want = decode_cid(norm)
         try:
             result = self._client.pin.ls(norm, type="recursive")
         except ipfs_exc.ErrorResponse as error:
@@ -460,7 +287,7 @@ class IpfsStore:
         keys = (result.get("Keys") or {}) if isinstance(result, Mapping) else {}
         for key in keys:
             try:
-                if _same_block(CID.decode(key), want):
+                if same_block(CID.decode(key), want):
                     return True
             except (ValueError, KeyError):
                 continue
@@ -532,10 +359,10 @@ class IpfsStore:
         try:
             info = self._client.version()
         except (ipfs_exc.Error, requests.exceptions.RequestException) as error:
-            if isinstance(error, ipfs_exc.TimeoutError):
-                raise self._unavailable(f"no answer within {self.timeout:g} s") from error
             raise self._map(error, "version") from error
-        return str(info.get("Version", ""))
+        if not isinstance(info, Mapping) or not isinstance(info.get("Version"), str):
+            raise garbage(self.url, "version", f"{info!r}"[:120])
+        return str(info["Version"])
 
     def check(self) -> str:
         """Raise ServiceUnavailable unless the node answers; returns its version."""
@@ -549,36 +376,3 @@ class IpfsStore:
             return False
         return True
 
-
-def _duration(seconds: float) -> str:
-    """A duration for the API's ``timeout`` option (Go syntax, understood by Kubo and js-ipfs)."""
-    return f"{max(1, int(seconds * 1000))}ms"
-
-
-def _short(error: BaseException | str) -> str:
-    text = str(error) if not isinstance(error, str) else error
-    # requests/urllib3 messages are long and repetitive; keep the gist
-    m = re.search(r"(Connection refused|Read timed out|Connection reset by peer|Name or service "
-                  r"not known|timed out)", text)
-    if m and len(text) > 160:
-        return m.group(1)
-    return text[:300]
-
-
-def _is_read_timeout(error: BaseException) -> bool:
-    seen: set[int] = set()
-    e: BaseException | None = error
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError,
-                          TimeoutError)):
-            return True
-        for arg in getattr(e, "args", ()):
-            if isinstance(arg, (urllib3.exceptions.TimeoutError, TimeoutError)):
-                return True
-        e = e.__cause__ or e.__context__
-    return False
-
-
-def _is_refused(error: BaseException) -> bool:
-    return "refused" in str(error).lower()

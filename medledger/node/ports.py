@@ -1,0 +1,77 @@
+"""Choosing the local node's ports at start and recording them in the node directory.
+
+A port set in the config is used as is (and a clash is an error naming its setting). A port left
+automatic keeps the value recorded by the last start when that is free, else takes its default when
+free, else any free port; the result is written to ``ports.json``, which clients of the home read
+(:func:`medledger.config.load_settings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from medledger.config import DEFAULT_PORTS, PORT_KEYS, recorded_ports
+from medledger.errors import ServiceError
+
+from .config import HOST, NodeConfig, free_port
+from .probes import port_in_use
+from .process import write_json
+
+#: The setting behind each port key, as a person writes it.
+SETTING = {key: f"[node] {key} or MEDLEDGER_{key.upper()}" for key in PORT_KEYS}
+
+
+def _service_of(key: str) -> str:
+    return "anvil" if key == "anvil_port" else "ipfs"
+
+
+def _choose(key: str, recorded: dict[str, int], taken: set[int]) -> int:
+    for candidate in (recorded.get(key), DEFAULT_PORTS[key]):
+        if candidate is not None and candidate not in taken and not port_in_use(candidate):
+            return candidate
+    port = free_port()
+    while port in taken:  # pragma: no cover - the kernel rarely repeats itself
+        port = free_port()
+    return port
+
+
+def assign(config: NodeConfig, starting: Iterable[str]) -> NodeConfig:
+    """The config with every port a number; ports of the services in ``starting`` are checked
+    (explicit ones) or chosen (automatic ones). Records the result. Call under the start lock."""
+    starting = set(starting)
+    recorded = recorded_ports(config.data_dir)
+    chosen: dict[str, Any] = {}
+    for key in PORT_KEYS:
+        explicit = getattr(config, key)
+        if explicit is not None:
+            chosen[key] = explicit
+        elif _service_of(key) not in starting:
+            chosen[key] = recorded.get(key, DEFAULT_PORTS[key])  # running (or not managed): as it is
+    for key in PORT_KEYS:
+        if key in chosen:
+            continue
+        chosen[key] = _choose(key, recorded, set(chosen.values()))
+    resolved = config.replace(**chosen)
+    _check_explicit(resolved, config, starting)
+    record(resolved, automatic=config.automatic())
+    return resolved
+
+
+def _check_explicit(resolved: NodeConfig, config: NodeConfig, starting: set[str]) -> None:
+    for key in PORT_KEYS:
+        if getattr(config, key) is None or _service_of(key) not in starting:
+            continue
+        port = resolved.port(key)
+        if port_in_use(port):
+            raise ServiceError(
+                f"port {port} on {HOST} (setting {SETTING[key]}, needed by {_service_of(key)}) is "
+                f"already in use by another program, not by the medledger services in "
+                f"{config.data_dir}. Stop that program, or set {key} to another port or to \"auto\".")
+
+
+def record(config: NodeConfig, automatic: Iterable[str] = ()) -> None:
+    """Write the ports of ``config`` (all numbers) to its ``ports.json``."""
+    data: dict[str, Any] = {key: config.port(key) for key in PORT_KEYS}
+    data["automatic"] = sorted(automatic)
+    write_json(config.ports_file, data)

@@ -1,0 +1,88 @@
+"""Two homes side by side (issue 9 item 4, node side): every port the local node uses is set by
+config or environment, or chosen free at start and recorded in the node directory, where the
+home's clients find it; `status` names this home's processes only."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+from web3 import Web3
+
+from medledger.config import load_settings
+from medledger.node import NodeConfig, running_services, start, status
+from medledger.storage import IpfsStore
+
+PORT_KEYS = ("anvil_port", "ipfs_api_port", "ipfs_gateway_port", "ipfs_swarm_port")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MEDLEDGER_RPC_URL", "MEDLEDGER_IPFS_API", "MEDLEDGER_CONFIG", "MEDLEDGER_HOME",
+                 *(f"MEDLEDGER_{k.upper()}" for k in PORT_KEYS)):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_two_homes_side_by_side_both_come_up(tmp_path: Path, clean_env: None) -> None:
+    homes = [tmp_path / "first", tmp_path / "second"]
+    configs = [NodeConfig(data_dir=home / "node") for home in homes]  # every port automatic
+    with running_services(configs[0]) as first, running_services(configs[1]) as second:
+        recorded = [json.loads((c.data_dir / "ports.json").read_text()) for c in configs]
+        assert set(recorded[0]["automatic"]) == set(PORT_KEYS)
+        used = [{recorded[i][k] for k in PORT_KEYS} for i in range(2)]
+        assert len(used[0]) == len(used[1]) == 4 and not used[0] & used[1]
+        for home, config, started, ports in zip(homes, configs, (first, second), recorded):
+            # the home's clients find their own node through the recorded ports
+            settings = load_settings(home=home)
+            assert settings.rpc_url == f"http://127.0.0.1:{ports['anvil_port']}"
+            assert settings.ipfs_api == f"/ip4/127.0.0.1/tcp/{ports['ipfs_api_port']}/http"
+            assert Web3(Web3.HTTPProvider(settings.rpc_url)).eth.chain_id == 1337
+            assert IpfsStore(settings.ipfs_api, timeout=5).ping()
+            now = status(config)
+            assert not now.down
+            assert {n: s.pid for n, s in now.services.items()} == {n: s.pid for n, s in started.services.items()}
+        assert first.anvil.pid != second.anvil.pid and first.ipfs.pid != second.ipfs.pid
+
+        # a pid file of the first home copied into a third: not this home's process
+        third = NodeConfig(data_dir=tmp_path / "third" / "node")
+        third.run_dir.mkdir(parents=True)
+        shutil.copy(configs[0].pid_file("anvil"), third.pid_file("anvil"))
+        assert not status(third).anvil.running and status(third).anvil.stale_pid_file
+        assert [s.name for s in status(third).down] == ["anvil", "ipfs"]
+
+
+def test_an_automatic_port_taken_since_the_last_start_moves(tmp_path: Path, clean_env: None) -> None:
+    config = NodeConfig(data_dir=tmp_path / "node", services=("anvil",))
+    config.data_dir.mkdir(parents=True)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        taken = squatter.getsockname()[1]
+        (config.data_dir / "ports.json").write_text(json.dumps({"anvil_port": taken}))
+        with running_services(config) as started:
+            moved = json.loads(config.ports_file.read_text())["anvil_port"]
+            assert moved != taken and started.anvil.address == f"http://127.0.0.1:{moved}"
+            assert not status(config).down
+
+
+def test_a_port_answered_by_another_program_does_not_count(tmp_path: Path, clean_env: None, node, node_config) -> None:
+    """This home's anvil runs, but its recorded port is answered by another home's anvil."""
+    config = NodeConfig(data_dir=tmp_path / "node", services=("anvil",))
+    with running_services(config):
+        assert not status(config).down
+        recorded = json.loads(config.ports_file.read_text())
+        config.ports_file.write_text(json.dumps(recorded | {"anvil_port": node_config.anvil_port}))
+        st = status(config)
+        assert st.anvil.running and not st.anvil.responding
+        assert "answered by another program" in st.anvil.problem
+        config.ports_file.write_text(json.dumps(recorded))
+    assert status(node_config).anvil.up
+
+
+def test_start_of_a_running_home_keeps_its_ports(node, node_config) -> None:
+    before = json.loads(node_config.ports_file.read_text())
+    start(node_config)
+    assert json.loads(node_config.ports_file.read_text()) == before
