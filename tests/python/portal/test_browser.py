@@ -340,6 +340,7 @@ def test_records_open_in_the_browser_and_the_server_never_sees_keys_or_plaintext
                              content_type="application/pdf"),
     ]
     assert written[1].cid.startswith("bafy")  # dag-pb root: the page recomputes the whole DAG
+    assert client.store.cat(written[0].cid)[:4] == b"MLR2"  # blob format 2: padded, nothing in clear
     keystore = keystore_file(patient)
     s = open_portal(patient.address)
     page = s.page
@@ -400,3 +401,31 @@ def test_altered_ciphertext_is_caught_in_the_browser(open_portal, client, patien
     page.wait_for_selector("#alert:not([hidden])")
     assert "Tampering detected: the ciphertext's CID is" in page.inner_text("#alert")
     assert page.locator("pre.record").count() == 0 and page.locator("#record-download").count() == 0
+
+
+def test_a_format_1_record_still_opens_in_the_browser(open_portal, client, patient, keystore_file):
+    """Records written before blob format 2 (MLR1, clear JSON header) stay readable."""
+    import io
+    import os
+
+    from medledger import crypto
+    from medledger.storage import cid_to_bytes
+
+    record_id, content = os.urandom(32), records._payload_header("application/fhir+json", None) + json.dumps(OBS).encode()
+    epoch_, public = Keyring(client).directory(patient.address).public_key(OBSERVATIONS)
+    key = crypto.new_record_key()
+    encryptor = crypto.RecordEncryptor(key, record_id, patient.address, io.BytesIO(content))
+    header = crypto.LegacyRecordHeader(
+        record_id=record_id, patient=patient.address, category=int(OBSERVATIONS), key_epoch=epoch_,
+        sealed_record_key=crypto.seal(public, key), stream_header=encryptor.header, chunk_size=crypto.CHUNK_SIZE)
+    blob = header.encode() + b"".join(encryptor)
+    cid = client.store.add_bytes(blob)
+    client.transact(client.contract.functions.registerRecord(
+        record_id, patient.address, int(OBSERVATIONS), 0, encryptor.fingerprint, cid_to_bytes(cid)), patient)
+
+    s = open_portal(patient.address)
+    unlock_keys(s.page, keystore_file(patient))
+    go(s.page, "/records")
+    s.page.click(f"button[aria-label='Open record 0x{record_id.hex()}']")
+    done(s.page, "Record opened")
+    assert json.loads(s.page.inner_text("pre.record")) == OBS
