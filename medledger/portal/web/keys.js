@@ -23,6 +23,8 @@ export const CATEGORY_CODES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 const KEYSTORE_AD = new TextEncoder().encode("medledger/keystore/v1");
 const ENVELOPE_FORMAT = "medledger/envelope/v1";
 const DIRECTORY_FORMAT = 1;
+/** The keystore's floor (medledger.keystore MIN_SCRYPT_N): weaker files are refused, as the CLI does. */
+const MIN_SCRYPT_N = 2 ** 15;
 
 // --- bytes ------------------------------------------------------------------------------------------
 export const hex = (bytes) => "0x" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -63,6 +65,9 @@ export function parseKeyFile(text) {
   const { n, r, p, salt } = enc.kdfparams;
   if (!Number.isInteger(n) || n < 2 || (n & (n - 1)) || n > 2 ** 20 || !Number.isInteger(r) || !Number.isInteger(p)) {
     throw new Error("The key file's scrypt parameters are out of range.");
+  }
+  if (n < MIN_SCRYPT_N) {
+    throw new Error(`This key file is protected too weakly (scrypt cost ${n}, below ${MIN_SCRYPT_N}): its passphrase can be guessed quickly, so treat its keys as exposed.`);
   }
   return {
     address: getAddress(obj.address),

@@ -86,10 +86,10 @@ def anvil_account(node_config: Any, index: int) -> Any:
 
 @pytest.fixture
 def keystore_file(tmp_path: Path) -> Callable[[Identity], Path]:
-    """Write an identity's keystore file (cheap scrypt: tests only) and return its path."""
+    """Write an identity's keystore file and return its path."""
 
     def write(identity: Identity) -> Path:
-        ks = Keystore(tmp_path / "keys", scrypt_n=2**10)
+        ks = Keystore(tmp_path / "keys", scrypt_n=2**15)  # the floor: the page refuses weaker files
         ks.create(identity.name, PASSPHRASE, private_key=identity.account.key,
                   encryption_secret=identity.encryption.secret)
         return ks.path_for(identity.name)

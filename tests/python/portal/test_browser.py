@@ -275,6 +275,20 @@ def _error_data(client, name: str, args: list) -> str:
     return "0x" + (keccak(text=f"{name}({','.join(types)})")[:4] + encode(types, args)).hex()
 
 
+def test_a_weakly_protected_key_file_is_refused(open_portal, patient, tmp_path):
+    from medledger.keystore import Keystore
+
+    weak = Keystore(tmp_path / "weak", scrypt_n=2**10)  # allowed only because the test suite says so
+    weak.create("lisa", PASSPHRASE, private_key=patient.account.key, encryption_secret=patient.encryption.secret)
+    s = open_portal(patient.address)
+    s.page.set_input_files("input[type=file]", str(weak.path_for("lisa")))
+    s.page.fill("input[type=password]", PASSPHRASE)
+    s.page.click("text=Unlock my keys")
+    s.page.wait_for_selector("#alert:not([hidden])")
+    assert "protected too weakly (scrypt cost 1024" in s.page.inner_text("#alert")
+    assert "Locked" in s.page.inner_text("#keys-state")
+
+
 def test_emergency_opt_out_by_keyboard_alone(open_portal, client, patient):
     s = open_portal(patient.address)
     page = s.page
