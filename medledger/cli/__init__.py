@@ -68,6 +68,7 @@ def _register() -> None:
         keys,
         node,
         participants,
+        portal,
         records,
     )
 
@@ -84,6 +85,7 @@ def _register() -> None:
         demo,
         artifacts,
         completion,
+        portal,
     )
     for module in modules:
         for command in getattr(module, "COMMANDS", []):

@@ -1,0 +1,46 @@
+"""Run the portal: in the foreground (``medledger portal``) or in a thread (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+
+from medledger.errors import ServiceError
+
+#: The only address the portal binds to unless told otherwise.
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8700
+
+
+def _config(app: Any, host: str, port: int) -> uvicorn.Config:
+    # no access log: request lines carry addresses, and logs must stay free of anything personal
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, server_header=False)
+
+
+def serve(app: Any, host: str = HOST, port: int = DEFAULT_PORT) -> None:
+    """Serve ``app`` until interrupted."""
+    uvicorn.Server(_config(app, host, port)).run()
+
+
+@contextmanager
+def running(app: Any, host: str = HOST, port: int = 0, timeout: float = 15.0) -> Iterator[str]:
+    """Serve ``app`` in a background thread; yield its base URL; stop it on exit."""
+    server = uvicorn.Server(_config(app, host, port))
+    thread = threading.Thread(target=server.run, name="medledger-portal", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise ServiceError(f"The portal did not start on {host}:{port}")
+        time.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)

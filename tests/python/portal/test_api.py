@@ -1,0 +1,197 @@
+"""The portal server over the real chain and IPFS node: the relayer's checks before it pays gas,
+its per-patient rate limit, the guards against other sites, the IPFS door and the read API."""
+
+from __future__ import annotations
+
+import requests
+
+from medledger import audit, codes, consent
+from medledger.portal.relayer import RateLimited, RateLimiter
+
+R = codes.Access.READ
+OBS = codes.Category.OBSERVATIONS
+RESEARCH = codes.Purpose.RESEARCH
+
+
+def signed(client, patient, researcher, **overrides):
+    """A read grant signed by ``patient`` in the CLI's request format (no envelope needed to test the
+    relayer's checks: the keys are not what it checks)."""
+    request = consent.sign_grant(client, patient, researcher.address, codes.Access.WRITE, [OBS], [RESEARCH])
+    request["message"].update(overrides)
+    return request
+
+
+def resign(client, who, request):
+    from eth_account.messages import encode_typed_data
+
+    message = consent._message_values(request)
+    signable = encode_typed_data(domain_data=request["domain"], message_types=consent.GRANT_TYPES, message_data=message)
+    request["signature"] = "0x" + bytes(who.account.sign_message(signable).signature).hex()
+    return request
+
+
+def relay(portal, request, **headers):
+    return requests.post(portal.url + "/api/relay", json=request, headers=headers, timeout=30)
+
+
+def balance(client, who):
+    return client.chain.w3.eth.get_balance(who.address)
+
+
+def test_a_signed_request_from_the_cli_is_relayed(portal, client, patient, researcher, relayer):
+    response = relay(portal, signed(client, patient, researcher))
+    assert response.status_code == 200, response.text
+    assert response.json() == {"changed": True, "relayer": relayer.address}
+    held = consent.consent_of(client, patient.address, researcher.address, codes.Access.WRITE)
+    assert held.categories == {OBS} and held.purposes == {RESEARCH}
+
+
+def test_forged_wrong_domain_expired_and_replayed_requests_cost_no_gas(
+    portal, client, patient, researcher, stranger, relayer
+):
+    before = balance(client, relayer)
+    forged = resign(client, stranger, signed(client, patient, researcher))
+    response = relay(portal, forged)
+    assert response.status_code == 403 and "is not patient" in response.json()["error"]
+
+    other_chain = signed(client, patient, researcher)
+    other_chain["domain"]["chainId"] = 1
+    response = relay(portal, other_chain)
+    assert response.status_code == 403 and "another chain or contract" in response.json()["error"]
+
+    expired = resign(client, patient, signed(client, patient, researcher, deadline=client.now() - 1))
+    response = relay(portal, expired)
+    assert response.status_code == 403 and "deadline has passed" in response.json()["error"]
+
+    request = signed(client, patient, researcher)
+    assert relay(portal, request).status_code == 200
+    spent = before - balance(client, relayer)
+    response = relay(portal, request)  # the same request again
+    assert response.status_code == 403 and "already used or is out of order" in response.json()["error"]
+    assert before - balance(client, relayer) == spent  # only the one good request cost gas
+
+
+def test_a_request_the_contract_would_refuse_is_refused_with_its_reason_before_sending(
+    portal, client, patient, relayer
+):
+    before = balance(client, relayer)
+    to_herself = signed(client, patient, patient)  # the contract refuses self-grants
+    to_herself["message"]["grantee"] = patient.address
+    response = relay(portal, resign(client, patient, to_herself))
+    assert response.status_code in (403, 422)
+    assert response.json()["contract_error"] == "ConsentSelfGrant"
+    assert balance(client, relayer) == before
+
+
+def test_rate_limit_per_patient_counts_only_her_own_signatures(portal, client, patient, delegate, researcher, stranger):
+    for _ in range(10):  # forgeries in her name do not use up her allowance
+        assert relay(portal, resign(client, stranger, signed(client, patient, researcher))).status_code == 403
+    nonce = int(client.call(client.contract.functions.nonces(patient.address)))
+    out_of_order = resign(client, patient, signed(client, patient, researcher, nonce=nonce + 7))
+    codes_seen = [relay(portal, out_of_order).status_code for _ in range(6)]
+    assert codes_seen == [403] * 5 + [429]
+    limited = relay(portal, signed(client, patient, researcher))
+    assert limited.status_code == 429 and "at most 5 signed requests per patient" in limited.json()["error"]
+    assert int(limited.headers["Retry-After"]) > 0
+    # another patient is not affected
+    assert relay(portal, signed(client, delegate, researcher)).status_code == 200
+
+
+def test_rate_limiter_window_slides():
+    now = [0.0]
+    limiter = RateLimiter(2, 60, clock=lambda: now[0])
+    limiter.take("a")
+    limiter.take("a")
+    try:
+        limiter.take("a")
+        raise AssertionError("third request within the window was accepted")
+    except RateLimited as exc:
+        assert round(exc.retry_after) == 60
+    now[0] = 60.5
+    limiter.take("a")
+
+
+def test_malformed_requests_are_refused_with_reasons(portal, client, patient, researcher):
+    cases = [
+        ({"format": "x"}, "Not a signed consent request"),
+        ({**signed(client, patient, researcher), "kind": "Burn"}, "Grant or a Revoke"),
+        ({**signed(client, patient, researcher), "signature": "0x1234"}, "65 bytes"),
+    ]
+    for body, reason in cases:
+        response = relay(portal, body)
+        assert response.status_code == 400 and reason in response.json()["error"], response.text
+    not_json = requests.post(portal.url + "/api/relay", data=b"{", headers={"Content-Type": "application/json"}, timeout=10)
+    assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
+    missing = signed(client, patient, researcher)
+    del missing["message"]["deadline"]
+    assert relay(portal, missing).status_code == 400
+
+
+def test_other_sites_and_foreign_host_names_are_refused(portal, client, patient, researcher):
+    page = requests.get(portal.url + "/", timeout=10)
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["Content-Security-Policy"]
+    rebound = requests.get(portal.url + "/api/info", headers={"Host": "attacker.example"}, timeout=10)
+    assert rebound.status_code == 421
+    cross = relay(portal, signed(client, patient, researcher), Origin="http://attacker.example")
+    assert cross.status_code == 403
+    assert relay(portal, signed(client, patient, researcher), Origin=portal.url).status_code == 200
+
+
+def test_ipfs_door_takes_small_objects_only_and_serves_them_back(portal):
+    blob = b"\x01sealed envelope bytes"
+    added = requests.post(portal.url + "/api/ipfs", data=blob,
+                          headers={"Content-Type": "application/octet-stream"}, timeout=10)
+    assert added.status_code == 200
+    import hashlib
+
+    assert added.json()["pointer"] == "0x" + hashlib.sha256(blob).hexdigest()
+    assert requests.get(portal.url + "/api/ipfs/" + added.json()["cid"], timeout=10).content == blob
+    big = requests.post(portal.url + "/api/ipfs", data=b"\0" * (64 * 1024 + 1),
+                        headers={"Content-Type": "application/octet-stream"}, timeout=10)
+    assert big.status_code == 400 and "at most 65536 bytes" in big.json()["error"]
+    form = requests.post(portal.url + "/api/ipfs", data={"a": "b"}, timeout=10)
+    assert form.status_code == 400
+
+
+def test_read_api_matches_the_library(portal, client, patient, researcher):
+    consent.grant(client, patient, researcher.address, R, [OBS], [RESEARCH])
+    info = requests.get(portal.url + "/api/info", timeout=10).json()
+    assert info["contract"] == client.deployment.address and info["relayer"] == portal.relayer.address
+    assert [c["label"] for c in info["codes"]["categories"]][4] == "observations & labs"
+    view = requests.get(f"{portal.url}/api/patients/{patient.address.lower()}", timeout=10).json()
+    assert view["registered"] and view["address"] == patient.address and view["key_directory"]
+    consents = requests.get(f"{portal.url}/api/patients/{patient.address}/consents", timeout=10).json()
+    assert [(g["grantee"], g["categories"], g["live"]) for g in consents["current"]] == [(researcher.address, [4], True)]
+    csv_text = requests.get(f"{portal.url}/api/patients/{patient.address}/trail?format=csv", timeout=10).text
+    assert csv_text == audit.to_csv(audit.trail(client, patient.address))
+    held = requests.get(f"{portal.url}/api/grantees/{researcher.address}/grants?format=csv", timeout=10).text
+    assert patient.address in held and "observations & labs" in held
+    bad = requests.get(f"{portal.url}/api/patients/0x1234", timeout=10)
+    assert bad.status_code == 400 and "not an Ethereum address" in bad.json()["error"]
+
+
+def test_explain_gives_the_clis_sentence(portal, client, patient):
+    from .test_browser import _error_data
+
+    data = _error_data(client, "EmergencyOptedOut", [patient.address])
+    answer = requests.post(portal.url + "/api/explain", json={"data": data}, timeout=10).json()
+    assert answer["message"] == str(client.decoder.to_exception(data)) == f"Patient {patient.address} has opted out of emergency access"
+    assert answer["error"] == "EmergencyOptedOut"
+    garbage = requests.post(portal.url + "/api/explain", json={"data": "0xzz"}, timeout=10)
+    assert garbage.status_code == 400
+
+
+def test_the_command_and_a_missing_bundle(tmp_path, portal):
+    from click.testing import CliRunner
+
+    from medledger.cli import cli
+    from medledger.errors import ConfigError
+    from medledger.portal.app import create_app
+
+    help_text = CliRunner().invoke(cli, ["portal", "--help"]).output
+    assert "--relayer NAME" in help_text and "127.0.0.1" in help_text
+    try:
+        create_app(portal.backend, static_dir=tmp_path)
+        raise AssertionError("the portal started without its script")
+    except ConfigError as exc:
+        assert "make portal-assets" in str(exc)
