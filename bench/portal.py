@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.ingest import deployed_cast  # noqa: E402
 from medledger import codes, consent, node, records  # noqa: E402
 from medledger.client import Client  # noqa: E402
 from medledger.keystore import Keystore  # noqa: E402
@@ -35,7 +36,6 @@ from medledger.portal.app import create_app  # noqa: E402
 from medledger.portal.backend import Backend  # noqa: E402
 from medledger.portal.relayer import Relayer  # noqa: E402
 from medledger.portal.server import running  # noqa: E402
-from bench.ingest import deployed_cast  # noqa: E402
 from tests.python.portal.browser import Wallet, chromium  # noqa: E402
 
 C, P, A = codes.Category, codes.Purpose, codes.Access
@@ -51,8 +51,15 @@ def _send_fast(client: Client, sender, calls: list[tuple[str, list]]) -> None:
     price = int(chain.rpc("eth_gasPrice", []), 16) * 2
     last = None
     for i, (fn, args) in enumerate(calls):
-        tx = {"to": client.deployment.address, "data": client.contract.encode_abi(fn, args), "gas": 300_000,
-              "gasPrice": price, "nonce": nonce + i, "chainId": chain.chain_id, "value": 0}
+        tx = {
+            "to": client.deployment.address,
+            "data": client.contract.encode_abi(fn, args),
+            "gas": 300_000,
+            "gasPrice": price,
+            "nonce": nonce + i,
+            "chainId": chain.chain_id,
+            "value": 0,
+        }
         last = chain.rpc("eth_sendRawTransaction", ["0x" + sender.account.sign_transaction(tx).raw_transaction.hex()])
     while last and not chain.rpc("eth_getTransactionReceipt", [last]):
         time.sleep(0.05)
@@ -66,9 +73,14 @@ def make_trail(client: Client, cast: dict, events: int) -> int:
     written = [records.write_record(client, clinician, patient.address, OBS).record_id for _ in range(10)]
     changes = events // 10 - 2
     masks = [codes.categories_to_mask([C.OBSERVATIONS]), codes.categories_to_mask([C.OBSERVATIONS, C.IMAGING])]
-    _send_fast(client, patient, [
-        ("grant", [patient.address, cast[f"r{2 + i % 5}"].address, 1, (masks[i % 2], 2, 0, 2**64 - 1), b"\0" * 32])
-        for i in range(changes)])
+    _send_fast(
+        client,
+        patient,
+        [
+            ("grant", [patient.address, cast[f"r{2 + i % 5}"].address, 1, (masks[i % 2], 2, 0, 2**64 - 1), b"\0" * 32])
+            for i in range(changes)
+        ],
+    )
     reads = events - 12 - changes
     _send_fast(client, cast["r1"], [("recordAccess", [written[i % 10], int(P.RESEARCH)]) for i in range(reads)])
     return len(Backend(client).trail(patient.address))
@@ -146,8 +158,9 @@ def main() -> None:
             trail_events = make_trail(client, cast, events)
             _log(f"{trail_events} trail events; measuring in the browser…")
             keystore = Keystore(Path(tmp) / "keys", scrypt_n=2**15)
-            keystore.create("patient", PASSPHRASE, cast["patient"].account.key,
-                            encryption_secret=cast["patient"].encryption.secret)
+            keystore.create(
+                "patient", PASSPHRASE, cast["patient"].account.key, encryption_secret=cast["patient"].encryption.secret
+            )
             backend = Backend(client)
             start = time.perf_counter()
             backend.trail(cast["patient"].address)
@@ -171,11 +184,15 @@ def main() -> None:
         print(json.dumps(figures))
         return
     print(f"portal, patient with {trail_events} trail events (median of {runs} fresh page loads)")
-    print(f"  consents page: content painted {figures['consents_content_paint_ms']} ms "
-          f"(first contentful paint {figures['consents_shell_paint_ms']} ms)")
-    print(f"  audit page:    content painted {figures['audit_content_paint_ms']} ms "
-          f"(first contentful paint {figures['audit_shell_paint_ms']} ms); server builds the trail in "
-          f"{figures['api_trail_ms']} ms")
+    print(
+        f"  consents page: content painted {figures['consents_content_paint_ms']} ms "
+        f"(first contentful paint {figures['consents_shell_paint_ms']} ms)"
+    )
+    print(
+        f"  audit page:    content painted {figures['audit_content_paint_ms']} ms "
+        f"(first contentful paint {figures['audit_shell_paint_ms']} ms); server builds the trail in "
+        f"{figures['api_trail_ms']} ms"
+    )
     print(f"  sign -> grant readable on chain through the relayer: {figures['sign_to_chain_relayed_ms']} ms (median)")
 
 

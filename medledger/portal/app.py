@@ -1,5 +1,5 @@
 """The portal's web application: the page, its assets, a read-only JSON API over public chain state,
-a small IPFS door for key directories and envelopes (ciphertext only), and the relayer.
+a small IPFS door for sealed key envelopes (ciphertext only), and the relayer.
 
 Every asset comes from this package (``static/``; ``app.js`` is bundled from npm packages at
 set-up), and the Content-Security-Policy lets the page load and connect to nothing but this
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -32,8 +32,9 @@ from medledger.errors import (
 from .backend import Backend
 from .relayer import RateLimited, Relayer
 
+T = TypeVar("T")
 STATIC = Path(__file__).resolve().parent / "static"
-PAGES = ("", "consents", "delegates", "audit", "records", "researcher")
+PAGES = ("", "consents", "delegates", "emergency", "audit", "records", "researcher")
 CSP = (
     "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -73,7 +74,9 @@ async def _json(request: Request) -> Any:
         raise ConfigError("The request body is not JSON") from None
 
 
-def _guard(allowed_hosts: Iterable[str]) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+def _guard(
+    allowed_hosts: Iterable[str],
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
     hosts = {h.lower() for h in allowed_hosts}
 
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -81,7 +84,11 @@ def _guard(allowed_hosts: Iterable[str]) -> Callable[[Request, Callable[[Request
         if host.rsplit(":", 1)[0].strip("[]") not in hosts:
             return PlainTextResponse("This portal answers only under its own local address.", status_code=421)
         origin = request.headers.get("origin")
-        if request.method not in ("GET", "HEAD") and origin is not None and origin.lower() != f"{request.url.scheme}://{host}":
+        if (
+            request.method not in ("GET", "HEAD")
+            and origin is not None
+            and origin.lower() != f"{request.url.scheme}://{host}"
+        ):
             return PlainTextResponse("Requests from other sites' pages are refused.", status_code=403)
         response = await call_next(request)
         response.headers["Content-Security-Policy"] = CSP
@@ -94,8 +101,13 @@ def _guard(allowed_hosts: Iterable[str]) -> Callable[[Request, Callable[[Request
     return guard
 
 
-def create_app(backend: Backend, relayer: Relayer | None = None, *,
-               allowed_hosts: Iterable[str] = ("127.0.0.1", "localhost"), static_dir: Path = STATIC) -> FastAPI:
+def create_app(
+    backend: Backend,
+    relayer: Relayer | None = None,
+    *,
+    allowed_hosts: Iterable[str] = ("127.0.0.1", "localhost"),
+    static_dir: Path = STATIC,
+) -> FastAPI:
     """The portal as an ASGI application (run it with :func:`medledger.portal.server.serve`)."""
     if not (static_dir / "app.js").is_file():
         raise ConfigError(
@@ -109,7 +121,7 @@ def create_app(backend: Backend, relayer: Relayer | None = None, *,
     async def medledger_error(_request: Request, exc: MedledgerError) -> JSONResponse:
         return _error(exc)
 
-    def call(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+    def call(fn: Callable[..., T], *args: Any) -> Awaitable[T]:
         return run_in_threadpool(fn, *args)
 
     # --- the page ----------------------------------------------------------------------------------
@@ -124,6 +136,10 @@ def create_app(backend: Backend, relayer: Relayer | None = None, *,
         body = await call(backend.info)
         body["relayer"] = relayer.address if relayer else None
         return body
+
+    @app.get("/api/now")
+    async def now() -> dict[str, int]:
+        return {"now": await call(backend.now)}
 
     @app.get("/api/participants")
     async def participants() -> list[dict[str, Any]]:
@@ -141,39 +157,55 @@ def create_app(backend: Backend, relayer: Relayer | None = None, *,
     async def one_consent(account: str, grantee: str, access: int) -> dict[str, Any]:
         return await call(backend.consent, account, grantee, access)
 
+    @app.get("/api/patients/{account}/keys")
+    async def keys(account: str) -> dict[str, Any]:
+        return await call(backend.keys, account)
+
+    @app.get("/api/patients/{account}/envelopes/{holder}")
+    async def envelopes(account: str, holder: str) -> list[dict[str, Any]]:
+        return await call(backend.envelopes, account, holder)
+
     @app.get("/api/patients/{account}/readers")
-    async def readers(account: str) -> dict[str, list[int]]:
+    async def readers(account: str) -> list[dict[str, Any]]:
         return await call(backend.readers, account)
+
+    @app.get("/api/patients/{account}/emergency")
+    async def emergency(account: str) -> list[dict[str, Any]]:
+        return await call(backend.emergency, account)
 
     @app.get("/api/patients/{account}/trail", response_model=None)
     async def trail(account: str, format: str = "json") -> Any:
         if format == "csv":
             text = await call(backend.trail_csv, account)
-            return PlainTextResponse(text, media_type="text/csv",
-                                     headers={"Content-Disposition": 'attachment; filename="audit-trail.csv"'})
+            return PlainTextResponse(
+                text, media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="audit-trail.csv"'}
+            )
         return await call(backend.trail, account)
 
     @app.get("/api/patients/{account}/records")
     async def patient_records(account: str) -> list[dict[str, Any]]:
         return await call(backend.records, account)
 
-    @app.get("/api/records/{record_id}")
-    async def record(record_id: str) -> dict[str, Any]:
-        return await call(backend.record, record_id)
+    @app.get("/api/patients/{account}/records/{record_id}")
+    async def record(account: str, record_id: str) -> dict[str, Any]:
+        return await call(backend.record, account, record_id)
 
     @app.get("/api/grantees/{account}/grants", response_model=None)
     async def grants_held(account: str, format: str = "json") -> Any:
         grants = await call(backend.grants_held, account)
         if format == "csv":
-            return PlainTextResponse(backend.grants_csv(grants), media_type="text/csv",
-                                     headers={"Content-Disposition": 'attachment; filename="grants.csv"'})
+            return PlainTextResponse(
+                backend.grants_csv(grants),
+                media_type="text/csv",
+                headers={"Content-Disposition": 'attachment; filename="grants.csv"'},
+            )
         return grants
 
     @app.post("/api/explain")
     async def explain(request: Request) -> dict[str, Any]:
         body = await _json(request)
         if not isinstance(body, dict) or not isinstance(body.get("data"), str):
-            raise ConfigError("Send {\"data\": \"0x…\"} with the revert data to explain")
+            raise ConfigError('Send {"data": "0x…"} with the revert data to explain')
         context = body.get("context") if isinstance(body.get("context"), dict) else {}
         return await call(backend.explain, body["data"], context)
 

@@ -1,14 +1,17 @@
 """The portal's relayer: submits a patient's signed consent request and pays its gas, after checking
 it costs nothing to refuse.
 
-Checks, cheapest first, before any transaction is sent:
+Checks, cheapest first, before any transaction is sent (parsing and the chain-side checks are the
+library's own: :func:`medledger.chain.eip712.from_document`, :func:`medledger.consent.recover_signer`,
+:func:`medledger.consent.submit` with its ``check_request``):
 
-1. shape: a ``Grant`` or ``Revoke`` request in the CLI's signed-request format, every field present;
+1. shape: a ``Grant`` or ``Revoke`` request in the CLI's signed-request format, exactly its fields;
 2. the EIP-712 domain names this chain and this deployment;
 3. the signature recovers to the request's patient (checked locally, no chain call);
 4. the patient's rate limit (counted only for requests she really signed, so nobody can use up her
    allowance with forged requests);
-5. the deadline has not passed and the nonce is her current one;
+5. the library's pre-check: not superseded by a newer decision on the same consent, the patient's
+   current nonce (not invalidated), the deadline not passed;
 6. the transaction is simulated (the library does so before sending): a request the contract would
    refuse is refused with the contract's reason, and no gas is spent.
 """
@@ -25,13 +28,6 @@ from medledger.errors import AccessDenied, ConfigError, MedledgerError
 from medledger.keystore import Identity
 
 from .backend import Backend, address
-
-REQUEST_FORMAT = "medledger-signed-consent/1"
-_FIELDS = {
-    "Grant": ("patient", "grantee", "access", "categories", "purposes", "start", "expiry", "keyEnvelope",
-              "nonce", "deadline"),
-    "Revoke": ("patient", "grantee", "access", "nonce", "deadline"),
-}
 
 
 class RateLimited(MedledgerError):
@@ -79,41 +75,35 @@ def _int(value: Any, name: str) -> int:
     return value
 
 
-def check_shape(request: Any) -> dict[str, Any]:
-    """The request if it has the shape of a signed consent request; ConfigError says what is wrong."""
-    if not isinstance(request, dict) or request.get("format") != REQUEST_FORMAT:
-        raise ConfigError(f"Not a signed consent request (format must be {REQUEST_FORMAT!r})")
-    kind = request.get("kind")
-    if kind not in _FIELDS:
-        raise ConfigError("A signed consent request is a Grant or a Revoke")
-    message, domain, signature = request.get("message"), request.get("domain"), request.get("signature")
-    if not isinstance(message, dict) or set(message) != set(_FIELDS[kind]):
-        raise ConfigError(f"A signed {kind} has exactly the fields {', '.join(_FIELDS[kind])}")
-    if not isinstance(domain, dict) or not isinstance(signature, str):
+def normalise(request: Any) -> dict[str, Any]:
+    """The request with its numbers as integers and its addresses checksummed, as the library's parser
+    takes them (a browser wallet's JSON carries large numbers as decimal strings). ConfigError says what
+    is malformed; everything else about the shape is checked by the library's parser."""
+    if not isinstance(request, dict) or not isinstance(request.get("message"), dict):
+        raise ConfigError("Not a signed consent request (a JSON object with its message, domain and signature)")
+    if not isinstance(request.get("domain"), dict) or not isinstance(request.get("signature"), str):
         raise ConfigError("The signed request lacks its domain or signature")
-    if not signature.startswith("0x") or len(signature) != 132:
-        raise ConfigError("The signature must be 65 bytes of hex (0x + 130 digits)")
-    try:
-        bytes.fromhex(signature[2:])
-    except ValueError:
-        raise ConfigError("The signature is not hex") from None
-    for name in ("patient", "grantee"):
-        message[name] = address(message[name])
-    for name in _FIELDS[kind]:
-        if name not in ("patient", "grantee", "keyEnvelope"):
-            message[name] = _int(message[name], name)
-    if kind == "Grant":
-        envelope = message["keyEnvelope"]
-        if not isinstance(envelope, str) or not envelope.startswith("0x") or len(envelope) != 66:
-            raise ConfigError("The key envelope pointer must be 32 bytes of hex")
-    return request
+    message = dict(request["message"])
+    for name, value in message.items():
+        if name in ("patient", "grantee"):
+            message[name] = address(value)
+        elif name != "keyEnvelope":
+            message[name] = _int(value, name)
+    return {**request, "message": message}
 
 
 class Relayer:
     """Checks and submits signed requests from one funded account."""
 
-    def __init__(self, backend: Backend, account: Identity, *, limit: int = 5, window: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        account: Identity,
+        *,
+        limit: int = 5,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.backend = backend
         self.account = account
         self.limiter = RateLimiter(limit, window, clock)
@@ -122,23 +112,21 @@ class Relayer:
     def address(self) -> str:
         return self.account.address
 
-    def relay(self, request: Any) -> dict[str, Any]:
-        request = check_shape(request)
-        message = request["message"]
-        patient = message["patient"]
-        info = self.backend.info()
-        domain = request["domain"]
-        expected = {"name": "medledger", "version": "1", "chainId": info["chain_id"],
-                    "verifyingContract": info["contract"]}
+    def relay(self, body: Any) -> dict[str, Any]:
+        request = normalise(body)
+        typed = self.backend.parse(request)
+        patient = typed.patient
+        expected = self.backend.domain()
+        signed_for = request["domain"]
         try:
-            same = (domain.get("name"), domain.get("version"), int(domain.get("chainId")),
-                    address(domain.get("verifyingContract"))) == tuple(expected.values())
+            same = (signed_for.get("name"), signed_for.get("version"), int(signed_for.get("chainId")),
+                    address(signed_for.get("verifyingContract"))) == tuple(expected.values())  # fmt: skip
         except (TypeError, ValueError, ConfigError):
             same = False
         if not same:
             raise AccessDenied(
                 f"The request was signed for another chain or contract; this relayer submits to chain "
-                f"{info['chain_id']}, contract {info['contract']}"
+                f"{expected['chainId']}, contract {expected['verifyingContract']}"
             )
         try:
             signer = self.backend.signer_of(request)
@@ -150,12 +138,5 @@ class Relayer:
                 "or contract, or altered); the relayer does not submit it"
             )
         self.limiter.take(patient)
-        if message["deadline"] <= info["now"]:
-            raise AccessDenied("The signed request's deadline has passed; sign a new one")
-        current = self.backend.nonce(patient)
-        if message["nonce"] != current:
-            raise AccessDenied(
-                f"The signed request was already used or is out of order: patient {patient}'s next nonce is {current}"
-            )
         changed = self.backend.submit(self.account, request)
         return {"changed": changed, "relayer": self.address}

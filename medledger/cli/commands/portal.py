@@ -10,16 +10,24 @@ from ..options import common_options
 
 @click.command("portal")
 @click.option(
-    "--host", default="127.0.0.1", show_default=True,
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
     help="Address to bind. Anything but 127.0.0.1 exposes the relayer to the network.",
 )
 @click.option("--port", default=8700, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
-    "--relayer", "relayer_name", default=None, metavar="NAME",
+    "--relayer",
+    "relayer_name",
+    default=None,
+    metavar="NAME",
     help="Keystore identity that pays gas for patients' signed requests (default: no relayer).",
 )
 @click.option(
-    "--rate-limit", default=5, show_default=True, type=click.IntRange(1, 10_000),
+    "--rate-limit",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
     help="Signed requests the relayer accepts per patient per minute.",
 )
 @common_options(identity=False, json_output=False)

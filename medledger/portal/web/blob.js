@@ -4,8 +4,8 @@
 // compared with the one committed on chain. Plaintext exists only in this page.
 //
 // Format 2 (medledger.crypto.blob, written today): "MLR2" || suite 0x01 || u32 BE chunk size ||
-// record key sealed to the category key (80 bytes; the epoch is not recorded: her keys are tried,
-// newest first) || secretstream header (24) || frames of chunk + 17 bytes. AD of every frame =
+// record key sealed to the category key (80 bytes; the epoch is not in the blob: her keys of the
+// category, from her envelopes, are tried newest first) || secretstream header (24) || frames of chunk + 17 bytes. AD of every frame =
 // "medledger/record/v2" || header bytes 0..112 || record id || patient || category (u16 BE). The
 // plaintext stream is content || 0x80 || zeros, Padmé-sized (medledger.crypto.padded): frames of
 // content only are MESSAGE, the one holding the marker PUSH (or FINAL if last), then zero frames.
@@ -15,7 +15,7 @@
 // Inside both: "MLP1" || u32 BE length || {content_type, name} JSON || the original bytes.
 import { importer } from "ipfs-unixfs-importer";
 import { get, getBytes } from "./api.js";
-import { ownSecrets } from "./actions.js";
+import { heldSecrets } from "./actions.js";
 import { hex, ready, secretFor, unb64, unhex } from "./keys.js";
 
 const MAGIC_V1 = "MLR1";
@@ -110,6 +110,7 @@ function pull(s, state, frame, ad, index) {
 /** Format 2: trial-open the record key with her epochs of the category, newest first. */
 function openKeyV2(s, sealed, epochs) {
   const tried = Object.keys(epochs).map(Number).sort((a, b) => b - a);
+  if (!tried.length) throw new Error("You hold no key of this record's category: no key envelope delivered to you carries one.");
   for (const epoch of tried) {
     const secret = epochs[String(epoch)];
     try {
@@ -175,7 +176,7 @@ async function openV2(s, blob, record) {
   if (chunk < 1 || chunk > MAX_CHUNK) throw tampered(`the chunk size ${chunk} is out of range`);
   const category = new Uint8Array([record.category >> 8, record.category & 0xff]);
   const ad = concatAll([AD_PREFIX_V2, blob.subarray(0, HEADER_V2), unhex(record.record_id), unhex(record.patient), category]);
-  const epochs = (await ownSecrets([record.category]))[record.category];
+  const epochs = (await heldSecrets(record.patient, [record.category]))[record.category] || {};
   const key = openKeyV2(s, blob.subarray(9, 89), epochs);
   return { key, content: decryptPadded(s, key, blob.subarray(89, HEADER_V2), blob.subarray(HEADER_V2), chunk, ad) };
 }
@@ -185,7 +186,7 @@ async function openV1(s, blob, record) {
   if (header.record_id.toLowerCase() !== record.record_id.toLowerCase() || header.patient.toLowerCase() !== record.patient.toLowerCase()) {
     throw tampered("the blob names another record or patient than the chain");
   }
-  const secrets = await ownSecrets([record.category]);
+  const secrets = await heldSecrets(record.patient, [record.category]);
   const secret = secretFor(secrets, record.category, header.key_epoch);
   let key;
   try {
@@ -197,10 +198,11 @@ async function openV1(s, blob, record) {
   return { key, content: decryptStream(s, key, header, body, ad) };
 }
 
-/** Fetch, check and decrypt one of her records; returns {contentType, name, bytes}. */
-export async function openRecord(recordId) {
+/** Fetch, check and decrypt one of her records (named by patient and id; its header rebuilt from chain
+ * events by the server); returns {contentType, name, bytes}. */
+export async function openRecord(patient, recordId) {
   const s = await ready();
-  const record = await get(`/api/records/${recordId}`);
+  const record = await get(`/api/patients/${patient}/records/${recordId}`);
   const blob = await getBytes(record.cid);
   await checkCid(blob, record.cid);
   const magic = new TextDecoder().decode(blob.subarray(0, 4));

@@ -1,9 +1,13 @@
-// The EIP-712 requests a patient's wallet signs for the relayer (one home: when the contract's
-// Grant/Revoke types change, this file changes). Mirrors medledger.consent's GRANT_TYPES/REVOKE_TYPES.
+// The EIP-712 requests a patient's wallet signs for the relayer. The types and the request file's
+// format come from the server, which serves the library's own (medledger.chain.eip712, pinned by a
+// test against the contract's typehashes): one home, so a change of the types changes nothing here.
+//
+// A request carries `issuedAt` (the chain's latest block time, never later, and newer than the
+// consent's last decision `updatedAt`) and the patient's current `nonce`, which is not consumed by use:
+// it stays the same until she voids every outstanding request (invalidateSignedRequests).
+import { state } from "./state.js";
 
 export const FOREVER = (1n << 64n) - 1n;
-export const REQUEST_FORMAT = "medledger-signed-consent/1";
-const ZERO32 = "0x" + "00".repeat(32);
 
 const DOMAIN_TYPE = [
   { name: "name", type: "string" },
@@ -12,58 +16,36 @@ const DOMAIN_TYPE = [
   { name: "verifyingContract", type: "address" },
 ];
 
-export const TYPES = {
-  Grant: [
-    { name: "patient", type: "address" },
-    { name: "grantee", type: "address" },
-    { name: "access", type: "uint8" },
-    { name: "categories", type: "uint16" },
-    { name: "purposes", type: "uint16" },
-    { name: "start", type: "uint64" },
-    { name: "expiry", type: "uint64" },
-    { name: "keyEnvelope", type: "bytes32" },
-    { name: "nonce", type: "uint256" },
-    { name: "deadline", type: "uint256" },
-  ],
-  Revoke: [
-    { name: "patient", type: "address" },
-    { name: "grantee", type: "address" },
-    { name: "access", type: "uint8" },
-    { name: "nonce", type: "uint256" },
-    { name: "deadline", type: "uint256" },
-  ],
-};
+const types = () => state.info.eip712.types;
 
-export function domain(info) {
-  return { name: "medledger", version: "1", chainId: info.chain_id, verifyingContract: info.contract };
-}
+/** The EIP-712 domain of this chain and deployment (the library's, from the server). */
+export const domain = (info) => info.eip712.domain;
 
-// Large integers travel as decimal strings (JSON numbers lose precision above 2^53).
-const str = (v) => BigInt(v).toString();
-
-export function grantMessage({ patient, grantee, access, categories, purposes, start = 0n, expiry = FOREVER,
-                               keyEnvelope = ZERO32, nonce, deadline }) {
-  return {
-    patient, grantee, access: Number(access), categories: Number(categories), purposes: Number(purposes),
-    start: str(start), expiry: str(expiry), keyEnvelope, nonce: str(nonce), deadline: str(deadline),
-  };
-}
-
-export function revokeMessage({ patient, grantee, access, nonce, deadline }) {
-  return { patient, grantee, access: Number(access), nonce: str(nonce), deadline: str(deadline) };
+/** A Grant or Revoke message with exactly the library's fields, in its order. Small integers are JSON
+ * numbers; uint64 and uint256 travel as decimal strings (JSON numbers lose precision above 2^53). */
+export function message(kind, values) {
+  const out = {};
+  for (const { name, type } of types()[kind]) {
+    const v = values[name];
+    if (v === undefined || v === null) throw new Error(`The ${kind} request needs its ${name}.`);
+    if (type === "address" || type === "bytes32") out[name] = v;
+    else if (type === "uint8" || type === "uint16") out[name] = Number(v);
+    else out[name] = BigInt(v).toString();
+  }
+  return out;
 }
 
 /** The eth_signTypedData_v4 payload for a Grant or Revoke message. */
-export function typedData(kind, info, message) {
+export function typedData(kind, info, msg) {
   return {
-    types: { EIP712Domain: DOMAIN_TYPE, [kind]: TYPES[kind] },
+    types: { EIP712Domain: DOMAIN_TYPE, [kind]: types()[kind] },
     primaryType: kind,
     domain: domain(info),
-    message,
+    message: msg,
   };
 }
 
 /** The signed request in the CLI's file format (`medledger consent submit` reads the same). */
-export function signedRequest(kind, info, message, signature) {
-  return { format: REQUEST_FORMAT, kind, domain: domain(info), message, signature };
+export function signedRequest(kind, info, msg, signature) {
+  return { format: info.eip712.format, kind, domain: domain(info), message: msg, signature };
 }

@@ -1,12 +1,14 @@
 // The patient's encryption keys in the browser (one home for key handling and its formats: when
-// the key directory, the envelope or the keystore format changes, this file changes).
+// the envelope or the keystore format changes, this file changes).
 //
 // * Her X25519 key is unlocked here from her keystore file (or an exported key file) and her
 //   passphrase: scrypt + AES-256-GCM with associated data "medledger/keystore/v1" || address ||
 //   public key, exactly as medledger.keystore writes it. It stays in this page's memory only.
-// * Her key directory (on IPFS, pointed to from chain) holds per category the public key of the
-//   current epoch and all epochs' secrets sealed to her own key (medledger.keyring.KeyDirectory).
-// * A key envelope seals category secrets to a grantee (medledger.crypto.make_envelope).
+// * Her category keys: the chain holds each category's public key per epoch (categoryKey,
+//   CategoryKeyRotated); the secrets live only in key envelopes (medledger.crypto.envelope): sealed
+//   boxes on IPFS, pointed to by ConsentGranted/KeyEnvelopePublished events. Every secret taken from
+//   an envelope is checked against the public key the chain recorded for its category and epoch, and
+//   against the categories its publication names (medledger.keyring.Keyring.secrets).
 import sodiumModule from "libsodium-wrappers-sumo";
 import { getAddress, scrypt } from "ethers";
 
@@ -22,7 +24,7 @@ export async function ready() {
 export const CATEGORY_CODES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 const KEYSTORE_AD = new TextEncoder().encode("medledger/keystore/v1");
 const ENVELOPE_FORMAT = "medledger/envelope/v1";
-const DIRECTORY_FORMAT = 1;
+const MAX_CATEGORY = 15;
 /** The keystore's floor (medledger.keystore MIN_SCRYPT_N): weaker files are refused, as the CLI does. */
 const MIN_SCRYPT_N = 2 ** 15;
 
@@ -124,60 +126,24 @@ export async function exportKeyFile(keys, passphrase, n = 2 ** 18) {
   }, null, 2) + "\n";
 }
 
-// --- sealed boxes, directories, envelopes ----------------------------------------------------------------
+// --- sealed boxes and envelopes -----------------------------------------------------------------------------
 export async function seal(publicKey, data) {
   return (await ready()).crypto_box_seal(data, publicKey);
 }
 
-export async function unseal(keys, sealed) {
-  const s = await ready();
-  try {
-    return s.crypto_box_seal_open(sealed, s.crypto_scalarmult_base(keys.secretKey), keys.secretKey);
-  } catch {
-    throw new Error("Your key cannot open this sealed box: it was sealed to another key (or altered).");
-  }
+/** A fresh X25519 key pair (a category key, or her encryption key). */
+export async function newPair() {
+  const pair = (await ready()).crypto_box_keypair();
+  return { publicKey: pair.publicKey, secretKey: pair.privateKey };
 }
 
-const secretsJson = (epochs) => canonicalJson(
-  Object.fromEntries(Object.entries(epochs).map(([e, sk]) => [String(e), hex(sk).slice(2)])), [", ", ": "]);
-
-/** Epoch-0 key pairs for every category and the directory that publishes them (medledger.keyring). */
-export async function newDirectory(keys) {
-  const s = await ready();
-  const categories = {};
-  for (const c of CATEGORY_CODES) {
-    const pair = s.crypto_box_keypair();
-    categories[String(c)] = {
-      epoch: 0,
-      public: hex(pair.publicKey).slice(2),
-      owner: b64(await seal(keys.publicKey, new TextEncoder().encode(secretsJson({ 0: pair.privateKey })))),
-    };
-  }
-  return new TextEncoder().encode(canonicalJson({ format: DIRECTORY_FORMAT, patient: keys.address, categories }));
+/** The X25519 public key of a secret key. */
+export async function publicOf(secret) {
+  return (await ready()).crypto_scalarmult_base(secret);
 }
 
-/** Parse a directory fetched from IPFS (its bytes were checked against the on-chain pointer). */
-export function parseDirectory(bytes, patient) {
-  const body = JSON.parse(new TextDecoder().decode(bytes));
-  if (body.format !== DIRECTORY_FORMAT || getAddress(body.patient) !== getAddress(patient)) {
-    throw new Error(`The key directory of ${patient} is malformed or names another patient.`);
-  }
-  return body;
-}
-
-/** Every epoch's secret of the given categories, opened with her key: {category: {epoch: secret}}. */
-export async function ownSecrets(keys, directory, categories) {
-  const out = {};
-  for (const c of categories) {
-    const entry = directory.categories[String(c)];
-    if (!entry) throw new Error(`Your key directory has no key for category ${c}.`);
-    const opened = JSON.parse(new TextDecoder().decode(await unseal(keys, unb64(entry.owner))));
-    out[c] = Object.fromEntries(Object.entries(opened).map(([e, skHex]) => [e, unhex(skHex)]));
-  }
-  return out;
-}
-
-/** A key envelope: the secrets of some categories (all epochs) sealed to a recipient's public key. */
+/** A key envelope (medledger.crypto.make_envelope): category secrets {category: {epoch: secret}} sealed
+ * to a recipient's public key, as canonical JSON. */
 export async function makeEnvelope(recipientPublic, patient, secrets) {
   const keysJson = {};
   for (const [c, epochs] of Object.entries(secrets)) {
@@ -187,36 +153,73 @@ export async function makeEnvelope(recipientPublic, patient, secrets) {
   return seal(recipientPublic, new TextEncoder().encode(payload));
 }
 
-/** The secret of one category and epoch, for opening a record's sealed record key. */
+/** Not sealed to this key (an envelope to an older key of hers): skipped, as the library does. */
+export class NotForMe extends Error {}
+
+const decimal = (text, max, what) => {
+  if (typeof text !== "string" || !/^(0|[1-9][0-9]*)$/.test(text) || BigInt(text) > max) {
+    throw new Error(`the key envelope is malformed: ${what} ${JSON.stringify(text)} is not a valid number`);
+  }
+  return Number(text);
+};
+
+/** Open a key envelope with her key (medledger.crypto.open_envelope): {category: {epoch: secret}}.
+ * Throws NotForMe if it was sealed to another key, Error for anything malformed or naming another patient. */
+export async function openEnvelope(keys, blob, patient) {
+  const s = await ready();
+  let raw;
+  try {
+    raw = s.crypto_box_seal_open(blob, s.crypto_scalarmult_base(keys.secretKey), keys.secretKey);
+  } catch {
+    throw new NotForMe("this key envelope was not sealed to your encryption key");
+  }
+  let obj;
+  try { obj = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw)); } catch { throw new Error("the key envelope is malformed (not UTF-8 JSON)"); }
+  if (!obj || typeof obj !== "object" || Array.isArray(obj) || Object.keys(obj).sort().join() !== "format,keys,patient") {
+    throw new Error("the key envelope is malformed (unexpected structure)");
+  }
+  if (obj.format !== ENVELOPE_FORMAT) throw new Error("the key envelope is malformed (unknown format)");
+  let named;
+  try { named = getAddress(obj.patient); } catch { throw new Error("the key envelope is malformed ('patient' is not an address)"); }
+  if (named !== getAddress(patient)) throw new Error(`the key envelope carries keys of patient ${named}, not of ${getAddress(patient)}`);
+  if (!obj.keys || typeof obj.keys !== "object" || Array.isArray(obj.keys)) throw new Error("the key envelope is malformed ('keys' is not an object)");
+  const out = {};
+  for (const [catText, epochs] of Object.entries(obj.keys)) {
+    const category = decimal(catText, BigInt(MAX_CATEGORY), "category");
+    if (!epochs || typeof epochs !== "object" || Array.isArray(epochs)) throw new Error(`the key envelope is malformed (keys of category ${category} are not an object)`);
+    out[category] = {};
+    for (const [epochText, text] of Object.entries(epochs)) {
+      const epoch = decimal(epochText, (1n << 64n) - 1n, "epoch");
+      let secret = null;
+      try { secret = typeof text === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(text) ? unb64(text) : null; } catch { secret = null; }
+      if (!secret || secret.length !== 32) throw new Error(`the key envelope is malformed (key of category ${category} epoch ${epoch} is not 32 bytes of base64)`);
+      out[category][epoch] = secret;
+    }
+  }
+  return out;
+}
+
+/** Why a delivered secret may not be used (null: it may), as medledger.keyring decides: the category
+ * must be one its publication names, and the secret must match the public key the chain recorded for
+ * that category and epoch (`publics`: Map "category/epoch" -> 0x-hex public key). */
+export async function mismatch(sourceCategories, category, epoch, secret, publics) {
+  if (!sourceCategories.includes(Number(category))) return "its publication does not name this category";
+  const expected = publics.get(`${category}/${epoch}`);
+  if (!expected) return "the chain recorded no key of this category and epoch";
+  if (hex(await publicOf(secret)) !== expected.toLowerCase()) {
+    return "it does not match the public key the chain recorded for this category and epoch";
+  }
+  return null;
+}
+
+/** The secret of one category and epoch, for opening a format 1 record's sealed record key. */
 export function secretFor(secrets, category, epoch) {
   const sk = secrets[category] && secrets[category][String(epoch)];
   if (!sk) throw new Error(`You hold no key for category ${category}, epoch ${epoch}.`);
   return sk;
 }
 
-/** The sha2-256 digest of a raw block: the on-chain pointer of a directory or envelope. */
+/** The sha2-256 digest of a raw block: the on-chain pointer of an envelope. */
 export async function pointerOf(bytes) {
   return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
-}
-
-/** The directory after rotating `categories`: a new key pair (epoch + 1) each, every epoch's secret
- * sealed to her again (medledger.keyring.Keyring.rotate). Returns the new directory's bytes and the
- * rotated secrets {category: {epoch: secret}} to deliver to the readers who remain. */
-export async function rotateDirectory(keys, directory, held) {
-  const s = await ready();
-  const categories = { ...directory.categories };
-  const rotated = {};
-  for (const [c, epochs] of Object.entries(held)) {
-    const old = categories[String(c)];
-    const pair = s.crypto_box_keypair();
-    const all = { ...epochs, [String(old.epoch + 1)]: pair.privateKey };
-    rotated[c] = all;
-    categories[String(c)] = {
-      epoch: old.epoch + 1,
-      public: hex(pair.publicKey).slice(2),
-      owner: b64(await seal(keys.publicKey, new TextEncoder().encode(secretsJson(all)))),
-    };
-  }
-  const bytes = new TextEncoder().encode(canonicalJson({ format: DIRECTORY_FORMAT, patient: keys.address, categories }));
-  return { bytes, rotated };
 }

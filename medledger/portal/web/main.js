@@ -1,10 +1,11 @@
 // The portal page: a shell (navigation, wallet, status) and one view per path.
 import { alertError, h, replace, short, status } from "./ui.js";
-import { loadInfo, refreshPatient, state } from "./state.js";
+import { loadInfo, refreshPatient, state, subject } from "./state.js";
 import * as wallet from "./wallet.js";
 import { identityPage } from "./pages/identity.js";
 import { consentsPage } from "./pages/consents.js";
 import { delegatesPage } from "./pages/delegates.js";
+import { emergencyPage } from "./pages/emergency.js";
 import { auditPage } from "./pages/audit.js";
 import { recordsPage } from "./pages/records.js";
 import { researcherPage } from "./pages/researcher.js";
@@ -13,6 +14,7 @@ const PAGES = {
   "/": ["Your account", identityPage],
   "/consents": ["Consents", consentsPage],
   "/delegates": ["Delegates", delegatesPage],
+  "/emergency": ["Emergency", emergencyPage],
   "/audit": ["Audit trail", auditPage],
   "/records": ["Records", recordsPage],
   "/researcher": ["Researcher", researcherPage],
@@ -27,7 +29,13 @@ function nav() {
 function walletBox() {
   const box = document.getElementById("wallet");
   if (state.account) {
-    replace(box, h("span.who", { title: state.account }, "Connected: ", h("code", {}, short(state.account))));
+    const represents = (state.patient && state.patient.represents) || [];
+    const chooser = represents.length ? h("select#acting-for", {
+      "aria-label": "Act for",
+      onchange: (e) => actFor(e.target.value),
+    }, h("option", { value: state.account }, "Acting for myself"),
+    represents.map((r) => h("option", { value: r.patient, selected: r.patient === subject() }, `Acting for ${short(r.patient)}`))) : null;
+    replace(box, h("span.who", { title: state.account }, "Connected: ", h("code", {}, short(state.account))), chooser);
   } else {
     replace(box, h("button#connect", { type: "button", onclick: connect }, "Connect wallet"));
   }
@@ -51,9 +59,18 @@ async function adopt(account, show = true) {
   }
   state.account = (await import("ethers")).getAddress(account);
   state.keys = state.keys && state.keys.address === state.account ? state.keys : null;
+  state.subject = null;
   await refreshPatient();
   status(`Connected as ${state.account}.`);
   if (show) await render();
+}
+
+/** Act for `patient` (the account itself, or a patient it is a delegate of), optionally on another page. */
+export function actFor(patient, path = null) {
+  state.subject = patient === state.account ? null : patient;
+  status(state.subject ? `Acting for patient ${patient} as their delegate.` : "Acting for yourself.");
+  if (path && path !== location.pathname) history.pushState({}, "", path);
+  render(true);
 }
 
 function go(event, path) {
@@ -67,6 +84,7 @@ let rendering = 0;
 
 export async function render(focus = false) {
   const token = ++rendering;
+  delete document.body.dataset.ready;  // set again once this view is shown (tests and the bench wait for it)
   const [title, page] = PAGES[location.pathname] || PAGES["/"];
   document.title = `${title} · medledger`;
   replace(document.getElementById("nav"), nav());
@@ -90,6 +108,13 @@ export async function render(focus = false) {
   const path = location.pathname;
   requestAnimationFrame(() => requestAnimationFrame(() => performance.mark(`medledger:${path}:painted`)));
   document.body.dataset.ready = location.pathname;
+}
+
+/** Show the current page again with what the chain says now, then announce `message` (so that the
+ * announcement comes once the new content is there). */
+export async function refresh(message = "") {
+  await render();
+  if (message) status(message);
 }
 
 async function start() {

@@ -144,14 +144,15 @@ export function table(caption, headers, rows, empty = "Nothing yet.") {
       h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c, i) => h("td", { dataset: { label: headers[i] } }, c)))))));
 }
 
-/** The "rotate keys" choice shown wherever someone loses read access to some categories. */
-export function rotateChoice(categoryLabels, unlocked) {
+/** The "new keys" choice shown wherever someone's read access ends: the chain makes the keys released
+ * to them stale, and no record of those categories can be written until they get new ones. */
+export function rotateChoice(unlocked) {
   const id = newId("rot");
   const box = h("input", { type: "checkbox", id, checked: unlocked, disabled: !unlocked });
   const element = h("div.rotate", {},
-    h("div.check", {}, box, h("label", { for: id }, `Give ${categoryLabels} new keys now`)),
+    h("div.check", {}, box, h("label", { for: id }, "Give the categories whose keys this makes stale new keys now")),
     h("p.hint", {}, unlocked
-      ? "Records written from now on are then closed to them, even with keys they kept. Your wallet sends one transaction for your key directory and one per remaining reader."
-      : "Unlock your keys (Your account) to give these categories new keys; until then records written later use the keys they already hold."));
+      ? "Records written from now on are then closed to them, even with keys they kept. Your wallet sends one transaction for your own copy of the new keys, one for the new public keys and one per remaining reader."
+      : "Unlock your keys (Your account) to give these categories new keys; until then their keys are stale and nobody can add records of them."));
   return { element, wanted: () => box.checked && !box.disabled };
 }

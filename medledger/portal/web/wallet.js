@@ -44,13 +44,18 @@ async function refusal(error, context) {
   return new Error((error && error.message) || String(error));
 }
 
-/** Simulate, send and wait for one transaction; throws the decoded reason on a refusal. */
-export async function send(from, to, data, context = {}) {
+/** Simulate one transaction (eth_call): throws the decoded reason if the contract would refuse it. */
+export async function check(from, to, data, context = {}) {
   try {
     await request("eth_call", [{ from, to, data }, "latest"]);
   } catch (error) {
     throw await refusal(error, context);
   }
+}
+
+/** Simulate, send and wait for one transaction; throws the decoded reason on a refusal. */
+export async function send(from, to, data, context = {}) {
+  await check(from, to, data, context);
   let hash;
   try {
     hash = await request("eth_sendTransaction", [{ from, to, data }]);

@@ -3,8 +3,11 @@ anvil + IPFS deployment, every request body it receives recorded; Debian's chrom
 Playwright; a wallet (EIP-1193 provider) injected into each page that forwards to anvil, which signs
 and sends for its unlocked dev accounts exactly as MetaMask would answer.
 
-Every browser context fails the test on any request to a host other than 127.0.0.1, and screenshots
-go to ``reports/portal/`` (the CI's test artifacts).
+One browser and one portal server serve the whole session: each test points the server at its own
+client (the chain is reverted after every test, so block times cached by an earlier client would be
+wrong), with a fresh record of requests and a fresh rate limit. Every browser context fails the test
+on any request to a host other than 127.0.0.1, and screenshots go to ``reports/portal/`` (the CI's test
+artifacts).
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from medledger.client import Client
 from medledger.keystore import Identity, Keystore
 from medledger.portal.app import create_app
 from medledger.portal.backend import Backend
-from medledger.portal.relayer import Relayer
+from medledger.portal.relayer import RateLimiter, Relayer
 from medledger.portal.server import running
+from tests.python.cli.conftest import cli_env, cli_keys, run  # noqa: F401  (fixtures: the CLI as the study)
 
 from .browser import Wallet, chromium
 
@@ -70,13 +74,22 @@ class Portal:
     relayer: Relayer
 
 
-@pytest.fixture
-def portal(client: Client, relayer: Identity) -> Iterator[Portal]:
-    backend = Backend(client)
-    relay = Relayer(backend, relayer, limit=5, window=60)
+@pytest.fixture(scope="session")
+def _portal_server(deployed: Any, cast: dict[str, Identity]) -> Iterator[Portal]:
+    backend = Backend(Client.connect(deployed))
+    relay = Relayer(backend, cast["relayer"], limit=5, window=60)
     recorder = Recorder(create_app(backend, relay))
     with running(recorder) as url:
         yield Portal(url, recorder, backend, relay)
+
+
+@pytest.fixture
+def portal(_portal_server: Portal, client: Client) -> Portal:
+    """The session's portal server, reading through this test's client, its request record emptied."""
+    _portal_server.backend.client = client
+    _portal_server.recorder.requests.clear()
+    _portal_server.relayer.limiter = RateLimiter(5, 60)
+    return _portal_server
 
 
 def anvil_account(node_config: Any, index: int) -> Any:
@@ -90,8 +103,9 @@ def keystore_file(tmp_path: Path) -> Callable[[Identity], Path]:
 
     def write(identity: Identity) -> Path:
         ks = Keystore(tmp_path / "keys", scrypt_n=2**15)  # the floor: the page refuses weaker files
-        ks.create(identity.name, PASSPHRASE, private_key=identity.account.key,
-                  encryption_secret=identity.encryption.secret)
+        ks.create(
+            identity.name, PASSPHRASE, private_key=identity.account.key, encryption_secret=identity.encryption.secret
+        )
         return ks.path_for(identity.name)
 
     return write
@@ -144,6 +158,9 @@ def open_portal(browser: Any, portal: Portal, node_config: Any) -> Iterator[Call
 
         context.route("**/*", guard)
         page = context.new_page()
+        page.on("pageerror", lambda error: print(f"page error: {error}"))
+        page.on("console", lambda msg: print(f"console {msg.type}: {msg.text}"))
+        page.on("requestfailed", lambda r: print(f"request failed: {r.url} {r.failure}"))
         w = Wallet(node_config.rpc_url, address)
         if wallet:
             w.inject(page)

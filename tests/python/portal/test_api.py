@@ -6,6 +6,8 @@ from __future__ import annotations
 import requests
 
 from medledger import audit, codes, consent
+from medledger.chain.eip712 import from_document
+from medledger.keyring import Keyring
 from medledger.portal.relayer import RateLimited, RateLimiter
 
 R = codes.Access.READ
@@ -22,11 +24,9 @@ def signed(client, patient, researcher, **overrides):
 
 
 def resign(client, who, request):
-    from eth_account.messages import encode_typed_data
-
-    message = consent._message_values(request)
-    signable = encode_typed_data(domain_data=request["domain"], message_types=consent.GRANT_TYPES, message_data=message)
-    request["signature"] = "0x" + bytes(who.account.sign_message(signable).signature).hex()
+    """Sign the request's (possibly altered) message again, as ``who``, with the library's types."""
+    typed, _ = from_document(request)
+    request["signature"] = "0x" + typed.sign(who.account, request["domain"]).hex()
     return request
 
 
@@ -46,8 +46,8 @@ def test_a_signed_request_from_the_cli_is_relayed(portal, client, patient, resea
     assert held.categories == {OBS} and held.purposes == {RESEARCH}
 
 
-def test_forged_wrong_domain_expired_and_replayed_requests_cost_no_gas(
-    portal, client, patient, researcher, stranger, relayer
+def test_forged_wrong_domain_expired_replayed_and_voided_requests_cost_no_gas(
+    portal, client, patient, delegate, researcher, stranger, relayer
 ):
     before = balance(client, relayer)
     forged = resign(client, stranger, signed(client, patient, researcher))
@@ -61,13 +61,19 @@ def test_forged_wrong_domain_expired_and_replayed_requests_cost_no_gas(
 
     expired = resign(client, patient, signed(client, patient, researcher, deadline=client.now() - 1))
     response = relay(portal, expired)
-    assert response.status_code == 403 and "deadline has passed" in response.json()["error"]
+    assert response.status_code == 403 and response.json()["contract_error"] == "ConsentSignatureExpired"
+    assert "expired at" in response.json()["error"]
 
     request = signed(client, patient, researcher)
     assert relay(portal, request).status_code == 200
     spent = before - balance(client, relayer)
-    response = relay(portal, request)  # the same request again
-    assert response.status_code == 403 and "already used or is out of order" in response.json()["error"]
+    response = relay(portal, request)  # the same request again: not newer than the decision it made
+    assert response.status_code == 403 and response.json()["contract_error"] == "ConsentRequestSuperseded"
+    assert "it was already used, or a later decision overrides it" in response.json()["error"]
+    voided = signed(client, delegate, researcher)
+    consent.invalidate_signed_requests(client, delegate)  # the patient voided her outstanding requests
+    response = relay(portal, voided)
+    assert response.status_code == 403 and response.json()["contract_error"] == "InvalidAccountNonce"
     assert before - balance(client, relayer) == spent  # only the one good request cost gas
 
 
@@ -86,7 +92,7 @@ def test_a_request_the_contract_would_refuse_is_refused_with_its_reason_before_s
 def test_rate_limit_per_patient_counts_only_her_own_signatures(portal, client, patient, delegate, researcher, stranger):
     for _ in range(10):  # forgeries in her name do not use up her allowance
         assert relay(portal, resign(client, stranger, signed(client, patient, researcher))).status_code == 403
-    nonce = int(client.call(client.contract.functions.nonces(patient.address)))
+    nonce = client.contract.nonces(patient.address)
     out_of_order = resign(client, patient, signed(client, patient, researcher, nonce=nonce + 7))
     codes_seen = [relay(portal, out_of_order).status_code for _ in range(6)]
     assert codes_seen == [403] * 5 + [429]
@@ -114,13 +120,20 @@ def test_rate_limiter_window_slides():
 def test_malformed_requests_are_refused_with_reasons(portal, client, patient, researcher):
     cases = [
         ({"format": "x"}, "Not a signed consent request"),
-        ({**signed(client, patient, researcher), "kind": "Burn"}, "Grant or a Revoke"),
-        ({**signed(client, patient, researcher), "signature": "0x1234"}, "65 bytes"),
+        ({**signed(client, patient, researcher), "kind": "Burn"}, "not a medledger-signed-consent/2 document"),
+        ({**signed(client, patient, researcher), "format": "medledger-signed-consent/1"}, "not a medledger-signed"),
     ]
     for body, reason in cases:
         response = relay(portal, body)
         assert response.status_code == 400 and reason in response.json()["error"], response.text
-    not_json = requests.post(portal.url + "/api/relay", data=b"{", headers={"Content-Type": "application/json"}, timeout=10)
+    short = relay(portal, {**signed(client, patient, researcher), "signature": "0x1234"})
+    assert short.status_code == 403 and "is not patient" in short.json()["error"]
+    extra = signed(client, patient, researcher)
+    extra["message"]["note"] = 1
+    assert relay(portal, extra).status_code == 400
+    not_json = requests.post(
+        portal.url + "/api/relay", data=b"{", headers={"Content-Type": "application/json"}, timeout=10
+    )
     assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
     missing = signed(client, patient, researcher)
     del missing["message"]["deadline"]
@@ -139,15 +152,20 @@ def test_other_sites_and_foreign_host_names_are_refused(portal, client, patient,
 
 def test_ipfs_door_takes_small_objects_only_and_serves_them_back(portal):
     blob = b"\x01sealed envelope bytes"
-    added = requests.post(portal.url + "/api/ipfs", data=blob,
-                          headers={"Content-Type": "application/octet-stream"}, timeout=10)
+    added = requests.post(
+        portal.url + "/api/ipfs", data=blob, headers={"Content-Type": "application/octet-stream"}, timeout=10
+    )
     assert added.status_code == 200
     import hashlib
 
     assert added.json()["pointer"] == "0x" + hashlib.sha256(blob).hexdigest()
     assert requests.get(portal.url + "/api/ipfs/" + added.json()["cid"], timeout=10).content == blob
-    big = requests.post(portal.url + "/api/ipfs", data=b"\0" * (64 * 1024 + 1),
-                        headers={"Content-Type": "application/octet-stream"}, timeout=10)
+    big = requests.post(
+        portal.url + "/api/ipfs",
+        data=b"\0" * (64 * 1024 + 1),
+        headers={"Content-Type": "application/octet-stream"},
+        timeout=10,
+    )
     assert big.status_code == 400 and "at most 65536 bytes" in big.json()["error"]
     form = requests.post(portal.url + "/api/ipfs", data={"a": "b"}, timeout=10)
     assert form.status_code == 400
@@ -159,9 +177,25 @@ def test_read_api_matches_the_library(portal, client, patient, researcher):
     assert info["contract"] == client.deployment.address and info["relayer"] == portal.relayer.address
     assert [c["label"] for c in info["codes"]["categories"]][4] == "observations & labs"
     view = requests.get(f"{portal.url}/api/patients/{patient.address.lower()}", timeout=10).json()
-    assert view["registered"] and view["address"] == patient.address and view["key_directory"]
+    assert view["registered"] and view["address"] == patient.address
+    assert view["encryption_key"] == "0x" + patient.encryption.public.hex()
+    keys = requests.get(f"{portal.url}/api/patients/{patient.address}/keys", timeout=10).json()
+    assert [(k["category"], k["epoch"], k["stale"]) for k in keys["current"]] == [(c, 1, False) for c in range(13)]
+    assert {(h["category"], h["epoch"]): h["public_key"] for h in keys["history"]} == {
+        k: "0x" + v.hex() for k, v in Keyring(client).public_keys(patient.address).items()
+    }
+    mine = requests.get(f"{portal.url}/api/patients/{patient.address}/envelopes/{patient.address}", timeout=10).json()
+    assert [e["categories"] for e in mine] == [list(range(13))] and mine[0]["by"] == patient.address
+    theirs = requests.get(f"{portal.url}/api/patients/{patient.address}/envelopes/{researcher.address}", timeout=10)
+    assert [e["categories"] for e in theirs.json()] == [[4]]
+    readers = requests.get(f"{portal.url}/api/patients/{patient.address}/readers", timeout=10).json()
+    assert readers == [
+        {"reader": researcher.address, "categories": [4], "encryption_key": "0x" + researcher.encryption.public.hex()}
+    ]
     consents = requests.get(f"{portal.url}/api/patients/{patient.address}/consents", timeout=10).json()
-    assert [(g["grantee"], g["categories"], g["live"]) for g in consents["current"]] == [(researcher.address, [4], True)]
+    assert [(g["grantee"], g["categories"], g["live"]) for g in consents["current"]] == [
+        (researcher.address, [4], True)
+    ]
     csv_text = requests.get(f"{portal.url}/api/patients/{patient.address}/trail?format=csv", timeout=10).text
     assert csv_text == audit.to_csv(audit.trail(client, patient.address))
     held = requests.get(f"{portal.url}/api/grantees/{researcher.address}/grants?format=csv", timeout=10).text
@@ -175,7 +209,8 @@ def test_explain_gives_the_clis_sentence(portal, client, patient):
 
     data = _error_data(client, "EmergencyOptedOut", [patient.address])
     answer = requests.post(portal.url + "/api/explain", json={"data": data}, timeout=10).json()
-    assert answer["message"] == str(client.decoder.to_exception(data)) == f"Patient {patient.address} has opted out of emergency access"
+    expected = str(client.contract.decoder.to_exception(data))
+    assert answer["message"] == expected == f"Patient {patient.address} has opted out of emergency access"
     assert answer["error"] == "EmergencyOptedOut"
     garbage = requests.post(portal.url + "/api/explain", json={"data": "0xzz"}, timeout=10)
     assert garbage.status_code == 400

@@ -1,14 +1,14 @@
 // Audit trail: a timeline chart (who accessed what, when, why; emergency accesses stand out) and a
 // filterable table, downloadable as CSV. Rebuilt by the server from chain events alone.
 import { get } from "../api.js";
-import { state } from "../state.js";
-import { addr, csv, download, field, h, put, replace, short } from "../ui.js";
+import { state, subject } from "../state.js";
+import { addr, csv, download, field, h, put, replace, short, utc } from "../ui.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const GROUPS = [
   ["read", "Reads", (e) => e.event === "RecordAccessed" && !e.emergency],
   ["emergency", "Emergency", (e) => e.emergency],
-  ["consent", "Consents", (e) => e.event.startsWith("Consent")],
+  ["consent", "Consents", (e) => /^Consent|^Signed(ConsentConsumed|RequestsInvalidated)$/.test(e.event)],
   ["delegate", "Delegates & settings", (e) => e.event.startsWith("Delegate") || e.event === "EmergencyOptOutChanged" || e.event === "EmergencyAccessClosed"],
   ["record", "Records written", (e) => /^Record(Registered|Amended|Erased)$|^BatchAnchored$/.test(e.event)],
 ];
@@ -16,7 +16,7 @@ const groupOf = (e) => (GROUPS.find(([, , test]) => test(e)) || GROUPS[4])[0];
 
 export async function auditPage(main) {
   if (!state.account) { put(main, h("p", {}, "Connect your wallet first.")); return; }
-  const patient = new URLSearchParams(location.search).get("patient") || state.account;
+  const patient = new URLSearchParams(location.search).get("patient") || subject();
   const entries = await get(`/api/patients/${patient}/trail`);
   const chart = h("figure.timeline", {});
   const tableBox = h("div#trail-table");
@@ -43,7 +43,7 @@ export async function auditPage(main) {
       ...filtered().map((e) => [e.time_utc, e.block, e.event, e.actor, e.record, e.purpose, e.emergency, e.detail])])),
   }, "Download these rows as CSV");
   put(main, 
-    patient !== state.account ? h("p", {}, "The trail of patient ", h("code", {}, patient), " (you are a delegate).") : null,
+    patient !== state.account ? h("p#acting", {}, "The trail of patient ", h("code", {}, patient), " (you are a delegate).") : null,
     h("section", { "aria-labelledby": "tl-h" }, h("h2#tl-h", {}, "Timeline"), chart),
     h("section", { "aria-labelledby": "tb-h" },
       h("h2#tb-h", {}, "Every event"),
@@ -61,7 +61,7 @@ function trailTable(rows) {
       h("caption", {}, "Audit trail, newest first"),
       h("thead", {}, h("tr", {}, ["When", "Who", "What", "Why"].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, rows.slice().reverse().map((e) => h("tr", { class: e.emergency ? "emergency" : groupOf(e) },
-        h("td", { dataset: { label: "When" } }, e.time_utc),
+        h("td", { dataset: { label: "When" } }, utc(e.time)),
         h("td", { dataset: { label: "Who" } }, addr(e.actor)),
         h("td", { dataset: { label: "What" } }, e.emergency ? h("strong.flag", {}, "Emergency: ") : null, e.detail),
         h("td", { dataset: { label: "Why" } }, e.purpose || ""))))));
@@ -78,7 +78,7 @@ function drawTimeline(figure, entries) {
   const counts = Object.fromEntries(GROUPS.map(([k]) => [k, 0]));
   for (const e of entries) counts[groupOf(e)]++;
   const summary = entries.length
-    ? `Timeline of ${entries.length} events from ${entries[0].time_utc} to ${entries[entries.length - 1].time_utc}: `
+    ? `Timeline of ${entries.length} events from ${utc(entries[0].time)} to ${utc(entries[entries.length - 1].time)}: `
       + GROUPS.map(([k, t]) => `${counts[k]} ${t.toLowerCase()}`).join(", ") + "."
     : "No events yet.";
   // drawn at the width it is shown, so its text stays readable on a phone
@@ -95,13 +95,13 @@ function drawTimeline(figure, entries) {
     for (const e of entries) {
       if (groupOf(e) !== key) continue;
       const dot = svg("circle", { cx: x(e.time).toFixed(1), cy: y, r: key === "emergency" ? 8 : 5, class: `dot ${key}` },
-        svg("title", {}, `${e.time_utc}: ${short(e.actor)} ${e.detail}`));
+        svg("title", {}, `${utc(e.time)}: ${short(e.actor)} ${e.detail}`));
       chart.append(dot);
     }
   });
   const axisY = top + lane * GROUPS.length + 18;
   if (entries.length) {
-    const day = (e) => (W < 500 ? e.time_utc.slice(0, 10) : e.time_utc);
+    const day = (e) => (W < 500 ? utc(e.time).slice(0, 10) : utc(e.time));
     chart.append(svg("text", { x: left, y: axisY, class: "axis" }, day(entries[0])));
     chart.append(svg("text", { x: W - 20, y: axisY, class: "axis", "text-anchor": "end" }, day(entries[entries.length - 1])));
   }

@@ -1,9 +1,13 @@
 // Consents: every current grant in plain words, its history, and a form to grant, widen, narrow or
-// revoke that shows exactly what changes before the wallet signs.
+// revoke that shows exactly what changes before the wallet signs. A delegate acts here for the patient
+// it represents, within its delegation's categories (as wallet transactions: only the patient signs
+// requests for the relayer).
 import * as actions from "../actions.js";
 import { get } from "../api.js";
-import { codes, participants, state } from "../state.js";
+import { actingForOther, codes, delegationFor, participants, state, subject } from "../state.js";
 import { act, addr, checkboxes, checked, field, h, labels, newId, put, replace, rotateChoice, status, table, utc } from "../ui.js";
+import { refresh } from "../main.js";
+import { afterAccessEnded, staleNotice } from "./keyfollow.js";
 
 const FOREVER = (1n << 64n) - 1n;
 const accessLabel = (a) => (a === 0 ? "read" : "write");
@@ -12,36 +16,57 @@ const expiryOf = (v) => (BigInt(v) >= 1n << 63n ? FOREVER : BigInt(v));
 
 export async function consentsPage(main) {
   if (!state.account) { put(main, h("p", {}, "Connect your wallet first.")); return; }
-  const [data, people] = await Promise.all([get(`/api/patients/${state.account}/consents`), participants()]);
+  const patient = subject();
+  const delegation = delegationFor(patient);
+  const [data, people, notice] = await Promise.all([
+    get(`/api/patients/${patient}/consents`), participants(), staleNotice(patient)]);
   const names = new Map(people.map((p) => [p.address, p.kind_label]));
   const form = h("div#consent-form");
-  const live = data.current;
-  put(main, 
+  const mine = (g) => !delegation || g.categories.every((c) => delegation.categories.includes(c));
+  put(main,
+    actingForOther() ? h("p#acting", {}, "You act for patient ", h("code", {}, patient), ` as a delegate for ${labels(codes().categories, delegation.categories)}; `,
+      "what you grant stays within those categories and ends with your delegation.") : null,
+    notice,
     h("section", { "aria-labelledby": "cur-h" },
       h("h2#cur-h", {}, "Current consents"),
-      table("Consents you have given", ["Who", "Access", "Categories", "Purposes", "Until", "Status", "Actions"],
-        live.map((g) => [
+      table(actingForOther() ? "Consents of the patient you represent" : "Consents you have given",
+        ["Who", "Access", "Categories", "Purposes", "Until", "Status", "Actions"],
+        data.current.map((g) => [
           addr(g.grantee, names.get(g.grantee)),
           accessLabel(g.access),
           labels(codes().categories, g.categories),
           labels(codes().purposes, g.purposes),
           utc(g.expiry),
           g.live ? "active" : "ended",
-          h("span.actions", {},
-            h("button", { type: "button", class: "small", onclick: () => showForm(form, people, g) , "aria-label": `Change the ${accessLabel(g.access)} consent of ${g.grantee}` }, "Change"),
-            h("button", { type: "button", class: "small danger", onclick: () => showRevoke(form, g), "aria-label": `Revoke the ${accessLabel(g.access)} consent of ${g.grantee}` }, "Revoke")),
-        ]), "You have not given any consent yet."),
+          mine(g) ? h("span.actions", {},
+            h("button", { type: "button", class: "small", onclick: () => showForm(form, people, g), "aria-label": `Change the ${accessLabel(g.access)} consent of ${g.grantee}` }, "Change"),
+            h("button", { type: "button", class: "small danger", onclick: () => showRevoke(form, g), "aria-label": `Revoke the ${accessLabel(g.access)} consent of ${g.grantee}` }, "Revoke"))
+            : "outside your delegation",
+        ]), actingForOther() ? "This patient has not given any consent yet." : "You have not given any consent yet."),
       h("button#new-consent", { type: "button", onclick: () => showForm(form, people, null) }, "Grant a new consent")),
     form,
     h("section", { "aria-labelledby": "hist-h" },
       h("h2#hist-h", {}, "History"),
       table("Grants and revocations", ["When", "By", "What"],
-        data.history.slice().reverse().map((e) => [e.time_utc, addr(e.actor), e.detail]), "No history yet.")));
+        data.history.slice().reverse().map((e) => [utc(e.time), addr(e.actor), e.detail]), "No history yet.")),
+    actingForOther() ? null : voidSection());
+}
+
+function voidSection() {
+  const button = h("button#void-requests", { type: "button", class: "danger" }, "Void my unsent signed requests");
+  button.addEventListener("click", () => act(button, "Voiding your signed requests", async () => {
+    const p = await actions.invalidateRequests(state.account);
+    status(`Every signed request you made before now is void (your requests now carry number ${p.nonce}).`);
+  }));
+  return h("section", { "aria-labelledby": "void-h" },
+    h("h2#void-h", {}, "Signed requests"),
+    h("p", {}, "A request you signed stays valid for an hour until it is sent. If you think one was not sent (or should not be), void all of them at once."),
+    button);
 }
 
 function via() {
   const name = newId("via");
-  const relayer = state.info.relayer;
+  const relayer = state.info.relayer && !actingForOther();  // only the patient's own signature is relayed
   const option = (value, text, on) => {
     const id = newId("via");
     return h("div.check", {}, h("input", { type: "radio", id, name, value, checked: on }), h("label", { for: id }, text));
@@ -54,6 +79,8 @@ function via() {
 const chosen = (fieldset) => fieldset.querySelector("input:checked").value;
 
 function showForm(form, people, current) {
+  const patient = subject();
+  const delegation = delegationFor(patient);
   const grantee = h("select", { required: true },
     h("option", { value: "" }, "Choose who…"),
     people.filter((p) => p.kind !== 0).map((p) =>
@@ -65,9 +92,10 @@ function showForm(form, people, current) {
     [0, 1].map((a) => {
       const id = newId("acc");
       return h("div.check", {}, h("input", { type: "radio", name: accessName, id, value: a, checked: (current ? current.access : 0) === a, disabled: !!current }),
-        h("label", { for: id }, a === 0 ? "Read my records" : "Add records to my file"));
+        h("label", { for: id }, a === 0 ? "Read the records" : "Add records to the file"));
     }));
-  const cats = checkboxes("Categories", codes().categories, current ? current.categories : []);
+  const allowed = codes().categories.filter((c) => !delegation || delegation.categories.includes(c.code));
+  const cats = checkboxes("Categories", allowed, current ? current.categories : []);
   const purposes = checkboxes("Purposes", codes().purposes.filter((p) => p.code !== 5), current ? current.purposes : []);
   const until = h("input", { type: "date" });
   if (current && expiryOf(current.expiry) < FOREVER) until.value = new Date(Number(current.expiry) * 1000).toISOString().slice(0, 10);
@@ -87,8 +115,8 @@ function showForm(form, people, current) {
         };
         if (!after.categories.length) throw new Error("Choose at least one category.");
         if (!after.purposes.length) throw new Error("Choose at least one purpose.");
-        const before = await get(`/api/patients/${state.account}/consents/${who}/${access}`);
-        showReview(review, { who, access, before, after, via: chosen(how), people });
+        const before = await get(`/api/patients/${patient}/consents/${who}/${access}`);
+        showReview(review, { patient, who, access, before, after, via: chosen(how), people });
         status("Check the change below, then sign it.");
       });
     },
@@ -118,20 +146,21 @@ function diffLines(before, after) {
   return lines;
 }
 
-function showReview(review, { who, access, before, after, via: how, people }) {
+function showReview(review, { patient, who, access, before, after, via: how, people }) {
   const lines = diffLines(before, after);
   const target = people.find((p) => p.address === who);
-  const dropped = before.expiry !== 0 && access === 0 ? before.categories.filter((c) => !after.categories.includes(c)) : [];
-  const rotation = dropped.length ? rotateChoice(labels(codes().categories, dropped), !!state.keys) : null;
+  // keys released under a read consent go stale when categories are dropped or its end comes earlier
+  const ending = before.keys_released && access === 0
+    && (before.categories.some((c) => !after.categories.includes(c)) || after.expiry < expiryOf(before.expiry));
+  const rotation = ending ? rotateChoice(!!state.keys) : null;
   const sign = h("button#sign", { type: "button" }, how === "relayer" ? "Sign with my wallet" : "Send from my wallet");
   sign.addEventListener("click", () => act(sign, "Waiting for your wallet", async () => {
     const result = await actions.grant({
-      grantee: who, granteeKey: target && target.encryption_key, access, categories: after.categories,
+      patient, grantee: who, granteeKey: target && target.encryption_key, access, categories: after.categories,
       purposes: after.purposes, expiry: after.expiry, via: how,
     });
-    const rotated = rotation && rotation.wanted() ? await rotateAfter(dropped) : "";
-    status((result && result.changed === false ? "Nothing changed: the consent already had these terms." : "Your consent is on chain.") + rotated);
-    await reload();
+    const rotated = await afterAccessEnded(patient, rotation);
+    await refresh((result && result.changed === false ? "Nothing changed: the consent already had these terms." : "The consent is on chain.") + rotated);
   }));
   replace(review,
     h("h3", {}, "What changes"),
@@ -144,13 +173,12 @@ function showReview(review, { who, access, before, after, via: how, people }) {
 
 function showRevoke(form, g) {
   const how = via();
-  const rotation = g.access === 0 ? rotateChoice(labels(codes().categories, g.categories), !!state.keys) : null;
+  const rotation = g.access === 0 && g.keys_released ? rotateChoice(!!state.keys) : null;
   const button = h("button#confirm-revoke", { type: "button", class: "danger" }, "Revoke it");
   button.addEventListener("click", () => act(button, "Waiting for your wallet", async () => {
-    const result = await actions.revoke({ grantee: g.grantee, access: g.access, via: chosen(how) });
-    const rotated = rotation && rotation.wanted() ? await rotateAfter(g.categories) : "";
-    status((result && result.changed === false ? "Nothing changed." : "Consent revoked.") + rotated);
-    await reload();
+    const result = await actions.revoke({ patient: g.patient, grantee: g.grantee, access: g.access, via: chosen(how) });
+    const rotated = await afterAccessEnded(g.patient, rotation);
+    await refresh((result && result.changed === false ? "Nothing changed." : "Consent revoked.") + rotated);
   }));
   replace(form, h("section", { "aria-labelledby": "form-h" },
     h("h2#form-h", { tabindex: -1 }, "Revoke a consent"),
@@ -159,15 +187,3 @@ function showRevoke(form, g) {
   form.querySelector("h2").focus();
 }
 
-async function rotateAfter(categories) {
-  status("Giving those categories new keys (your wallet confirms each transaction)…");
-  const readers = await actions.rotate(categories);
-  return ` New keys for ${labels(codes().categories, categories)}; ${readers} remaining reader(s) got them.`;
-}
-
-async function reload() {
-  const main = document.getElementById("main");
-  const heading = main.querySelector("h1");
-  replace(main, heading);
-  await consentsPage(main);
-}

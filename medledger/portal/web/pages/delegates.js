@@ -1,14 +1,18 @@
-// Delegates: family or friends who may manage consents within bounds and read for family care.
+// Delegates: family or friends who may manage consents within bounds and read for family care; and
+// the patients the connected account is a delegate of (it can act for them on the other pages).
 import * as actions from "../actions.js";
 import { get } from "../api.js";
-import { codes, state } from "../state.js";
+import { codes, refreshPatient, state } from "../state.js";
 import { act, addr, checkboxes, checked, field, h, labels, put, replace, rotateChoice, status, table, utc } from "../ui.js";
+import { afterAccessEnded } from "./keyfollow.js";
+import { actFor, refresh } from "../main.js";
 
 export async function delegatesPage(main) {
   if (!state.account) { put(main, h("p", {}, "Connect your wallet first.")); return; }
-  const p = state.patient;
+  const p = await refreshPatient();
   const panel = h("section#remove-panel", { "aria-live": "polite" });
-  put(main, 
+  put(main,
+    p.represents.length ? representsSection(p.represents) : null,
     h("section", { "aria-labelledby": "dl-h" },
       h("h2#dl-h", {}, "Your delegates"),
       table("Delegates", ["Delegate", "Categories", "Until", "Status", "Actions"],
@@ -23,17 +27,12 @@ export async function delegatesPage(main) {
 function removeButton(d, panel) {
   const button = h("button", { type: "button", class: "small danger", "aria-label": `Remove delegate ${d.delegate}` }, "Remove");
   button.addEventListener("click", () => {
-    const rotation = rotateChoice(labels(codes().categories, d.categories), !!state.keys);
+    const rotation = rotateChoice(!!state.keys);
     const confirm = h("button#confirm-remove", { type: "button", class: "danger" }, "Remove this delegate");
     confirm.addEventListener("click", () => act(confirm, "Removing the delegate", async () => {
       await actions.removeDelegate(d.delegate);
-      let rotated = "";
-      if (rotation.wanted()) {
-        status("Giving those categories new keys (your wallet confirms each transaction)…");
-        rotated = ` New keys for ${labels(codes().categories, d.categories)}; ${await actions.rotate(d.categories)} remaining reader(s) got them.`;
-      }
-      status(`${d.delegate} is no longer your delegate.` + rotated);
-      await reload();
+      const rotated = await afterAccessEnded(state.account, rotation);
+      await refresh(`${d.delegate} is no longer your delegate.` + rotated);
     }));
     replace(panel, h("h2", { tabindex: -1 }, "Remove a delegate"),
       h("ul#changes", {}, h("li.remove", {}, `ends ${d.delegate}'s delegation for ${labels(codes().categories, d.categories)}, at once`)),
@@ -61,8 +60,7 @@ function appointForm() {
           delegate: target.address, delegateKey: target.encryption_key, categories,
           expiry: BigInt(Math.floor(Date.parse(until.value + "T23:59:59Z") / 1000)),
         });
-        status(`${target.address} is now your delegate for ${labels(codes().categories, categories)}.`);
-        await reload();
+        await refresh(`${target.address} is now your delegate for ${labels(codes().categories, categories)}.`);
       });
     },
   },
@@ -73,8 +71,15 @@ function appointForm() {
   return h("section", { "aria-labelledby": "ap-h" }, h("h2#ap-h", {}, "Appoint a delegate"), form);
 }
 
-async function reload() {
-  const main = document.getElementById("main");
-  replace(main, main.querySelector("h1"));
-  await delegatesPage(main);
+function representsSection(represents) {
+  return h("section", { "aria-labelledby": "rep-h" },
+    h("h2#rep-h", {}, "Patients you represent"),
+    table("Patients you are a delegate of", ["Patient", "Categories", "Until", "Actions"],
+      represents.map((r) => [
+        addr(r.patient), labels(codes().categories, r.categories), utc(r.expiry),
+        h("button", { type: "button", class: "small", "aria-label": `Act for patient ${r.patient}`, onclick: () => actFor(r.patient, "/consents") }, "Act for them"),
+      ])),
+    h("p.hint", {}, "Acting for them, the Consents, Emergency and Audit trail pages show their consents, emergency access and trail; ",
+      "what you change stays within your delegation."));
 }
+

@@ -1,9 +1,11 @@
 // Your account: who the wallet is, registration, keys (unlocked in this page only), emergency opt-out.
 import * as actions from "../actions.js";
 import * as keys from "../keys.js";
-import { state } from "../state.js";
-import { act, download, field, h, put, replace, status } from "../ui.js";
-import { connect } from "../main.js";
+import { get } from "../api.js";
+import { codes, state } from "../state.js";
+import { act, download, field, h, labels, put, replace, status, table, utc } from "../ui.js";
+import { connect, refresh } from "../main.js";
+import { staleNotice } from "./keyfollow.js";
 
 export async function identityPage(main) {
   if (!state.account) {
@@ -15,7 +17,8 @@ export async function identityPage(main) {
   }
   const p = state.patient;
   const kind = p.participant.kind ? `registered ${p.participant.kind_label}` : null;
-  put(main, 
+  const notice = p.registered ? await staleNotice(state.account) : null;
+  put(main,
     h("section", { "aria-labelledby": "who-h" },
       h("h2#who-h", {}, "Who you are"),
       h("dl.facts", {},
@@ -23,7 +26,8 @@ export async function identityPage(main) {
         h("dt", {}, "Patient"), h("dd#registered", {}, p.registered ? "registered" : "not registered"),
         kind ? [h("dt", {}, "Participant"), h("dd", {}, kind + (p.participant.suspended ? " (suspended)" : ""))] : null,
         h("dt", {}, "Chain"), h("dd", {}, `${state.info.chain_id}, contract `, h("code", {}, state.info.contract)))),
-    p.registered && p.key_directory ? keysSection() : registerSection(),
+    notice,
+    p.registered ? await keysSection() : registerSection(),
     p.registered ? emergencySection() : null);
 }
 
@@ -42,29 +46,58 @@ function registerSection() {
         const file = await keys.exportKeyFile(pair, pass.value);
         download(`medledger-key-${state.account}.json`, file, "application/json");
         pass.value = again.value = "";
-        status("Registering (your wallet asks you to confirm two transactions)…");
+        status("Registering (your wallet asks you to confirm two transactions: your keys on chain, then your own copy of them)…");
         await actions.register(pair);
-        status("You are registered; your key file was saved by your browser. Keep it safe.");
-        replace(document.getElementById("main"), h("h1", { tabindex: -1 }, "Your account"));
-        await identityPage(document.getElementById("main"));
+        await refresh("You are registered; your key file was saved by your browser. Keep it safe.");
       });
     },
   },
-  h("p", {}, "Registering creates your encryption keys in this browser and saves them as a key file protected by a ",
-    "passphrase. Only the public key goes on chain. Without the file and passphrase nobody, including you, can ",
-    "open your records."),
+  h("p", {}, "Registering creates your encryption key and one key per category of records in this browser, and ",
+    "saves your encryption key as a key file protected by a passphrase. Only public keys go on chain; the category ",
+    "keys are sealed to your encryption key. Without the file and passphrase nobody, including you, can open your records."),
   field("Passphrase for your key file", pass, "At least 8 characters. It cannot be recovered if lost."),
   field("The same passphrase again", again),
   button);
   return h("section", { "aria-labelledby": "reg-h" }, h("h2#reg-h", {}, "Register as a patient"), form);
 }
 
-function keysSection() {
+async function keysSection() {
   const unlocked = state.keys && state.keys.address === state.account;
+  const section = h("section", { "aria-labelledby": "keys-h" }, h("h2#keys-h", {}, "Your keys"));
+  if (!unlocked) {
+    return put(section, h("p#keys-state", {}, "Locked. Unlock them to grant read access, appoint delegates or open records."), unlockForm());
+  }
+  const [info, held] = await Promise.all([get(`/api/patients/${state.account}/keys`), actions.heldSecrets(state.account)]);
+  const missing = info.current.filter((k) => k.epoch > 0 && !(held[k.category] && held[k.category][k.epoch]));
+  const rows = info.current.map((k) => [
+    labels(codes().categories, [k.category]), String(k.epoch),
+    k.stale ? "stale" : BigInt(k.valid_until) >= 1n << 63n ? "no end" : `until ${utc(k.valid_until)}`,
+    held[k.category] && held[k.category][k.epoch] ? "yes" : "no",
+  ]);
+  return put(section,
+    h("p#keys-state", {}, "Unlocked in this page (needed for read consents, delegates and opening records). They were not sent anywhere."),
+    missing.length ? repair(missing) : null,
+    table("Your category keys", ["Category", "Epoch", "Valid", "You hold it"], rows),
+    state.rejected.length ? h("div#rejected", { role: "note" }, h("h3", {}, "Keys that were not used"),
+      h("ul", {}, state.rejected.map((t) => h("li", {}, t)))) : null);
+}
+
+function repair(missing) {
+  const button = h("button#repair-keys", { type: "button" }, "Give them new keys");
+  button.addEventListener("click", () => act(button, "Giving those categories new keys (your wallet confirms each transaction)", async () => {
+    await actions.rotate(state.account, missing.map((k) => k.category));
+    await refresh("Those categories have new keys, and you hold them.");
+  }));
+  return h("div.notice#unheld", {},
+    h("p", {}, `You hold no key for the current ${labels(codes().categories, missing.map((k) => k.category))} keys `,
+      "(your registration may have stopped before your own copy was stored). New keys repair this."), button);
+}
+
+function unlockForm() {
   const file = h("input", { type: "file", accept: ".json,application/json", required: true });
   const pass = h("input", { type: "password", autocomplete: "current-password", required: true });
   const button = h("button", { type: "submit" }, "Unlock my keys");
-  const form = h("form", {
+  return h("form", {
     onsubmit: (e) => {
       e.preventDefault();
       act(button, "Unlocking your keys in this browser", async () => {
@@ -79,21 +112,13 @@ function keysSection() {
           throw new Error("This key is not the encryption key registered on chain for your account.");
         }
         state.keys = unlockedKeys;
-        status("Your keys are unlocked in this page. They are forgotten when you close or reload it.");
-        replace(section, ...keysSection().childNodes);
+        await refresh("Your keys are unlocked in this page. They are forgotten when you close or reload it.");
       });
     },
   },
   field("Keystore or key file", file, "Your medledger keystore file, or the key file saved when you registered."),
   field("Passphrase", pass),
   button);
-  const section = h("section", { "aria-labelledby": "keys-h" },
-    h("h2#keys-h", {}, "Your keys"),
-    unlocked
-      ? h("p#keys-state", {}, "Unlocked in this page (needed for read consents, delegates and opening records). ",
-          "They were not sent anywhere.")
-      : [h("p#keys-state", {}, "Locked. Unlock them to grant read access, appoint delegates or open records."), form]);
-  return section;
 }
 
 function emergencySection() {
@@ -102,8 +127,7 @@ function emergencySection() {
     type: "button",
     onclick: () => act(button, "Changing your emergency access setting", async () => {
       await actions.setOptOut(!out);
-      status(out ? "Emergency access is allowed again." : "You opted out of emergency access.");
-      replace(section, ...emergencySection().childNodes);
+      await refresh(out ? "Emergency access is allowed again." : "You opted out of emergency access.");
     }),
   }, out ? "Allow emergency access again" : "Opt out of emergency access");
   const section = h("section", { "aria-labelledby": "em-h" },
@@ -117,3 +141,4 @@ function emergencySection() {
     button);
   return section;
 }
+

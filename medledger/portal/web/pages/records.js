@@ -29,7 +29,7 @@ export async function recordsPage(main) {
 function openButton(r, viewer) {
   const button = h("button", { type: "button", class: "small", "aria-label": `Open record ${r.record_id}` }, "Open");
   button.addEventListener("click", () => act(button, "Fetching, checking and decrypting in this browser", async () => {
-    const opened = await openRecord(r.record_id);
+    const opened = await openRecord(state.account, r.record_id);
     const url = URL.createObjectURL(new Blob([opened.bytes], { type: opened.contentType }));
     const text = opened.contentType.includes("json") ? prettyJson(opened.bytes) : null;
     replace(viewer,
