@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,9 +23,22 @@ def _config(app: Any, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, server_header=False)
 
 
-def serve(app: Any, host: str = HOST, port: int = DEFAULT_PORT) -> None:
-    """Serve ``app`` until interrupted."""
-    uvicorn.Server(_config(app, host, port)).run()
+def serve(app: Any, host: str = HOST, port: int = DEFAULT_PORT, announce: Callable[[str], None] | None = None) -> None:
+    """Serve ``app`` until interrupted (Ctrl-C or SIGTERM); ``announce`` is told the base URL once the
+    server listens (port 0: a free port, named in the URL)."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with running(app, host, port) as url:
+            if announce is not None:
+                announce(url)
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

@@ -15,7 +15,9 @@ from ..options import common_options
     show_default=True,
     help="Address to bind. Anything but 127.0.0.1 exposes the relayer to the network.",
 )
-@click.option("--port", default=8700, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--port", default=8700, show_default=True, type=click.IntRange(0, 65535), help="Port to bind (0: any free port)."
+)
 @click.option(
     "--relayer",
     "relayer_name",
@@ -47,13 +49,16 @@ def portal(state: State, host: str, port: int, relayer_name: str | None, rate_li
     relayer = Relayer(backend, unlock(state.keystore(), relayer_name), limit=rate_limit) if relayer_name else None
     hosts = {"127.0.0.1", "localhost", host}
     app = create_app(backend, relayer, allowed_hosts=hosts)
-    click.echo(
-        f"medledger portal on http://{host}:{port}/ (chain {backend.info()['chain_id']}, "
-        f"contract {backend.client.deployment.address}"
-        f"{', relayer ' + relayer.address if relayer else ', no relayer'}); Ctrl-C stops it",
-        err=True,
-    )
-    serve(app, host, port)
+    who = f"relayer {relayer.address}" if relayer else "no relayer"
+
+    def announce(url: str) -> None:
+        click.echo(
+            f"medledger portal on {url}/ (chain {backend.info()['chain_id']}, contract "
+            f"{backend.client.deployment.address}, {who}); Ctrl-C stops it",
+            err=True,
+        )
+
+    serve(app, host, port, announce)
 
 
 COMMANDS = [portal]
