@@ -62,6 +62,10 @@ class ContractBase:
         """``tx`` as a web3 contract function (for the chain layer's own use)."""
         return self._contract.functions[tx.function](*tx.args)
 
+    def calldata(self, tx: Tx) -> str:
+        """``tx``'s ABI-encoded call data (``0x``...), for callers that sign and send raw transactions."""
+        return str(self._contract.encode_abi(tx.function, list(tx.args)))
+
     def _view(self, name: str, *args: Any, sender: str | None = None, **context: int) -> Any:
         return self.chain.call(self.bound(Tx(name, args)), self.decoder, sender, context)
 
