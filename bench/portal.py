@@ -13,6 +13,9 @@ server in a thread; the browser's wallet forwards to anvil.
 - Time from "sign" to the grant being readable on chain through the relayer: from the click on
   "Sign with my wallet" (a read grant: key envelope sealed in the page and stored, EIP-712
   signature, relayer checks, transaction) until ``consent()`` on chain returns the new terms.
+- Time from "revoke" (relayed) until the category has new keys: the revocation makes the released
+  key stale; the page renews it (her envelope, ``setCategoryKeys``, envelopes to the remaining
+  readers, each a wallet transaction) and reports it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.ingest import deployed_cast  # noqa: E402
 from medledger import codes, consent, node, records  # noqa: E402
+from medledger.chain import Tx  # noqa: E402
 from medledger.client import Client  # noqa: E402
 from medledger.keystore import Keystore  # noqa: E402
 from medledger.portal.app import create_app  # noqa: E402
@@ -53,7 +57,7 @@ def _send_fast(client: Client, sender, calls: list[tuple[str, list]]) -> None:
     for i, (fn, args) in enumerate(calls):
         tx = {
             "to": client.deployment.address,
-            "data": client.contract.encode_abi(fn, args),
+            "data": client.contract.calldata(Tx(fn, tuple(args))),
             "gas": 300_000,
             "gasPrice": price,
             "nonce": nonce + i,
@@ -82,7 +86,11 @@ def make_trail(client: Client, cast: dict, events: int) -> int:
         ],
     )
     reads = events - 12 - changes
-    _send_fast(client, cast["r1"], [("recordAccess", [written[i % 10], int(P.RESEARCH)]) for i in range(reads)])
+    headers = [client.contract.record(patient.address, rid).current().as_abi() for rid in written]
+    accesses = [
+        ("recordAccess", [patient.address, written[i % 10], headers[i % 10], int(P.RESEARCH)]) for i in range(reads)
+    ]
+    _send_fast(client, cast["r1"], accesses)
     return len(Backend(client).trail(patient.address))
 
 
@@ -111,10 +119,9 @@ def first_paint(browser, url: str, rpc_url: str, address: str, path: str, runs: 
     return {"content_ms": statistics.median(content), "shell_ms": statistics.median(shell)}
 
 
-def sign_to_chain(browser, url: str, rpc_url: str, client: Client, cast: dict, keystore: Path, runs: int) -> float:
-    patient = cast["patient"]
+def _unlocked_page(browser, url: str, rpc_url: str, address: str, keystore: Path):
     page = browser.new_page()
-    Wallet(rpc_url, patient.address).inject(page)
+    Wallet(rpc_url, address).inject(page)
     page.goto(url + "/")
     page.wait_for_selector("body[data-ready='/']")
     page.set_input_files("input[type=file]", str(keystore))
@@ -122,10 +129,20 @@ def sign_to_chain(browser, url: str, rpc_url: str, client: Client, cast: dict, k
     page.click("text=Unlock my keys")
     page.wait_for_selector("#keys-state:has-text('Unlocked')")
     page.click("nav a[href='/consents']")
+    page.wait_for_selector("body[data-ready='/consents']")
+    return page
+
+
+GRANTED = [C.GENOMICS, C.IMAGING, C.MEDICATIONS, C.ALLERGIES, C.CONDITIONS]
+
+
+def sign_to_chain(browser, url: str, rpc_url: str, client: Client, cast: dict, keystore: Path, runs: int) -> float:
+    patient = cast["patient"]
+    page = _unlocked_page(browser, url, rpc_url, patient.address, keystore)
     latencies = []
     for i in range(runs):
         grantee = cast[f"r{2 + i % 5}"].address
-        category = [C.GENOMICS, C.IMAGING, C.MEDICATIONS, C.ALLERGIES, C.CONDITIONS][i % 5]
+        category = GRANTED[i % 5]
         page.click("#new-consent")
         page.select_option("#consent-form select", value=grantee)
         page.check(f"#consent-form label:text-is('{codes.label(category)}')")
@@ -139,7 +156,30 @@ def sign_to_chain(browser, url: str, rpc_url: str, client: Client, cast: dict, k
                 raise SystemExit(f"the relayed grant did not reach the chain: {page.inner_text('#alert')}")
             time.sleep(0.005)
         latencies.append((time.perf_counter() - start) * 1000)
-        page.wait_for_selector("#status:has-text('Your consent is on chain')")
+        page.wait_for_selector("#status:has-text('The consent is on chain')")
+    page.close()
+    return statistics.median(latencies)
+
+
+def revoke_to_new_keys(browser, url: str, rpc_url: str, client: Client, cast: dict, keystore: Path, runs: int) -> float:
+    """Revoke (relayed) the grants ``sign_to_chain`` made, each renewing its category's keys in the page."""
+    patient = cast["patient"]
+    client.chain.rpc("evm_increaseTime", [2])  # a signed revocation must be newer than the grant
+    client.chain.rpc("evm_mine", [])
+    page = _unlocked_page(browser, url, rpc_url, patient.address, keystore)
+    latencies = []
+    for i in range(runs):
+        grantee = cast[f"r{2 + i % 5}"].address
+        before = client.contract.category_key(patient.address, GRANTED[i % 5]).epoch
+        page.click(f"button[aria-label='Revoke the read consent of {grantee}']")
+        start = time.perf_counter()
+        page.click("#confirm-revoke")
+        page.wait_for_selector("#status:has-text('New keys for'), #alert:not([hidden])", timeout=120_000)
+        latencies.append((time.perf_counter() - start) * 1000)
+        if page.locator("#alert").is_visible():
+            raise SystemExit(f"the revocation failed: {page.inner_text('#alert')}")
+        assert client.contract.category_key(patient.address, GRANTED[i % 5]).epoch == before + 1
+        page.wait_for_selector("body[data-ready='/consents']")
     page.close()
     return statistics.median(latencies)
 
@@ -171,6 +211,7 @@ def main() -> None:
                 consents = first_paint(browser, url, rpc, who, "/consents", runs)
                 audit = first_paint(browser, url, rpc, who, "/audit", runs)
                 sign_ms = sign_to_chain(browser, url, rpc, client, cast, keystore.path_for("patient"), runs)
+                rotate_ms = revoke_to_new_keys(browser, url, rpc, client, cast, keystore.path_for("patient"), runs)
     figures = {
         "trail_events": trail_events,
         "consents_content_paint_ms": round(consents["content_ms"]),
@@ -179,6 +220,7 @@ def main() -> None:
         "audit_shell_paint_ms": round(audit["shell_ms"]),
         "api_trail_ms": round(api_trail_ms),
         "sign_to_chain_relayed_ms": round(sign_ms),
+        "revoke_to_new_keys_ms": round(rotate_ms),
     }
     if args.json:
         print(json.dumps(figures))
@@ -194,6 +236,9 @@ def main() -> None:
         f"{figures['api_trail_ms']} ms"
     )
     print(f"  sign -> grant readable on chain through the relayer: {figures['sign_to_chain_relayed_ms']} ms (median)")
+    print(
+        f"  revoke (relayed) -> the category's keys renewed in the page: {figures['revoke_to_new_keys_ms']} ms (median)"
+    )
 
 
 if __name__ == "__main__":
