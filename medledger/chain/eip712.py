@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_utils import is_address, keccak, to_checksum_address
 
 DOMAIN_NAME = "medledger"
 DOMAIN_VERSION = "1"
@@ -159,9 +159,29 @@ def request_from_message(primary: str, message: dict[str, Any]) -> SignedRequest
     :class:`KeyError`, :class:`TypeError` or :class:`ValueError` on a malformed message."""
     cls: type[SignedRequest] = GrantRequest if primary == "Grant" else RevokeRequest
     values = dict(message)
-    if isinstance(values.get("keyEnvelope"), str):
-        values["keyEnvelope"] = bytes.fromhex(values["keyEnvelope"].removeprefix("0x"))
     names = [f.name for f in fields(cls)]
     if set(values) != set(names):
         raise ValueError(f"a {primary} request has the fields {names}, not {sorted(values)}")
-    return cls(**{n: values[n] for n in names})
+    return cls(**{m["name"]: _member(m["name"], m["type"], values[m["name"]]) for m in TYPES[primary][primary]})
+
+
+def _member(name: str, kind: str, value: Any) -> Any:
+    """``value`` as the EIP-712 member ``name`` of type ``kind`` takes it, or ValueError naming it (a value
+    out of its type's range would otherwise surface later as a signature that does not match)."""
+    if kind == "address":
+        if not isinstance(value, str) or not is_address(value):
+            raise ValueError(f"{name} is not an address: {value!r}")
+        return to_checksum_address(value)
+    if kind == "bytes32":
+        if isinstance(value, str):
+            try:
+                value = bytes.fromhex(value.removeprefix("0x"))
+            except ValueError:
+                raise ValueError(f"{name} is not hex: {value!r}") from None
+        if not isinstance(value, bytes) or len(value) != 32:
+            raise ValueError(f"{name} is not 32 bytes")
+        return value
+    bits = int(kind.removeprefix("uint"))
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**bits:
+        raise ValueError(f"{name} is not a {kind} (an integer from 0 to 2^{bits}-1): {value!r}")
+    return value

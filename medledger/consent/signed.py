@@ -151,7 +151,11 @@ def _refused(name: str, args: dict[str, Any]) -> AccessDenied:
 def check_request(client: Client, typed: SignedRequest) -> None:
     """Raise what the chain would refuse a request for, before anyone pays gas: superseded (not newer
     than the consent's last decision), invalidated (an old nonce) or past its deadline."""
-    updated = client.contract.consent(typed.patient, typed.grantee, codes.Access(typed.access)).updated_at
+    try:
+        access = codes.Access(typed.access)
+    except ValueError:
+        raise InvalidRequest(f"The request's access {typed.access} is not an access code (0 read, 1 write)") from None
+    updated = client.contract.consent(typed.patient, typed.grantee, access).updated_at
     if typed.issuedAt <= updated:
         args = {"patient": typed.patient, "grantee": typed.grantee, "issuedAt": typed.issuedAt, "updatedAt": updated}
         raise _refused("ConsentRequestSuperseded", args)

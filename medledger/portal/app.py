@@ -23,6 +23,7 @@ from medledger.errors import (
     ConfigError,
     ContentNotFound,
     ContractRevert,
+    InvalidRequest,
     MedledgerError,
     ServiceUnavailable,
     StorageError,
@@ -46,6 +47,7 @@ _STATUS: tuple[tuple[type[MedledgerError], int], ...] = (
     (ContentNotFound, 404),
     (ContractRevert, 422),
     (ConfigError, 400),
+    (InvalidRequest, 400),
     (ServiceUnavailable, 503),
     (StorageError, 502),
 )

@@ -31,7 +31,7 @@ from medledger.chain.events import (
 )
 from medledger.client import Client, cid_from_digest
 from medledger.config import Settings
-from medledger.errors import ConfigError, MedledgerError
+from medledger.errors import ConfigError, MedledgerError, StorageError
 from medledger.keyring import Keyring
 from medledger.keystore import Identity
 from medledger.records.read import check_readable
@@ -350,7 +350,11 @@ class Backend:
         return {"pointer": _hex(digest), "cid": cid_from_digest(digest)}
 
     def get(self, cid: str) -> bytes:
-        return self.client.store.cat(normalize_cid(cid))
+        try:
+            cid = normalize_cid(cid)
+        except StorageError as exc:  # not a CID at all: the caller's mistake, not the store's
+            raise ConfigError(str(exc)) from None
+        return self.client.store.cat(cid)
 
     # --- relaying signed consent requests (the library's own parsing and checks) -----------------
     @staticmethod

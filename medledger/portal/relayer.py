@@ -8,12 +8,16 @@ library's own: :func:`medledger.chain.eip712.from_document`, :func:`medledger.co
 1. shape: a ``Grant`` or ``Revoke`` request in the CLI's signed-request format, exactly its fields;
 2. the EIP-712 domain names this chain and this deployment;
 3. the signature recovers to the request's patient (checked locally, no chain call);
-4. the patient's rate limit (counted only for requests she really signed, so nobody can use up her
-   allowance with forged requests);
+4. the patient's rate limit: refused when her window is full. A request counts only once its
+   transaction was sent, so nobody can use up her allowance with forged requests, nor by replaying
+   her real ones (they are public in the transactions' call data) once they are used or superseded;
 5. the library's pre-check: not superseded by a newer decision on the same consent, the patient's
    current nonce (not invalidated), the deadline not passed;
 6. the transaction is simulated (the library does so before sending): a request the contract would
    refuse is refused with the contract's reason, and no gas is spent.
+
+Steps 4 to 6 run for one request at a time: the relayer is one account, and the same request sent
+from several sides at once must be submitted once, not raced into transactions that revert.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from medledger.errors import AccessDenied, ConfigError, MedledgerError
+from medledger.errors import AccessDenied, ConfigError, ContractRevert, MedledgerError
 from medledger.keystore import Identity
 
 from .backend import Backend, address
@@ -48,27 +52,35 @@ class RateLimiter:
         self._events: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
+    def check(self, key: str) -> None:
+        """Raise :class:`RateLimited` if ``key`` has no event left in the window (counts nothing)."""
+        with self._lock:
+            self._room(key)
+
     def take(self, key: str) -> None:
         """Count one event for ``key``, or raise :class:`RateLimited` (and count nothing)."""
         with self._lock:
-            now = self._clock()
-            events = self._events.setdefault(key, deque())
-            while events and events[0] <= now - self.window:
-                events.popleft()
-            if len(events) >= self.limit:
-                retry = events[0] + self.window - now
-                raise RateLimited(
-                    f"The relayer accepts at most {self.limit} signed requests per patient every "
-                    f"{self.window:.0f} s; patient {key} may send the next one in {retry:.0f} s "
-                    "(or send it from her own wallet as a transaction)",
-                    retry,
-                )
-            events.append(now)
+            self._room(key).append(self._clock())
+
+    def _room(self, key: str) -> deque[float]:
+        now = self._clock()
+        events = self._events.setdefault(key, deque())
+        while events and events[0] <= now - self.window:
+            events.popleft()
+        if len(events) >= self.limit:
+            retry = events[0] + self.window - now
+            raise RateLimited(
+                f"The relayer accepts at most {self.limit} signed requests per patient every "
+                f"{self.window:.0f} s; patient {key} may send the next one in {retry:.0f} s "
+                "(or send it from her own wallet as a transaction)",
+                retry,
+            )
+        return events
 
 
 def _int(value: Any, name: str) -> int:
     """A non-negative integer; browsers send those above 2^53 as decimal strings."""
-    if isinstance(value, str) and value.isdigit() and len(value) <= 78:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 78:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"The signed request's {name} is not a non-negative integer")
@@ -107,6 +119,7 @@ class Relayer:
         self.backend = backend
         self.account = account
         self.limiter = RateLimiter(limit, window, clock)
+        self._sending = threading.Lock()
 
     @property
     def address(self) -> str:
@@ -137,6 +150,15 @@ class Relayer:
                 f"The signature is not patient {patient}'s signature of this request (wrong key, chain "
                 "or contract, or altered); the relayer does not submit it"
             )
-        self.limiter.take(patient)
-        changed = self.backend.submit(self.account, request)
+        with self._sending:
+            self.limiter.check(patient)
+            try:
+                changed = self.backend.submit(self.account, request)
+            except MedledgerError as exc:
+                # A refusal (pre-check or simulation) sent nothing and counts nothing; any other failure
+                # (the node, a transaction still pending) may have been sent and counts.
+                if not isinstance(exc, ContractRevert):
+                    self.limiter.take(patient)
+                raise
+            self.limiter.take(patient)
         return {"changed": changed, "relayer": self.address}
