@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 import threading
 import time
@@ -11,9 +12,9 @@ from typing import Any
 
 import uvicorn
 
-from medledger.errors import ServiceError
+from medledger.errors import ConfigError, ServiceError
 
-#: The only address the portal binds to unless told otherwise.
+#: The address the portal binds to unless told another loopback address.
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8700
 
@@ -41,10 +42,25 @@ def serve(app: Any, host: str = HOST, port: int = DEFAULT_PORT, announce: Callab
         signal.signal(signal.SIGTERM, previous)
 
 
+def loopback(host: str) -> str:
+    """``host`` if it is an IPv4 loopback address (127.0.0.0/8), else ConfigError: the portal serves this
+    machine only (its relayer pays gas, and its page trusts its own origin)."""
+    try:
+        ok = ipaddress.IPv4Address(host).is_loopback
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(
+            f"The portal binds only to this machine (127.0.0.1 or another 127.x.y.z address), not {host!r}; "
+            "to reach it from elsewhere, tunnel to it (ssh -L) rather than expose it"
+        )
+    return host
+
+
 @contextmanager
 def running(app: Any, host: str = HOST, port: int = 0, timeout: float = 15.0) -> Iterator[str]:
     """Serve ``app`` in a background thread; yield its base URL; stop it on exit."""
-    server = uvicorn.Server(_config(app, host, port))
+    server = uvicorn.Server(_config(app, loopback(host), port))
     thread = threading.Thread(target=server.run, name="medledger-portal", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

@@ -13,7 +13,7 @@ from ..options import common_options
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="Address to bind. Anything but 127.0.0.1 exposes the relayer to the network.",
+    help="Loopback address to bind (127.x.y.z): the portal serves this machine only.",
 )
 @click.option(
     "--port", default=8700, show_default=True, type=click.IntRange(0, 65535), help="Port to bind (0: any free port)."
@@ -43,8 +43,9 @@ def portal(state: State, host: str, port: int, relayer_name: str | None, rate_li
     from medledger.portal.app import create_app
     from medledger.portal.backend import Backend
     from medledger.portal.relayer import Relayer
-    from medledger.portal.server import serve
+    from medledger.portal.server import loopback, serve
 
+    loopback(host)  # refused before anything is unlocked or started
     backend = Backend(state.client())
     relayer = Relayer(backend, unlock(state.keystore(), relayer_name), limit=rate_limit) if relayer_name else None
     hosts = {"127.0.0.1", "localhost", host}

@@ -230,9 +230,18 @@ def test_the_command_and_a_missing_bundle(tmp_path, portal):
     from medledger.cli import cli
     from medledger.errors import ConfigError
     from medledger.portal.app import create_app
+    from medledger.portal.server import running
 
     help_text = CliRunner().invoke(cli, ["portal", "--help"]).output
     assert "--relayer NAME" in help_text and "127.0.0.1" in help_text
+    for host in ("0.0.0.0", "192.168.1.5", "::", "example.org"):
+        refused = CliRunner().invoke(cli, ["portal", "--host", host, "--port", "0"])
+        assert refused.exit_code == 2 and "binds only to this machine" in refused.output, refused.output
+        try:
+            with running(portal.backend, host):
+                raise AssertionError(f"the portal started on {host}")
+        except ConfigError as exc:
+            assert repr(host) in str(exc)
     try:
         create_app(portal.backend, static_dir=tmp_path)
         raise AssertionError("the portal started without its script")
