@@ -81,7 +81,7 @@ test-forge: setup
 test-python: setup browser
 	$(PY) -m pytest -p no:pytest-brownie tests/python -q -p no:cacheprovider
 
-bench: setup
+bench: setup browser
 	$(PY) bench/gas.py
 	$(PY) bench/ingest.py
 	$(PY) bench/cli.py
