@@ -9,6 +9,7 @@ origin's page are refused.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,7 +31,7 @@ from medledger.errors import (
     UnknownRecord,
 )
 
-from .backend import Backend
+from .backend import MAX_SMALL_OBJECT, Backend
 from .relayer import RateLimited, Relayer
 
 T = TypeVar("T")
@@ -69,9 +70,27 @@ def _error(exc: MedledgerError) -> JSONResponse:
     return JSONResponse(body, status_code=_status(exc), headers=headers)
 
 
+#: A signed request or revert data is a few KiB at most; the IPFS door takes up to MAX_SMALL_OBJECT.
+MAX_JSON = 64 * 1024
+
+
+async def _body(request: Request, limit: int, what: str) -> bytes:
+    """The body, read only up to ``limit`` bytes: a larger one is refused without being held in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ConfigError(f"The portal takes {what} of at most {limit} bytes, not {declared} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ConfigError(f"The portal takes {what} of at most {limit} bytes, not more")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _json(request: Request) -> Any:
     try:
-        return await request.json()
+        return json.loads(await _body(request, MAX_JSON, "JSON bodies"))
     except ValueError:
         raise ConfigError("The request body is not JSON") from None
 
@@ -216,7 +235,7 @@ def create_app(
     async def ipfs_add(request: Request) -> dict[str, str]:
         if request.headers.get("content-type") != "application/octet-stream":
             raise ConfigError("Send the object as application/octet-stream")
-        return await call(backend.put_small, await request.body())
+        return await call(backend.put_small, await _body(request, MAX_SMALL_OBJECT, "key envelopes"))
 
     @app.get("/api/ipfs/{cid}")
     async def ipfs_get(cid: str) -> Response:

@@ -190,3 +190,20 @@ def test_malformed_paths_get_a_reason_not_a_crash(portal, patient, path, named):
     response = requests.get(portal.url + path.format(p=patient.address), timeout=10)
     assert 400 <= response.status_code < 500, response.text
     assert named in response.text, response.text
+
+
+def test_oversized_bodies_are_refused_before_they_are_read_whole(portal, client, patient, researcher, relayer):
+    sent = sent_by(client, relayer)
+    octets = {"Content-Type": "application/octet-stream"}
+    declared = requests.post(portal.url + "/api/ipfs", data=b"\0" * (8 * 2**20), headers=octets, timeout=30)
+    assert declared.status_code == 400 and "at most 65536 bytes, not 8388608" in declared.json()["error"]
+    streamed = requests.post(
+        portal.url + "/api/ipfs", data=(b"\0" * 2**16 for _ in range(64)), headers=octets, timeout=30
+    )
+    assert streamed.status_code == 400 and "at most 65536 bytes, not more" in streamed.json()["error"]
+    padded = signed(client, patient, researcher)
+    padded["padding"] = "x" * 2**17
+    response = relay(portal, padded)
+    assert response.status_code == 400 and "JSON bodies of at most 65536 bytes" in response.json()["error"]
+    assert sent_by(client, relayer) == sent
+    assert terms(client, patient, researcher) == (set(), set())
