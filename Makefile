@@ -10,9 +10,13 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/node_modules/.solcx
 # Each server the project starts binds to 127.0.0.1; nothing here dials out but the package registries.
 
-.PHONY: setup postgres demo test lint types test-types test-contracts test-forge test-python bench deploy artifacts clean
+.PHONY: setup postgres demo test lint lint-sol types test-types test-contracts test-forge test-python bench deploy artifacts clean portal-assets browser
 
-setup: $(VENV)/.installed node_modules/.installed
+# The portal's script, bundled by esbuild from its sources and the npm packages (ethers, libsodium).
+PORTAL_JS := medledger/portal/static/app.js
+PORTAL_SRC := $(wildcard medledger/portal/web/*.js medledger/portal/web/pages/*.js)
+
+setup: $(VENV)/.installed node_modules/.installed $(PORTAL_JS)
 
 node_modules/.installed: package.json package-lock.json tools/postinstall.js
 	npm install --no-audit --no-fund
@@ -41,6 +45,19 @@ postgres:
 		echo "PostgreSQL is missing: install it (Debian: sudo apt-get install -y postgresql)" >&2; exit 1; \
 	fi
 
+$(PORTAL_JS): node_modules/.installed $(PORTAL_SRC)
+	esbuild medledger/portal/web/main.js --bundle --format=esm --minify --target=chrome110,firefox110,safari16 \
+	  --log-level=warning --outfile=$@
+
+portal-assets: $(PORTAL_JS)
+
+## What the browser tests need: Debian's chromium (Playwright's own browser download is not reachable).
+## CI runs as root on a fresh machine; elsewhere install it once with `sudo apt-get install chromium`.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; \
+	  else echo "The browser tests need chromium: run sudo apt-get install chromium" >&2; exit 1; fi; }
+
 ## The main job: Lisa's story on a local anvil chain and IPFS node that the demo starts itself.
 demo: setup
 	$(VENV)/bin/medledger demo
@@ -51,7 +68,7 @@ test: setup lint lint-sol types test-contracts test-forge test-python
 
 # tests/contracts, bench/gas.py and scripts/deploy.py join once the contract work on them has landed
 # (so that they are formatted once, on the combined tree).
-PY_SOURCES := medledger tests/python bench/ingest.py bench/cli.py bench/index.py
+PY_SOURCES := medledger tests/python bench/ingest.py bench/cli.py bench/index.py bench/portal.py
 
 ## Python lint (ruff), formatting (ruff format --check) and the import layering contract (import-linter).
 lint: setup
@@ -71,17 +88,18 @@ test-contracts: setup
 test-forge: setup
 	forge test --root .
 
-test-python: setup postgres
+# Browser tests save a screenshot of each portal page under reports/portal/ (the test artifacts).
+test-python: setup postgres browser
 	$(PY) -m pytest -p no:pytest-brownie tests/python -q -p no:cacheprovider
 
-## Every benchmark under bench/ (figures, not tests): gas, ingest, the event index, CLI start-up, and
-## the portal's when it exists. BENCH_FLAGS=--json prints each as one JSON object.
-bench: setup postgres
+## Every benchmark under bench/ (figures, not tests): gas, ingest, the event index, CLI start-up and
+## the portal. BENCH_FLAGS=--json prints each as one JSON object.
+bench: setup postgres browser
 	$(PY) bench/gas.py $(BENCH_FLAGS)
 	$(PY) bench/ingest.py $(BENCH_FLAGS)
 	$(PY) bench/index.py $(BENCH_FLAGS)
 	$(PY) bench/cli.py $(BENCH_FLAGS)
-	if [ -f bench/portal.py ]; then $(PY) bench/portal.py $(BENCH_FLAGS); fi
+	$(PY) bench/portal.py $(BENCH_FLAGS)
 
 deploy: setup
 	$(VENV)/bin/brownie run scripts/deploy.py --network anvil

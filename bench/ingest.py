@@ -62,17 +62,24 @@ def fhir_observation(index: int, size: int) -> bytes:
     return json.dumps(obs).encode()
 
 
-def _setup(config: node.NodeConfig, home: Path) -> tuple[Client, dict]:
-    cast = identities(config.mnemonic, CAST)
+def deployed_cast(config: node.NodeConfig, home: Path, names: list[str]) -> tuple[Client, dict]:
+    """Deploy with ``admin``, register ``patient``; every other name is a clinician ("clinician")
+    or a researcher. (Shared by the benchmarks.)"""
+    cast = identities(config.mnemonic, names)
     settings = Settings(home=home, rpc_url=config.rpc_url, ipfs_api=config.ipfs_api, ipfs_timeout=120)
     deploy_medledger(Chain(config.rpc_url), cast["admin"].account, settings.deployments)
     client = Client.connect(settings)
     participants.register_patient(client, cast["patient"])
-    for name in CAST[2:]:
+    for name in names[2:]:
         kind = codes.ParticipantKind.CLINICIAN if name == "clinician" else codes.ParticipantKind.RESEARCHER
         participants.register_participant(
             client, cast["admin"], cast[name].address, kind, b"\1" * 32, cast[name].encryption.public
         )
+    return client, cast
+
+
+def _setup(config: node.NodeConfig, home: Path) -> tuple[Client, dict]:
+    client, cast = deployed_cast(config, home, CAST)
     everything = [C.OBSERVATIONS, C.IMAGING, C.CLINICAL_DOCUMENTS]
     consent.grant(client, cast["patient"], cast["clinician"].address, A.WRITE, everything, [P.DIRECT_CARE])
     return client, cast

@@ -67,6 +67,10 @@ class ContractBase:
         check_arguments(function.abi, tx.args)
         return function(*tx.args)
 
+    def calldata(self, tx: Tx) -> str:
+        """``tx``'s ABI-encoded call data (``0x``...), for callers that sign and send raw transactions."""
+        return str(self._contract.encode_abi(tx.function, list(tx.args)))
+
     def _view(self, name: str, *args: Any, sender: str | None = None, **context: int) -> Any:
         return self.chain.call(self.bound(Tx(name, args)), self.decoder, sender, context)
 

@@ -325,6 +325,9 @@ def _message(primary: str, value: Any) -> SignedRequest:
             "message",
         )
     values = {m["name"]: _member(m["type"], value[m["name"]], f"message.{m['name']}") for m in members}
+    if values["access"] not in set(codes.Access):
+        access = values["access"]
+        raise MalformedRequest(f"message.access {access} is not an access code (0 read, 1 write)", "message.access")
     return _CLASSES[primary](**values)
 
 

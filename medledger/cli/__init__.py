@@ -71,6 +71,7 @@ def _register() -> None:
         node,
         oversight,
         participants,
+        portal,
         records,
     )
 
@@ -90,6 +91,7 @@ def _register() -> None:
         demo,
         artifacts,
         completion,
+        portal,
     )
     for module in modules:
         for command in getattr(module, "COMMANDS", []):

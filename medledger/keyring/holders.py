@@ -153,6 +153,14 @@ class Envelopes:
                 sources.append(_Source(e.envelope, frozenset(int(c) for c in e.categories), e.by, _at(e)))
         return sources
 
+    def entitled_sources(self, recipient: str, patient: str) -> list[_Source]:
+        """The envelopes delivered to ``recipient`` for ``patient`` whose publisher was entitled to send
+        them (the patient, or a delegate covering their categories when it published): the ones whose
+        secrets :meth:`secrets` goes on to check against the chain's public keys. For a holder that
+        opens envelopes elsewhere (the portal's page), so it trusts exactly what the library trusts."""
+        patient, recipient = as_address(patient), as_address(recipient)
+        return [s for s in self._sources(recipient, patient) if self._unentitled(patient, s) is None]
+
     def _unentitled(self, patient: str, source: _Source) -> str | None:
         """Why ``source``'s publisher was not entitled to send those keys (None: it was)."""
         if source.by == patient:

@@ -10,7 +10,8 @@ would, on a fresh home against a real local node (anvil and js-ipfs started by t
 - ``toml`` blocks are loaded as a config file;
 - blocks without a language (diagrams, the layout) are prose.
 
-The only departures from the text are the SUBSTITUTIONS below, each marked and explained, and the
+The only departures from the text are the SUBSTITUTIONS below (placeholders, and servers started on a
+free port and stopped once they answer), each marked and explained, and the
 passphrases, which come from MEDLEDGER_PASSPHRASE as the README says they may. EXPECTED names the
 facts checked in the output of particular commands: a README change that drops one of those commands
 fails here on purpose (change the table with the README).
@@ -23,8 +24,11 @@ import io
 import json
 import os
 import re
+import select
+import signal
 import socket
 import subprocess
+import time
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 
 from medledger import fhir
 from medledger.config import DEFAULT_PORTS, load_settings
@@ -73,6 +78,13 @@ def readme_blocks(text: str | None = None) -> list[Block]:
 CAPTURES = {"0xRECORD": ("records add examples/hba1c.json", r"Added record (0x[0-9a-f]{64})")}
 
 
+#: Commands that serve until stopped (the portal). Each is started with the suffix given here (a free
+#: port, so that it never collides with another portal on this machine), checked to serve its page and
+#: to answer for the walkthrough's deployment (its /api/info is the "output" EXPECTED checks), then
+#: stopped with Ctrl-C, which must end it cleanly.
+SERVERS = {"medledger portal": " --port 0"}
+
+
 def _is_make_block(block: Block) -> bool:
     """The opening block names make targets. Running `make test` inside the test suite would run this
     test again: their existence is checked with `make -n` (what would run) in the checkout instead."""
@@ -95,6 +107,7 @@ EXPECTED: dict[str, Callable[[str], None]] = {
     "grants --format csv": _csv_rows(1),
     "audit --format csv": lambda out: _assert("RecordAccessed" in out and "RecordRegistered" in out, out),
     "artifacts export --out Medledger.json": lambda out: _assert(out == "", out),
+    "portal --relayer relayer": lambda out: _assert(json.loads(out)["relayer"] is not None, out),
 }
 
 
@@ -134,6 +147,30 @@ class Shell:
                 self.captured[placeholder] = match.group(1)
         self.outputs[as_written] = done.stdout
         return done.stdout
+
+    def serve(self, number: int, as_written: str) -> None:
+        """Start a server command (see SERVERS), check it answers, stop it with Ctrl-C."""
+        prefix = next(p for p in SERVERS if as_written.startswith(p))
+        command = as_written.split("#", 1)[0].strip() + SERVERS[prefix]
+        server = subprocess.Popen(
+            ["bash", "-c", f"exec {command}"], cwd=self.cwd, env=self.env, stderr=subprocess.PIPE, text=True
+        )
+        said, url = "", None
+        try:
+            deadline = time.monotonic() + 120
+            while url is None and time.monotonic() < deadline and server.poll() is None:
+                if select.select([server.stderr], [], [], 1)[0]:
+                    said += server.stderr.readline()  # type: ignore[union-attr]
+                    found = re.search(r" on (http://127\.0\.0\.1:\d+)/", said)
+                    url = found.group(1) if found else None
+            assert url, f"README line {number}: {command} did not say where it serves\n{said}"
+            page = requests.get(url + "/", timeout=30)
+            assert page.status_code == 200 and "/static/app.js" in page.text, f"README line {number}: {page.text}"
+            self.outputs[as_written] = requests.get(url + "/api/info", timeout=30).text
+        finally:
+            server.send_signal(signal.SIGINT)
+            code = server.wait(60)
+        assert code == 0, f"README line {number}: {command} ended with {code} on Ctrl-C\n{said}"
 
 
 @contextlib.contextmanager
@@ -181,7 +218,10 @@ def test_the_readme_runs_as_written(tmp_path):
                         assert make.returncode == 0, f"README line {number}: {command}: {make.stderr}"
                 elif block.lang == "bash":
                     for number, command in block.commands():
-                        shell.run(number, command)
+                        if any(command.startswith(prefix) for prefix in SERVERS):
+                            shell.serve(number, command)
+                        else:
+                            shell.run(number, command)
                 elif block.lang == "python":
                     shell.run(block.line, "python -", stdin=block.text)
                 else:

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from medledger import consent, records
-from medledger.chain import MedledgerContract
+from medledger.chain import MedledgerContract, Tx
 from medledger.chain import events as ev
 from medledger.errors import AmbiguousRecord, ContractRevert, TamperingDetected, UnknownRecord
 from medledger.storage import cid_to_bytes
@@ -202,3 +202,19 @@ def test_grantee_read_emits_exactly_one_access_event(client, patient, lab, resea
     assert event.patient == patient.address
     assert event.purpose == P.RESEARCH
     assert event.emergency is False
+
+
+def test_raw_calldata_from_the_facade_records_an_access_like_the_facade(client, patient, lab, researcher):
+    """``calldata`` (for callers that sign raw transactions) encodes the same call the facade sends."""
+    consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    header = client.contract.record(patient.address, lab.record_id).current()
+    tx = Tx("recordAccess", (patient.address, lab.record_id, header.as_abi(), int(P.RESEARCH)))
+    data = client.contract.calldata(tx)
+    assert data.startswith("0x" + client.contract.bound(tx).selector[2:])
+    fields = {"to": client.contract.address, "data": data, "gas": 300_000, "value": 0, "chainId": client.chain.chain_id,
+              "gasPrice": int(client.chain.rpc("eth_gasPrice", []), 16) * 2, "nonce": client.chain.nonce(researcher.address)}  # fmt: skip
+    raw = "0x" + bytes(researcher.account.sign_transaction(fields).raw_transaction).hex()
+    tx_hash = client.chain.rpc("eth_sendRawTransaction", [raw])
+    assert int(client.chain.rpc("eth_getTransactionReceipt", [tx_hash])["status"], 16) == 1
+    [event] = accessed(client, lab.record_id)
+    assert (event.accessor, event.patient, event.purpose) == (researcher.address, patient.address, P.RESEARCH)
