@@ -66,9 +66,8 @@ demo: setup
 ## fuzz/invariants (forge); Python tooling.
 test: setup lint lint-sol types test-contracts test-forge test-python
 
-# tests/contracts, bench/gas.py and scripts/deploy.py join once the contract work on them has landed
-# (so that they are formatted once, on the combined tree).
-PY_SOURCES := medledger tests/python bench/ingest.py bench/cli.py bench/index.py bench/portal.py
+# Every Python file of the project: the package, its tests, the contract tests, benchmarks and scripts.
+PY_SOURCES := medledger tests bench scripts
 
 ## Python lint (ruff), formatting (ruff format --check) and the import layering contract (import-linter).
 lint: setup

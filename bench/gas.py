@@ -152,9 +152,18 @@ def anvil() -> Iterator[Web3]:
     port = _free_port()
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            [str(executable if executable.exists() else "anvil"), "--host", "127.0.0.1", "--port", str(port),
-             "--accounts", "10", "--silent"],
-            stdout=log, stderr=log,
+            [
+                str(executable if executable.exists() else "anvil"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--accounts",
+                "10",
+                "--silent",
+            ],
+            stdout=log,
+            stderr=log,
         )
         try:
             w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}", request_kwargs={"timeout": 60}))
@@ -209,7 +218,7 @@ def merkle_root_and_proof(leaves: list[bytes], index: int) -> tuple[bytes, list[
         sibling = index ^ 1
         if sibling < len(level):
             proof.append(level[sibling])
-        above = [keccak(min(a, b) + max(a, b)) for a, b in zip(level[::2], level[1::2])]
+        above = [keccak(min(a, b) + max(a, b)) for a, b in zip(level[::2], level[1::2], strict=False)]
         if len(level) % 2:
             above.append(level[-1])
         level, index = above, index // 2
@@ -295,12 +304,24 @@ def _measure(b: Bench) -> None:
     b.extra["publish key envelope (2 categories, keys clamped)"] = int(receipt["gasUsed"])
 
     # A grant signed by a wallet that holds no medledger keys (no envelope), submitted by a relayer.
-    domain = {"name": "medledger", "version": "1", "chainId": b.w3.eth.chain_id,
-              "verifyingContract": b.contract.address}
+    domain = {
+        "name": "medledger",
+        "version": "1",
+        "chainId": b.w3.eth.chain_id,
+        "verifyingContract": b.contract.address,
+    }
     message = {
-        "patient": signer.address, "grantee": app, "access": READ, "categories": cats, "purposes": research,
-        "start": 0, "expiry": NO_EXPIRY, "keyEnvelope": ZERO32, "issuedAt": b.now(),
-        "nonce": fns.nonces(signer.address).call(), "deadline": b.now() + 3600,
+        "patient": signer.address,
+        "grantee": app,
+        "access": READ,
+        "categories": cats,
+        "purposes": research,
+        "start": 0,
+        "expiry": NO_EXPIRY,
+        "keyEnvelope": ZERO32,
+        "issuedAt": b.now(),
+        "nonce": fns.nonces(signer.address).call(),
+        "deadline": b.now() + 3600,
     }
     signed = Account.sign_typed_data(signer.key, domain, GRANT_TYPES, message)
     request = tuple(message[f["name"]] for f in GRANT_TYPES["Grant"])
@@ -309,8 +330,20 @@ def _measure(b: Bench) -> None:
     # Records: one, then bulk; an audited read; batches.
     epoch = fns.categoryKey(patient, CATEGORY_OBSERVATIONS).call()[1]
     record_id, fingerprint = b.key(), b.key()
-    b.send("register_record", fns.registerRecord(patient, record_id, CATEGORY_OBSERVATIONS, PURPOSE_CARE, epoch,
-                                                 fingerprint, CODEC_RAW, cid_digest(record_id)), clinician)
+    b.send(
+        "register_record",
+        fns.registerRecord(
+            patient,
+            record_id,
+            CATEGORY_OBSERVATIONS,
+            PURPOSE_CARE,
+            epoch,
+            fingerprint,
+            CODEC_RAW,
+            cid_digest(record_id),
+        ),
+        clinician,
+    )
     header = _header(clinician, CATEGORY_OBSERVATIONS, epoch, fingerprint)
     b.send("record_access", fns.recordAccess(patient, record_id, header, PURPOSE_RESEARCH), researcher)
     for n in (1, 10, 100):
@@ -325,11 +358,16 @@ def _measure(b: Bench) -> None:
     for size in (1, 1000):
         ids = [b.key() for _ in range(size)]
         fps = [b.key() for _ in range(size)]
-        leaves = [keccak(keccak(rid + fp)) for rid, fp in zip(ids, fps)]
+        leaves = [keccak(keccak(rid + fp)) for rid, fp in zip(ids, fps, strict=False)]
         index = min(617, size - 1)
         root, proof = merkle_root_and_proof(leaves, index)
-        b.send(f"batch_anchor_{size}", fns.anchorBatch(patient, root, CATEGORY_DEVICE, PURPOSE_CARE, device_epoch, size,
-                                                       CODEC_RAW, cid_digest(root)), clinician)
+        b.send(
+            f"batch_anchor_{size}",
+            fns.anchorBatch(
+                patient, root, CATEGORY_DEVICE, PURPOSE_CARE, device_epoch, size, CODEC_RAW, cid_digest(root)
+            ),
+            clinician,
+        )
         if size == 1000:
             batch = _header(clinician, CATEGORY_DEVICE, device_epoch, leaf_count=size)
             call = fns.verifyBatchInclusion(patient, root, batch, ids[index], fps[index], proof)

@@ -176,7 +176,7 @@ def custom_error_message(name: str, *args) -> str:
     assert len(types) == len(args), f"{name} takes {len(types)} arguments, not {len(args)}"
     values = [
         str(a) if t == "address" else bytes(_HexBytes(a)) if t.startswith("bytes") else int(a)
-        for t, a in zip(types, args)
+        for t, a in zip(types, args, strict=False)
     ]
     data = _keccak(text=f"{name}({','.join(types)})")[:4] + _eth_abi.encode(types, values)
     return _decode_typed_error("0x" + data.hex())

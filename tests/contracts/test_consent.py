@@ -73,7 +73,6 @@ def assert_granted(tx, patient, grantee, access, t, envelope, by, delegation=0) 
     )
 
 
-
 @pytest.fixture
 def emergency(network, patient, clinician):
     """The clinician opened a one-hour emergency access. Returns its expiry."""
@@ -133,7 +132,7 @@ def test_grant_narrowing_consent_emits_event_and_takes_effect(network, patient, 
 
 
 def test_grant_changing_only_expiry_emits_event(network, patient, clinician, granted):
-    tx = network.grant(patient, clinician, READ, granted[:3] + (granted[3] - DAY,), ZERO32, {"from": patient})
+    tx = network.grant(patient, clinician, READ, (*granted[:3], granted[3] - DAY), ZERO32, {"from": patient})
     assert tx.return_value is True
     assert tx.events["ConsentGranted"]["expiry"] == granted[3] - DAY
 
@@ -199,9 +198,10 @@ def test_grant_reverts_when_expiry_is_now(network, patient, clinician):
     at = now()
     with assert_custom_error("ConsentInvalidWindow", 0, at, at):
         network.grant.call(patient, clinician, READ, (CARE, mask(DIRECT_CARE), 0, at), ZERO32, {"from": patient})
-    assert network.grant.call(
-        patient, clinician, READ, (CARE, mask(DIRECT_CARE), 0, at + 1), ZERO32, {"from": patient}
-    ) is True
+    assert (
+        network.grant.call(patient, clinician, READ, (CARE, mask(DIRECT_CARE), 0, at + 1), ZERO32, {"from": patient})
+        is True
+    )
 
 
 def test_grant_reverts_on_self_grant(network, registrar, patient):
@@ -387,9 +387,7 @@ def test_stranger_without_consent_is_not_found(network, patient, stranger):
         network.checkAccess(patient, stranger, WRITE, ALLERGIES, DIRECT_CARE)
 
 
-def test_consent_of_suspended_grantee_stops_working_until_reinstated(
-    network, registrar, patient, clinician, granted
-):
+def test_consent_of_suspended_grantee_stops_working_until_reinstated(network, registrar, patient, clinician, granted):
     network.suspendParticipant(clinician, key(3), {"from": registrar})
     assert network.isPermitted(patient, clinician, READ, ALLERGIES, DIRECT_CARE) is False
     with assert_custom_error("RegistryParticipantSuspended", clinician):
@@ -459,7 +457,12 @@ def test_appoint_delegate_changes_bounds_with_event(network, patient, delegate, 
 
     assert tx.return_value is True
     assert_only_event(
-        tx, "DelegateAppointed", patient=patient, delegate=delegate, id=1, categories=mask(ALLERGIES),
+        tx,
+        "DelegateAppointed",
+        patient=patient,
+        delegate=delegate,
+        id=1,
+        categories=mask(ALLERGIES),
         expiry=appointed + DAY,
     )
     assert tuple(network.delegation(patient, delegate)) == (1, delegate, mask(ALLERGIES), appointed + DAY)
@@ -512,7 +515,12 @@ def test_delegate_appointing_appoints_for_its_own_account_not_the_patients(
     tx = network.appointDelegate(stranger, mask(ALLERGIES), appointed, {"from": delegate})
 
     assert_only_event(
-        tx, "DelegateAppointed", patient=delegate, delegate=stranger, id=1, categories=mask(ALLERGIES),
+        tx,
+        "DelegateAppointed",
+        patient=delegate,
+        delegate=stranger,
+        id=1,
+        categories=mask(ALLERGIES),
         expiry=appointed,
     )
     assert tuple(network.delegation(patient, stranger)) == (0, ZERO, 0, 0)
@@ -660,8 +668,13 @@ def test_open_emergency_access_emits_event_with_expiry(network, patient, clinici
 
     assert tx.return_value == expires_at
     assert_only_event(
-        tx, "EmergencyAccessOpened", patient=patient, clinician=clinician, expiresAt=expires_at,
-        runStart=tx.timestamp, reasonCode=key(500),
+        tx,
+        "EmergencyAccessOpened",
+        patient=patient,
+        clinician=clinician,
+        expiresAt=expires_at,
+        runStart=tx.timestamp,
+        reasonCode=key(500),
     )
     assert tuple(network.emergencyAccess(patient, clinician)) == (expires_at, tx.timestamp, True)
 

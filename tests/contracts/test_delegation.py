@@ -33,7 +33,6 @@ from conftest import (
 BOUNDS = DELEGATE_BOUNDS
 
 
-
 @pytest.fixture
 def dual(network, registrar, delegate):
     """The delegate is also a registered researcher (the daughter who works for a study)."""
@@ -107,7 +106,9 @@ def test_removing_the_delegate_voids_its_consents_at_once(network, patient, dele
     assert tuple(network.consent(patient, clinician, READ))[:4] == delegated  # kept, but void
 
 
-def test_delegate_made_consent_ends_when_the_delegation_expires(network, patient, delegate, clinician, appointed, delegated):
+def test_delegate_made_consent_ends_when_the_delegation_expires(
+    network, patient, delegate, clinician, appointed, delegated
+):
     assert delegated[3] > appointed  # the consent itself would run longer
     mine_at(appointed - 1)
     assert network.isPermitted(patient, clinician, READ, CONDITIONS, DIRECT_CARE) is True
@@ -130,7 +131,12 @@ def test_reappointing_a_live_delegate_keeps_its_id_and_bounds_its_consents_anew(
 ):
     tx = network.appointDelegate(delegate, mask(ALLERGIES), appointed + 20 * DAY, {"from": patient})
     assert_only_event(
-        tx, "DelegateAppointed", patient=patient, delegate=delegate, id=1, categories=mask(ALLERGIES),
+        tx,
+        "DelegateAppointed",
+        patient=patient,
+        delegate=delegate,
+        id=1,
+        categories=mask(ALLERGIES),
         expiry=appointed + 20 * DAY,
     )
     # Conditions left the delegation: the delegate's consent no longer covers them.
@@ -188,8 +194,7 @@ def test_consent_set_last_by_a_delegate_is_bounded_by_it(network, patient, deleg
     """Whoever set the terms last decides what bounds them: a delegate's narrowing of the patient's
     consent makes it the delegate's (documented in the README)."""
     network.grant(patient, clinician, READ, terms(BOUNDS, mask(DIRECT_CARE)), ZERO32, {"from": patient})
-    tx = network.grant(patient, clinician, READ, terms(mask(ALLERGIES), mask(DIRECT_CARE)), ZERO32,
-                       {"from": delegate})
+    tx = network.grant(patient, clinician, READ, terms(mask(ALLERGIES), mask(DIRECT_CARE)), ZERO32, {"from": delegate})
     assert tx.events["ConsentGranted"]["delegation"] == 1
     network.removeDelegate(delegate, {"from": patient})
     with assert_custom_error("ConsentDelegationEnded", patient, clinician, 1):
@@ -224,11 +229,13 @@ def suspended(network, registrar, patient, dual, clinician, appointed):
 
 def _delegate_actions(network, patient, delegate, clinician):
     return {
-        "grant": lambda: network.grant(patient, clinician, WRITE, terms(mask(ALLERGIES), mask(DIRECT_CARE)), ZERO32,
-                                       {"from": delegate}),
+        "grant": lambda: network.grant(
+            patient, clinician, WRITE, terms(mask(ALLERGIES), mask(DIRECT_CARE)), ZERO32, {"from": delegate}
+        ),
         "revoke": lambda: network.revoke(patient, clinician, READ, {"from": delegate}),
-        "publishKeyEnvelope": lambda: network.publishKeyEnvelope(patient, patient, mask(ALLERGIES), key(9),
-                                                                 {"from": delegate}),
+        "publishKeyEnvelope": lambda: network.publishKeyEnvelope(
+            patient, patient, mask(ALLERGIES), key(9), {"from": delegate}
+        ),
         "setCategoryKeys": lambda: network.setCategoryKeys(patient, mask(ALLERGIES), [key(12345)], {"from": delegate}),
         "invalidateSignedRequests": lambda: network.invalidateSignedRequests(patient, {"from": delegate}),
         "confirmEmergencyAccess": lambda: network.confirmEmergencyAccess(patient, clinician, {"from": delegate}),
@@ -238,8 +245,15 @@ def _delegate_actions(network, patient, delegate, clinician):
 
 @pytest.mark.parametrize(
     "action",
-    ["grant", "revoke", "publishKeyEnvelope", "setCategoryKeys", "invalidateSignedRequests",
-     "confirmEmergencyAccess", "closeEmergencyAccess"],
+    [
+        "grant",
+        "revoke",
+        "publishKeyEnvelope",
+        "setCategoryKeys",
+        "invalidateSignedRequests",
+        "confirmEmergencyAccess",
+        "closeEmergencyAccess",
+    ],
 )
 def test_suspended_delegate_cannot_act_for_the_patient(network, patient, suspended, clinician, action):
     block = web3.eth.block_number + 1
@@ -250,8 +264,15 @@ def test_suspended_delegate_cannot_act_for_the_patient(network, patient, suspend
 
 @pytest.mark.parametrize(
     "action",
-    ["grant", "revoke", "publishKeyEnvelope", "setCategoryKeys", "invalidateSignedRequests",
-     "confirmEmergencyAccess", "closeEmergencyAccess"],
+    [
+        "grant",
+        "revoke",
+        "publishKeyEnvelope",
+        "setCategoryKeys",
+        "invalidateSignedRequests",
+        "confirmEmergencyAccess",
+        "closeEmergencyAccess",
+    ],
 )
 def test_reinstated_delegate_acts_again(network, registrar, patient, suspended, clinician, action):
     network.reinstateParticipant(suspended, {"from": registrar})

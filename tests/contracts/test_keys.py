@@ -49,8 +49,17 @@ def epoch(network, patient, category) -> int:
 def write(network, patient, writer, category, key_epoch, n=1):
     """`writer` registers a record of `category` sealed to `key_epoch`."""
     record_id = web3.keccak(text=f"record {n}")
-    return network.registerRecord(patient, record_id, category, DIRECT_CARE, key_epoch, web3.keccak(text=f"fp {n}"),
-                                  RAW, web3.keccak(text=f"cid {n}"), {"from": writer})
+    return network.registerRecord(
+        patient,
+        record_id,
+        category,
+        DIRECT_CARE,
+        key_epoch,
+        web3.keccak(text=f"fp {n}"),
+        RAW,
+        web3.keccak(text=f"cid {n}"),
+        {"from": writer},
+    )
 
 
 @pytest.fixture
@@ -166,8 +175,14 @@ def test_grant_without_envelope_releases_nothing(network, patient, clinician):
 
 
 def test_later_releases_never_extend_validity(network, patient, clinician, researcher, reader):
-    network.grant(patient, researcher, READ, terms(CARE, mask(RESEARCH), expiry=reader[3] + 100 * DAY), key(101),
-                  {"from": patient})
+    network.grant(
+        patient,
+        researcher,
+        READ,
+        terms(CARE, mask(RESEARCH), expiry=reader[3] + 100 * DAY),
+        key(101),
+        {"from": patient},
+    )
     assert valid_until(network, patient, ALLERGIES) == reader[3]
     short = now() + DAY
     network.grant(patient, researcher, READ, terms(CARE, mask(RESEARCH), expiry=short), ZERO32, {"from": patient})
@@ -183,8 +198,15 @@ def test_publish_key_envelope_to_a_consent_holder(network, patient, clinician):
     t = terms(CARE, mask(DIRECT_CARE))
     network.grant(patient, clinician, READ, t, ZERO32, {"from": patient})
     tx = network.publishKeyEnvelope(patient, clinician, mask(ALLERGIES), key(900), {"from": patient})
-    assert_only_event(tx, "KeyEnvelopePublished", patient=patient, recipient=clinician, categories=mask(ALLERGIES),
-                      envelope=key(900), by=patient)
+    assert_only_event(
+        tx,
+        "KeyEnvelopePublished",
+        patient=patient,
+        recipient=clinician,
+        categories=mask(ALLERGIES),
+        envelope=key(900),
+        by=patient,
+    )
     assert valid_until(network, patient, ALLERGIES) == t[3]
     assert valid_until(network, patient, MEDICATIONS) == UNLIMITED
     assert tuple(network.consent(patient, clinician, READ))[6] is True
@@ -196,8 +218,9 @@ def test_publish_key_envelope_to_a_delegate_clamps_to_the_delegation(network, pa
     assert valid_until(network, patient, MEDICATIONS) == appointed
 
 
-def test_publish_key_envelope_to_an_emergency_clinician_clamps_to_the_window(network, patient, delegate, clinician,
-                                                                              appointed):
+def test_publish_key_envelope_to_an_emergency_clinician_clamps_to_the_window(
+    network, patient, delegate, clinician, appointed
+):
     expires_at = network.openEmergencyAccess(patient, 3600, key(1), {"from": clinician}).return_value
     tx = network.publishKeyEnvelope(patient, clinician, mask(ALLERGIES), key(900), {"from": delegate})
     assert tx.events["KeyEnvelopePublished"]["by"] == delegate
@@ -218,8 +241,17 @@ def test_publish_key_envelope_again_emits_again(network, patient, clinician, rea
 
 
 @pytest.mark.parametrize(
-    "case", ["no access", "category outside the consent", "consent not started", "write consent only",
-             "consent expired", "suspended reader", "delegate outside its bounds", "emergency closed"]
+    "case",
+    [
+        "no access",
+        "category outside the consent",
+        "consent not started",
+        "write consent only",
+        "consent expired",
+        "suspended reader",
+        "delegate outside its bounds",
+        "emergency closed",
+    ],
 )
 def test_keys_go_only_to_readers_with_live_access(network, registrar, patient, delegate, clinician, case):
     categories = mask(ALLERGIES)
@@ -248,8 +280,9 @@ def test_keys_go_only_to_readers_with_live_access(network, registrar, patient, d
     assert valid_until(network, patient, ALLERGIES) == UNLIMITED
 
 
-def test_keys_of_a_delegate_made_consent_go_only_while_the_delegation_lives(network, patient, delegate, clinician,
-                                                                             appointed):
+def test_keys_of_a_delegate_made_consent_go_only_while_the_delegation_lives(
+    network, patient, delegate, clinician, appointed
+):
     network.grant(patient, clinician, READ, terms(CARE, mask(DIRECT_CARE)), ZERO32, {"from": delegate})
     network.removeDelegate(delegate, {"from": patient})
     with assert_custom_error("KeyRecipientWithoutAccess", patient, clinician, mask(ALLERGIES)):
@@ -303,8 +336,9 @@ def test_revoking_a_reader_without_keys_leaves_them_fresh(network, patient, clin
 
 def test_narrowing_drops_categories_and_clamps_the_rest(network, patient, clinician, reader):
     shorter = now() + DAY
-    tx = network.grant(patient, clinician, READ, terms(mask(ALLERGIES), mask(DIRECT_CARE), expiry=shorter), ZERO32,
-                       {"from": patient})
+    tx = network.grant(
+        patient, clinician, READ, terms(mask(ALLERGIES), mask(DIRECT_CARE), expiry=shorter), ZERO32, {"from": patient}
+    )
     assert valid_until(network, patient, MEDICATIONS) == tx.timestamp  # dropped: lost now
     assert valid_until(network, patient, ALLERGIES) == shorter  # kept: no longer than the new expiry
 

@@ -41,8 +41,13 @@ def assert_registered_keys(tx, who, encryption_key, keys, first_event, epoch, by
     rotated = tx.events["CategoryKeyRotated"]
     assert len(rotated) == 13
     for category, event in enumerate(rotated):
-        assert dict(event) == {"patient": who, "category": category, "epoch": epoch, "publicKey": keys[category],
-                               "by": by}
+        assert dict(event) == {
+            "patient": who,
+            "category": category,
+            "epoch": epoch,
+            "publicKey": keys[category],
+            "by": by,
+        }
     assert list(tx.events.keys()) == [first_event, "CategoryKeyRotated"]
 
 
@@ -117,8 +122,9 @@ def test_rotate_patient_key_replaces_key_and_rotates_every_category_key(network,
 
 def test_rotate_patient_key_refreshes_stale_category_keys(network, patient, clinician):
     """Whoever held the old encryption key held the category secrets: nothing old stays current."""
-    network.grant(patient, clinician, 0, (1 << 3, 1, 0, web3.eth.get_block("latest").timestamp + 3600), key(9),
-                  {"from": patient})
+    network.grant(
+        patient, clinician, 0, (1 << 3, 1, 0, web3.eth.get_block("latest").timestamp + 3600), key(9), {"from": patient}
+    )
     network.revoke(patient, clinician, 0, {"from": patient})
     assert network.categoryKey(patient, 3)[2] <= web3.eth.get_block("latest").timestamp  # stale
     network.rotatePatientKey(key(77), category_keys(77), {"from": patient})
@@ -441,10 +447,12 @@ def test_registrar_can_renounce_its_own_role(medledger, registrar, stranger, rol
 
 def _own_interface_id(abi: list, *inherited: list) -> str:
     """type(I).interfaceId: the XOR of the selectors of the functions I declares itself."""
+
     def selectors(entries):
         return {
             web3.keccak(text=f"{e['name']}({','.join(_type(i) for i in e['inputs'])})")[:4]
-            for e in entries if e["type"] == "function"
+            for e in entries
+            if e["type"] == "function"
         }
 
     own = selectors(abi) - set().union(*(selectors(a) for a in inherited)) - {web3.keccak(text="eip712Domain()")[:4]}
@@ -459,7 +467,7 @@ def _type(parameter: dict) -> str:
     if not parameter["type"].startswith("tuple"):
         return parameter["type"]
     inner = ",".join(_type(c) for c in parameter["components"])
-    return f"({inner})" + parameter["type"][len("tuple"):]
+    return f"({inner})" + parameter["type"][len("tuple") :]
 
 
 def test_supports_the_three_medledger_interfaces_and_access_control(medledger):

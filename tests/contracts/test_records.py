@@ -65,8 +65,17 @@ def digest(n: int) -> str:
 HEADER_TYPES = ["address", "uint8", "uint32", "bool", "bool", "uint32", "bytes32", "bytes32", "bytes32"]
 
 
-def header(author, category, epoch=EPOCH, erased=False, batch=False, leaf_count=0, fingerprint=ZERO32,
-           previous=ZERO32, next_=ZERO32) -> tuple:
+def header(
+    author,
+    category,
+    epoch=EPOCH,
+    erased=False,
+    batch=False,
+    leaf_count=0,
+    fingerprint=ZERO32,
+    previous=ZERO32,
+    next_=ZERO32,
+) -> tuple:
     """A RecordHeader tuple (author, category, keyEpoch, erased, isBatch, leafCount, fingerprint, previous, next)."""
     return (str(author), category, epoch, erased, batch, leaf_count, fingerprint, previous, next_)
 
@@ -79,6 +88,7 @@ def commitment(h: tuple) -> str:
 
 def header_from_events(registry, patient, record_id) -> tuple:
     """Rebuild the current header of `patient`'s record from the registry's events alone."""
+
     def logs(event, *fields):
         return [e for e in _decoded(registry, event) if all(e["args"][k] == str(v) for k, v in fields)]
 
@@ -140,15 +150,17 @@ def no_logs_since(registry, block: int) -> bool:
 
 
 def register(registry, patient, n, category=CONDITIONS, sender=None, purpose=DIRECT_CARE, epoch=EPOCH):
-    return registry.registerRecord(patient, rid(n), category, purpose, epoch, fp(n), RAW, digest(n),
-                                   {"from": sender or patient})
+    return registry.registerRecord(
+        patient, rid(n), category, purpose, epoch, fp(n), RAW, digest(n), {"from": sender or patient}
+    )
 
 
 def amend(registry, patient, old: int | str, new: int, sender, purpose=DIRECT_CARE, epoch=EPOCH, previous=None):
     old_id = rid(old) if isinstance(old, int) else old
     previous = previous or header_from_events(registry, patient, old_id)
-    return registry.amendRecord(patient, old_id, previous, rid(new), purpose, epoch, fp(new), RAW, digest(new),
-                                {"from": sender})
+    return registry.amendRecord(
+        patient, old_id, previous, rid(new), purpose, epoch, fp(new), RAW, digest(new), {"from": sender}
+    )
 
 
 # ---- Merkle trees as OpenZeppelin's MerkleProof reads them (sorted pairs, keccak256) ----
@@ -215,8 +227,9 @@ def other_writer(network, patient, app):
 @pytest.fixture
 def reader(network, patient, researcher):
     """The researcher may read observations and device data for research."""
-    network.grant(patient, researcher, READ, terms(mask(OBSERVATIONS, DEVICE), mask(RESEARCH)), ZERO32,
-                  {"from": patient})
+    network.grant(
+        patient, researcher, READ, terms(mask(OBSERVATIONS, DEVICE), mask(RESEARCH)), ZERO32, {"from": patient}
+    )
     return researcher
 
 
@@ -252,8 +265,19 @@ def batch(network, registry, patient):
 def test_patient_registers_own_record(network, registry, patient):
     tx = register(registry, patient, 1)
     assert event_names(tx) == ["RecordRegistered"]
-    assert_event(tx, "RecordRegistered", recordId=rid(1), patient=patient, author=patient, category=CONDITIONS,
-                 purpose=DIRECT_CARE, keyEpoch=EPOCH, fingerprint=fp(1), cidCodec=RAW, cidDigest=digest(1))
+    assert_event(
+        tx,
+        "RecordRegistered",
+        recordId=rid(1),
+        patient=patient,
+        author=patient,
+        category=CONDITIONS,
+        purpose=DIRECT_CARE,
+        keyEpoch=EPOCH,
+        fingerprint=fp(1),
+        cidCodec=RAW,
+        cidDigest=digest(1),
+    )
     expected = header(patient, CONDITIONS, fingerprint=fp(1))
     assert current(registry, patient, rid(1)) == expected
 
@@ -266,11 +290,23 @@ def test_commitment_is_the_hash_of_the_explicit_encoding(network, registry, pati
 
 
 def test_write_grantee_registers_record(network, registry, patient, writer):
-    tx = registry.registerRecord(patient, rid(2), OBSERVATIONS, DIRECT_CARE, EPOCH, fp(2), DAG_PB, digest(2),
-                                 {"from": writer})
+    tx = registry.registerRecord(
+        patient, rid(2), OBSERVATIONS, DIRECT_CARE, EPOCH, fp(2), DAG_PB, digest(2), {"from": writer}
+    )
     assert event_names(tx) == ["RecordRegistered"]
-    assert_event(tx, "RecordRegistered", recordId=rid(2), patient=patient, author=writer, category=OBSERVATIONS,
-                 purpose=DIRECT_CARE, keyEpoch=EPOCH, fingerprint=fp(2), cidCodec=DAG_PB, cidDigest=digest(2))
+    assert_event(
+        tx,
+        "RecordRegistered",
+        recordId=rid(2),
+        patient=patient,
+        author=writer,
+        category=OBSERVATIONS,
+        purpose=DIRECT_CARE,
+        keyEpoch=EPOCH,
+        fingerprint=fp(2),
+        cidCodec=DAG_PB,
+        cidDigest=digest(2),
+    )
     assert current(registry, patient, rid(2)) == header(writer, OBSERVATIONS, fingerprint=fp(2))
 
 
@@ -315,8 +351,9 @@ def test_register_refused_after_write_consent_expired(network, registry, patient
 
 def test_register_refused_before_write_consent_starts(network, registry, patient, clinician):
     start = now() + DAY
-    network.grant(patient, clinician, WRITE, terms(CARE, mask(DIRECT_CARE), start, start + DAY), ZERO32,
-                  {"from": patient})
+    network.grant(
+        patient, clinician, WRITE, terms(CARE, mask(DIRECT_CARE), start, start + DAY), ZERO32, {"from": patient}
+    )
     with assert_reverts("ConsentNotYetValid", patient, clinician, start):
         register(registry, patient, 1, sender=clinician)
     chain.sleep(DAY + 60)
@@ -372,16 +409,21 @@ def test_register_refused_for_unknown_codes(network, registry, patient, category
 def test_register_rejects_malformed_inputs(network, registry, patient, record_id, fingerprint, codec, cid, error):
     block = web3.eth.block_number + 1
     with assert_reverts(*error):
-        registry.registerRecord(patient, record_id, CONDITIONS, DIRECT_CARE, EPOCH, fingerprint, codec, cid,
-                                {"from": patient})
+        registry.registerRecord(
+            patient, record_id, CONDITIONS, DIRECT_CARE, EPOCH, fingerprint, codec, cid, {"from": patient}
+        )
     assert no_logs_since(registry, block)
 
 
 def test_nothing_but_a_cid_digest_reaches_the_chain(network, registry, patient):
     """Issue 7 item 7: 1.1 KB of identifiable text was once accepted as a CID. The registry now takes a
     codec byte and a 32-byte digest, so no free text can be logged in a record's place."""
-    entries = [e for e in registry.abi if e.get("name") in ("registerRecord", "RecordRegistered", "BatchAnchored",
-                                                            "anchorBatch", "amendRecord", "registerRecords")]
+    entries = [
+        e
+        for e in registry.abi
+        if e.get("name")
+        in ("registerRecord", "RecordRegistered", "BatchAnchored", "anchorBatch", "amendRecord", "registerRecords")
+    ]
     dynamic = [i["name"] for e in entries for i in e["inputs"] if i["type"] in ("bytes", "string")]
     assert dynamic == []
 
@@ -391,16 +433,14 @@ def test_register_duplicate_id(network, registry, patient, writer, rec):
         register(registry, patient, 1)
     # Not even another author with the right to write may take the id over.
     with assert_reverts("RecordAlreadyExists", patient, rec):
-        registry.registerRecord(patient, rec, OBSERVATIONS, DIRECT_CARE, EPOCH, fp(2), RAW, digest(2),
-                                {"from": writer})
+        registry.registerRecord(patient, rec, OBSERVATIONS, DIRECT_CARE, EPOCH, fp(2), RAW, digest(2), {"from": writer})
     assert current(registry, patient, rec)[6] == fp(1)
 
 
 def test_register_id_taken_by_batch_root(network, registry, patient, batch):
     root = batch[0]
     with assert_reverts("RecordAlreadyExists", patient, root):
-        registry.registerRecord(patient, root, CONDITIONS, DIRECT_CARE, EPOCH, fp(2), RAW, digest(2),
-                                {"from": patient})
+        registry.registerRecord(patient, root, CONDITIONS, DIRECT_CARE, EPOCH, fp(2), RAW, digest(2), {"from": patient})
 
 
 def test_unknown_record_has_no_commitment(network, registry, patient):
@@ -436,9 +476,20 @@ def test_bulk_registration_registers_every_record_with_its_event(network, regist
     assert event_names(tx) == ["RecordRegistered"]
     assert len(tx.events["RecordRegistered"]) == 3
     for index, n in enumerate((1, 2, 3)):
-        assert_event(tx, "RecordRegistered", index, recordId=rid(n), patient=patient, author=writer,
-                     category=OBSERVATIONS, purpose=DIRECT_CARE, keyEpoch=EPOCH, fingerprint=fp(n), cidCodec=RAW,
-                     cidDigest=digest(n))
+        assert_event(
+            tx,
+            "RecordRegistered",
+            index,
+            recordId=rid(n),
+            patient=patient,
+            author=writer,
+            category=OBSERVATIONS,
+            purpose=DIRECT_CARE,
+            keyEpoch=EPOCH,
+            fingerprint=fp(n),
+            cidCodec=RAW,
+            cidDigest=digest(n),
+        )
         assert current(registry, patient, rid(n)) == header(writer, OBSERVATIONS, fingerprint=fp(n))
 
 
@@ -463,8 +514,9 @@ def test_bulk_registration_is_all_or_nothing(network, registry, patient, writer,
     error = tuple(patient if a == "patient" else a for a in error)
     block = web3.eth.block_number + 1
     with assert_reverts(*error):
-        registry.registerRecords(patient, CONDITIONS, DIRECT_CARE, EPOCH, entries(1, 2) + [bad] + entries(3),
-                                 {"from": writer})
+        registry.registerRecords(
+            patient, CONDITIONS, DIRECT_CARE, EPOCH, [*entries(1, 2), bad, *entries(3)], {"from": writer}
+        )
     assert no_logs_since(registry, block)
     for n in (1, 2, 3):
         assert registry.recordCommitment(patient, rid(n)) == ZERO32
@@ -492,8 +544,19 @@ def test_bulk_registration_checks_consent_and_keys_like_one_record(network, regi
 def test_patient_amends_record(network, registry, patient, rec):
     tx = amend(registry, patient, 1, 2, patient)
     assert event_names(tx) == ["RecordRegistered", "RecordAmended"]
-    assert_event(tx, "RecordRegistered", recordId=rid(2), patient=patient, author=patient, category=CONDITIONS,
-                 purpose=DIRECT_CARE, keyEpoch=EPOCH, fingerprint=fp(2), cidCodec=RAW, cidDigest=digest(2))
+    assert_event(
+        tx,
+        "RecordRegistered",
+        recordId=rid(2),
+        patient=patient,
+        author=patient,
+        category=CONDITIONS,
+        purpose=DIRECT_CARE,
+        keyEpoch=EPOCH,
+        fingerprint=fp(2),
+        cidCodec=RAW,
+        cidDigest=digest(2),
+    )
     assert_event(tx, "RecordAmended", previousId=rec, recordId=rid(2), patient=patient)
     assert current(registry, patient, rid(2)) == header(patient, CONDITIONS, fingerprint=fp(2), previous=rec)
     # The old version stays registered and verifiable: amendments never overwrite its content.
@@ -504,13 +567,23 @@ def test_patient_amends_record(network, registry, patient, rec):
 
 def test_author_amends_its_record_while_it_may_write(network, registry, patient, writer, authored):
     tx = amend(registry, patient, 1, 2, writer)
-    assert_event(tx, "RecordRegistered", recordId=rid(2), patient=patient, author=writer, category=CONDITIONS,
-                 purpose=DIRECT_CARE, keyEpoch=EPOCH, fingerprint=fp(2), cidCodec=RAW, cidDigest=digest(2))
+    assert_event(
+        tx,
+        "RecordRegistered",
+        recordId=rid(2),
+        patient=patient,
+        author=writer,
+        category=CONDITIONS,
+        purpose=DIRECT_CARE,
+        keyEpoch=EPOCH,
+        fingerprint=fp(2),
+        cidCodec=RAW,
+        cidDigest=digest(2),
+    )
     assert current(registry, patient, rid(2))[0] == writer
 
 
-def test_another_writer_cannot_supersede_the_authors_record(network, registry, patient, writer, other_writer,
-                                                            authored):
+def test_another_writer_cannot_supersede_the_authors_record(network, registry, patient, writer, other_writer, authored):
     """The wave-1 contract let any writer supersede it, which then blocked the author's own amendment."""
     block = web3.eth.block_number + 1
     with assert_reverts("RecordNotAuthor", other_writer, writer):
@@ -588,8 +661,18 @@ def test_amend_refused_with_a_key_of_another_epoch(network, registry, patient, r
 def test_amend_rejects_bad_new_version(network, registry, patient, rec, new_id, fingerprint, error):
     error = tuple(patient if a == "patient" else a for a in error)
     with assert_reverts(*error):
-        registry.amendRecord(patient, rec, current(registry, patient, rec), new_id, DIRECT_CARE, EPOCH, fingerprint,
-                             RAW, digest(2), {"from": patient})
+        registry.amendRecord(
+            patient,
+            rec,
+            current(registry, patient, rec),
+            new_id,
+            DIRECT_CARE,
+            EPOCH,
+            fingerprint,
+            RAW,
+            digest(2),
+            {"from": patient},
+        )
     assert current(registry, patient, rec)[8] == ZERO32
 
 
@@ -691,15 +774,17 @@ def test_access_with_read_consent_is_logged(network, registry, patient, writer, 
     assert registry.recordAccess.call(patient, rec, h, DIRECT_CARE, {"from": writer}) is False
     tx = registry.recordAccess(patient, rec, h, DIRECT_CARE, {"from": writer})
     assert event_names(tx) == ["RecordAccessed"]
-    assert_event(tx, "RecordAccessed", recordId=rec, patient=patient, accessor=writer, purpose=DIRECT_CARE,
-                 emergency=False)
+    assert_event(
+        tx, "RecordAccessed", recordId=rec, patient=patient, accessor=writer, purpose=DIRECT_CARE, emergency=False
+    )
 
 
 def test_access_by_researcher_for_research(network, registry, patient, reader):
     register(registry, patient, 2, category=OBSERVATIONS)
     tx = registry.recordAccess(patient, rid(2), current(registry, patient, rid(2)), RESEARCH, {"from": reader})
-    assert_event(tx, "RecordAccessed", recordId=rid(2), patient=patient, accessor=reader, purpose=RESEARCH,
-                 emergency=False)
+    assert_event(
+        tx, "RecordAccessed", recordId=rid(2), patient=patient, accessor=reader, purpose=RESEARCH, emergency=False
+    )
 
 
 def test_a_forged_header_cannot_change_the_category_checked(network, registry, patient, reader):
@@ -725,8 +810,9 @@ def _refusal_setup(case, network, registrar, patient, clinician):
         return DIRECT_CARE, ("ConsentNotFound", patient, clinician, READ)
     if case == "not yet valid":
         start = t + DAY
-        network.grant(patient, clinician, READ, terms(CARE, mask(DIRECT_CARE), start, start + DAY), ZERO32,
-                      {"from": patient})
+        network.grant(
+            patient, clinician, READ, terms(CARE, mask(DIRECT_CARE), start, start + DAY), ZERO32, {"from": patient}
+        )
         return DIRECT_CARE, ("ConsentNotYetValid", patient, clinician, start)
     if case == "expired":
         expiry = t + DAY
@@ -788,8 +874,9 @@ def test_access_with_unknown_purpose(network, registry, patient, rec):
 @pytest.mark.parametrize("purpose", [DIRECT_CARE, RESEARCH, FAMILY_CARE, EMERGENCY])
 def test_patient_accesses_own_record(network, registry, patient, rec, purpose):
     tx = registry.recordAccess(patient, rec, current(registry, patient, rec), purpose, {"from": patient})
-    assert_event(tx, "RecordAccessed", recordId=rec, patient=patient, accessor=patient, purpose=purpose,
-                 emergency=False)
+    assert_event(
+        tx, "RecordAccessed", recordId=rec, patient=patient, accessor=patient, purpose=purpose, emergency=False
+    )
 
 
 def test_delegate_reads_for_family_care_within_its_categories(network, registry, patient, delegate, rec):
@@ -797,8 +884,9 @@ def test_delegate_reads_for_family_care_within_its_categories(network, registry,
     network.appointDelegate(delegate, mask(CONDITIONS, MEDICATIONS), expiry, {"from": patient})
     h = current(registry, patient, rec)
     tx = registry.recordAccess(patient, rec, h, FAMILY_CARE, {"from": delegate})
-    assert_event(tx, "RecordAccessed", recordId=rec, patient=patient, accessor=delegate, purpose=FAMILY_CARE,
-                 emergency=False)
+    assert_event(
+        tx, "RecordAccessed", recordId=rec, patient=patient, accessor=delegate, purpose=FAMILY_CARE, emergency=False
+    )
     with assert_reverts("ConsentNotFound", patient, delegate, READ):
         registry.recordAccess(patient, rec, h, DIRECT_CARE, {"from": delegate})
     register(registry, patient, 2, category=GENOMICS)
@@ -822,8 +910,9 @@ def test_emergency_access_is_flagged(network, registry, patient, clinician, rec)
     h = current(registry, patient, rec)
     assert registry.recordAccess.call(patient, rec, h, EMERGENCY, {"from": clinician}) is True
     tx = registry.recordAccess(patient, rec, h, EMERGENCY, {"from": clinician})
-    assert_event(tx, "RecordAccessed", recordId=rec, patient=patient, accessor=clinician, purpose=EMERGENCY,
-                 emergency=True)
+    assert_event(
+        tx, "RecordAccessed", recordId=rec, patient=patient, accessor=clinician, purpose=EMERGENCY, emergency=True
+    )
     with assert_reverts("ConsentNotFound", patient, clinician, READ):
         registry.recordAccess(patient, rec, h, DIRECT_CARE, {"from": clinician})
 
@@ -869,8 +958,19 @@ def test_patient_anchors_batch(network, registry, patient):
     root = "0x" + merkle_tree([leaf(r, f) for r, f in readings(7)])[-1][0].hex()
     tx = registry.anchorBatch(patient, root, DEVICE, DIRECT_CARE, EPOCH, 7, DAG_PB, digest(9), {"from": patient})
     assert event_names(tx) == ["BatchAnchored"]
-    assert_event(tx, "BatchAnchored", root=root, patient=patient, author=patient, category=DEVICE,
-                 purpose=DIRECT_CARE, keyEpoch=EPOCH, leafCount=7, cidCodec=DAG_PB, cidDigest=digest(9))
+    assert_event(
+        tx,
+        "BatchAnchored",
+        root=root,
+        patient=patient,
+        author=patient,
+        category=DEVICE,
+        purpose=DIRECT_CARE,
+        keyEpoch=EPOCH,
+        leafCount=7,
+        cidCodec=DAG_PB,
+        cidDigest=digest(9),
+    )
     h = current(registry, patient, root)
     assert h == header(patient, DEVICE, batch=True, leaf_count=7)
     assert registry.verifyFingerprint(patient, root, h, ZERO32) is False
@@ -879,8 +979,19 @@ def test_patient_anchors_batch(network, registry, patient):
 def test_write_grantee_anchors_batch(network, registry, patient, app):
     network.grant(patient, app, WRITE, terms(mask(DEVICE), mask(DIRECT_CARE)), ZERO32, {"from": patient})
     tx = registry.anchorBatch(patient, rid(100), DEVICE, DIRECT_CARE, EPOCH, 2**32 - 1, RAW, digest(9), {"from": app})
-    assert_event(tx, "BatchAnchored", root=rid(100), patient=patient, author=app, category=DEVICE,
-                 purpose=DIRECT_CARE, keyEpoch=EPOCH, leafCount=2**32 - 1, cidCodec=RAW, cidDigest=digest(9))
+    assert_event(
+        tx,
+        "BatchAnchored",
+        root=rid(100),
+        patient=patient,
+        author=app,
+        category=DEVICE,
+        purpose=DIRECT_CARE,
+        keyEpoch=EPOCH,
+        leafCount=2**32 - 1,
+        cidCodec=RAW,
+        cidDigest=digest(9),
+    )
     assert current(registry, patient, rid(100))[5] == 2**32 - 1
 
 
@@ -964,8 +1075,12 @@ def test_batch_inclusion_proofs(network, registry, patient, n):
             assert included(fingerprint, reading_id, proof) is False
     reading_id, fingerprint = pairs[0]
     assert included(reading_id, fingerprint, merkle_proof(levels, 0), who=network.address) is False  # wrong patient
-    assert included(reading_id, fingerprint, merkle_proof(levels, 0), of=header(patient, DEVICE, batch=True,
-                                                                                 leaf_count=n + 1)) is False
+    assert (
+        included(
+            reading_id, fingerprint, merkle_proof(levels, 0), of=header(patient, DEVICE, batch=True, leaf_count=n + 1)
+        )
+        is False
+    )
     if n > 1:
         other = merkle_proof(levels, n - 1)
         assert included(reading_id, fingerprint, other) is False  # another leaf's proof
@@ -984,8 +1099,10 @@ def test_inclusion_needs_an_anchored_batch(network, registry, patient, rec):
     levels = merkle_tree([leaf(r, f) for r, f in pairs])
     root = "0x" + levels[-1][0].hex()
     claimed = header(patient, DEVICE, batch=True, leaf_count=2)
-    assert registry.verifyBatchInclusion(patient, root, claimed, pairs[0][0], pairs[0][1],
-                                         merkle_proof(levels, 0)) is False
+    assert (
+        registry.verifyBatchInclusion(patient, root, claimed, pairs[0][0], pairs[0][1], merkle_proof(levels, 0))
+        is False
+    )
     # Nor does a record id (not a batch), even when it happens to equal a leaf with an empty proof.
     single = readings(1, "as-record")
     as_record = "0x" + leaf(*single[0]).hex()
@@ -1012,8 +1129,9 @@ def test_access_to_batch_is_logged_like_a_record(network, registry, patient, rea
     h = current(registry, patient, root)
     tx = registry.recordAccess(patient, root, h, RESEARCH, {"from": reader})
     assert event_names(tx) == ["RecordAccessed"]
-    assert_event(tx, "RecordAccessed", recordId=root, patient=patient, accessor=reader, purpose=RESEARCH,
-                 emergency=False)
+    assert_event(
+        tx, "RecordAccessed", recordId=root, patient=patient, accessor=reader, purpose=RESEARCH, emergency=False
+    )
     with assert_reverts("ConsentPurposeNotCovered", patient, reader, DIRECT_CARE):
         registry.recordAccess(patient, root, h, DIRECT_CARE, {"from": reader})
 
@@ -1039,19 +1157,29 @@ def test_access_to_batch_refused_and_erased(network, registry, patient, clinicia
 def test_unauthorised_caller(function, network, registry, patient, stranger, rec):
     h = current(registry, patient, rec)
     calls = {
-        "registerRecord": (("ConsentNotFound", patient, stranger, WRITE),
-                           lambda: register(registry, patient, 2, sender=stranger)),
-        "registerRecords": (("ConsentNotFound", patient, stranger, WRITE),
-                            lambda: registry.registerRecords(patient, CONDITIONS, DIRECT_CARE, EPOCH, entries(2),
-                                                             {"from": stranger})),
+        "registerRecord": (
+            ("ConsentNotFound", patient, stranger, WRITE),
+            lambda: register(registry, patient, 2, sender=stranger),
+        ),
+        "registerRecords": (
+            ("ConsentNotFound", patient, stranger, WRITE),
+            lambda: registry.registerRecords(patient, CONDITIONS, DIRECT_CARE, EPOCH, entries(2), {"from": stranger}),
+        ),
         "amendRecord": (("RecordNotAuthor", stranger, patient), lambda: amend(registry, patient, 1, 2, stranger)),
-        "anchorBatch": (("ConsentNotFound", patient, stranger, WRITE),
-                        lambda: registry.anchorBatch(patient, rid(2), DEVICE, DIRECT_CARE, EPOCH, 4, RAW, digest(2),
-                                                     {"from": stranger})),
-        "eraseRecord": (("RecordNotPatient", stranger, patient),
-                        lambda: registry.eraseRecord(patient, rec, h, {"from": stranger})),
-        "recordAccess": (("ConsentNotFound", patient, stranger, READ),
-                         lambda: registry.recordAccess(patient, rec, h, DIRECT_CARE, {"from": stranger})),
+        "anchorBatch": (
+            ("ConsentNotFound", patient, stranger, WRITE),
+            lambda: registry.anchorBatch(
+                patient, rid(2), DEVICE, DIRECT_CARE, EPOCH, 4, RAW, digest(2), {"from": stranger}
+            ),
+        ),
+        "eraseRecord": (
+            ("RecordNotPatient", stranger, patient),
+            lambda: registry.eraseRecord(patient, rec, h, {"from": stranger}),
+        ),
+        "recordAccess": (
+            ("ConsentNotFound", patient, stranger, READ),
+            lambda: registry.recordAccess(patient, rec, h, DIRECT_CARE, {"from": stranger}),
+        ),
     }
     error, call = calls[function]
     block = web3.eth.block_number + 1

@@ -84,7 +84,7 @@ def domain(contract, chain_id=None) -> dict:
 def _message(primary: str, values: tuple) -> dict:
     fields = GRANT_FIELDS if primary == "Grant" else REVOKE_FIELDS
     message = {}
-    for (name, typ), value in zip(fields, values):
+    for (name, typ), value in zip(fields, values, strict=False):
         if typ == "address":
             value = str(value)
         elif typ == "bytes32":
@@ -101,8 +101,19 @@ def sign(private_key: str, contract, primary: str, values: tuple, chain_id=None)
     return signed.signature.to_0x_hex()
 
 
-def grant_request(patient, grantee, nonce=0, categories=CARE, purposes=None, access=READ, start=0, expiry=None,
-                  envelope=None, deadline=None, issued_at=None) -> tuple:
+def grant_request(
+    patient,
+    grantee,
+    nonce=0,
+    categories=CARE,
+    purposes=None,
+    access=READ,
+    start=0,
+    expiry=None,
+    envelope=None,
+    deadline=None,
+    issued_at=None,
+) -> tuple:
     """A GrantRequest tuple in struct order: issued now (the latest block's time), valid for 30 days,
     deadline in one hour, no key envelope (a wallet without medledger keys signs it) by default."""
     return (
@@ -139,7 +150,6 @@ def grant_by_sig(contract, request: tuple, private_key: str, sender):
 def revoke_by_sig(contract, request: tuple, private_key: str, sender):
     """Sign `request` as a Revoke with `private_key` and have `sender` submit it."""
     return contract.revokeBySig(request, sign(private_key, contract, "Revoke", request), {"from": sender})
-
 
 
 def tick(seconds: int = 1) -> None:
@@ -261,7 +271,15 @@ def test_grant_by_sig_from_relayer_applies_grant_and_emits_event(signed_network,
         delegation=0,
     )
     # updatedAt is the time the wallet signed (issuedAt), not the time the relayer submitted.
-    assert full_consent(signed_network, signer, clinician) == (CARE, mask(DIRECT_CARE), 0, request[6], request[8], 0, True)
+    assert full_consent(signed_network, signer, clinician) == (
+        CARE,
+        mask(DIRECT_CARE),
+        0,
+        request[6],
+        request[8],
+        0,
+        True,
+    )
     assert signed_network.isPermitted(signer, clinician, READ, ALLERGIES, DIRECT_CARE) is True
     assert signed_network.nonces(signer) == 0  # not consumed: the nonce is a cancellation generation
 
@@ -364,7 +382,9 @@ def test_request_held_back_by_a_relayer_blocks_nothing(signed_network, signer, c
     assert signed_network.isPermitted(signer, researcher, READ, ALLERGIES, RESEARCH) is True
 
 
-def test_direct_revoke_is_not_undone_by_an_older_signed_renewal(signed_network, signer, clinician, stranger, signed_grant):
+def test_direct_revoke_is_not_undone_by_an_older_signed_renewal(
+    signed_network, signer, clinician, stranger, signed_grant
+):
     renewal = grant_request(signer, clinician, expiry=now() + 90 * DAY)
     renewal_signature = sign(signer.private_key, signed_network, "Grant", renewal)  # held back
     tick()
@@ -375,7 +395,9 @@ def test_direct_revoke_is_not_undone_by_an_older_signed_renewal(signed_network, 
     assert signed_network.isPermitted(signer, clinician, READ, ALLERGIES, DIRECT_CARE) is False
 
 
-def test_signed_revoke_is_not_undone_by_an_older_signed_grant(signed_network, signer, clinician, stranger, signed_grant):
+def test_signed_revoke_is_not_undone_by_an_older_signed_grant(
+    signed_network, signer, clinician, stranger, signed_grant
+):
     regrant = grant_request(signer, clinician, categories=mask(ALLERGIES))
     regrant_signature = sign(signer.private_key, signed_network, "Grant", regrant)
     tick()
@@ -390,8 +412,9 @@ def test_older_signed_request_cannot_undo_a_newer_direct_grant(signed_network, s
     narrow = grant_request(signer, clinician, categories=mask(ALLERGIES))
     narrow_signature = sign(signer.private_key, signed_network, "Grant", narrow)
     tick()
-    direct = signed_network.grant(signer, clinician, READ, (CARE, mask(DIRECT_CARE), 0, now() + DAY), ZERO32,
-                                  {"from": signer})
+    direct = signed_network.grant(
+        signer, clinician, READ, (CARE, mask(DIRECT_CARE), 0, now() + DAY), ZERO32, {"from": signer}
+    )
     with assert_custom_error("ConsentRequestSuperseded", signer, clinician, narrow[8], direct.timestamp):
         signed_network.grantBySig(narrow, narrow_signature, {"from": stranger})
 
@@ -461,7 +484,7 @@ def test_invalidate_signed_requests_voids_every_outstanding_request(
     assert tx.return_value == 1
     assert_only_event(tx, "SignedRequestsInvalidated", patient=signer, newNonce=1, by=caller)
     assert signed_network.nonces(signer) == 1
-    for held, signature in zip(outstanding, signatures):
+    for held, signature in zip(outstanding, signatures, strict=False):
         with assert_custom_error("InvalidAccountNonce", signer, 1):
             signed_network.grantBySig(held, signature, {"from": stranger})
     renewed = grant_request(signer, clinician, nonce=1)
@@ -587,7 +610,7 @@ def test_grant_by_sig_reverts_when_field_tampered_after_signing(
         value = signed[index] + 1
     elif value == "earlier":
         value = signed[index] - 1
-    tampered = signed[:index] + (value,) + signed[index + 1:]
+    tampered = (*signed[:index], value, *signed[index + 1 :])
 
     with assert_custom_error("ConsentInvalidSignature", signer):
         signed_network.grantBySig(tampered, signature, {"from": stranger})
@@ -745,7 +768,7 @@ def test_revoke_by_sig_reverts_when_field_tampered_after_signing(
         value = signed[index] + 1
     elif value == "earlier":
         value = signed[index] - 1
-    tampered = signed[:index] + (value,) + signed[index + 1:]
+    tampered = (*signed[:index], value, *signed[index + 1 :])
     with assert_custom_error("ConsentInvalidSignature", signer):
         signed_network.revokeBySig(tampered, signature, {"from": stranger})
 
