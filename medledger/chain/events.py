@@ -5,6 +5,7 @@ snake_case (``keyEnvelope`` -> ``key_envelope``); the decoder converts each valu
 declared type (addresses checksummed, codes as :mod:`medledger.codes` members, masks as frozensets).
 When the contract's events change, only these classes change (a test compares them with the ABI).
 Events the package does not use (AccessControl's role events) are skipped.
+(Over 400 lines on purpose: one small class per contract event, all in one place beside the decoder.)
 """
 
 from __future__ import annotations

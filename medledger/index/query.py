@@ -1,6 +1,7 @@
 """Reading the index: the queries the audit, grants and records views need, as frozen dataclasses.
 
-Shaped for the views that use the index when it is current (the lead wires them in):
+Shaped for the views that use the index when it is current (:mod:`medledger.index.history` feeds them);
+over 400 lines on purpose, one query per view side by side, so they stay consistent:
 
 - :meth:`IndexReader.trail` gives a patient's events oldest first; each
   :meth:`IndexedEvent.as_event_data` has the shape of a web3 ``EventData`` (``event``, ``args`` with

@@ -187,6 +187,20 @@ _ALL_TIME = Period()
 _PROTECTED = DisclosureControl()
 
 
+def _refused_table(refused: list[tuple[str, str, int]], refusal_names: Any, control: DisclosureControl) -> Table:
+    note = (
+        {}
+        if refusal_names
+        else {"note": "this deployment records no refused attempts: a refused call reverts and leaves no event"}
+    )
+    return Table(
+        "refused_attempts",
+        ("event", "month", "attempts"),
+        [{"event": name, "month": month, "attempts": control.protect(n)} for name, month, n in refused],
+        {"recorded": bool(refusal_names), **note},
+    )
+
+
 def build_report(
     engine: Engine,
     *,
@@ -220,22 +234,7 @@ def build_report(
             [{"purpose": codes.slug(p), "patients": control.protect(n)} for p, n in uptake],
             {"registered_patients": control.protect(len(patients))},
         ),
-        "refused_attempts": Table(
-            "refused_attempts",
-            ("event", "month", "attempts"),
-            [{"event": name, "month": month, "attempts": control.protect(n)} for name, month, n in refused],
-            {
-                "recorded": bool(refusal_names),
-                **(
-                    {}
-                    if refusal_names
-                    else {
-                        "note": "this deployment records no refused attempts: a refused call "
-                        "reverts and leaves no event"
-                    }
-                ),
-            },
-        ),
+        "refused_attempts": _refused_table(refused, refusal_names, control),
     }
     shown_requester = PATIENT_ACCOUNTS if requested_by.lower() in patients else requested_by
     return Report(

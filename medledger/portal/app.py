@@ -142,85 +142,49 @@ def create_app(
     async def medledger_error(_request: Request, exc: MedledgerError) -> JSONResponse:
         return _error(exc)
 
-    def call(fn: Callable[..., T], *args: Any) -> Awaitable[T]:
-        return run_in_threadpool(fn, *args)
-
     # --- the page ----------------------------------------------------------------------------------
     index = static_dir / "index.html"
     for page in PAGES:
         app.add_api_route(f"/{page}", lambda: FileResponse(index), methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=static_dir), name="static")
+    _chain_routes(app, backend, relayer)
+    _patient_routes(app, backend)
+    _ipfs_and_relay_routes(app, backend, relayer)
+    return app
 
-    # --- public chain state ------------------------------------------------------------------------
+
+def _call(fn: Callable[..., T], *args: Any) -> Awaitable[T]:
+    """Run a blocking backend call (JSON-RPC, IPFS) off the event loop."""
+    return run_in_threadpool(fn, *args)
+
+
+def _csv(text: str, filename: str) -> PlainTextResponse:
+    return PlainTextResponse(
+        text, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+def _chain_routes(app: FastAPI, backend: Backend, relayer: Relayer | None) -> None:
+    """Public chain state that is not one patient's: the deployment, the registry, grants held."""
+
     @app.get("/api/info")
     async def info() -> dict[str, Any]:
-        body = await call(backend.info)
+        body = await _call(backend.info)
         body["relayer"] = relayer.address if relayer else None
         return body
 
     @app.get("/api/now")
     async def now() -> dict[str, int]:
-        return {"now": await call(backend.now)}
+        return {"now": await _call(backend.now)}
 
     @app.get("/api/participants")
     async def participants() -> list[dict[str, Any]]:
-        return await call(backend.participants)
-
-    @app.get("/api/patients/{account}")
-    async def patient(account: str) -> dict[str, Any]:
-        return await call(backend.patient, account)
-
-    @app.get("/api/patients/{account}/consents")
-    async def consents(account: str) -> dict[str, Any]:
-        return await call(backend.consents, account)
-
-    @app.get("/api/patients/{account}/consents/{grantee}/{access}")
-    async def one_consent(account: str, grantee: str, access: int) -> dict[str, Any]:
-        return await call(backend.consent, account, grantee, access)
-
-    @app.get("/api/patients/{account}/keys")
-    async def keys(account: str) -> dict[str, Any]:
-        return await call(backend.keys, account)
-
-    @app.get("/api/patients/{account}/envelopes/{holder}")
-    async def envelopes(account: str, holder: str) -> list[dict[str, Any]]:
-        return await call(backend.envelopes, account, holder)
-
-    @app.get("/api/patients/{account}/readers")
-    async def readers(account: str) -> list[dict[str, Any]]:
-        return await call(backend.readers, account)
-
-    @app.get("/api/patients/{account}/emergency")
-    async def emergency(account: str) -> list[dict[str, Any]]:
-        return await call(backend.emergency, account)
-
-    @app.get("/api/patients/{account}/trail", response_model=None)
-    async def trail(account: str, format: str = "json") -> Any:
-        if format == "csv":
-            text = await call(backend.trail_csv, account)
-            return PlainTextResponse(
-                text, media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="audit-trail.csv"'}
-            )
-        return await call(backend.trail, account)
-
-    @app.get("/api/patients/{account}/records")
-    async def patient_records(account: str) -> list[dict[str, Any]]:
-        return await call(backend.records, account)
-
-    @app.get("/api/patients/{account}/records/{record_id}")
-    async def record(account: str, record_id: str) -> dict[str, Any]:
-        return await call(backend.record, account, record_id)
+        return await _call(backend.participants)
 
     @app.get("/api/grantees/{account}/grants", response_model=None)
     async def grants_held(account: str, format: str = "json") -> Any:
-        grants = await call(backend.grants_held, account)
-        if format == "csv":
-            return PlainTextResponse(
-                backend.grants_csv(grants),
-                media_type="text/csv",
-                headers={"Content-Disposition": 'attachment; filename="grants.csv"'},
-            )
-        return grants
+        grants = await _call(backend.grants_held, account)
+        return _csv(backend.grants_csv(grants), "grants.csv") if format == "csv" else grants
 
     @app.post("/api/explain")
     async def explain(request: Request) -> dict[str, Any]:
@@ -228,27 +192,73 @@ def create_app(
         if not isinstance(body, dict) or not isinstance(body.get("data"), str):
             raise ConfigError('Send {"data": "0x…"} with the revert data to explain')
         context = body.get("context") if isinstance(body.get("context"), dict) else {}
-        return await call(backend.explain, body["data"], context)
+        return await _call(backend.explain, body["data"], context)
 
-    # --- IPFS: ciphertext only -------------------------------------------------------------------------
+
+def _patient_routes(app: FastAPI, backend: Backend) -> None:
+    """One patient's public state on chain: consents, keys, envelopes, readers, emergencies, trail, records."""
+
+    @app.get("/api/patients/{account}")
+    async def patient(account: str) -> dict[str, Any]:
+        return await _call(backend.patient, account)
+
+    @app.get("/api/patients/{account}/consents")
+    async def consents(account: str) -> dict[str, Any]:
+        return await _call(backend.consents, account)
+
+    @app.get("/api/patients/{account}/consents/{grantee}/{access}")
+    async def one_consent(account: str, grantee: str, access: int) -> dict[str, Any]:
+        return await _call(backend.consent, account, grantee, access)
+
+    @app.get("/api/patients/{account}/keys")
+    async def keys(account: str) -> dict[str, Any]:
+        return await _call(backend.keys, account)
+
+    @app.get("/api/patients/{account}/envelopes/{holder}")
+    async def envelopes(account: str, holder: str) -> list[dict[str, Any]]:
+        return await _call(backend.envelopes, account, holder)
+
+    @app.get("/api/patients/{account}/readers")
+    async def readers(account: str) -> list[dict[str, Any]]:
+        return await _call(backend.readers, account)
+
+    @app.get("/api/patients/{account}/emergency")
+    async def emergency(account: str) -> list[dict[str, Any]]:
+        return await _call(backend.emergency, account)
+
+    @app.get("/api/patients/{account}/trail", response_model=None)
+    async def trail(account: str, format: str = "json") -> Any:
+        if format == "csv":
+            return _csv(await _call(backend.trail_csv, account), "audit-trail.csv")
+        return await _call(backend.trail, account)
+
+    @app.get("/api/patients/{account}/records")
+    async def patient_records(account: str) -> list[dict[str, Any]]:
+        return await _call(backend.records, account)
+
+    @app.get("/api/patients/{account}/records/{record_id}")
+    async def record(account: str, record_id: str) -> dict[str, Any]:
+        return await _call(backend.record, account, record_id)
+
+
+def _ipfs_and_relay_routes(app: FastAPI, backend: Backend, relayer: Relayer | None) -> None:
+    """What the page sends: ciphertext (key envelopes) to IPFS, signed requests to the relayer."""
+
     @app.post("/api/ipfs")
     async def ipfs_add(request: Request) -> dict[str, str]:
         if request.headers.get("content-type") != "application/octet-stream":
             raise ConfigError("Send the object as application/octet-stream")
-        return await call(backend.put_small, await _body(request, MAX_SMALL_OBJECT, "key envelopes"))
+        return await _call(backend.put_small, await _body(request, MAX_SMALL_OBJECT, "key envelopes"))
 
     @app.get("/api/ipfs/{cid}")
     async def ipfs_get(cid: str) -> Response:
-        data = await call(backend.get, cid)
+        data = await _call(backend.get, cid)
         return Response(data, media_type="application/octet-stream")
 
-    # --- the relayer ---------------------------------------------------------------------------------
     @app.post("/api/relay")
     async def relay(request: Request) -> dict[str, Any]:
         if relayer is None:
             raise ConfigError("This portal runs without a relayer; send the request from your wallet instead")
         if request.headers.get("content-type") != "application/json":
             raise ConfigError("Send the signed request as application/json")
-        return await call(relayer.relay, await _json(request))
-
-    return app
+        return await _call(relayer.relay, await _json(request))

@@ -1,4 +1,7 @@
-"""The client of one IPFS node's RPC API (``/api/v0``): add, cat, pins, garbage collection."""
+"""The client of one IPFS node's RPC API (``/api/v0``): add, cat, pins, garbage collection.
+
+(Over 400 lines on purpose: every request to the node and its CID checks in one class, so no
+caller can reach the node around them.)"""
 
 from __future__ import annotations
 

@@ -24,7 +24,9 @@ from .consent_terms import grant_columns, grant_json, grant_row, term_changes, t
 
 if TYPE_CHECKING:
     from medledger import consent, keyring, workflows
+    from medledger.client import Client
     from medledger.consent import history
+    from medledger.keystore import Identity
 else:
     consent = lazy("medledger.consent")
     history = lazy("medledger.consent.history")
@@ -81,53 +83,61 @@ def grant(
     previous = {
         access: consent.consent_of(client, patient_address or me.address, grantee_address, access) for access in wanted
     }
-    replacing = [
-        a for a, old in previous.items() if old.exists and term_changes(old, categories, purposes, start, expiry)
-    ]
-    if replacing and not yes:
-        from medledger.chain import ConsentTerms
-
-        wanted_terms = ConsentTerms(categories, purposes, start, expiry)
-        for access in replacing:  # the chain's refusal is said before anything is asked
-            client.contract.grant(
-                patient_address or me.address, grantee_address, access, wanted_terms, sender=me, simulate=True
-            )
-        who = short(grantee_address, state.names())
-        _confirm_replacing(previous, who, categories, purposes, start, expiry, rotate=not no_rotate)
+    if not yes:
+        _confirm_if_replacing(state, previous, grantee_address, categories, purposes, start, expiry, not no_rotate)
+    whose = patient_address or me.address
+    before = keysync.key_epochs(client, whose)
     results = []
-    before = keysync.key_epochs(client, patient_address or me.address)
     for access in wanted:
         changed = consent.grant(
-            client,
-            me,
-            grantee_address,
-            access,
-            categories,
-            purposes,
-            patient=patient_address,
-            start=start,
-            expiry=expiry,
-            rotate=not no_rotate,
-        )
-        current = consent.consent_of(client, patient_address or me.address, grantee_address, access)
-        earlier = previous[access]
+            client, me, grantee_address, access, categories, purposes,
+            patient=patient_address, start=start, expiry=expiry, rotate=not no_rotate,
+        )  # fmt: skip
+        current, earlier = consent.consent_of(client, whose, grantee_address, access), previous[access]
         results.append(
             {**grant_json(current), "changed": changed, "previous": grant_json(earlier) if earlier.exists else None}
         )
-    rotated = keysync.rotated_since(client, patient_address or me.address, before)
+    rotated = keysync.rotated_since(client, whose, before)
     for r in results:
         r["rotated"] = rotated
+    emit(results if len(results) > 1 else results[0], lambda: _say_granted(results, rotated))
 
-    def human() -> None:
-        for r in results:
-            verb = "Granted" if r["changed"] else "Unchanged:"
-            click.echo(
-                f"{verb} {r['grantee']} {r['access']} access to {', '.join(r['categories'])} for "
-                f"{', '.join(r['purposes'])} {'until ' + r['expiry'] if r['expiry'] else 'with no expiry'} "
-                f"(patient {r['patient']}){keysync.rotation_note(rotated)}"
-            )
 
-    emit(results if len(results) > 1 else results[0], human)
+def _confirm_if_replacing(
+    state: State,
+    previous: dict[codes.Access, Any],
+    grantee: str,
+    categories: frozenset[codes.Category],
+    purposes: frozenset[codes.Purpose],
+    start: int,
+    expiry: int,
+    rotate: bool,
+) -> None:
+    """New terms over a consent the grantee holds: the chain's refusal first, then what changes, asked."""
+    replacing = [
+        a for a, old in previous.items() if old.exists and term_changes(old, categories, purposes, start, expiry)
+    ]
+    if not replacing:
+        return
+    from medledger.chain import ConsentTerms
+
+    client, me = state.client(), state.identity()
+    wanted_terms = ConsentTerms(categories, purposes, start, expiry)
+    for access in replacing:  # the chain's refusal is said before anything is asked
+        old = previous[access]
+        client.contract.grant(old.patient, grantee, access, wanted_terms, sender=me, simulate=True)
+    who = short(grantee, state.names())
+    _confirm_replacing(previous, who, categories, purposes, start, expiry, rotate=rotate)
+
+
+def _say_granted(results: list[dict[str, Any]], rotated: Any) -> None:
+    for r in results:
+        verb = "Granted" if r["changed"] else "Unchanged:"
+        click.echo(
+            f"{verb} {r['grantee']} {r['access']} access to {', '.join(r['categories'])} for "
+            f"{', '.join(r['purposes'])} {'until ' + r['expiry'] if r['expiry'] else 'with no expiry'} "
+            f"(patient {r['patient']}){keysync.rotation_note(rotated)}"
+        )
 
 
 def _confirm_replacing(
@@ -196,58 +206,64 @@ def revoke(
     client = state.client()
     me = state.identity()
     whose = state.address(patient, "--patient") if patient else me.address
-    results: list[dict[str, Any]] = []
-    for access in wanted:
-        before = keysync.key_epochs(client, whose)
-        try:
-            changed, done = workflows.revoke(
-                client,
-                me,
-                grantee_address,
-                access,
-                patient=whose,
-                rotate=not no_rotate,
-                reencrypt=reencrypt and access == codes.Access.READ,
-            )
-        except (AccessDenied, InvalidRequest):
-            raise  # refused before anything was sent
-        except MedledgerError:
-            if not consent.consent_of(client, whose, grantee_address, access).exists:
-                note(
-                    f"The {codes.slug(access)} consent of {grantee_address} is revoked on chain, but what follows it "
-                    "(rotating the keys it held, re-encrypting) did not finish: run the same command again once the "
-                    "node answers, and it finishes it. Until then no record can be written to those categories."
-                )
-            raise
-        rotated = keysync.rotated_since(client, whose, before)
-        results.append(
-            {
-                "patient": whose,
-                "grantee": grantee_address,
-                "access": codes.slug(access),
-                "revoked": True,
-                "changed": changed,
-                "keys_rotated": bool(rotated),
-                "rotated": rotated,
-                "reencrypted": bool(done),
-                "reencrypted_records": len(done),
-            }
+    results = [
+        _revoke_one(client, me, whose, grantee_address, access, rotate=not no_rotate, reencrypt=reencrypt)
+        for access in wanted
+    ]
+    emit(results if len(results) > 1 else results[0], lambda: _say_revoked(results))
+
+
+def _revoke_one(
+    client: Client, me: Identity, whose: str, grantee: str, access: codes.Access, *, rotate: bool, reencrypt: bool
+) -> dict[str, Any]:
+    """Revoke one access (then rotate, re-encrypt) and say what was done, as the JSON result."""
+    before = keysync.key_epochs(client, whose)
+    try:
+        changed, done = workflows.revoke(
+            client,
+            me,
+            grantee,
+            access,
+            patient=whose,
+            rotate=rotate,
+            reencrypt=reencrypt and access == codes.Access.READ,
         )
+    except (AccessDenied, InvalidRequest):
+        raise  # refused before anything was sent
+    except MedledgerError:
+        if not consent.consent_of(client, whose, grantee, access).exists:
+            note(
+                f"The {codes.slug(access)} consent of {grantee} is revoked on chain, but what follows it "
+                "(rotating the keys it held, re-encrypting) did not finish: run the same command again once the "
+                "node answers, and it finishes it. Until then no record can be written to those categories."
+            )
+        raise
+    rotated = keysync.rotated_since(client, whose, before)
+    return {
+        "patient": whose,
+        "grantee": grantee,
+        "access": codes.slug(access),
+        "revoked": True,
+        "changed": changed,
+        "keys_rotated": bool(rotated),
+        "rotated": rotated,
+        "reencrypted": bool(done),
+        "reencrypted_records": len(done),
+    }
 
-    def human() -> None:
-        for r in results:
-            rotation = keysync.rotation_note(r["rotated"])
-            extra = "; existing records re-encrypted" if r["reencrypted"] else ""
-            if r["changed"]:
-                click.echo(f"Revoked the {r['access']} consent of {r['grantee']}{rotation}{extra}.")
-            elif rotation or extra:
-                click.echo(
-                    f"{r['grantee']} held no {r['access']} consent any more; finished what followed{rotation}{extra}."
-                )
-            else:
-                click.echo(f"{r['grantee']} held no {r['access']} consent; nothing changed.")
 
-    emit(results if len(results) > 1 else results[0], human)
+def _say_revoked(results: list[dict[str, Any]]) -> None:
+    for r in results:
+        rotation = keysync.rotation_note(r["rotated"])
+        extra = "; existing records re-encrypted" if r["reencrypted"] else ""
+        if r["changed"]:
+            click.echo(f"Revoked the {r['access']} consent of {r['grantee']}{rotation}{extra}.")
+        elif rotation or extra:
+            click.echo(
+                f"{r['grantee']} held no {r['access']} consent any more; finished what followed{rotation}{extra}."
+            )
+        else:
+            click.echo(f"{r['grantee']} held no {r['access']} consent; nothing changed.")
 
 
 @consent_group.command("reissue-keys")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -150,6 +150,11 @@ def report(
         )
     finally:
         local.close()
+    _deliver(built, chart, fmt, out)
+
+
+def _deliver(built: Any, chart: Path | None, fmt: str, out: Path | None) -> None:
+    """The report as a chart file, and as a table on the terminal or CSV/JSON (to --out or stdout)."""
     if chart is not None:
         from medledger.oversight.chart import render
 

@@ -236,6 +236,11 @@ def read(
             raise click.UsageError("--out - writes the raw content to stdout; it cannot be combined with --json.")
         click.echo(raw, nl=False)  # bytes go to the binary stdout unchanged
         return
+    _print_content(state, rid, result, raw, data)
+
+
+def _print_content(state: State, rid: bytes, result: Any, raw: bytes, data: dict[str, Any]) -> None:
+    """A read record's content on the terminal (text), or in the JSON answer (parsed if it is JSON)."""
     text = None
     if _is_text(result.content_type):
         try:
@@ -247,17 +252,17 @@ def read(
             f"Record 0x{rid.hex()} holds {result.content_type} ({result.size} bytes), which is not printable text; "
             "read it again with --out FILE (or --out - to write it to stdout). This read was already logged."
         )
-    if state.json:
-        if result.content_type in JSON_TYPES:
-            try:
-                data["content"] = json.loads(text)
-            except ValueError:
-                data["text"] = text
-        else:
-            data["text"] = text
-        emit(data)
-    else:
+    if not state.json:
         click.echo(text if text.endswith("\n") else text + "\n", nl=False)
+        return
+    if result.content_type in JSON_TYPES:
+        try:
+            data["content"] = json.loads(text)
+        except ValueError:
+            data["text"] = text
+    else:
+        data["text"] = text
+    emit(data)
 
 
 @records_group.command("erase")
