@@ -14,10 +14,13 @@ from typing import Any
 from medledger import codes
 from medledger.chain import FOREVER, ZERO32, ConsentTerms
 from medledger.chain.events import ConsentGranted, ConsentRevoked
-from medledger.client import Client, as_address
-from medledger.errors import AccessDenied, KeyNotFound
+from medledger.client import Client, as_address, cid_from_digest
+from medledger.errors import AccessDenied, ContractRevert
 from medledger.keyring import Keyring
 from medledger.keystore import Identity
+
+#: A non-zero key-envelope pointer for checking a read grant before its real envelope is made.
+_STAND_IN = b"\1" * 32
 
 
 def terms(categories: Iterable[int], purposes: Iterable[int], start: int = 0, expiry: int = FOREVER) -> ConsentTerms:
@@ -63,15 +66,19 @@ def grant(
     grantee = as_address(grantee)
     wanted = terms(categories, purposes, start, expiry)
     contract = client.contract
-    try:
-        envelope = key_envelope(client, manager, patient, grantee, codes.Access(access), wanted.categories)
-    except KeyNotFound:
-        # A manager without the keys (a delegate outside its bounds, a stranger) is one the chain
-        # refuses anyway: let it say why, rather than reporting the missing keys.
-        contract.grant(patient, grantee, access, wanted, sender=manager, simulate=True)
-        raise
+    # The chain's refusals first (a delegate outside its bounds, a suspended grantee ...), with a
+    # stand-in pointer, so that a refused grant seals and pins no key envelope.
+    stand_in = _STAND_IN if access == codes.Access.READ else ZERO32
+    contract.grant(patient, grantee, access, wanted, stand_in, sender=manager, simulate=True)
+    envelope = key_envelope(client, manager, patient, grantee, codes.Access(access), wanted.categories)
     previous = contract.consent(patient, grantee, access)
-    receipt = contract.grant(patient, grantee, access, wanted, envelope, sender=manager)
+    try:
+        receipt = contract.grant(patient, grantee, access, wanted, envelope, sender=manager)
+    except ContractRevert:
+        # Refused, or reverted on chain: this transaction never lands, so its envelope goes too.
+        if envelope != ZERO32:
+            client.store.unpin(cid_from_digest(envelope))
+        raise
     changed = receipt.emitted(ConsentGranted)
     if rotate and access == codes.Access.READ and (previous.exists or not changed):
         Keyring(client).sync(manager, patient)  # a retry after a failed sync finishes it too

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from medledger import consent, records
+from medledger import consent, participants, records
 from medledger.chain import events as ev
 from medledger.errors import AccessDenied, InvalidRequest
 
@@ -232,3 +232,14 @@ def test_signed_revoke_submitted_by_relayer(client, patient, researcher, relayer
     assert consent.consent_of(client, patient.address, researcher.address, A.READ).expiry == 0
     assert consent.grants_held(client, researcher.address) == []
     assert client.contract.logs(ev.ConsentRevoked, grantee=researcher.address)[-1].by == patient.address
+
+
+def test_a_refused_read_grant_leaves_no_key_envelope_pinned(client, patient, researcher, registrar, store):
+    """A read grant the chain refuses (here: the grantee is suspended) sends nothing, and the key
+    envelope sealed for it is not left pinned on the IPFS node either."""
+    participants.suspend(client, registrar, researcher.address)
+    pins = set(store.pins())
+    with pytest.raises(AccessDenied):
+        consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    assert set(store.pins()) == pins
+    assert not consent.consent_of(client, patient.address, researcher.address, A.READ).exists
