@@ -34,7 +34,9 @@ else:
 HOUR = 3600
 _valid_option = click.option(
     "--valid-hours",
+    "valid_for",
     type=VALID_HOURS,
+    callback=lambda _ctx, _param, hours: int(hours * HOUR),  # the library takes seconds
     default=24.0,
     show_default=True,
     help="The request can be submitted for this many hours (at most 30 days; keep it short: until then a relayer "
@@ -119,7 +121,7 @@ def sign(
     purposes: frozenset[codes.Purpose],
     expires: _dt.datetime | None,
     days: float | None,
-    valid_hours: float,
+    valid_for: int,
     out: Path,
 ) -> None:
     """Sign a grant off chain (EIP-712) with the --as keystore and write it to --out; anyone can
@@ -128,7 +130,7 @@ def sign(
     access, grantee_address, client, expiry = _grant_setup(state, grantee, read, write, expires, days, out)
     request = consent.sign_grant(
         client, state.identity(), grantee_address, access, categories, purposes, expiry=expiry,
-        valid_for=int(valid_hours * HOUR),
+        valid_for=valid_for,
     )  # fmt: skip
     _write(state, request, out, "the signed request")
 
@@ -140,15 +142,16 @@ def sign(
 @_signed_out
 @common_options()
 @with_state
-def sign_revoke(state: State, grantee: str, read: bool, write: bool, valid_hours: float, out: Path) -> None:
+def sign_revoke(state: State, grantee: str, read: bool, write: bool, valid_for: int, out: Path) -> None:
     """Sign a revocation off chain and write it to --out (submit with `medledger consent submit`).
 
-    Keys are not rotated by a signed revocation; run `consent revoke` yourself to rotate them."""
+    Once it is submitted, the keys the grantee held are stale (writers of those categories are
+    refused) until the patient or a delegate runs `medledger keys sync`, which rotates them."""
     (access,) = accesses(read, write, allow_both=False)
     check_out_path(out)
     grantee_address = state.address(grantee, "GRANTEE")
     client = state.client()
-    request = consent.sign_revoke(client, state.identity(), grantee_address, access, valid_for=int(valid_hours * HOUR))
+    request = consent.sign_revoke(client, state.identity(), grantee_address, access, valid_for=valid_for)
     _write(state, request, out, "the signed request")
 
 
@@ -176,7 +179,7 @@ def prepare(
     purposes: frozenset[codes.Purpose],
     expires: _dt.datetime | None,
     days: float | None,
-    valid_hours: float,
+    valid_for: int,
     out: Path,
 ) -> None:
     """Write an unsigned grant to --out for the patient's wallet to sign (MetaMask, ethers, a hardware
@@ -186,7 +189,7 @@ def prepare(
     access, grantee_address, client, expiry = _grant_setup(state, grantee, read, write, expires, days, out)
     request = consent.prepare_grant(
         client, state.address(patient, "--patient"), grantee_address, access, categories, purposes, expiry=expiry,
-        valid_for=int(valid_hours * HOUR),
+        valid_for=valid_for,
     )  # fmt: skip
     _write(state, request, out, "the request for the wallet to sign")
 
@@ -200,7 +203,7 @@ def prepare(
 @common_options(identity=False)
 @with_state
 def prepare_revoke(
-    state: State, grantee: str, patient: str, read: bool, write: bool, valid_hours: float, out: Path
+    state: State, grantee: str, patient: str, read: bool, write: bool, valid_for: int, out: Path
 ) -> None:
     """Write an unsigned revocation to --out for the patient's wallet to sign."""
     (access,) = accesses(read, write, allow_both=False)
@@ -208,9 +211,7 @@ def prepare_revoke(
     patient_address = state.address(patient, "--patient")
     grantee_address = state.address(grantee, "GRANTEE")
     client = state.client()
-    request = consent.prepare_revoke(
-        client, patient_address, grantee_address, access, valid_for=int(valid_hours * HOUR)
-    )
+    request = consent.prepare_revoke(client, patient_address, grantee_address, access, valid_for=valid_for)
     _write(state, request, out, "the request for the wallet to sign")
 
 

@@ -15,29 +15,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
-from eth_account import Account
-
-from medledger import codes, crypto
+from medledger import codes
 from medledger.chain.fastpath import FastRegistrar
-from medledger.client import Client
-from medledger.config import Settings
 from medledger.ingest import Ingestor
-from medledger.keystore import Identity
 from medledger.storage import IpfsStore
+from tests.python.integration.child import child_session
 
 
 def main() -> None:
     args = json.loads(sys.argv[1])
-    s = args["settings"]
-    settings = Settings(
-        home=Path(s["home"]), deployments_dir=Path(s["deployments"]), rpc_url=s["rpc_url"],
-        ipfs_api=s["ipfs_api"], chain_id=s["chain_id"], ipfs_timeout=10,
-    )  # fmt: skip
-    account = Account.from_key(args["private_key"])
-    author = Identity("author", account.address, account, crypto.generate_keypair())
-    client = Client.connect(settings)
+    client, author = child_session(args)
     real_add = IpfsStore.add_many
 
     def crash(*_args, **_kwargs):

@@ -29,37 +29,22 @@ import json
 import os
 import sys
 import threading
-from pathlib import Path
 
-from eth_account import Account
-
-from medledger import codes, consent, crypto, ingest, records
+from medledger import codes, consent, ingest, records
 from medledger.chain import MedledgerContract, outbox, sending
 from medledger.chain.durability import Durability
 from medledger.client import Client
-from medledger.config import Settings
 from medledger.crypto import KeyPair, public_from_secret
 from medledger.keyring import Keyring
 from medledger.keystore import Identity
 from medledger.records import write as records_write
+from tests.python.integration.child import child_session
 
 
 def main() -> None:
     args = json.loads(sys.argv[1])
-    s = args["settings"]
-    settings = Settings(
-        home=Path(s["home"]),
-        deployments_dir=Path(s["deployments"]),
-        rpc_url=s["rpc_url"],
-        ipfs_api=s["ipfs_api"],
-        chain_id=s["chain_id"],
-        ipfs_timeout=10,
-    )
-    account = Account.from_key(args["private_key"])
     secret = bytes.fromhex(args.get("encryption_secret", ""))
-    keypair = KeyPair(secret, public_from_secret(secret)) if secret else crypto.generate_keypair()
-    author = Identity("author", account.address, account, keypair)
-    client = Client.connect(settings)
+    client, author = child_session(args, KeyPair(secret, public_from_secret(secret)) if secret else None)
 
     add_stream = client.store.add_stream
 

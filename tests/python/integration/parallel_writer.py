@@ -11,27 +11,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
-from eth_account import Account
-
-from medledger import crypto, records
-from medledger.client import Client
-from medledger.config import Settings
+from medledger import records
 from medledger.errors import MedledgerError
-from medledger.keystore import Identity
+from tests.python.integration.child import child_session
 
 
 def main() -> None:
     args = json.loads(sys.argv[1])
-    s = args["settings"]
-    settings = Settings(
-        home=Path(s["home"]), deployments_dir=Path(s["deployments"]), rpc_url=s["rpc_url"],
-        ipfs_api=s["ipfs_api"], chain_id=s["chain_id"], ipfs_timeout=10,
-    )  # fmt: skip
-    account = Account.from_key(args["private_key"])
-    author = Identity("author", account.address, account, crypto.generate_keypair())
-    client = Client.connect(settings)
+    client, author = child_session(args)
     time.sleep(max(0.0, args["start_at"] - time.time()))
     for i in range(args["count"]):
         data = {"resourceType": "Observation", "id": f"p{i}", "status": "final", "code": {"text": "pulse"}}

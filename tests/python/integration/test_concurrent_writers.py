@@ -4,10 +4,7 @@ outside the home (which does not share the lock) is retried with a new nonce."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,28 +12,13 @@ import pytest
 
 from medledger.client import Client
 
+from .child import child_args, start_child
 from .helpers import journal_entries
-
-WRITER = Path(__file__).with_name("parallel_writer.py")
-REPO = Path(__file__).resolve().parents[3]
 
 
 def start_writer(settings, home: Path, author, patient, count: int, start_at: float) -> subprocess.Popen[str]:
-    args = {
-        "settings": {
-            "home": str(home), "deployments": str(settings.deployments), "rpc_url": settings.rpc_url,
-            "ipfs_api": settings.ipfs_api, "chain_id": settings.chain_id,
-        },
-        "private_key": "0x" + bytes(author.account.key).hex(),
-        "patient": patient.address,
-        "count": count,
-        "start_at": start_at,
-    }  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.Popen(
-        [sys.executable, str(WRITER), json.dumps(args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env, cwd=REPO,
-    )  # fmt: skip
+    args = child_args(settings, author, home=home, patient=patient.address, count=count, start_at=start_at)
+    return start_child("parallel_writer.py", args)
 
 
 @pytest.mark.parametrize("homes", ["one home (the lock)", "two homes (the retry)"])

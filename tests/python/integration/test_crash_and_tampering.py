@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -25,10 +24,8 @@ from medledger.records import write as records_write
 from medledger.records.journal import journal_dir, process_started
 from medledger.storage import cid_to_bytes
 
+from .child import child_args, run_child
 from .helpers import A, C, P, journal_entries, leftovers, obs_bytes, observation, on_chain, registered_ids
-
-CRASH_WRITER = Path(__file__).with_name("crash_writer.py")
-REPO = Path(__file__).resolve().parents[3]
 
 
 # --- crash between IPFS and chain ----------------------------------------------------------------
@@ -41,29 +38,8 @@ def run_crashing_writer(settings, author, patient, record_id: bytes, when: str) 
 def crash_writer(settings, author, patient, when: str, **write: object) -> list[str]:
     """Run crash_writer.py (``write``: ``record_id`` for one record, or ``count`` for an ingest);
     return the CIDs it added before dying."""
-    args = {
-        "settings": {
-            "home": str(settings.home),
-            "deployments": str(settings.deployments),
-            "rpc_url": settings.rpc_url,
-            "ipfs_api": settings.ipfs_api,
-            "chain_id": settings.chain_id,
-        },
-        "private_key": "0x" + bytes(author.account.key).hex(),
-        "patient": patient.address,
-        "data": obs_bytes().decode(),
-        "when": when,
-        **write,
-    }
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run(
-        [sys.executable, str(CRASH_WRITER), json.dumps(args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=REPO,
-    )
+    args = child_args(settings, author, patient=patient.address, data=obs_bytes().decode(), when=when, **write)
+    proc = run_child("crash_writer.py", args)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     cids = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("CID ")]
     if "op" not in write:  # (a plain write adds only its key envelopes)

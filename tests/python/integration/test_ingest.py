@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -30,6 +26,7 @@ from medledger.keyring import Keyring
 from medledger.records.journal import journal_dir
 from medledger.storage import cid_from_bytes
 
+from .child import child_args, run_child
 from .test_rotation_property import everything_held
 
 C, P, A = codes.Category, codes.Purpose, codes.Access
@@ -266,31 +263,15 @@ def test_large_records_stream_beside_the_small_ones(client, patient, writer, mon
     assert json.loads(records.read_record(client, patient, results[1].record_id).data) == big
 
 
-CRASH_INGESTOR = Path(__file__).with_name("crash_ingestor.py")
-REPO = Path(__file__).resolve().parents[3]
-
-
 @pytest.mark.parametrize("when", ["before-add", "before-chain"])
 def test_a_crashed_ingest_is_rolled_back_by_the_next_write(client, settings, patient, writer, store, when):
     """The process dies after journaling a group and before adding it, or after adding (pinned) and
     before registering: the journal names every record that may be pinned, and the next write rolls
     them all back (nothing registered, nothing left pinned)."""
     pins_before = set(store.pins())
-    args = {
-        "settings": {
-            "home": str(settings.home), "deployments": str(settings.deployments), "rpc_url": settings.rpc_url,
-            "ipfs_api": settings.ipfs_api, "chain_id": settings.chain_id,
-        },
-        "private_key": "0x" + bytes(writer.account.key).hex(),
-        "patient": patient.address,
-        "records": [observation(i).decode() for i in range(5)],
-        "when": when,
-    }  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run(
-        [sys.executable, str(CRASH_INGESTOR), json.dumps(args)], capture_output=True, text=True, timeout=120,
-        env=env, cwd=REPO,
-    )  # fmt: skip
+    args = child_args(settings, writer, patient=patient.address, when=when,
+                      records=[observation(i).decode() for i in range(5)])  # fmt: skip
+    done = run_child("crash_ingestor.py", args)
     assert done.returncode == 1, done.stdout + done.stderr
     pending = journaled(client)
     assert pending and registered_ids(client, patient) == set()
