@@ -160,14 +160,17 @@ _SENTENCES: dict[str, Callable[[Args, Context], str]] = {
         f"(the current nonce is {a['currentNonce']}); ask for a new one"
     ),
     "ConsentInvalidIssuedAt": lambda a, c: (
-        f"The signed request claims to be issued at {utc(a['issuedAt'])}, after the chain's time {utc(a['nowTime'])}"
+        f"The signed request claims to be issued at {utc(a['issuedAt'])}, after the chain's time "
+        f"{utc(a['nowTime'])}: submit it from then on, or have the patient sign it again (the wallet's clock is ahead)"
     ),
     "ConsentRequestSuperseded": lambda a, c: (
         f"The signed request (issued {utc(a['issuedAt'])}) is not newer than the last decision on the consent of "
         f"patient {a['patient']} to {a['grantee']} ({utc(a['updatedAt'])}): it was already used, or a later "
         "decision overrides it"
     ),
-    "ConsentDelegateSelfGrant": lambda a, c: f"Delegate {a['delegate']} cannot grant consent to itself",
+    "ConsentDelegateSelfGrant": lambda a, c: (
+        f"Delegate {a['delegate']} cannot grant consent to itself: only the patient can grant it one"
+    ),
     "ConsentEnvelopeForWrite": lambda a, c: (
         f"A write consent carries no key envelope (writers need no keys); the grant to {a['grantee']} had one"
     ),
