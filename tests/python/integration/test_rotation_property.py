@@ -14,7 +14,7 @@ sync, writes a record, and then attacks it as every account that has no access b
 decision: it opens every envelope ever addressed to it, without any check, and tries every secret
 in them on the new record. Every way of ending access is an explicit example (always run); the
 rest are drawn (``MEDLEDGER_ROTATION_EXAMPLES``, default 10, with a fixed seed so CI runs the same
-ones; set ``MEDLEDGER_ROTATION_SEED=random`` for fresh ones).
+ones; set ``MEDLEDGER_HYPOTHESIS=explore`` for fresh ones).
 
 Reproduced first: run against main's code before :meth:`Keyring.sync` (its tools rotated on a
 direct revoke, a narrowing and a delegate's removal; sync a no-op), 6 of the 9 explicit examples
@@ -107,7 +107,6 @@ def _examples(test: Any) -> Any:
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
-    derandomize=os.environ.get("MEDLEDGER_ROTATION_SEED") != "random",
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
