@@ -73,10 +73,16 @@ class Client:
     def put_small(self, data: bytes) -> bytes:
         """Add a small object (an envelope, a key directory) and return its on-chain pointer:
         the sha2-256 digest of its CIDv1 raw block."""
-        cid = CID.decode(self.store.add_bytes(data))
-        codec, digest = _raw_sha256(cid)
+        return self.pointer_of(self.store.add_bytes(data), len(data))
+
+    @staticmethod
+    def pointer_of(cid: str, size: int) -> bytes:
+        """The on-chain pointer of a small object IPFS stored as ``cid`` (``size`` bytes): the sha2-256
+        digest of its CIDv1 raw block."""
+        decoded = CID.decode(cid)
+        codec, digest = _raw_sha256(decoded)
         if codec != "raw":
-            raise StorageError(f"IPFS stored {len(data)} bytes as {cid.codec.name}, expected a single raw block")
+            raise StorageError(f"IPFS stored {size} bytes as {decoded.codec.name}, expected a single raw block")
         return digest
 
     def get_small(self, digest: bytes) -> bytes:

@@ -110,15 +110,21 @@ def _settle_plain(chain: Node, entry: JournalEntry, outcomes: dict[str, Outcome]
         done = f": {record_journaled(chain, entry.fields, outcome.receipt)}"  # before the entry goes
     if outcome.final:
         entry.remove()
+    return label, describe_outcome(outcome, done)
+
+
+def describe_outcome(outcome: Outcome, done: str = "") -> str:
+    """What became of a journaled transaction, in the words recovery reports (``done``: what else
+    was recorded once it landed)."""
     if outcome.state == "dead":
-        return label, f"LOST, not in effect: {outcome.detail}; do it again"
+        return f"LOST, not in effect: {outcome.detail}; do it again"
     if outcome.state in ("mined", "re-sent") and not outcome.landed:
-        return label, "FAILED, not in effect: the chain refused it when it was mined (reverted); do it again"
+        return "FAILED, not in effect: the chain refused it when it was mined (reverted); do it again"
     if outcome.state == "re-sent":
-        return label, f"re-applied (the chain had forgotten it){done}"
+        return f"re-applied (the chain had forgotten it){done}"
     if outcome.state == "mined":
-        return label, f"applied{done}"
-    return label, f"{outcome.state}: {outcome.detail}; still journaled"
+        return f"applied{done}"
+    return f"{outcome.state}: {outcome.detail}; still journaled"
 
 
 def settle_transaction(chain: Node, tx: SignedTx, *, wait: float) -> Outcome:

@@ -29,8 +29,8 @@ def appoint_delegate(
     receipt = client.contract.appoint_delegate(delegate, wanted, expiry, sender=patient)
     changed = receipt.emitted(DelegateAppointed)
     if changed:
-        pointer = keyring.envelope_for(patient, patient.address, keyring.recipient_key(delegate), wanted)
-        client.contract.publish_key_envelope(patient.address, delegate, pointer, sender=patient, categories=wanted)
+        with keyring.envelope_for(patient, patient.address, delegate, wanted) as pointer:
+            client.contract.publish_key_envelope(patient.address, delegate, pointer, sender=patient, categories=wanted)
     if rotate and (was_live or not changed):
         keyring.sync(patient, patient.address)
     return changed

@@ -67,8 +67,8 @@ def release_emergency_keys(
     # The chain's refusal first (no window, a suspended clinician, a delegate outside its bounds).
     contract.publish_key_envelope(patient, clinician, b"\1" * 32, categories=wanted, sender=manager, simulate=True)
     keyring = Keyring(client)
-    pointer = keyring.envelope_for(manager, patient, keyring.recipient_key(clinician), wanted)
-    contract.publish_key_envelope(patient, clinician, pointer, categories=wanted, sender=manager)
+    with keyring.envelope_for(manager, patient, clinician, wanted) as pointer:
+        contract.publish_key_envelope(patient, clinician, pointer, categories=wanted, sender=manager)
     keys = contract.category_keys(patient)
     return min(keys[c].valid_until for c in keys if int(c) in wanted)
 

@@ -8,14 +8,15 @@ run here after every such change) so records written afterwards are closed to it
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
 from medledger import codes
 from medledger.chain import FOREVER, ZERO32, ConsentTerms
 from medledger.chain.events import ConsentGranted, ConsentRevoked
-from medledger.client import Client, as_address, cid_from_digest
-from medledger.errors import AccessDenied, ContractRevert
+from medledger.client import Client, as_address
+from medledger.errors import AccessDenied
 from medledger.keyring import Keyring
 from medledger.keystore import Identity
 
@@ -37,11 +38,21 @@ def key_envelope(
     client: Client, granter: Identity, patient: str, grantee: str, access: codes.Access, categories: Iterable[int]
 ) -> bytes:
     """The on-chain pointer of the envelope carrying ``categories``' keys to ``grantee`` (zero for a
-    write grant: writers need no keys)."""
+    write grant: writers need no keys), pinned for a signed request that anyone may submit later
+    (a direct grant pins its envelope journaled, with its transaction: :func:`grant`)."""
     if access != codes.Access.READ:
         return ZERO32
     keyring = Keyring(client)
-    return keyring.envelope_for(granter, patient, keyring.recipient_key(grantee), categories)
+    return client.put_small(keyring.seal_for(granter, patient, keyring.recipient_key(grantee), categories))
+
+
+def _granting(
+    client: Client, granter: Identity, patient: str, grantee: str, access: codes.Access, categories: Iterable[int]
+) -> contextlib.AbstractContextManager[bytes]:
+    """The key envelope of a direct grant (:meth:`Keyring.envelope_for`; zero for a write grant)."""
+    if access != codes.Access.READ:
+        return contextlib.nullcontext(ZERO32)
+    return Keyring(client).envelope_for(granter, patient, grantee, categories)
 
 
 def grant(
@@ -70,15 +81,10 @@ def grant(
     # stand-in pointer, so that a refused grant seals and pins no key envelope.
     stand_in = _STAND_IN if access == codes.Access.READ else ZERO32
     contract.grant(patient, grantee, access, wanted, stand_in, sender=manager, simulate=True)
-    envelope = key_envelope(client, manager, patient, grantee, codes.Access(access), wanted.categories)
     previous = contract.consent(patient, grantee, access)
-    try:
+    # Refused, or reverted on chain, or never sent: the envelope is unpinned again (also after a kill).
+    with _granting(client, manager, patient, grantee, codes.Access(access), wanted.categories) as envelope:
         receipt = contract.grant(patient, grantee, access, wanted, envelope, sender=manager)
-    except ContractRevert:
-        # Refused, or reverted on chain: this transaction never lands, so its envelope goes too.
-        if envelope != ZERO32:
-            client.store.unpin(cid_from_digest(envelope))
-        raise
     changed = receipt.emitted(ConsentGranted)
     if rotate and access == codes.Access.READ and (previous.exists or not changed):
         Keyring(client).sync(manager, patient)  # a retry after a failed sync finishes it too
@@ -133,8 +139,8 @@ def send_keys(
     # The chain's refusals (not the patient or a delegate for them, no live access) before sealing anything.
     client.contract.publish_key_envelope(patient, grantee, b"\1" * 32, categories=wanted, sender=manager, simulate=True)
     keyring = Keyring(client)
-    pointer = keyring.envelope_for(manager, patient, keyring.recipient_key(grantee), wanted)
-    client.contract.publish_key_envelope(patient, grantee, pointer, categories=wanted, sender=manager)
+    with keyring.envelope_for(manager, patient, grantee, wanted) as pointer:
+        client.contract.publish_key_envelope(patient, grantee, pointer, categories=wanted, sender=manager)
     return frozenset(codes.Category(c) for c in wanted)
 
 

@@ -36,6 +36,7 @@ from medledger.crypto import KeyPair
 from medledger.errors import RejectedKeyWarning
 from medledger.keystore import Identity
 
+from .published import publishing
 from .ring import ALL_CATEGORIES, Keyring, SecretKeys
 
 
@@ -94,7 +95,8 @@ def _with(held: SecretKeys, pairs: dict[int, KeyPair], epochs: dict[int, int]) -
 
 
 def _send_self(keyring: Keyring, patient: Identity, public: bytes, keys: SecretKeys) -> None:
-    pointer = keyring.client.put_small(crypto.make_envelope(public, patient.address, keys))
-    keyring.client.contract.publish_key_envelope(
-        patient.address, patient.address, pointer, categories=ALL_CATEGORIES, sender=patient
-    )
+    envelope = crypto.make_envelope(public, patient.address, keys)
+    with publishing(keyring.client, envelope, patient=patient.address, recipient=patient.address) as pointer:
+        keyring.client.contract.publish_key_envelope(
+            patient.address, patient.address, pointer, categories=ALL_CATEGORIES, sender=patient
+        )

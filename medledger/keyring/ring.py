@@ -3,7 +3,8 @@ passing keys on in envelopes, rotating them. (The picture: :mod:`medledger.keyri
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from medledger import codes, crypto
@@ -20,6 +21,7 @@ from medledger.keystore import Identity
 
 from . import readers
 from .holders import ALL_CATEGORIES, Envelopes, RejectedKey, SecretKeys
+from .published import publishing
 
 __all__ = ["ALL_CATEGORIES", "Keyring", "RejectedKey", "SecretKeys", "SyncReport", "check_writable"]
 
@@ -92,11 +94,21 @@ class Keyring:
         return self.envelopes.secrets(holder, patient, categories)
 
     # --- passing keys on ------------------------------------------------------------------------------
+    @contextlib.contextmanager
     def envelope_for(
-        self, granter: Identity, patient: str, recipient_public: bytes, categories: Iterable[int]
-    ) -> bytes:
-        """Seal the secrets of ``categories`` (as far as ``granter`` holds them) to a recipient;
-        return the on-chain pointer of the envelope."""
+        self, granter: Identity, patient: str, recipient: str, categories: Iterable[int]
+    ) -> Iterator[bytes]:
+        """Seal the secrets of ``categories`` (as far as ``granter`` holds them) to ``recipient``'s
+        registered key, pin the envelope (journaled) and yield its on-chain pointer: send the one
+        transaction that publishes it inside the block (:func:`.published.publishing`: unless it
+        lands, the envelope is unpinned again)."""
+        sealed = self.seal_for(granter, patient, self.recipient_key(recipient), categories)
+        with publishing(self.client, sealed, patient=patient, recipient=recipient) as pointer:
+            yield pointer
+
+    def seal_for(self, granter: Identity, patient: str, recipient_public: bytes, categories: Iterable[int]) -> bytes:
+        """The envelope sealing the secrets of ``categories`` (as far as ``granter`` holds them) to a
+        recipient's public key (not stored anywhere yet)."""
         categories = sorted({int(c) for c in categories})
         secrets = self.secrets(granter, patient, categories)
         missing = [c for c in categories if c not in secrets]
@@ -105,7 +117,7 @@ class Keyring:
             raise KeyNotFound(
                 f"{granter.name} holds no key for {names} of patient {patient}, so it cannot pass them on."
             )
-        return self.client.put_small(crypto.make_envelope(bytes(recipient_public), patient, secrets))
+        return crypto.make_envelope(bytes(recipient_public), patient, secrets)
 
     def recipient_key(self, account: str) -> bytes:
         """The encryption public key registered on chain for a participant or patient."""
@@ -119,8 +131,9 @@ class Keyring:
         return key
 
     def _send(self, manager: Identity, patient: str, recipient: str, public: bytes, keys: SecretKeys) -> None:
-        pointer = self.client.put_small(crypto.make_envelope(public, patient, keys))
-        self.client.contract.publish_key_envelope(patient, recipient, pointer, categories=keys, sender=manager)
+        envelope = crypto.make_envelope(public, patient, keys)
+        with publishing(self.client, envelope, patient=patient, recipient=recipient) as pointer:
+            self.client.contract.publish_key_envelope(patient, recipient, pointer, categories=keys, sender=manager)
 
     # --- rotation -------------------------------------------------------------------------------------
     def rotate(self, manager: Identity, patient: str, categories: Iterable[int]) -> dict[int, int]:

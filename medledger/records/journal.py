@@ -21,6 +21,9 @@ shared by several records is settled once, so they all go the same way), then ea
   back``, unless the patient's record of that id, rebuilt from the chain, is this one (same author,
   fingerprint, key epoch and CID: registered by a retry) -> ``registered``. A record of the same id
   under another patient, or by another author, is not ours.
+
+Key envelopes are journaled in the same directory (:mod:`medledger.keyring.published`) and settled
+here too, after the transactions: kept if their transaction landed, else unpinned.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from medledger.chain.events import BatchAnchored, RecordRegistered
 from medledger.chain.outbox import Journal, JournalEntry, SignedTx, journal_directory, process_started
 from medledger.chain.recovery import Outcome, recover_transactions
 from medledger.client import Client
+from medledger.keyring.published import is_envelope_entry
+from medledger.keyring.published import settle as settle_envelope
 from medledger.storage import cid_to_bytes
 
 __all__ = ["journal_dir", "journal_write", "process_started", "recover_pending", "registered"]
@@ -105,6 +110,8 @@ def recover_pending(client: Client, *, wait: float = 0.0) -> list[tuple[str, str
             if "record_id" in entry.fields and not entry.in_progress():
                 outcome = _settle_record(client, entry, recovery.outcomes, carriers)
                 settled.append((str(entry.fields["record_id"]), outcome))
+            elif is_envelope_entry(entry) and not entry.in_progress():
+                settled.append(settle_envelope(client, entry, recovery.outcomes))
     return settled
 
 

@@ -115,11 +115,11 @@ def _plain(client: Client, patient: Identity, op: str, grantee: str) -> None:
         raise SystemExit(f"unknown op {op!r}")
 
 
-def _exit_at(owner, name: str, skip: int, *, after: bool) -> None:
+def _exit_at(owner, name: str, calls, *, after: bool) -> None:
     """Replace ``owner.name`` by a version that ends the process at once, instead of running it or
-    (``after``) right after it ran; the first ``skip`` calls run and return as usual."""
+    (``after``) right after it ran; while ``calls`` (shared by every function hooked for one moment)
+    yields, calls run and return as usual."""
     real = getattr(owner, name)
-    calls = iter(range(skip))
 
     def then_exit(*args, **kwargs):
         if next(calls, None) is not None:
@@ -147,8 +147,9 @@ def _crash_at(when: str, client: Client, skip: int = 0) -> None:
         keep = sending.record_in_all
         sending.record_in_all = lambda entries, tx: (keep(entries[: len(entries) // 2], tx), os._exit(1))  # type: ignore[assignment]
     elif when in instead_of or when in right_after:
+        calls = iter(range(skip))  # the first ``skip`` moments pass, whichever function marks them
         for owner, name in instead_of.get(when, []) + right_after.get(when, []):
-            _exit_at(owner, name, skip, after=when in right_after)
+            _exit_at(owner, name, calls, after=when in right_after)
     else:
         raise SystemExit(f"unknown moment {when!r}")
 

@@ -101,12 +101,10 @@ def test_trail_holds_every_change_in_order_and_exports(client, patient, clinicia
     records.read_record(client, patient, lab.record_id)  # the patient's own read is not audited
     consent.open_emergency(client, emergency_clinician, patient.address, 3600, b"\x07" * 32)
     keyring = Keyring(client)
-    pointer = keyring.envelope_for(
-        patient, patient.address, keyring.recipient_key(emergency_clinician.address), [C.OBSERVATIONS]
-    )
-    client.contract.publish_key_envelope(
-        patient.address, emergency_clinician.address, pointer, categories=[C.OBSERVATIONS], sender=patient
-    )
+    with keyring.envelope_for(patient, patient.address, emergency_clinician.address, [C.OBSERVATIONS]) as pointer:
+        client.contract.publish_key_envelope(
+            patient.address, emergency_clinician.address, pointer, categories=[C.OBSERVATIONS], sender=patient
+        )
     records.read_record(client, emergency_clinician, lab.record_id, purpose=P.EMERGENCY)
     consent.revoke(client, patient, researcher.address, A.READ)
     records.erase_record(client, patient, lab.record_id)

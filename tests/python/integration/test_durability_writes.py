@@ -14,10 +14,12 @@ import signal
 import psutil
 import pytest
 
-from medledger import codes, consent, node, records, workflows
+from medledger import codes, consent, node, participants, records, workflows
 from medledger.chain import devfund
-from medledger.client import Client, connect_chain
-from medledger.errors import AccessDenied, ServiceUnavailable
+from medledger.chain.events import ConsentGranted
+from medledger.chain.outbox import JournalEntry
+from medledger.client import Client, cid_from_digest, connect_chain
+from medledger.errors import AccessDenied, ContractRevert, ServiceUnavailable
 from medledger.node import NodeConfig
 
 from .helpers import journal_entries, obs_bytes, on_chain
@@ -65,17 +67,80 @@ def test_an_amendment_killed_at_any_step_loses_nothing(local: LocalHome, patient
 
 
 # --- plain transactions: a grant, a key rotation ------------------------------------------------------------
-def test_a_grant_killed_after_signing_is_re_applied(local: LocalHome, patient, researcher):
+def journaled_envelope(client: Client) -> str:
+    """The CID of the one key envelope the journal holds (a direct read grant's)."""
+    [path] = journal_entries(client)
+    entry = JournalEntry.load(path)
+    assert entry is not None and entry.fields["kind"] == "envelope", path
+    return str(entry.fields["cid"])
+
+
+def test_a_grant_killed_after_signing_is_re_applied(local: LocalHome, patient, researcher, clinician):
     patient_dies(local, patient, "after-sign", "grant", researcher.address)
+    envelope = journaled_envelope(local.client())  # the grant's key envelope, pinned, with its transaction
     [(what, outcome)] = workflows.recover(local.settings)
     assert what.startswith(f"grant({patient.address}, {researcher.address}, 0") and outcome.startswith("re-applied")
     client = local.client()
-    assert journal_entries(client) == []
+    assert journal_entries(client) == [] and client.store.is_pinned(envelope)  # it landed: the envelope stays
+    [granted] = client.contract.logs(ConsentGranted, patient=patient.address, grantee=researcher.address)
+    assert cid_from_digest(granted.key_envelope) == envelope
     assert client.contract.consent(patient.address, researcher.address, A.READ).live(client.now())
+    lab = records.write_record(client, clinician, patient.address, obs_bytes())
+    assert records.read_record(client, researcher, lab.record_id, purpose=P.RESEARCH).data == obs_bytes()
     local.kill_anvil()  # re-applied means written
     local.restart()
     client = local.client()
     assert client.contract.consent(patient.address, researcher.address, A.READ).live(client.now())
+
+
+@pytest.mark.parametrize("when", ["after-pin", "before-chain"])
+def test_a_grant_killed_before_its_transaction_leaves_no_key_envelope_pinned(
+    local: LocalHome, patient, researcher, when
+):
+    """The envelope (the category keys sealed to the grantee) was journaled and pinned; the grant was
+    never signed. Recovery unpins it: no key material outlives a grant that never happened."""
+    patient_dies(local, patient, when, "grant", researcher.address)
+    client = local.client()
+    envelope = journaled_envelope(client)
+    assert client.store.is_pinned(envelope)
+
+    assert workflows.recover(local.settings) == [
+        (f"key envelope {envelope}", "rolled back (its transaction was never sent): unpinned")
+    ]
+    assert not client.store.is_pinned(envelope) and journal_entries(client) == []
+    assert not client.contract.consent(patient.address, researcher.address, A.READ).exists
+    assert workflows.recover(local.settings) == []  # settled once
+    assert consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])  # do it again
+
+
+def test_a_grant_the_chain_refuses_after_its_envelope_was_pinned_unpins_it_at_once(
+    local: LocalHome, patient, researcher, registrar
+):
+    """Checked first, refused when sent (the researcher suspended in between): the writer is alive,
+    so it unpins the envelope itself and leaves no journal entry."""
+    client = local.client()
+    pinned = set(client.store.pins())
+    simulate = client.contract.simulate
+
+    def suspend_after_the_check(tx, sender):
+        result = simulate(tx, sender)
+        if tx.function == "grant":
+            participants.suspend(client, registrar, researcher.address)
+        return result
+
+    sealed: list[str] = []
+    pin = client.store.pin
+
+    def remember(cid: str, **kwargs):
+        sealed.append(cid)
+        return pin(cid, **kwargs)
+
+    client.contract.simulate = suspend_after_the_check  # type: ignore[method-assign]
+    client.store.pin = remember  # type: ignore[method-assign]
+    with pytest.raises(ContractRevert, match=r"(?i)suspended"):
+        consent.grant(client, patient, researcher.address, A.READ, [C.OBSERVATIONS], [P.RESEARCH])
+    assert len(sealed) == 1 and not client.store.is_pinned(sealed[0])  # pinned, then unpinned
+    assert set(client.store.pins()) == pinned and journal_entries(client) == []
 
 
 @pytest.mark.parametrize(("when", "outcome"), [("after-sign", "re-applied"), ("after-mine", "applied")])

@@ -297,10 +297,10 @@ def test_a_junk_envelope_secret_is_ignored_and_reported(client, patient, delegat
 def _release_keys_to(client, patient, clinician, categories):
     """Deliver category keys to the A&E clinician (the patient's side of an emergency)."""
     keyring = Keyring(client)
-    pointer = keyring.envelope_for(patient, patient.address, keyring.recipient_key(clinician.address), categories)
-    client.contract.publish_key_envelope(
-        patient.address, clinician.address, pointer, categories=categories, sender=patient
-    )
+    with keyring.envelope_for(patient, patient.address, clinician.address, categories) as pointer:
+        client.contract.publish_key_envelope(
+            patient.address, clinician.address, pointer, categories=categories, sender=patient
+        )
 
 
 def test_emergency_read_is_flagged_and_ends_with_the_window(client, patient, emergency_clinician, lab):
