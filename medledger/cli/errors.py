@@ -32,6 +32,10 @@ EXIT_CODES: dict[type[e.MedledgerError], tuple[int, str]] = {
     e.WrongChain: (2, "configuration error: the node serves another chain than the one configured"),
     e.AccessDenied: (10, "access denied: no consent, expired, wrong category or purpose, suspended, not authorised"),
     e.RecordErased: (11, "the record was erased by its patient"),
+    e.StaleCategoryKey: (
+        12,
+        "stale key: the patient's key for that category awaits rotation (`medledger keys sync`); retry then",
+    ),
 }
 
 

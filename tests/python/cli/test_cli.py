@@ -716,6 +716,7 @@ def test_exit_codes_are_the_documented_ones_and_live_in_the_cli():
         errors.WrongChain: 2,
         errors.AccessDenied: 10,
         errors.RecordErased: 11,
+        errors.StaleCategoryKey: 12,
     }
     for cls, code in documented.items():
         assert exit_code(cls.__new__(cls)) == code, cls

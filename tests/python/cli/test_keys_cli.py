@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from test_cli import OBS as OBSERVATION
 from test_cli import add_observation, as_json, fails, grant, ok
 
 from medledger import codes, consent
@@ -52,6 +53,16 @@ def test_keys_sync_after_a_signed_revoke_and_follow(run, client, workdir, patien
     submitted = ok(run("consent", "submit", signed, as_="relayer"))
     assert client.contract.category_key(patient.address, OBS).stale(client.now())
     assert "The keys of observations & labs of" in submitted.stderr and "`medledger keys sync`" in submitted.stderr
+    # a writer meanwhile is told to wait for the rotation (its own exit code: retry later, not a keystore problem)
+    path = workdir / "obs.json"
+    path.write_text(json.dumps(OBSERVATION))
+    grant(run, "clinician", "write", "obs", "direct-care")
+    fails(
+        run("records", "add", path, "--patient", "patient", as_="clinician"),
+        12,
+        "is stale since",
+        "nothing was written",
+    )
 
     report = as_json(run("keys", "sync", "--json", as_="patient"))
     assert report["rotated"] == {"observations": 2} and report["changed"] and report["next_due_utc"] is None
