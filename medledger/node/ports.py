@@ -3,16 +3,22 @@
 A port set in the config is used as is (and a clash is an error naming its setting). A port left
 automatic keeps the value recorded by the last start when that is free, else takes its default when
 free, else any free port; the result is written to ``ports.json``, which clients of the home read
-(:func:`medledger.config.load_settings`).
+(:func:`medledger.config.load_settings`). Starts on one machine choose and bind their ports one at a
+time (:func:`choosing`), so homes started together never pick the same one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from medledger.config import DEFAULT_PORTS, PORT_KEYS, recorded_ports
 from medledger.errors import ServiceError
+from medledger.fsutil import file_lock
 
 from .config import HOST, NodeConfig, free_port
 from .probes import port_in_use
@@ -20,6 +26,22 @@ from .process import write_json
 
 #: The setting behind each port key, as a person writes it.
 SETTING = {key: f"[node] {key} or MEDLEDGER_{key.upper()}" for key in PORT_KEYS}
+
+
+def machine_lock_path() -> Path:
+    """The lock that starts on this machine (by this user) take while they choose and bind ports."""
+    return Path(tempfile.gettempdir()) / f"medledger-ports-{os.getuid()}.lock"
+
+
+@contextlib.contextmanager
+def choosing(needed: bool = True) -> Iterator[None]:
+    """Hold the machine's port lock (when ``needed``) for a start's choice of ports until its services
+    listen on them, so that two homes started at once never choose the same free port."""
+    if not needed:
+        yield
+        return
+    with file_lock(machine_lock_path()):
+        yield
 
 
 def _service_of(key: str) -> str:

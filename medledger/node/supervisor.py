@@ -62,18 +62,21 @@ def _start(config: NodeConfig, *, tie_to_parent: bool) -> tuple[NodeStatus, list
             todo.append(name)
         for name in todo:  # fail early, before any slow step
             find_binary(EXECUTABLES[name], config)
-        config = ports.assign(config, todo)
-        restore = chainstate.prepare(config, unclean=unclean) if "anvil" in todo else None
-        try:
-            for name in todo:
-                launched[name] = _launch(config, name, deadline, tie_to_parent)
-            _wait_ready(config, launched, deadline)
-            if "anvil" in launched:
-                chainstate.started(config, launched["anvil"].pid, restore)
-        except BaseException:
-            if launched:
-                _stop_services(config, list(launched), quiet=True)
-            raise
+        # One start on this machine at a time from choosing its ports until it listens on them: two
+        # homes started together would both find the default ports free, and one would then fail.
+        with ports.choosing(bool(todo)):
+            config = ports.assign(config, todo)
+            restore = chainstate.prepare(config, unclean=unclean) if "anvil" in todo else None
+            try:
+                for name in todo:
+                    launched[name] = _launch(config, name, deadline, tie_to_parent)
+                _wait_ready(config, launched, deadline)
+                if "anvil" in launched:
+                    chainstate.started(config, launched["anvil"].pid, restore)
+            except BaseException:
+                if launched:
+                    _stop_services(config, list(launched), quiet=True)
+                raise
     st = status(config)
     st.restored = restore
     return st, list(launched)

@@ -7,13 +7,17 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 from web3 import Web3
 
 from medledger.config import load_settings
-from medledger.node import NodeConfig, running_services, start, status
+from medledger.node import NodeConfig, running_services, start, status, stop
 from medledger.storage import IpfsStore
 
 PORT_KEYS = ("anvil_port", "ipfs_api_port", "ipfs_gateway_port", "ipfs_swarm_port")
@@ -57,6 +61,40 @@ def test_two_homes_side_by_side_both_come_up(tmp_path: Path, clean_env: None) ->
         shutil.copy(configs[0].pid_file("anvil"), third.pid_file("anvil"))
         assert not status(third).anvil.running and status(third).anvil.stale_pid_file
         assert [s.name for s in status(third).down] == ["anvil", "ipfs"]
+
+
+STARTER = """
+import json, sys, time
+from pathlib import Path
+from medledger.node import NodeConfig, start
+go = float(sys.argv[2])
+time.sleep(max(0.0, go - time.time()))
+started = start(NodeConfig(data_dir=Path(sys.argv[1])))
+print(json.dumps({"anvil": started.anvil.pid, "ipfs": started.ipfs.pid}))
+"""
+
+
+def test_two_homes_started_at_the_same_moment_each_get_their_own_ports(tmp_path: Path, clean_env: None) -> None:
+    """Both `node up`s once found the default ports free, and the second anvil died on 'Address
+    already in use'. Starts now choose and bind their ports one at a time on a machine."""
+    configs = [NodeConfig(data_dir=tmp_path / name / "node") for name in ("first", "second")]
+    go = str(time.time() + 2)  # both processes pass their imports first, then start together
+    children = [
+        subprocess.Popen([sys.executable, "-c", STARTER, str(c.data_dir), go], stdout=subprocess.PIPE, text=True)
+        for c in configs
+    ]
+    try:
+        pids = [json.loads(child.communicate(timeout=120)[0]) for child in children]
+        assert [child.returncode for child in children] == [0, 0]
+        recorded = [json.loads((c.data_dir / "ports.json").read_text()) for c in configs]
+        assert not {recorded[0][k] for k in PORT_KEYS} & {recorded[1][k] for k in PORT_KEYS}
+        for config, ports, pid in zip(configs, recorded, pids, strict=True):
+            assert {n: s.pid for n, s in status(config).services.items()} == pid
+            listening = {c.laddr.port for c in psutil.Process(pid["anvil"]).connections("tcp") if c.status == "LISTEN"}
+            assert ports["anvil_port"] in listening  # each home's own anvil answers on its recorded port
+    finally:
+        for config in configs:
+            stop(config)
 
 
 def test_an_automatic_port_taken_since_the_last_start_moves(tmp_path: Path, clean_env: None) -> None:
