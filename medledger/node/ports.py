@@ -10,15 +10,15 @@ time (:func:`choosing`), so homes started together never pick the same one.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from medledger.config import DEFAULT_PORTS, PORT_KEYS, recorded_ports
 from medledger.errors import ServiceError
-from medledger.fsutil import file_lock
 
 from .config import HOST, NodeConfig, free_port
 from .probes import port_in_use
@@ -36,12 +36,33 @@ def machine_lock_path() -> Path:
 @contextlib.contextmanager
 def choosing(needed: bool = True) -> Iterator[None]:
     """Hold the machine's port lock (when ``needed``) for a start's choice of ports until its services
-    listen on them, so that two homes started at once never choose the same free port."""
-    if not needed:
+    listen on them, so that two homes started at once never choose the same free port.
+
+    The lock lives in the shared temporary directory, so it is used only if it is this user's own
+    file (opened without following a link): one another user put there could be held forever to
+    stall every start. Without it a start goes on as before the lock existed (each home's own lock
+    still holds; only two homes started at the same instant could then clash)."""
+    handle = _own_lock_file() if needed else None
+    if handle is None:
         yield
         return
-    with file_lock(machine_lock_path()):
-        yield
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _own_lock_file() -> IO[bytes] | None:
+    try:
+        fd = os.open(machine_lock_path(), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError:  # a link, or a file this user may not open
+        return None
+    if os.fstat(fd).st_uid != os.getuid():
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "r+b")
 
 
 def _service_of(key: str) -> str:

@@ -4,11 +4,15 @@ home's clients find it; `status` names this home's processes only."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +21,7 @@ import pytest
 from web3 import Web3
 
 from medledger.config import load_settings
-from medledger.node import NodeConfig, running_services, start, status, stop
+from medledger.node import NodeConfig, ports, running_services, start, status, stop
 from medledger.storage import IpfsStore
 
 PORT_KEYS = ("anvil_port", "ipfs_api_port", "ipfs_gateway_port", "ipfs_swarm_port")
@@ -95,6 +99,42 @@ def test_two_homes_started_at_the_same_moment_each_get_their_own_ports(tmp_path:
     finally:
         for config in configs:
             stop(config)
+
+
+def returns_while_held(lock_file: Path) -> bool:
+    """Whether a start's port choice goes on while ``lock_file`` is locked by someone else."""
+    with open(lock_file, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        done = threading.Event()
+
+        def start_choosing() -> None:
+            with ports.choosing():
+                done.set()
+
+        threading.Thread(target=start_choosing, daemon=True).start()
+        return done.wait(10)
+
+
+def test_a_port_lock_that_is_not_this_users_own_file_is_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The machine's port lock sits in the shared temporary directory: another user could put a file
+    (or a link) there and hold it forever. A start then goes on without it instead of stalling."""
+    real_uid = os.getuid()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(os, "getuid", lambda: real_uid + 1)
+    lock = ports.machine_lock_path()
+    lock.touch()  # created by another uid than the one starting
+    assert returns_while_held(lock)
+    lock.unlink()
+    target = tmp_path / "elsewhere"
+    target.touch()
+    lock.symlink_to(target)  # a link in its place
+    assert returns_while_held(target)
+
+    monkeypatch.setattr(os, "getuid", lambda: real_uid)
+    with ports.choosing(), open(ports.machine_lock_path(), "rb") as other, pytest.raises(BlockingIOError):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # its own lock file: taken, and exclusive
 
 
 def test_an_automatic_port_taken_since_the_last_start_moves(tmp_path: Path, clean_env: None) -> None:
