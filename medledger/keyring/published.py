@@ -70,7 +70,10 @@ def settle(client: Client, entry: JournalEntry, outcomes: dict[str, Outcome]) ->
     if tx is None:
         client.store.unpin(cid)
         entry.remove()
-        return f"key envelope {cid}", "rolled back (its transaction was never sent): unpinned"
+        return f"key envelope {cid}", (
+            f"rolled back (its transaction was never sent): unpinned; {entry.fields.get('recipient')} did not get "
+            "these keys: grant again, or run `medledger keys sync` (it sends every reader the keys it lacks)"
+        )
     label = f"{tx.what} (tx {tx.tx_hash})"
     outcome = outcomes.get(tx.tx_hash)
     if outcome is None:

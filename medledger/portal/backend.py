@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from eth_utils import is_address, to_checksum_address
-
 from medledger import audit, codes, consent, records
 from medledger.chain import FOREVER, ConsentState, Delegation, utc
+from medledger.chain.addresses import checked_address
 from medledger.chain.eip712 import REQUEST_FORMAT, TYPES, ParsedRequest, domain
 from medledger.chain.events import (
     ConsentGranted,
@@ -50,11 +49,9 @@ WALLET_FUNCTIONS = (
 )  # fmt: skip
 
 
-def address(text: str) -> str:
-    """A checksummed address, or ConfigError (HTTP 400) for anything else."""
-    if not isinstance(text, str) or not is_address(text):
-        raise ConfigError(f"{text!r} is not an Ethereum address (0x followed by 40 hex digits)")
-    return to_checksum_address(text)
+def address(value: object) -> str:
+    """A checksummed address (:func:`~medledger.chain.checked_address`), or InvalidAddress (HTTP 400)."""
+    return checked_address(value, "Ethereum address")
 
 
 def _hex(value: bytes) -> str:

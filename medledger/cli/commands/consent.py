@@ -24,6 +24,7 @@ from .consent_terms import grant_columns, grant_json, grant_row, term_changes, t
 
 if TYPE_CHECKING:
     from medledger import consent, keyring, workflows
+    from medledger.chain import ConsentTerms
     from medledger.client import Client
     from medledger.consent import history
     from medledger.keystore import Identity
@@ -80,12 +81,13 @@ def grant(
     me = state.identity()
     expiry = expiry_from(client, expires, days, default=consent.FOREVER)
     start = to_timestamp(starts) if starts else 0
-    previous = {
-        access: consent.consent_of(client, patient_address or me.address, grantee_address, access) for access in wanted
-    }
-    if not yes:
-        _confirm_if_replacing(state, previous, grantee_address, categories, purposes, start, expiry, not no_rotate)
     whose = patient_address or me.address
+    previous = {access: consent.consent_of(client, whose, grantee_address, access) for access in wanted}
+    if not yes:
+        from medledger.chain import ConsentTerms  # (the chain layer loads only when a command runs)
+
+        wanted_terms = ConsentTerms(categories, purposes, start, expiry)
+        _confirm_replacing(state, previous, grantee_address, wanted_terms, rotate=not no_rotate)
     before = keysync.key_epochs(client, whose)
     results = []
     for access in wanted:
@@ -103,33 +105,6 @@ def grant(
     emit(results if len(results) > 1 else results[0], lambda: _say_granted(results, rotated))
 
 
-def _confirm_if_replacing(
-    state: State,
-    previous: dict[codes.Access, Any],
-    grantee: str,
-    categories: frozenset[codes.Category],
-    purposes: frozenset[codes.Purpose],
-    start: int,
-    expiry: int,
-    rotate: bool,
-) -> None:
-    """New terms over a consent the grantee holds: the chain's refusal first, then what changes, asked."""
-    replacing = [
-        a for a, old in previous.items() if old.exists and term_changes(old, categories, purposes, start, expiry)
-    ]
-    if not replacing:
-        return
-    from medledger.chain import ConsentTerms
-
-    client, me = state.client(), state.identity()
-    wanted_terms = ConsentTerms(categories, purposes, start, expiry)
-    for access in replacing:  # the chain's refusal is said before anything is asked
-        old = previous[access]
-        client.contract.grant(old.patient, grantee, access, wanted_terms, sender=me, simulate=True)
-    who = short(grantee, state.names())
-    _confirm_replacing(previous, who, categories, purposes, start, expiry, rotate=rotate)
-
-
 def _say_granted(results: list[dict[str, Any]], rotated: Any) -> None:
     for r in results:
         verb = "Granted" if r["changed"] else "Unchanged:"
@@ -141,30 +116,30 @@ def _say_granted(results: list[dict[str, Any]], rotated: Any) -> None:
 
 
 def _confirm_replacing(
-    previous: dict[codes.Access, consent.Grant],
-    grantee: str,
-    categories: frozenset[codes.Category],
-    purposes: frozenset[codes.Purpose],
-    start: int,
-    expiry: int,
-    *,
-    rotate: bool,
+    state: State, previous: dict[codes.Access, consent.Grant], grantee: str, wanted: ConsentTerms, *, rotate: bool
 ) -> None:
-    """Show what new terms change in each consent GRANTEE holds, and ask (nothing is sent before)."""
-    replaced = []
-    for access, old in previous.items():
-        changes = term_changes(old, categories, purposes, start, expiry) if old.exists else []
-        if not changes:
-            continue
-        replaced.append(codes.slug(access))
-        note(f"{grantee} already holds {codes.slug(access)} consent from {old.patient}; these terms replace it:")
-        for line in changes:
-            note(line)
-        if access == codes.Access.READ and old.categories - categories and rotate:
-            note("  Dropping read categories rotates their keys: records written from now on are closed to it there.")
-    if not replaced:
+    """New terms over a consent GRANTEE holds: the chain's refusal first, then what changes, asked
+    (nothing is sent before)."""
+    changes = {
+        access: term_changes(old, wanted.categories, wanted.purposes, wanted.start, wanted.expiry)
+        for access, old in previous.items()
+        if old.exists
+    }
+    changes = {access: lines for access, lines in changes.items() if lines}
+    if not changes:
         return
-    question = f"Replace the {' and '.join(replaced)} consent?"
+    client, me = state.client(), state.identity()
+    for access in changes:  # the chain's refusal is said before anything is asked
+        client.contract.grant(previous[access].patient, grantee, access, wanted, sender=me, simulate=True)
+    who = short(grantee, state.names())
+    for access, lines in changes.items():
+        old = previous[access]
+        note(f"{who} already holds {codes.slug(access)} consent from {old.patient}; these terms replace it:")
+        for line in lines:
+            note(line)
+        if access == codes.Access.READ and old.categories - wanted.categories and rotate:
+            note("  Dropping read categories rotates their keys: records written from now on are closed to it there.")
+    question = f"Replace the {' and '.join(codes.slug(a) for a in changes)} consent?"
     try:
         confirmed = click.confirm(question, default=False, err=True)
     except click.Abort:
@@ -205,7 +180,7 @@ def revoke(
     grantee_address = state.address(grantee, "GRANTEE")
     client = state.client()
     me = state.identity()
-    whose = state.address(patient, "--patient") if patient else me.address
+    whose = state.address_or_self(patient)
     results = [
         _revoke_one(client, me, whose, grantee_address, access, rotate=not no_rotate, reencrypt=reencrypt)
         for access in wanted
@@ -277,7 +252,7 @@ def reissue_keys(state: State, patient: str | None) -> None:
     new keys, e.g. because a node went down. Safe to repeat."""
     client = state.client()
     me = state.identity()
-    patient_address = state.address(patient, "--patient") if patient else me.address
+    patient_address = state.address_or_self(patient)
     published = keyring.Keyring(client).reissue(me, patient_address)
     emit(
         {"patient": patient_address, "envelopes_published": published},
@@ -300,7 +275,7 @@ def invalidate_requests(state: State, patient: str | None) -> None:
     new nonce and are valid again. The patient or a delegate pays the gas."""
     client = state.client()
     me = state.identity()
-    patient_address = state.address(patient, "--patient") if patient else me.address
+    patient_address = state.address_or_self(patient)
     nonce = consent.invalidate_signed_requests(client, me, patient=patient_address)
     emit(
         {"patient": patient_address, "nonce": nonce, "invalidated": True},

@@ -166,7 +166,7 @@ def emergency_close(state: State, patient: str, clinician: str | None, no_rotate
     account = state.address(patient, "PATIENT")
     client = state.client()
     me = state.identity()
-    clinician_address = state.address(clinician, "--clinician") if clinician else me.address
+    clinician_address = state.address_or_self(clinician, "--clinician")
     before = keysync.key_epochs(client, account)
     changed = consent.close_emergency(client, me, account, clinician_address, rotate=not no_rotate)
     rotated = keysync.rotated_since(client, account, before)

@@ -52,7 +52,7 @@ def sync(state: State, patient: str | None, keep_on: bool, interval: float, roun
 
     client = state.client()
     me = state.identity()
-    address = state.address(patient, "--patient") if patient else me.address
+    address = state.address_or_self(patient)
     if not keep_on:
         report = Keyring(client).sync(me, address)
         emit(report_json(report), lambda: click.echo(report_text(report)))

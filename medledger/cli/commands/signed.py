@@ -310,7 +310,7 @@ def send_keys(state: State, grantee: str, patient: str | None, categories: froze
     keys (`consent prepare`). Run by the patient (her keystore holds the keys) or a delegate."""
     client = state.client()
     me = state.identity()
-    patient_address = state.address(patient, "--patient") if patient else me.address
+    patient_address = state.address_or_self(patient)
     grantee_address = state.address(grantee, "GRANTEE")
     sent = consent.send_keys(client, me, grantee_address, patient=patient_address, categories=categories)
     emit(

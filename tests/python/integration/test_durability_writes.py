@@ -105,7 +105,11 @@ def test_a_grant_killed_before_its_transaction_leaves_no_key_envelope_pinned(
     assert client.store.is_pinned(envelope)
 
     assert workflows.recover(local.settings) == [
-        (f"key envelope {envelope}", "rolled back (its transaction was never sent): unpinned")
+        (
+            f"key envelope {envelope}",
+            f"rolled back (its transaction was never sent): unpinned; {researcher.address} did not get these keys: "
+            "grant again, or run `medledger keys sync` (it sends every reader the keys it lacks)",
+        )
     ]
     assert not client.store.is_pinned(envelope) and journal_entries(client) == []
     assert not client.contract.consent(patient.address, researcher.address, A.READ).exists
